@@ -1,6 +1,34 @@
-"""Symbolic convergence bounds of partially personalized federated learning (sympy + numpy)."""
+"""Symbolic convergence bounds of partially personalized federated learning (sympy + numpy).
 
+Modules
+-------
+symbols      every symbol once, with assumptions (``SYMBOLS``)
+bound        the :class:`Bound` data type (``Measured``, ``Term``, ``Condition``)
+pillutla2022 FedAlt / FedSim (Pillutla et al., ICML 2022): assumptions, main-text theorems,
+             the verified slide-40 comparison, ``favoured``
+classic      GD/SGD with explicit constants, tight GD, FedSGD anchor, local-SGD template
+fallah2020   Per-FedAvg: lemma constants, Theorem 4.5 template, exact quadratic closed forms
+regimes      regime boundaries, the (1 + chi^2)^{1/2} factor, exponents in T
+derived      bounds proved in this project (optional; maintained separately)
+
+Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from theory import classic, fallah2020, pillutla2022, regimes
 from theory.bound import PROVENANCES, Bound, Condition, Measured, Term, validate_values
+from theory.pillutla2022 import BOXED_CONDITION, SIG_ALT1, SIG_SIM1, Favoured, favoured, main_bound
+from theory.regimes import boundary, delta_dominated_factor, leading_factor, term_exponents
 from theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
 
 __all__ = [
@@ -14,4 +42,126 @@ __all__ = [
     "DESCRIPTIONS",
     "FREE_CONSTANTS",
     "symbol",
+    "BOUNDS",
+    "get_bound",
+    "describe_bound",
+    "main_bound",
+    "favoured",
+    "Favoured",
+    "BOXED_CONDITION",
+    "SIG_ALT1",
+    "SIG_SIM1",
+    "boundary",
+    "leading_factor",
+    "delta_dominated_factor",
+    "term_exponents",
+    "classic",
+    "fallah2020",
+    "pillutla2022",
+    "regimes",
 ]
+
+
+def _collect() -> dict[str, Bound]:
+    out: dict[str, Bound] = {}
+    modules = [pillutla2022, classic, fallah2020]
+    # theory/derived.py (in-project bounds) is written separately; include it when present.
+    if importlib.util.find_spec("theory.derived") is not None:
+        modules.append(importlib.import_module("theory.derived"))
+    for mod in modules:
+        for name, b in getattr(mod, "BOUNDS", {}).items():
+            if name in out:
+                raise RuntimeError(f"Duplicate bound name {name!r} in {mod.__name__}.")
+            out[name] = b
+    return out
+
+
+BOUNDS: dict[str, Bound] = _collect()
+"""Every bound of the package, by name."""
+
+
+def get_bound(name: str) -> Bound:
+    """Return the bound called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`BOUNDS`.
+
+    Returns
+    -------
+    Bound
+
+    Raises
+    ------
+    ValueError
+        Unknown name; the message suggests close names and lists all.
+    """
+    try:
+        return BOUNDS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(BOUNDS), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"Unknown bound {name!r}.{hint} Known bounds: {', '.join(sorted(BOUNDS))}."
+        ) from None
+
+
+def _fmt_value(v: np.ndarray) -> str:
+    v = np.asarray(v)
+    if v.ndim == 0:
+        return f"{float(v):.6g}"
+    return np.array2string(v, precision=6)
+
+
+def describe_bound(name: str, values: Mapping[str, Any] | None = None, latex: bool = False) -> str:
+    """Text for ``ppfl bound NAME [--set k=v ...] [--latex]``.
+
+    Parameters
+    ----------
+    name : str
+        Bound name (see :data:`BOUNDS`).
+    values : dict, optional
+        Symbol values (floats or arrays). If they cover every required symbol (free constants
+        included), the bound's value is shown; otherwise the bound with the given values
+        substituted, and what is still missing.
+    latex : bool
+        Return LaTeX of ``lhs <= rhs`` instead of plain text.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Unknown bound, unknown/unused parameter, invalid value or violated condition.
+    """
+    b = get_bound(name)
+    values = dict(values or {})
+    if values:
+        required = set(b.required)
+        missing = required - set(values)
+        if not missing:
+            val = b.evaluate(values)
+            if latex:
+                subs = {
+                    SYMBOLS[k]: sp.Float(float(v)) for k, v in values.items() if np.ndim(v) == 0
+                }
+                return rf"{b.lhs.latex()} \le {sp.latex(b.rhs.subs(subs))} = {_fmt_value(val)}"
+            return (
+                f"{b.describe()}\n  values:      "
+                + ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(values.items()))
+                + f"\n  value:       {_fmt_value(val)}"
+            )
+        scalars = {k: v for k, v in values.items() if np.ndim(v) == 0}
+        b2 = b.substitute(scalars)
+        if latex:
+            return b2.latex()
+        fc = sorted(s.name for s in b.free_constants)
+        still = sorted(missing)
+        note = f"\n  missing:     {', '.join(still)}"
+        if set(still) & set(fc):
+            note += " (free constants must be given or fitted)"
+        return b2.describe() + note
+    return b.latex() if latex else b.describe()

@@ -140,7 +140,8 @@ class Measured:
                 "Delta_v": r"\Delta_v",
                 "grad_sq": r"\|\nabla f\|^2",
             }.get(t.quantity, rf"\mathrm{{{t.quantity}}}".replace("_", r"\_"))
-            parts.append(rf"{sp.latex(t.weight)}\,{q}{t.at}")
+            w = "" if t.weight == 1 else rf"{sp.latex(t.weight)}\,"
+            parts.append(rf"{w}{q}{t.at}")
         body = " + ".join(parts)
         if self.expectation:
             body = rf"\mathbb{{E}}\left[{body}\right]"
@@ -151,7 +152,10 @@ class Measured:
         return body
 
     def __str__(self) -> str:
-        body = " + ".join(f"({t.weight})*{t.quantity}{t.at}" for t in self.terms)
+        body = " + ".join(
+            (f"{t.quantity}{t.at}" if t.weight == 1 else f"({t.weight})*{t.quantity}{t.at}")
+            for t in self.terms
+        )
         if self.expectation:
             body = f"E[{body}]"
         if self.aggregate == "last":

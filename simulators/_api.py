@@ -1,0 +1,244 @@
+"""Validated public wrapper around the round kernels: ``RunConfig``, ``run``, ``History``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from synthetic import Problem
+from synthetic._validation import check_array, check_choice, check_int, check_real
+
+__all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What an algorithm does, in one line each (see DESIGN.md, Semantics)."""
+
+    code: int
+    local_update: str  # "alternating" or "simultaneous"
+    description: str
+
+
+#: The algorithms ``run`` knows, by name.
+ALGORITHMS = MappingProxyType(
+    {
+        "fedalt": Algorithm(
+            0,
+            "alternating",
+            "FedAlt (Pillutla et al. 2022, §2.2): tau_v steps on v_i at u^t, then tau_u steps on "
+            "a local copy of u at the new v_i; the server averages u.",
+        ),
+        "fedsim": Algorithm(
+            1,
+            "simultaneous",
+            "FedSim (Pillutla et al. 2022, §2.3): tau joint steps, both partial gradients at the "
+            "same point from the same sample; the server averages u.",
+        ),
+        "fedavg": Algorithm(
+            2,
+            "simultaneous",
+            "FedAvg: u and v are both global; joint local steps, the server averages both.",
+        ),
+        "local": Algorithm(
+            3,
+            "alternating",
+            "Local training: no communication; each sampled device runs FedAlt's local update "
+            "on its own (u_i, v_i).",
+        ),
+        "fedrecon": Algorithm(
+            4,
+            "alternating",
+            "FedRecon (Singhal et al. 2021): FedAlt with stateless devices; v_i restarts from "
+            "its initial value every round.",
+        ),
+    }
+)
+
+#: Per-round metrics recorded by ``run``.
+METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
+
+_OWNER = "RunConfig"
+_BIG = 10**7
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one simulated run (everything except the problem).
+
+    Parameters
+    ----------
+    algorithm : str
+        A key of ``ALGORITHMS``.
+    T : int
+        Rounds, in [1, 10^7].
+    m : int
+        Devices sampled per round, uniformly without replacement; in [1, n] (n is checked by
+        ``run``).
+    tau_u, tau_v : int
+        Local steps on u and on v_i, in [1, 10^4]. FedSim and FedAvg take joint steps and need
+        ``tau_u == tau_v``.
+    gamma_u, gamma_v : float
+        Step sizes, in [0, 10^6].
+    seed : int
+        Seed of the initial point, of the device sampling and of all gradient noise.
+    eval_every : int
+        Record metrics every this many rounds (and always at rounds 0 and T), in [1, T].
+    """
+
+    algorithm: str = "fedalt"
+    T: int = 100
+    m: int = 1
+    tau_u: int = 1
+    tau_v: int = 1
+    gamma_u: float = 0.1
+    gamma_v: float = 0.1
+    seed: int = 0
+    eval_every: int = 1
+
+    def __post_init__(self):
+        check_choice(self.algorithm, "algorithm", _OWNER, ALGORITHMS)
+        check_int(self.T, "T", _OWNER, lo=1, hi=_BIG)
+        check_int(self.m, "m", _OWNER, lo=1, hi=_BIG)
+        check_int(self.tau_u, "tau_u", _OWNER, lo=1, hi=10**4)
+        check_int(self.tau_v, "tau_v", _OWNER, lo=1, hi=10**4)
+        check_real(self.gamma_u, "gamma_u", _OWNER, lo=0.0, hi=1e6)
+        check_real(self.gamma_v, "gamma_v", _OWNER, lo=0.0, hi=1e6)
+        check_int(self.seed, "seed", _OWNER, lo=0, hi=2**63 - 1)
+        check_int(self.eval_every, "eval_every", _OWNER, lo=1, hi=self.T)
+        if ALGORITHMS[self.algorithm].local_update == "simultaneous" and self.tau_u != self.tau_v:
+            raise ValueError(
+                f"The 'tau_v' parameter of RunConfig must equal tau_u (={self.tau_u}) for "
+                f"algorithm '{self.algorithm}', which takes joint steps. Got {self.tau_v}."
+            )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """Metrics of one run, recorded at rounds ``rounds`` (0, eval_every, ..., T).
+
+    Attributes
+    ----------
+    loss : array
+        ``F(u^t, V^t)``.
+    grad_u_sq : array
+        ``Delta_u = ||grad_u F(u^t, V^t)||^2``. For ``local`` (one u per device) it is
+        ``(1/n) sum_i ||grad_u F_i(u_i^t, v_i^t)||^2``.
+    grad_v_sq : array
+        ``Delta_v = (1/n) sum_i ||grad_v F_i(u^t, v_i^t)||^2``.
+    grad_u_sq_at_V_next : array
+        ``||grad_u F(u^t, V^{t+1})||^2``, FedAlt's u-stationarity measure (pillutla2022.md §4.2,
+        point 2), for ``fedalt`` and ``fedrecon``; NaN for other algorithms and at round T.
+    clients : (T, m) int array
+        Devices sampled in each round (ascending).
+    u, V : arrays
+        Final iterates (for ``local``, ``u`` is the mean of the devices' own ``U``).
+    status : str
+        ``"ok"`` or ``"diverged"``; ``diverged_at`` is then the first round with a non-finite
+        (or > 1e100) iterate; metrics after the last finite round are NaN.
+    """
+
+    algorithm: str
+    config: RunConfig
+    problem: str
+    knobs: dict
+    rounds: np.ndarray
+    loss: np.ndarray
+    grad_u_sq: np.ndarray
+    grad_v_sq: np.ndarray
+    grad_u_sq_at_V_next: np.ndarray
+    clients: np.ndarray
+    u: np.ndarray
+    V: np.ndarray
+    U: np.ndarray | None = None
+    status: str = "ok"
+    diverged_at: int | None = None
+    message: str = ""
+    F_low: float = field(default=float("nan"))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per recorded round: ``round``, the metrics, ``status``."""
+        frame = pd.DataFrame({"round": self.rounds, **{k: getattr(self, k) for k in METRICS}})
+        frame["status"] = self.status
+        return frame
+
+    def __repr__(self) -> str:
+        last = np.flatnonzero(np.isfinite(self.loss))
+        tail = f"F={self.loss[last[-1]]:.4g} at round {self.rounds[last[-1]]}" if last.size else ""
+        return f"History({self.algorithm!r}, T={self.config.T}, status={self.status!r}, {tail})"
+
+
+def _recorded_rounds(T: int, every: int) -> np.ndarray:
+    rounds = np.arange(0, T + 1, every)
+    return rounds if rounds[-1] == T else np.append(rounds, T)
+
+
+def run(problem: Problem, config: RunConfig, u0=None, V0=None) -> History:
+    """Simulate ``config.algorithm`` on ``problem`` and return its ``History``.
+
+    Starts from ``problem.init(config.seed)`` unless ``u0`` and/or ``V0`` are given. A run whose
+    iterates blow up stops there and returns ``status="diverged"`` instead of raising.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"The 'problem' parameter of run must be a synthetic.Problem. "
+                        f"Got {type(problem).__name__}.")
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"The 'config' parameter of run must be a simulators.RunConfig. "
+                        f"Got {type(config).__name__}.")
+    check_int(config.m, "m", _OWNER, lo=1, hi=problem.n)
+    alg = ALGORITHMS[config.algorithm]
+    u_init, V_init = problem.init(config.seed)
+    if u0 is not None:
+        u_init = check_array(u0, "u0", "run", (problem.d_u,))
+    if V0 is not None:
+        V_init = check_array(V0, "V0", "run", (problem.n, problem.d_v))
+    V = V_init.copy()
+    if config.algorithm == "fedavg":
+        V[:] = V.mean(axis=0) if V0 is None else V[0]
+    per_device = config.algorithm == "local"
+    U = np.tile(u_init, (problem.n, 1)) if per_device else u_init[None, :].copy()
+    V_start = V.copy() if config.algorithm == "fedrecon" else V
+
+    rounds = _recorded_rounds(config.T, config.eval_every)
+    rec = np.full((rounds.size, 4), np.nan)
+    clients = np.full((config.T, config.m), -1, dtype=np.int64)
+    kernels = problem.kernels("simulators._kernels")
+    bad = kernels.run_rounds(
+        alg.code, problem.data, problem.sizes, problem.batch, U, V, V_start, config.T, config.m,
+        config.tau_u, config.tau_v, config.gamma_u, config.gamma_v, problem.sigma_u,
+        problem.sigma_v, config.seed, config.eval_every, rec, clients,
+    )
+    status, diverged_at, message = "ok", None, ""
+    if bad >= 0:
+        status, diverged_at = "diverged", int(bad)
+        message = (f"iterate became non-finite (or exceeded 1e100) at round {bad}; "
+                   f"metrics after round {bad - 1} are NaN")
+        clients = clients[:bad]
+        rec[rounds >= bad] = np.nan
+    if alg.code not in (0, 4):
+        rec[:, 3] = np.nan
+    return History(
+        algorithm=config.algorithm,
+        config=config,
+        problem=problem.name,
+        knobs=dict(problem.knobs),
+        rounds=rounds,
+        loss=rec[:, 0].copy(),
+        grad_u_sq=rec[:, 1].copy(),
+        grad_v_sq=rec[:, 2].copy(),
+        grad_u_sq_at_V_next=rec[:, 3].copy(),
+        clients=clients,
+        u=U.mean(axis=0) if per_device else U[0].copy(),
+        V=V,
+        U=U if per_device else None,
+        status=status,
+        diverged_at=diverged_at,
+        message=message,
+        F_low=problem.constants.F_low,
+    )

@@ -1,0 +1,291 @@
+"""Round kernels of FedAlt, FedSim and the baselines (a template; see ``synthetic._codegen``).
+
+One kernel runs all T rounds of one algorithm. Within a round the m sampled devices run in
+parallel (``prange``); each writes its local result to its own row of a scratch array, and the
+server then averages the rows sequentially in increasing device index. Every random number is
+drawn from the counter-based generator of ``simulators._rng``, keyed by
+``(seed, stream, round, device, step)``, so results do not depend on the thread count.
+
+Calling convention of the objective: see ``synthetic._kernels``.
+"""
+
+# The objective's functions: generated modules bind them (see synthetic._codegen).
+loss = grad_u = grad_v = None
+
+# ppfl:template-body
+import numpy as np
+from numba import njit, prange
+
+from simulators._rng import (
+    STREAM_BATCH,
+    STREAM_NOISE_U,
+    STREAM_NOISE_V,
+    key,
+    normal,
+    sample_round,
+    uniform,
+)
+
+ALG_FEDALT = 0
+ALG_FEDSIM = 1
+ALG_FEDAVG = 2
+ALG_LOCAL = 3
+ALG_FEDRECON = 4
+
+N_CHUNKS = 64
+BLOWUP = 1e100
+
+
+@njit(cache=True)
+def _draw_batch(seed, t, i, k, size, idx):
+    """Fill ``idx`` with minibatch indices of device i, step k (uniform, with replacement)."""
+    if idx.shape[0] == 0:
+        return
+    kk = key(seed, STREAM_BATCH, t, i, k)
+    for j in range(idx.shape[0]):
+        idx[j] = min(int(uniform(kk, j) * size), size - 1)
+
+
+@njit(cache=True)
+def _add_noise(g, sigma, seed, stream, t, i, k):
+    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2)."""
+    if sigma == 0.0:
+        return
+    kk = key(seed, stream, t, i, k)
+    s = sigma / np.sqrt(g.shape[0])
+    for c in range(g.shape[0]):
+        g[c] += s * normal(kk, c)
+
+
+@njit(cache=True)
+def _v_step(data, i, u, v, g, idx, gamma_v, sigma_v, seed, t, k, size):
+    """One personal step ``v <- v - gamma_v (grad_v f_i(u, v; z) [+ xi_v])``."""
+    _draw_batch(seed, t, i, k, size, idx)
+    grad_v(data, i, u, v, g, idx)
+    _add_noise(g, sigma_v, seed, STREAM_NOISE_V, t, i, k)
+    for c in range(v.shape[0]):
+        v[c] -= gamma_v * g[c]
+
+
+@njit(cache=True)
+def _u_step(data, i, u, v, g, idx, gamma_u, sigma_u, seed, t, k, size):
+    """One shared step ``u <- u - gamma_u (grad_u f_i(u, v; z) [+ xi_u])``."""
+    _draw_batch(seed, t, i, k, size, idx)
+    grad_u(data, i, u, v, g, idx)
+    _add_noise(g, sigma_u, seed, STREAM_NOISE_U, t, i, k)
+    for c in range(u.shape[0]):
+        u[c] -= gamma_u * g[c]
+
+
+@njit(cache=True)
+def _alternating(data, i, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v,
+                 seed, t, size):
+    """FedAlt's local update (pillutla2022.md §2.2): tau_v steps on v at the fixed u, then tau_u
+    steps on u at the new v. Minibatch counters: steps 0..tau_v-1 (v), tau_v.. (u)."""
+    for k in range(tau_v):
+        _v_step(data, i, ul, vl, gv, idx, gamma_v, sigma_v, seed, t, k, size)
+    for k in range(tau_u):
+        _u_step(data, i, ul, vl, gu, idx, gamma_u, sigma_u, seed, t, tau_v + k, size)
+
+
+@njit(cache=True)
+def _simultaneous(data, i, ul, vl, gu, gv, idx, tau, gamma_u, gamma_v, sigma_u, sigma_v, seed,
+                  t, size):
+    """FedSim's local update (pillutla2022.md §2.3): tau joint steps, both partial gradients at
+    the same point and from the same minibatch."""
+    for k in range(tau):
+        _draw_batch(seed, t, i, k, size, idx)
+        grad_u(data, i, ul, vl, gu, idx)
+        grad_v(data, i, ul, vl, gv, idx)
+        _add_noise(gu, sigma_u, seed, STREAM_NOISE_U, t, i, k)
+        _add_noise(gv, sigma_v, seed, STREAM_NOISE_V, t, i, k)
+        for c in range(ul.shape[0]):
+            ul[c] -= gamma_u * gu[c]
+        for c in range(vl.shape[0]):
+            vl[c] -= gamma_v * gv[c]
+
+
+@njit(cache=True)
+def _chunk(data, U, V, lo, hi, gsum, gu, gv, idx):
+    shared = U.shape[0] == 1
+    lsum = 0.0
+    usq = 0.0
+    vsq = 0.0
+    for i in range(lo, hi):
+        u = U[0] if shared else U[i]
+        lsum += loss(data, i, u, V[i])
+        grad_u(data, i, u, V[i], gu, idx)
+        grad_v(data, i, u, V[i], gv, idx)
+        for c in range(gu.shape[0]):
+            gsum[c] += gu[c]
+            usq += gu[c] * gu[c]
+        for c in range(gv.shape[0]):
+            vsq += gv[c] * gv[c]
+    return lsum, usq, vsq
+
+
+@njit(parallel=True, cache=True)
+def metrics(data, U, V, out):
+    """``out = (F, ||grad_u F||^2 (mean_i ||grad_u F_i(u_i, v_i)||^2 if U has n rows),
+    (1/n) sum_i ||grad_v F_i||^2)``, reduced over ``N_CHUNKS`` fixed blocks in order."""
+    n = V.shape[0]
+    d_u = U.shape[1]
+    d_v = V.shape[1]
+    nc = min(N_CHUNKS, n)
+    gsums = np.zeros((nc, d_u))
+    parts = np.zeros((nc, 3))
+    for c in prange(nc):
+        lo = (c * n) // nc
+        hi = ((c + 1) * n) // nc
+        gu = np.empty(d_u)
+        gv = np.empty(d_v)
+        idx = np.empty(0, dtype=np.int64)
+        a, b, e = _chunk(data, U, V, lo, hi, gsums[c], gu, gv, idx)
+        parts[c, 0] = a
+        parts[c, 1] = b
+        parts[c, 2] = e
+    g = np.zeros(d_u)
+    tot = np.zeros(3)
+    for c in range(nc):
+        for j in range(d_u):
+            g[j] += gsums[c, j]
+        for j in range(3):
+            tot[j] += parts[c, j]
+    gnorm = 0.0
+    for j in range(d_u):
+        gnorm += (g[j] / n) ** 2
+    out[0] = tot[0] / n
+    out[1] = gnorm if U.shape[0] == 1 else tot[1] / n
+    out[2] = tot[2] / n
+
+
+@njit(cache=True)
+def _finite(x):
+    for c in range(x.shape[0]):
+        if not (abs(x[c]) < BLOWUP):
+            return False
+    return True
+
+
+@njit(parallel=True, cache=True)
+def run_rounds(alg, data, sizes, batch, U, V, V0, T, m, tau_u, tau_v, gamma_u, gamma_v,
+               sigma_u, sigma_v, seed, eval_every, rec, clients):
+    """Run T rounds of algorithm ``alg`` in place on ``(U, V)``; record metrics into ``rec``.
+
+    Parameters
+    ----------
+    alg : int
+        One of the ``ALG_*`` codes.
+    U : (1, d_u) or (n, d_u) array
+        The server's u (one row), or every device's own u (``local``).
+    V : (n, d_v) array
+        Personal parameters (for ``fedavg``: n copies of the global v).
+    V0 : (n, d_v) array
+        Initial personal parameters (read by ``fedrecon``, which restarts from them each round).
+    rec : (R, 4) array
+        Row r gets ``(F, Delta_u, Delta_v, Delta_u at (u^t, V^{t+1}))`` at the r-th recorded
+        round (rounds 0, eval_every, 2 eval_every, ..., and T).
+    clients : (T, m) int64 array
+        Filled with the devices sampled in each round, ascending.
+
+    Returns
+    -------
+    int
+        -1 if all iterates stayed finite, else the first round t whose iterate
+        ``(u^t, V^t)`` is non-finite or exceeds ``BLOWUP`` in absolute value.
+    """
+    n = V.shape[0]
+    d_u = U.shape[1]
+    d_v = V.shape[1]
+    per_device = U.shape[0] > 1
+    perm = np.arange(n)
+    ul = np.empty((m, d_u))
+    vl = np.empty((m, d_v))
+    gu = np.empty((m, d_u))
+    gv = np.empty((m, d_v))
+    idx = np.empty((m, batch), dtype=np.int64)
+    buf = np.empty(3)
+    u_now = U[0].copy()
+    r = 0
+    for t in range(T + 1):
+        record = t % eval_every == 0 or t == T
+        if record:
+            metrics(data, U, V, buf)
+            rec[r, 0] = buf[0]
+            rec[r, 1] = buf[1]
+            rec[r, 2] = buf[2]
+            rec[r, 3] = np.nan
+        if t == T:
+            break
+        if m == n:
+            S = np.arange(n)
+        else:
+            S = sample_round(seed, t, perm, m)
+        clients[t, :] = S
+        for j in range(m):
+            i = S[j]
+            ul[j, :] = U[i] if per_device else U[0]
+            if alg == ALG_FEDRECON:
+                vl[j, :] = V0[i]
+            else:
+                vl[j, :] = V[i]
+        if alg == ALG_FEDALT or alg == ALG_FEDRECON:
+            # v-phase everywhere first, so Delta_u can be measured at (u^t, V^{t+1}).
+            for j in prange(m):
+                i = S[j]
+                for k in range(tau_v):
+                    _v_step(data, i, ul[j], vl[j], gv[j], idx[j], gamma_v, sigma_v, seed, t, k,
+                            sizes[i])
+            for j in range(m):
+                V[S[j], :] = vl[j]
+            if record:
+                metrics(data, U, V, buf)
+                rec[r, 3] = buf[1]
+            for j in prange(m):
+                i = S[j]
+                for k in range(tau_u):
+                    _u_step(data, i, ul[j], vl[j], gu[j], idx[j], gamma_u, sigma_u, seed, t,
+                            tau_v + k, sizes[i])
+        elif alg == ALG_LOCAL:
+            for j in prange(m):
+                i = S[j]
+                _alternating(data, i, ul[j], vl[j], gu[j], gv[j], idx[j], tau_u, tau_v,
+                             gamma_u, gamma_v, sigma_u, sigma_v, seed, t, sizes[i])
+        else:  # FedSim and FedAvg: joint steps from the same point.
+            for j in prange(m):
+                i = S[j]
+                _simultaneous(data, i, ul[j], vl[j], gu[j], gv[j], idx[j], tau_u, gamma_u,
+                              gamma_v, sigma_u, sigma_v, seed, t, sizes[i])
+        if record:
+            r += 1
+        # Server: plain mean of the sampled devices' u (slide 31), summed in device order.
+        ok = True
+        if per_device:
+            for j in range(m):
+                U[S[j], :] = ul[j]
+                ok = ok and _finite(ul[j])
+        else:
+            for c in range(d_u):
+                s = 0.0
+                for j in range(m):
+                    s += ul[j, c]
+                u_now[c] = s / m
+            U[0, :] = u_now
+            ok = _finite(u_now)
+        if alg == ALG_FEDAVG:
+            vbar = np.zeros(d_v)
+            for j in range(m):
+                for c in range(d_v):
+                    vbar[c] += vl[j, c]
+            for c in range(d_v):
+                vbar[c] /= m
+            ok = ok and _finite(vbar)
+            for i in range(n):
+                V[i, :] = vbar
+        else:
+            for j in range(m):
+                V[S[j], :] = vl[j]
+                ok = ok and _finite(vl[j])
+        if not ok:
+            return t + 1
+    return -1

@@ -1,0 +1,103 @@
+"""Counter-based random numbers for the kernels.
+
+Every random number in a run is a pure function of ``(seed, stream, round, device, step, index)``:
+it is produced by hashing that tuple, never by advancing a generator state. A run is therefore
+bitwise identical for any number of threads and any order in which devices are processed, and a
+plain-NumPy reference can regenerate exactly the same noise (tests/reference/).
+
+The hash is the SplitMix64 finaliser (Steele, Lea & Flood, "Fast splittable pseudorandom number
+generators", OOPSLA 2014) applied to a running combination of the counters. Normal variates use
+the Box-Muller transform on two independent uniforms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+# Streams: one independent family of random numbers per purpose.
+STREAM_SAMPLING = 1  # which devices take part in a round
+STREAM_NOISE_U = 2  # additive Gaussian noise on u-gradients
+STREAM_NOISE_V = 3  # additive Gaussian noise on v-gradients
+STREAM_BATCH = 4  # minibatch indices of finite-sum families
+
+_GOLDEN = uint64(0x9E3779B97F4A7C15)
+_M1 = uint64(0xBF58476D1CE4E5B9)
+_M2 = uint64(0x94D049BB133111EB)
+_TWO_PI = 6.283185307179586
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True, inline="always")
+def _mix(z):
+    z = (z ^ (z >> uint64(30))) * _M1
+    z = (z ^ (z >> uint64(27))) * _M2
+    return z ^ (z >> uint64(31))
+
+
+@njit(cache=True)
+def key(seed, stream, t, i, k):
+    """Return the 64-bit key of the counter ``(seed, stream, t, i, k)``.
+
+    Each component is folded in with one SplitMix64 round, so keys that differ in any component
+    are decorrelated.
+    """
+    h = _mix(uint64(seed) + _GOLDEN)
+    h = _mix(h ^ (uint64(stream) + _GOLDEN))
+    h = _mix(h ^ (uint64(t) + _GOLDEN))
+    h = _mix(h ^ (uint64(i) + _GOLDEN))
+    h = _mix(h ^ (uint64(k) + _GOLDEN))
+    return h
+
+
+@njit(cache=True, inline="always")
+def uniform(kk, j):
+    """The ``j``-th uniform in (0, 1) of key ``kk`` (53-bit resolution, never exactly 0)."""
+    z = _mix(kk + (uint64(j) + uint64(1)) * _GOLDEN)
+    return (float(z >> uint64(11)) + 0.5) * _INV_2_53
+
+
+@njit(cache=True, inline="always")
+def normal(kk, j):
+    """The ``j``-th standard normal of key ``kk`` (Box-Muller on uniforms 2j and 2j+1)."""
+    u1 = uniform(kk, 2 * j)
+    u2 = uniform(kk, 2 * j + 1)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+
+
+@njit(cache=True)
+def normal_vector(seed, stream, t, i, k, d):
+    """``d`` standard normals for the counter ``(seed, stream, t, i, k)`` (for references/tests)."""
+    kk = key(seed, stream, t, i, k)
+    out = np.empty(d)
+    for j in range(d):
+        out[j] = normal(kk, j)
+    return out
+
+
+@njit(cache=True)
+def batch_indices(seed, t, i, k, size, b):
+    """``b`` indices drawn uniformly with replacement from ``range(size)`` for step ``k``."""
+    kk = key(seed, STREAM_BATCH, t, i, k)
+    out = np.empty(b, dtype=np.int64)
+    for j in range(b):
+        out[j] = min(int(uniform(kk, j) * size), size - 1)
+    return out
+
+
+@njit(cache=True)
+def sample_round(seed, t, perm, m):
+    """Sample ``m`` of ``n = len(perm)`` devices uniformly without replacement for round ``t``.
+
+    A partial Fisher-Yates shuffle of the persistent permutation ``perm`` (modified in place, so
+    the cost is O(m) per round even for millions of devices); the result is returned sorted, which
+    fixes the order of the server's reduction.
+    """
+    n = perm.shape[0]
+    kk = key(seed, STREAM_SAMPLING, t, 0, 0)
+    for j in range(m):
+        r = j + min(int(uniform(kk, j) * (n - j)), n - j - 1)
+        tmp = perm[j]
+        perm[j] = perm[r]
+        perm[r] = tmp
+    return np.sort(perm[:m].copy())

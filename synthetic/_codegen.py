@@ -1,0 +1,105 @@
+"""Specialise kernel templates to one objective, keeping numba's on-disk cache effective.
+
+Kernels must call an objective's jitted ``loss``/``grad_u``/``grad_v``. Passing them as
+first-class arguments works, but numba's cache key then contains the functions' identities, so
+every new process compiles again (seconds per kernel). Instead, a *template* is an ordinary,
+importable module whose kernels call the module globals ``loss``, ``grad_u`` and ``grad_v``. For
+each objective we write a small module to a cache directory: an import of the objective's three
+functions under those names, followed by the template's body. Numba caches that file like any
+other, so a second process, a worker of a sweep, or a test subprocess loads machine code instead
+of compiling.
+
+Functions that are not importable by name (defined in ``__main__`` or a notebook) are injected
+into the generated module instead; those kernels still work and may compile once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+BODY_MARKER = "# ppfl:template-body"
+_MEMO: dict = {}
+
+
+def cache_dir() -> Path:
+    """Directory of generated kernel modules: ``$PPFL_KERNEL_DIR`` or ``~/.cache/ppfl/kernels``."""
+    env = os.environ.get("PPFL_KERNEL_DIR")
+    base = Path(env) if env else Path.home() / ".cache" / "ppfl" / "kernels"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        probe = base / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        base = Path(tempfile.gettempdir()) / f"ppfl-kernels-{os.getuid()}"
+        base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _importable(fn) -> tuple[str, str] | None:
+    py = getattr(fn, "py_func", fn)
+    mod, qual = py.__module__, py.__qualname__
+    if mod in (None, "__main__") or "<locals>" in qual or "." in qual:
+        return None
+    try:
+        found = getattr(importlib.import_module(mod), qual)
+    except (ImportError, AttributeError):
+        return None
+    return (mod, qual) if found is fn else None
+
+
+def _body(template: str) -> str:
+    source = inspect.getsource(importlib.import_module(template))
+    head, sep, body = source.partition(BODY_MARKER)
+    if not sep:
+        raise RuntimeError(f"kernel template {template} has no '{BODY_MARKER}' line")
+    return body
+
+
+def specialise(template: str, loss, grad_u, grad_v):
+    """Return the module ``template`` specialised to the three objective functions.
+
+    Parameters
+    ----------
+    template : str
+        Dotted name of a template module (it has a ``# ppfl:template-body`` line; the code after
+        it refers to ``loss``, ``grad_u``, ``grad_v`` as globals).
+    loss, grad_u, grad_v : numba dispatchers
+        The objective, in the calling convention of ``synthetic._kernels``.
+    """
+    key = (template, loss, grad_u, grad_v)
+    if key in _MEMO:
+        return _MEMO[key]
+    names = {"loss": loss, "grad_u": grad_u, "grad_v": grad_v}
+    header, inject = [], {}
+    for alias, fn in names.items():
+        where = _importable(fn)
+        if where is None:
+            inject[alias] = fn
+        else:
+            header.append(f"from {where[0]} import {where[1]} as {alias}  # noqa: F401")
+    source = "\n".join(header) + "\n" + _body(template)
+    digest_src = source + "".join(
+        inspect.getsource(getattr(fn, "py_func", fn)) for fn in inject.values()
+    )
+    digest = hashlib.sha256(digest_src.encode()).hexdigest()[:16]
+    modname = f"ppfl_kernels_{template.replace('.', '_')}_{digest}"
+    path = cache_dir() / f"{modname}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(inject)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    _MEMO[key] = module
+    return module

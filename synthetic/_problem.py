@@ -1,0 +1,230 @@
+"""The ``Problem`` contract: what a simulator may know about an objective.
+
+A problem is ``F(u, V) = (1/n) sum_i F_i(u, v_i)`` (Pillutla et al. 2022, objective on slides 22,
+29, 33) given by three jitted functions of one calling convention (see ``synthetic._kernels``), a
+tuple of arrays they read, its sizes, a stochastic-gradient model (additive Gaussian noise per
+block and/or minibatches of a finite sum), its constants, and an initial point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from synthetic._codegen import specialise
+from synthetic._validation import check_array, check_choice, check_int, check_real
+
+__all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
+
+#: How a declared constant is known.
+#: ``exact``: the supremum/infimum itself (attained or approached);
+#: ``certified``: a proven upper bound (a proven lower bound for ``F_low``);
+#: ``local``: exact or certified only on a documented region (see ``Constants.notes``);
+#: ``estimate``: measured numerically (``synthetic.estimate_constants``), no guarantee.
+KINDS = ("exact", "certified", "local", "estimate")
+
+CONSTANT_NAMES = ("L_u", "L_v", "L_uv", "L_vu", "sigma_u", "sigma_v", "delta", "rho", "F_low")
+
+
+@dataclass(frozen=True)
+class Constants:
+    """The constants of the assumptions of Pillutla et al. (2022), §3, for one problem.
+
+    A1 smoothness: ``grad_u F_i`` is ``L_u``-Lipschitz in u and ``L_uv``-Lipschitz in v_i;
+    ``grad_v F_i`` is ``L_v``-Lipschitz in v_i and ``L_vu``-Lipschitz in u.
+    A2 variance: ``E||g_u - grad_u F_i||^2 <= sigma_u^2`` and likewise ``sigma_v^2``.
+    A3 partial gradient diversity:
+    ``(1/n) sum_i ||grad_u F_i - grad_u F||^2 <= delta^2 + rho^2 ||grad_u F||^2``.
+    A0: ``F >= F_low``.
+
+    ``kind[name]`` says how each value is known (one of ``KINDS``); ``notes[name]`` says on
+    which region a ``local`` constant holds, or how a value was obtained.
+    """
+
+    L_u: float
+    L_v: float
+    L_uv: float
+    L_vu: float
+    sigma_u: float
+    sigma_v: float
+    delta: float
+    rho: float
+    F_low: float
+    kind: Mapping[str, str] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in CONSTANT_NAMES:
+            value = getattr(self, name)
+            lo = None if name == "F_low" else 0.0
+            check_real(value, name, "Constants", lo=lo)
+        kind = dict(self.kind)
+        for name in CONSTANT_NAMES:
+            kind.setdefault(name, "estimate")
+            check_choice(kind[name], f"kind[{name!r}]", "Constants", KINDS)
+        object.__setattr__(self, "kind", MappingProxyType(kind))
+        object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
+
+    @property
+    def chi(self) -> float:
+        """Cross-dependence ``chi = max(L_uv, L_vu) / sqrt(L_u L_v)`` (pillutla2022.md §3, A1)."""
+        if self.L_u == 0 or self.L_v == 0:
+            return math.inf if max(self.L_uv, self.L_vu) > 0 else 0.0
+        return max(self.L_uv, self.L_vu) / math.sqrt(self.L_u * self.L_v)
+
+    def is_exact(self, name: str) -> bool:
+        """Whether constant ``name`` is exact (not only a bound or an estimate)."""
+        check_choice(name, "name", "Constants.is_exact", CONSTANT_NAMES)
+        return self.kind[name] == "exact"
+
+    def as_dict(self) -> dict:
+        """The values by their paper names, plus ``chi``: ready for ``Bound.evaluate(**...)``."""
+        out = {name: float(getattr(self, name)) for name in CONSTANT_NAMES}
+        out["chi"] = self.chi
+        return out
+
+    def __repr__(self) -> str:
+        body = ", ".join(
+            f"{k}={getattr(self, k):.4g} ({self.kind[k]})" for k in CONSTANT_NAMES
+        )
+        return f"Constants({body}, chi={self.chi:.4g})"
+
+
+class Problem:
+    """A partially personalized objective ``F(u, V) = (1/n) sum_i F_i(u, v_i)``.
+
+    Build one with ``synthetic.make(family, **knobs)`` or, for your own objective,
+    ``synthetic.custom(...)``. Simulators see a problem only through these attributes.
+
+    Attributes
+    ----------
+    name : str
+        Family name.
+    knobs : mapping
+        The knobs it was made with (validated, defaults filled in).
+    n, d_u, d_v : int
+        Devices, shared dimension, personal dimension.
+    constants : Constants
+    data : tuple of numpy arrays
+        Read by the jitted functions ``loss_fn``, ``grad_u_fn``, ``grad_v_fn``.
+    sizes : int64 array of shape (n,)
+        Samples per device for finite-sum families (minibatches draw from them), zeros otherwise.
+    batch : int
+        Minibatch size for stochastic gradients (0: exact gradients plus additive noise only).
+    sigma_u, sigma_v : float
+        Standard deviations of the additive Gaussian noise: ``xi ~ N(0, sigma^2/d I)`` per block,
+        so ``E||xi||^2 = sigma^2`` exactly.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        n: int,
+        d_u: int,
+        d_v: int,
+        data: tuple,
+        loss_fn,
+        grad_u_fn,
+        grad_v_fn,
+        constants: Constants,
+        init: Callable[[int], tuple[np.ndarray, np.ndarray]],
+        knobs: Mapping | None = None,
+        sizes: np.ndarray | None = None,
+        batch: int = 0,
+        sigma_u: float = 0.0,
+        sigma_v: float = 0.0,
+        description: str = "",
+    ):
+        owner = f"Problem {name!r}"
+        self.name = name
+        self.n = check_int(n, "n", owner, lo=1)
+        self.d_u = check_int(d_u, "d_u", owner, lo=1)
+        self.d_v = check_int(d_v, "d_v", owner, lo=0)
+        if not isinstance(data, tuple):
+            raise TypeError(f"The 'data' parameter of {owner} must be a tuple of arrays.")
+        self.data = data
+        self.loss_fn = loss_fn
+        self.grad_u_fn = grad_u_fn
+        self.grad_v_fn = grad_v_fn
+        if not isinstance(constants, Constants):
+            raise TypeError(f"The 'constants' parameter of {owner} must be a Constants.")
+        self.constants = constants
+        self._init = init
+        self.knobs = MappingProxyType(dict(knobs or {}))
+        self.sizes = (
+            np.zeros(self.n, dtype=np.int64) if sizes is None else np.asarray(sizes, np.int64)
+        )
+        if self.sizes.shape != (self.n,) or np.any(self.sizes < 0):
+            raise ValueError(f"The 'sizes' parameter of {owner} must be n non-negative ints.")
+        max_batch = int(self.sizes.max()) if self.n else 0
+        self.batch = check_int(batch, "batch", owner, lo=0, hi=max_batch)
+        self.sigma_u = check_real(sigma_u, "sigma_u", owner, lo=0.0)
+        self.sigma_v = check_real(sigma_v, "sigma_v", owner, lo=0.0)
+        self.description = description
+        self._no_idx = np.empty(0, dtype=np.int64)
+
+    def kernels(self, template: str):
+        """The kernel template module ``template`` specialised to this objective (cached)."""
+        return specialise(template, self.loss_fn, self.grad_u_fn, self.grad_v_fn)
+
+    # -- single device -------------------------------------------------------------------------
+    def _check_i(self, i) -> int:
+        return check_int(i, "i", f"{self.name}.loss/grad", lo=0, hi=self.n - 1)
+
+    def _check_uv(self, u, v):
+        u = check_array(u, "u", self.name, (self.d_u,))
+        v = check_array(v, "v", self.name, (self.d_v,))
+        return u, v
+
+    def loss(self, i, u, v) -> float:
+        """``F_i(u, v_i)``: the full, noise-free local loss of device ``i``."""
+        u, v = self._check_uv(u, v)
+        return float(self.loss_fn(self.data, self._check_i(i), u, v))
+
+    def grad(self, i, u, v) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad_u F_i(u, v), grad_v F_i(u, v))``, exact."""
+        i = self._check_i(i)
+        u, v = self._check_uv(u, v)
+        gu = np.empty(self.d_u)
+        gv = np.empty(self.d_v)
+        self.grad_u_fn(self.data, i, u, v, gu, self._no_idx)
+        self.grad_v_fn(self.data, i, u, v, gv, self._no_idx)
+        return gu, gv
+
+    # -- population ----------------------------------------------------------------------------
+    def _metrics(self, u, V):
+        u = check_array(u, "u", self.name, (self.d_u,))
+        V = check_array(V, "V", self.name, (self.n, self.d_v))
+        return self.kernels("synthetic._kernels").population_metrics(self.data, u[None, :], V)
+
+    def F(self, u, V) -> float:
+        """``F(u, V) = (1/n) sum_i F_i(u, v_i)``."""
+        return float(self._metrics(u, V)[0])
+
+    def grad_norms(self, u, V) -> tuple[float, float]:
+        """``(||grad_u F(u, V)||^2, (1/n) sum_i ||grad_v F_i(u, v_i)||^2)``: Delta_u, Delta_v."""
+        _, gu2, _, gv2 = self._metrics(u, V)
+        return float(gu2), float(gv2)
+
+    def diversity(self, u, V) -> float:
+        """``(1/n) sum_i ||grad_u F_i(u, v_i) - grad_u F(u, V)||^2`` (assumption A3's left side)."""
+        _, gu2, mean_sq, _ = self._metrics(u, V)
+        return float(max(mean_sq - gu2, 0.0))
+
+    def init(self, seed=0) -> tuple[np.ndarray, np.ndarray]:
+        """The initial point ``(u0, V0)`` of a run with this seed; ``V0`` has shape ``(n, d_v)``."""
+        seed = check_int(seed, "seed", f"{self.name}.init", lo=0, hi=2**63 - 1)
+        u0, V0 = self._init(seed)
+        return (
+            np.ascontiguousarray(u0, dtype=np.float64),
+            np.ascontiguousarray(V0, dtype=np.float64).reshape(self.n, self.d_v),
+        )
+
+    def __repr__(self) -> str:
+        knobs = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())
+        return f"Problem({self.name!r}, {knobs})"

@@ -1,0 +1,504 @@
+"""Sweep configurations: TOML files (and ``--set key=value`` overrides) expanded into run specs.
+
+A configuration is data (``tomllib``, never ``eval`` or ``pickle``); its format is documented in
+``docs/configs.md``. In short::
+
+    name = "delta-sweep"
+    family = "quadratic"          # a key of synthetic.FAMILIES (a list is a grid axis)
+    seeds = 3                     # range(3), or an explicit list [0, 1, 2]
+    [problem]                     # knobs of synthetic.make(family, **knobs)
+    delta = [0.0, 1.0, 4.0]       # any list value is a grid axis (Cartesian product)
+    [run]                         # simulators.RunConfig fields, except seed
+    algorithm = ["fedalt", "fedsim"]
+    T = 200
+
+Every grid cell becomes one canonical *spec*, a plain JSON-able dict::
+
+    {"family": "quadratic", "seed": 0,
+     "problem": {every knob of the family, defaults filled in},
+     "run": {every RunConfig field except seed, defaults filled in}}
+
+The cell's ``seed`` is ``RunConfig.seed`` (initial point, device sampling, gradient noise) and,
+unless ``[problem]`` sets ``seed`` itself, also the problem's instance seed.
+
+Examples
+--------
+>>> from experiments.config import parse_assignment
+>>> parse_assignment("delta=[0, 1, 2]")
+('delta', [0, 1, 2])
+>>> parse_assignment("algorithm=[fedalt,fedsim]")
+('algorithm', ['fedalt', 'fedsim'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from synthetic._validation import suggest
+
+__all__ = [
+    "ConfigError",
+    "Sweep",
+    "load",
+    "from_dict",
+    "parse_assignment",
+    "resolve",
+    "shipped",
+    "run_fields",
+    "TOP_LEVEL_KEYS",
+]
+
+#: Keys allowed at the top level of a configuration file.
+TOP_LEVEL_KEYS = ("name", "description", "family", "seeds", "problem", "run")
+_SECTIONS = ("problem", "run")
+_SCALARS = (bool, int, float, str)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run; the message is one line naming key, file and allowed."""
+
+
+# -- the parts of the configuration that live elsewhere ----------------------------------------
+def run_fields() -> dict:
+    """The fields of ``simulators.RunConfig`` except ``seed``, with their defaults.
+
+    Returns
+    -------
+    dict
+        Field name -> default value, or ``dataclasses.MISSING`` for a required field.
+    """
+    import simulators
+
+    out = {}
+    for f in dataclasses.fields(simulators.RunConfig):
+        if f.name == "seed":
+            continue
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+        else:
+            out[f.name] = dataclasses.MISSING
+    return out
+
+
+def _families() -> dict:
+    import synthetic
+
+    return synthetic.FAMILIES
+
+
+def _knobs_of(family: str) -> dict:
+    import synthetic
+
+    return dict(synthetic.knobs_of(family))
+
+
+# -- parsing -----------------------------------------------------------------------------------
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]*$")
+
+
+def _parse_item(text: str):
+    text = text.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    for convert in (int, float):
+        try:
+            value = convert(text)
+        except ValueError:
+            continue
+        return value
+    if _BARE.match(text):
+        return text
+    raise ValueError(text)
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """Parse one ``--set`` argument ``key=value`` into ``(key, value)``.
+
+    The value is read as a TOML value (``1``, ``0.5``, ``"fedalt"``, ``[0, 1, 2]``, ``true``).
+    For convenience a bare word is a string (``algorithm=fedalt``), a list of bare words is a list
+    of strings (``algorithm=[fedalt,fedsim]``) and ``.5`` is a float. Nothing is evaluated.
+
+    Parameters
+    ----------
+    text : str
+        ``key=value``; the key may be dotted (``problem.delta``, ``run.T``).
+
+    Returns
+    -------
+    tuple
+        ``(key, value)``.
+
+    Raises
+    ------
+    ConfigError
+        When there is no ``=``, the key is empty, or the value is not a TOML value.
+    """
+    if not isinstance(text, str) or "=" not in text:
+        raise ConfigError(f"--set expects key=value (for example delta=[0,1,2]). Got {text!r}.")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", key):
+        raise ConfigError(f"--set {text}: {key!r} is not a key (letters, digits, _, one dot).")
+    raw = raw.strip()
+    try:
+        return key, _parse_item(raw)
+    except ValueError:
+        pass
+    inner = re.match(r"^\[(.*)\]$", raw, re.S)
+    if inner:
+        items = [s for s in inner.group(1).split(",") if s.strip()]
+        try:
+            return key, [_parse_item(s) for s in items]
+        except ValueError:
+            pass
+    raise ConfigError(
+        f"--set {text}: the value {raw!r} is not a TOML value "
+        '(use numbers, true/false, "strings" or [lists]).'
+    )
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sweep:
+    """An expanded, validated configuration.
+
+    Attributes
+    ----------
+    name : str
+        The configuration's name (the file stem unless the file sets ``name``).
+    source : str
+        Where it came from (a path, or ``"<dict>"``), used in error messages.
+    specs : list of dict
+        One canonical spec per grid cell (see the module docstring), in grid order.
+    axes : dict
+        The swept keys (``"problem.delta"``, ``"run.algorithm"``, ``"seed"``, ...) -> values.
+    description : str
+        Free text from the file.
+    """
+
+    name: str
+    source: str
+    specs: list = field(repr=False)
+    axes: dict
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+def shipped() -> dict[str, Path]:
+    """The configurations shipped with the package: name -> path."""
+    root = resources.files("experiments") / "configs"
+    out = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".toml"):
+            out[entry.name[: -len(".toml")]] = Path(str(entry))
+    return dict(sorted(out.items()))
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """Find a configuration: an existing file, or the name of a shipped one (``quick``).
+
+    Raises
+    ------
+    ConfigError
+        When it is neither, naming the shipped configurations.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    known = shipped()
+    stem = path.name[: -len(".toml")] if path.name.endswith(".toml") else path.name
+    if str(path.parent) in ("", ".") and stem in known:
+        return known[stem]
+    raise ConfigError(
+        f"No configuration file {str(name_or_path)!r} and no shipped configuration of that name; "
+        f"shipped: {', '.join(known)}.{suggest(stem, known)}"
+    )
+
+
+def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Sweep:
+    """Read a TOML configuration, apply ``--set`` overrides, expand and validate the grid.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A TOML file, or the name of a shipped configuration (see ``shipped()``).
+    overrides : iterable of str
+        ``key=value`` assignments as given to ``--set``.
+
+    Returns
+    -------
+    Sweep
+
+    Raises
+    ------
+    ConfigError
+        For any problem with the file, an override or a value; the message is one line.
+    """
+    path = resolve(name_or_path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}.") from None
+    data.setdefault("name", path.stem)
+    return from_dict(data, source=str(path), overrides=overrides)
+
+
+def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = ()) -> Sweep:
+    """Expand and validate a configuration already read into a dict (as ``tomllib`` gives it).
+
+    Parameters
+    ----------
+    data : mapping
+        Top-level keys ``name``, ``description``, ``family``, ``seeds`` and tables ``problem``,
+        ``run``.
+    source : str
+        Named in error messages.
+    overrides : iterable of str
+        ``key=value`` assignments, applied after the file.
+
+    Returns
+    -------
+    Sweep
+    """
+    data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(
+                f"{source}: unknown top-level key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}."
+                + suggest(key, TOP_LEVEL_KEYS)
+            )
+    for section in _SECTIONS:
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"{source}: {section!r} must be a table ([{section}]).")
+    if "family" not in data:
+        raise ConfigError(f"{source}: the key 'family' is missing; allowed: {_fam_list()}.")
+    families = _families()
+    fields = run_fields()
+    for text in overrides:
+        _apply_override(data, text, source, families, fields)
+
+    name = data.get("name", "sweep")
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.\-]+$", name):
+        raise ConfigError(
+            f"{source}: 'name' must be a string of letters, digits, _.-. Got {name!r}."
+        )
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{source}: 'description' must be a string. Got {description!r}.")
+
+    family_values = _axis(data["family"], "family", source)
+    for fam in family_values:
+        if fam not in families:
+            raise ConfigError(
+                f"{source}: 'family' must be one of {_fam_list()}. Got {fam!r}."
+                + suggest(str(fam), families)
+            )
+    seeds = _seeds(data.get("seeds", [0]), source)
+
+    axes: dict[str, list] = {}
+    if len(family_values) > 1:
+        axes["family"] = family_values
+    problem_axes = {k: _axis(v, f"problem.{k}", source) for k, v in data["problem"].items()}
+    run_axes = {k: _axis(v, f"run.{k}", source) for k, v in data["run"].items()}
+    for k, v in problem_axes.items():
+        if len(v) > 1:
+            axes[f"problem.{k}"] = v
+    for k, v in run_axes.items():
+        if len(v) > 1:
+            axes[f"run.{k}"] = v
+    if len(seeds) > 1:
+        axes["seed"] = seeds
+
+    # Names first, for every family, before any value is checked.
+    for fam in family_values:
+        knobs = _knobs_of(fam)
+        for k in problem_axes:
+            if k not in knobs:
+                raise ConfigError(
+                    f"{source}: unknown key {k!r} in [problem] for family {fam!r}; "
+                    f"allowed: {', '.join(knobs)}." + suggest(k, knobs)
+                )
+    for k in run_axes:
+        if k == "seed":
+            raise ConfigError(
+                f"{source}: [run] seed is not allowed; set the top-level 'seeds' "
+                "(for example seeds = 3 or seeds = [0, 1, 2])."
+            )
+        if k not in fields:
+            raise ConfigError(
+                f"{source}: unknown key {k!r} in [run]; allowed: {', '.join(fields)}."
+                + suggest(k, fields)
+            )
+    missing = [k for k, d in fields.items() if d is dataclasses.MISSING and k not in run_axes]
+    if missing:
+        raise ConfigError(f"{source}: [run] must set {', '.join(map(repr, missing))}.")
+
+    specs = []
+    problem_keys = list(problem_axes)
+    run_keys = list(run_axes)
+    for fam in family_values:
+        knobs = _knobs_of(fam)
+        grid = itertools.product(
+            *(problem_axes[k] for k in problem_keys),
+            *(run_axes[k] for k in run_keys),
+            seeds,
+        )
+        for combo in grid:
+            p_vals = dict(zip(problem_keys, combo[: len(problem_keys)], strict=True))
+            r_vals = dict(zip(run_keys, combo[len(problem_keys) : -1], strict=True))
+            seed = combo[-1]
+            problem = {k: _coerce(p_vals.get(k, d), d) for k, d in knobs.items()}
+            if "seed" in knobs and "seed" not in p_vals:
+                problem["seed"] = seed
+            run = {k: _coerce(r_vals.get(k, d), d) for k, d in fields.items()}
+            specs.append({"family": fam, "seed": seed, "problem": problem, "run": run})
+    _validate(specs, source)
+    return Sweep(name=name, source=source, specs=specs, axes=axes, description=description)
+
+
+def _fam_list() -> str:
+    return ", ".join(repr(f) for f in _families())
+
+
+def _axis(value, key: str, source: str) -> list:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"{source}: {key} is an empty list; a grid axis needs a value.")
+    for v in values:
+        if not isinstance(v, _SCALARS) or (isinstance(v, float) and not math.isfinite(v)):
+            raise ConfigError(
+                f"{source}: {key} must be a number, string or boolean, or a list of them. "
+                f"Got {v!r}."
+            )
+    if len(set(map(repr, values))) != len(values):
+        raise ConfigError(f"{source}: {key} lists a value twice: {values!r}.")
+    return values
+
+
+def _seeds(value, source: str) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(
+                f"{source}: 'seeds' must be a count >= 1 or a list of ints. Got {value}."
+            )
+        return list(range(value))
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
+    ):
+        raise ConfigError(
+            f"{source}: 'seeds' must be a count >= 1 or a list of ints >= 0. Got {value!r}."
+        )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{source}: 'seeds' lists a seed twice: {values!r}.")
+    return list(values)
+
+
+def _coerce(value, default):
+    """Ints where the default is a float become floats, so ``delta = 1`` and ``1.0`` hash alike."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _apply_override(data: dict, text: str, source: str, families, fields) -> None:
+    key, value = parse_assignment(text)
+    where = f"{source} (--set {text})"
+    if "." in key:
+        section, sub = key.split(".", 1)
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{where}: unknown section {section!r}; allowed: problem, run."
+                + suggest(section, _SECTIONS)
+            )
+        data[section][sub] = value
+        return
+    if key in ("name", "description", "family", "seeds"):
+        data[key] = value
+        return
+    fams = data.get("family")
+    fams = fams if isinstance(fams, list) else [fams]
+    knob_names: set[str] = set()
+    for fam in fams:
+        if fam in families:
+            knob_names.update(_knobs_of(fam))
+    in_problem = key in knob_names or key in data["problem"]
+    in_run = key in fields and key != "seed"
+    if in_problem and in_run:
+        raise ConfigError(
+            f"{where}: {key!r} is both a problem knob and a run field; "
+            f"write problem.{key}=... or run.{key}=...."
+        )
+    if key == "seed":
+        raise ConfigError(
+            f"{where}: 'seed' is ambiguous; write seeds=... for the run seeds or "
+            "problem.seed=... to fix the problem instance."
+        )
+    if in_problem:
+        data["problem"][key] = value
+    elif in_run:
+        data["run"][key] = value
+    else:
+        allowed = sorted({"family", "seeds", "name", "description"} | knob_names | set(fields))
+        allowed.remove("seed") if "seed" in allowed else None
+        raise ConfigError(
+            f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}." + suggest(key, allowed)
+        )
+
+
+_PARAM = re.compile(r"The '([A-Za-z_0-9]+)' parameter")
+
+
+def _validate(specs: Sequence[dict], source: str) -> None:
+    """Build every RunConfig and every distinct problem once, before anything runs."""
+    import simulators
+    import synthetic
+
+    seen_run: set[str] = set()
+    n_of: dict[str, int] = {}
+    for spec in specs:
+        run_key = repr(sorted(spec["run"].items()))
+        if run_key not in seen_run:
+            seen_run.add(run_key)
+            try:
+                simulators.RunConfig(**spec["run"], seed=spec["seed"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(_where(source, "run", exc)) from None
+        knobs = {k: v for k, v in spec["problem"].items() if k != "seed"}
+        prob_key = repr((spec["family"], sorted(knobs.items())))
+        if prob_key not in n_of:
+            try:
+                n_of[prob_key] = synthetic.make(spec["family"], **spec["problem"]).n
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(_where(source, "problem", exc)) from None
+        m, n = spec["run"].get("m"), n_of[prob_key]
+        if isinstance(m, int) and m > n:
+            raise ConfigError(
+                f"{source}: [run] m: The 'm' parameter of RunConfig must be an int in "
+                f"[1, {n}] (n of the problem). Got {m}."
+            )
+
+
+def _where(source: str, section: str, exc: Exception) -> str:
+    message = " ".join(str(exc).split())
+    match = _PARAM.search(message)
+    key = f" {match.group(1)}" if match else ""
+    return f"{source}: [{section}]{key}: {message}"

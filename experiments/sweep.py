@@ -1,0 +1,509 @@
+"""Run a grid of specs once each, on a local process pool, serially, or on a Dask cluster.
+
+Every executor runs the same task, ``run_chunk``: it simulates a chunk of specs and returns each
+run encoded as Parquet bytes. The calling process writes them atomically into the store, so a
+sweep interrupted at any moment leaves only complete files, and a rerun computes only what is
+missing (``force=True`` recomputes everything).
+
+Schedulers
+----------
+``"serial"``
+    In this process, one run after another (for debugging: breakpoints and tracebacks work).
+``"local"`` (default)
+    A ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (Numba and
+    ``fork`` do not mix), one worker per core unless ``workers`` says otherwise; each worker uses
+    one Numba thread.
+``"dask-local"``
+    A ``distributed.LocalCluster`` of worker processes started for the sweep.
+``"tcp://HOST:PORT"``
+    An existing Dask scheduler; its workers need ppfl installed. A ``distributed.Client`` may be
+    passed instead of a string.
+
+Examples
+--------
+>>> from experiments import config, sweep
+>>> s = config.load("quick")                                   # doctest: +SKIP
+>>> report = sweep.run_sweep(s, "results/quick")               # doctest: +SKIP
+>>> report.computed, report.skipped                            # doctest: +SKIP
+(16, 0)
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import store
+from experiments.config import Sweep
+
+__all__ = [
+    "SCHEDULERS",
+    "SweepReport",
+    "SweepInterrupted",
+    "run_spec",
+    "run_chunk",
+    "run_sweep",
+    "make_executor",
+]
+
+#: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
+SCHEDULERS = ("serial", "local", "dask-local")
+
+Runner = Callable[[dict], store.RunResult]
+
+
+# -- one run -----------------------------------------------------------------------------------
+_PROBLEMS: dict[str, object] = {}
+
+
+def _problem(spec: dict):
+    """Build (or reuse, within a worker) the problem of ``spec``."""
+    import synthetic
+
+    key = store.canonical_json({"family": spec["family"], "problem": spec["problem"]})
+    problem = _PROBLEMS.get(key)
+    if problem is None:
+        if len(_PROBLEMS) >= 8:
+            _PROBLEMS.clear()
+        problem = synthetic.make(spec["family"], **spec["problem"])
+        _PROBLEMS[key] = problem
+    return problem
+
+
+def run_spec(spec: dict) -> store.RunResult:
+    """Simulate one spec; never raises for a failing run.
+
+    Parameters
+    ----------
+    spec : dict
+        A canonical spec (``experiments.config``).
+
+    Returns
+    -------
+    RunResult
+        ``status`` is the simulator's (``ok``/``diverged``, with its message), or ``error`` with
+        the exception as a one-line message when building or running raised.
+    """
+    import simulators
+
+    start = time.perf_counter()
+    constants: dict = {}
+    try:
+        problem = _problem(spec)
+        constants = problem.constants.as_dict()
+        cfg = simulators.RunConfig(**spec["run"], seed=spec["seed"])
+        history = simulators.run(problem, cfg)
+        frame = history.to_frame().drop(columns=["status"], errors="ignore")
+        status, message = history.status, history.message
+        if status == "diverged" and not message:
+            message = f"diverged at round {history.diverged_at}"
+    except Exception as exc:  # noqa: BLE001 - one failing run never stops the others
+        frame = pd.DataFrame(columns=["round", *store.METRICS])
+        status = "error"
+        message = _one_line(exc)
+    return store.RunResult(
+        spec=spec,
+        frame=frame,
+        status=status,
+        message=message,
+        constants=constants,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_chunk(
+    specs: Sequence[dict], runner: Runner | None = None, threads: int | None = None
+) -> list[tuple[str, str, bytes]]:
+    """The task every executor runs: simulate ``specs`` and encode each result.
+
+    Parameters
+    ----------
+    specs : sequence of dict
+        Canonical specs.
+    runner : callable, optional
+        ``runner(spec) -> RunResult``; default ``run_spec``. Must be picklable (a module-level
+        function) for process-based executors.
+    threads : int, optional
+        Numba threads to use in this worker (``None``: leave as is).
+
+    Returns
+    -------
+    list of (hash, status, parquet bytes)
+    """
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    runner = run_spec if runner is None else runner
+    out = []
+    for spec in specs:
+        try:
+            result = runner(spec)
+            payload = store.encode(result)
+        except Exception as exc:  # noqa: BLE001 - a runner or encoder bug fails this run only
+            result = store.RunResult(
+                spec=spec,
+                frame=pd.DataFrame(columns=["round", *store.METRICS]),
+                status="error",
+                message=_one_line(exc),
+            )
+            payload = store.encode(result)
+        out.append((store.spec_hash(spec), result.status, payload))
+    return out
+
+
+# -- executors ---------------------------------------------------------------------------------
+class _Serial:
+    name = "serial"
+    workers = 1
+    threads = None
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        for args in tasks:
+            try:
+                yield None, fn(*args)
+            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
+                yield exc, None
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+def _ignore_sigint() -> None:
+    # Workers leave Ctrl-C to the parent, which cancels the sweep and stops them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Pool:
+    name = "local"
+    threads = 1
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_sigint,
+        )
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        pending = {self._pool.submit(fn, *args) for args in tasks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                exc = fut.exception()
+                yield exc, (None if exc else fut.result())
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
+        else:
+            self._pool.shutdown(wait=True)
+
+
+class _Dask:
+    threads = 1
+
+    def __init__(self, scheduler, workers: int | None):
+        try:
+            import distributed
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ValueError(
+                f"The 'scheduler' parameter of run_sweep is {scheduler!r}, which needs Dask: "
+                "pip install 'ppfl[dask]'."
+            ) from None
+        self._distributed = distributed
+        self._cluster = None
+        self._own_client = True
+        if isinstance(scheduler, distributed.Client):
+            self.client = scheduler
+            self._own_client = False
+            self.name = "dask"
+        elif scheduler == "dask-local":
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers or _cores(),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self.client = distributed.Client(self._cluster)
+            self.name = "dask-local"
+        else:
+            try:
+                self.client = distributed.Client(scheduler, timeout="10s")
+            except OSError as exc:
+                raise ValueError(
+                    f"The 'scheduler' parameter of run_sweep could not reach {scheduler!r}: "
+                    f"{_one_line(exc)}"
+                ) from None
+            self.name = str(scheduler)
+        info = self.client.scheduler_info()
+        self.workers = max(1, len(info.get("workers", {})))
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        futures = [self.client.submit(fn, *args, pure=False) for args in tasks]
+        self._futures = futures
+        for fut in self._distributed.as_completed(futures):
+            try:
+                yield None, fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
+                yield exc, None
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel and getattr(self, "_futures", None):
+            self.client.cancel(self._futures)
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def make_executor(scheduler="local", workers: int | None = None):
+    """Build an executor for ``scheduler`` (see the module docstring).
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client
+        ``"serial"``, ``"local"``, ``"dask-local"``, ``"tcp://HOST:PORT"`` or a Client.
+    workers : int, optional
+        Worker processes for ``"local"``/``"dask-local"``; default one per core.
+    """
+    if workers is not None and (
+        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+    ):
+        raise ValueError(
+            f"The 'workers' parameter of run_sweep must be an int >= 1. Got {workers!r}."
+        )
+    if scheduler == "serial":
+        return _Serial()
+    if scheduler == "local":
+        return _Pool(workers or _cores())
+    if scheduler == "dask-local" or (
+        isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://"))
+    ):
+        return _Dask(scheduler, workers)
+    if type(scheduler).__name__ == "Client":
+        return _Dask(scheduler, workers)
+    raise ValueError(
+        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
+        f"tcp://HOST:PORT. Got {scheduler!r}."
+    )
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    """What a sweep did.
+
+    Attributes
+    ----------
+    directory : Path
+        The result folder.
+    hashes : list of str
+        The hash of every spec of the sweep (computed, skipped or lost), in spec order.
+    total, skipped, computed : int
+        Specs in the sweep; already stored (not recomputed); computed now.
+    statuses : Counter
+        Status of each run computed now (``ok``, ``diverged``, ``error``).
+    lost : int
+        Runs whose task failed outside the runner (for instance a worker crashed); not stored.
+    lost_messages : list of str
+    scheduler : str
+    workers : int
+    wall_s : float
+        Seconds from start to end of the sweep (pool start-up included).
+    """
+
+    directory: Path
+    hashes: list = field(repr=False)
+    total: int = 0
+    skipped: int = 0
+    computed: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    lost: int = 0
+    lost_messages: list = field(default_factory=list)
+    scheduler: str = ""
+    workers: int = 1
+    wall_s: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people: what was computed, skipped, failed."""
+        parts = [f"{self.computed} computed", f"{self.skipped} skipped (already stored)"]
+        for status in ("diverged", "error"):
+            if self.statuses.get(status):
+                parts.append(f"{self.statuses[status]} {status}")
+        if self.lost:
+            parts.append(f"{self.lost} lost (rerun to retry)")
+        return (
+            f"{self.total} runs: "
+            + ", ".join(parts)
+            + f" in {self.wall_s:.1f} s on {self.scheduler} ({self.workers} workers)"
+        )
+
+    def as_dict(self) -> dict:
+        """JSON-able form (for ``--json``)."""
+        return {
+            "directory": str(self.directory),
+            "total": self.total,
+            "skipped": self.skipped,
+            "computed": self.computed,
+            "statuses": dict(self.statuses),
+            "lost": self.lost,
+            "lost_messages": list(self.lost_messages),
+            "scheduler": self.scheduler,
+            "workers": self.workers,
+            "wall_s": self.wall_s,
+        }
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Raised when a sweep is interrupted; ``report`` says what was stored before."""
+
+    def __init__(self, report: SweepReport):
+        super().__init__(report.summary())
+        self.report = report
+
+
+def _chunks(specs: list[dict], size: int) -> list[list[dict]]:
+    return [specs[i : i + size] for i in range(0, len(specs), size)]
+
+
+def run_sweep(
+    specs: Sweep | Sequence[dict],
+    directory: str | Path,
+    *,
+    scheduler="local",
+    workers: int | None = None,
+    force: bool = False,
+    retry_errors: bool = False,
+    progress: bool | None = None,
+    chunksize: int | None = None,
+    runner: Runner | None = None,
+    executor=None,
+) -> SweepReport:
+    """Compute every spec not yet stored in ``directory`` and store it.
+
+    Parameters
+    ----------
+    specs : Sweep or sequence of dict
+        A loaded configuration or canonical specs.
+    directory : str or Path
+        Result folder (created if missing).
+    scheduler : str or distributed.Client
+        Where to run (see the module docstring). Default: a local process pool.
+    workers : int, optional
+        Worker processes (``local``, ``dask-local``); default one per core.
+    force : bool
+        Recompute and replace runs already stored.
+    retry_errors : bool
+        Recompute stored runs whose status is ``error`` (diverged runs are results, not errors).
+    progress : bool, optional
+        Show a tqdm bar on stderr; default only when stderr is a terminal.
+    chunksize : int, optional
+        Runs per task; default about four tasks per worker, at most 64 runs each.
+    runner : callable, optional
+        ``runner(spec) -> RunResult`` replacing ``run_spec`` (for tests; must be picklable).
+    executor : optional
+        An executor from ``make_executor`` to reuse (then ``scheduler``/``workers`` are ignored
+        and it is not closed).
+
+    Returns
+    -------
+    SweepReport
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``); what was stored before stays stored.
+    """
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    specs = list(specs.specs if isinstance(specs, Sweep) else specs)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
+        raise ValueError(
+            f"The 'chunksize' parameter of run_sweep must be an int >= 1. Got {chunksize!r}."
+        )
+    hashes = [store.spec_hash(s) for s in specs]
+    unique = dict(zip(hashes, specs, strict=True))
+    done = {} if force else store.completed(directory)
+    todo = [
+        spec for h, spec in unique.items() if h not in done or (retry_errors and done[h] == "error")
+    ]
+    # Runs of one problem go to the same chunk, so a worker builds each problem once.
+    todo.sort(key=lambda s: store.canonical_json({"f": s["family"], "p": s["problem"]}))
+    report = SweepReport(
+        directory=directory, hashes=hashes, total=len(unique), skipped=len(unique) - len(todo)
+    )
+    if not todo:
+        report.scheduler = str(scheduler) if executor is None else executor.name
+        report.wall_s = time.perf_counter() - start
+        return report
+
+    own = executor is None
+    executor = make_executor(scheduler, workers) if own else executor
+    report.scheduler, report.workers = executor.name, executor.workers
+    size = chunksize or max(1, min(64, math.ceil(len(todo) / (4 * executor.workers))))
+    chunks = _chunks(todo, size)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress, leave=False)
+    tasks = [(chunk, runner, executor.threads) for chunk in chunks]
+    try:
+        for exc, outcome in executor.map_unordered(run_chunk, tasks):
+            if exc is not None:  # a crashed task loses its chunk only
+                report.lost_messages.append(_one_line(exc))
+                continue
+            for h, status, payload in outcome:
+                store.write_bytes(directory, f"{h}.parquet", payload)
+                report.computed += 1
+                report.statuses[status] += 1
+                bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        if own:
+            executor.close(cancel=True)
+        report.wall_s = time.perf_counter() - start
+        raise SweepInterrupted(report) from None
+    except BaseException:
+        bar.close()
+        if own:
+            executor.close(cancel=True)
+        raise
+    bar.close()
+    if own:
+        executor.close()
+    report.lost = len(todo) - report.computed
+    report.wall_s = time.perf_counter() - start
+    return report

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from theory.bound import Bound, Condition, Measured, Term, validate_values
-from theory.symbols import SYMBOLS, L, T, Delta_F0, c_1, gamma, sigma
+from theory.symbols import SYMBOLS, Delta_F0, L, T, c_1, gamma, sigma
 
 
 def make_bound(**kw):

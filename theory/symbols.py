@@ -143,6 +143,9 @@ NONNEGATIVE: frozenset[str] = frozenset(
 """Names whose values must be >= 0 (and may be 0)."""
 
 
+__all__ += list(SYMBOLS)  # every symbol is importable by its ASCII name
+
+
 def symbol(name: str) -> sp.Symbol:
     """Return the symbol called ``name``.
 

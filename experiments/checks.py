@@ -126,12 +126,16 @@ def choose_steps(bound, values: Mapping, run: Mapping, fraction: float = 1.0) ->
                 f"The '{f}' parameter of the check is 'max', but bound '{bound.name}' has no "
                 f"condition on it; give a number."
             )
-        eq = [c.relation for c in _conditions(bound)
-              if isinstance(c.relation, sp.Equality) and c.relation.free_symbols & symbols[f]]
+        eq = [
+            c.relation
+            for c in _conditions(bound)
+            if isinstance(c.relation, sp.Equality) and c.relation.free_symbols & symbols[f]
+        ]
         if eq:
             (sym,) = symbols[f] & eq[0].free_symbols
-            others = {s: vals[ALIASES.get(s.name, s.name)] for s in eq[0].free_symbols
-                      if s is not sym}
+            others = {
+                s: vals[ALIASES.get(s.name, s.name)] for s in eq[0].free_symbols if s is not sym
+            }
             sol = sp.solve(eq[0].subs(others), sym)
             vals[f] = float(sol[0])
             continue
@@ -187,14 +191,20 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
 
 def _specs(spec: CheckSpec, run: Mapping) -> list[dict]:
     return [
-        {"family": spec.family, "problem": dict(spec.problem), "run": dict(run), "seed": s,
-         "init_seed": spec.init_seed}
+        {
+            "family": spec.family,
+            "problem": dict(spec.problem),
+            "run": dict(run),
+            "seed": s,
+            "init_seed": spec.init_seed,
+        }
         for s in spec.seeds
     ]
 
 
-def strict_check(spec: CheckSpec, *, scale: float = 1.0, runner: Callable | None = None
-                 ) -> StrictResult:
+def strict_check(
+    spec: CheckSpec, *, scale: float = 1.0, runner: Callable | None = None
+) -> StrictResult:
     """Run ``spec`` and decide whether the measured left-hand side stays below the bound.
 
     ``scale`` multiplies the bound (``0.5`` shows that the check can fail).
@@ -251,8 +261,9 @@ def fit_slope(x, y, level: float = 0.95) -> Slope:
         raise ValueError("fit_slope needs at least 3 points with at least 2 distinct x values.")
     res = stats.linregress(lx, ly)
     half = float(stats.t.ppf(0.5 + level / 2, lx.size - 2) * res.stderr)
-    return Slope(float(res.slope), float(res.slope - half), float(res.slope + half),
-                 float(res.intercept))
+    return Slope(
+        float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept)
+    )
 
 
 @dataclass(frozen=True)
@@ -299,8 +310,9 @@ def exponent_check(
         if step_rule is not None:
             rn.update(step_rule({"problem": prob, "run": rn}))
         cells.append((prob, rn))
-        specs += [{"family": family, "problem": prob, "run": rn, "seed": s, "init_seed": 0}
-                  for s in seeds]
+        specs += [
+            {"family": family, "problem": prob, "run": rn, "seed": s, "init_seed": 0} for s in seeds
+        ]
     frames = simulate(specs, runner)
     xs_all, ys_all, means = [], [], []
     k = 0
@@ -343,8 +355,9 @@ class CalibrationResult:
         return float(r[np.argmax(np.abs(np.log(r)))])
 
 
-def calibrate(bound_name: str, train: Sequence[tuple[dict, float]],
-              test: Sequence[tuple[dict, float]]) -> CalibrationResult:
+def calibrate(
+    bound_name: str, train: Sequence[tuple[dict, float]], test: Sequence[tuple[dict, float]]
+) -> CalibrationResult:
     """Fit the free constants of a bound to measured values, then predict held-out ones.
 
     Parameters
@@ -362,8 +375,12 @@ def calibrate(bound_name: str, train: Sequence[tuple[dict, float]],
 
     def predict(theta, cells):
         consts = dict(zip(names, np.exp(theta), strict=True))
-        return np.array([float(bound.evaluate({**v, **consts}, ignore_extra=True, check=False))
-                         for v, _ in cells])
+        return np.array(
+            [
+                float(bound.evaluate({**v, **consts}, ignore_extra=True, check=False))
+                for v, _ in cells
+            ]
+        )
 
     y = np.log([m for _, m in train])
 

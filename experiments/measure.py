@@ -65,8 +65,9 @@ def problem_of(family: str, knobs: Mapping) -> synthetic.Problem:
     return _problem(family, tuple(sorted(knobs.items())))
 
 
-def symbol_values(problem: synthetic.Problem, run: Mapping, loss0: float | None = None,
-                  lossT: float | None = None) -> dict:
+def symbol_values(
+    problem: synthetic.Problem, run: Mapping, loss0: float | None = None, lossT: float | None = None
+) -> dict:
     """Values of every theory symbol that a run determines.
 
     The problem's constants (``L_u, ..., F_low, chi``), the run's fields (``n, m, T, tau_u,
@@ -77,10 +78,19 @@ def symbol_values(problem: synthetic.Problem, run: Mapping, loss0: float | None 
     defaults = {k: f.default for k, f in simulators.RunConfig.__dataclass_fields__.items()}
     run = {**defaults, **run}
     values = problem.constants.as_dict()
-    values.update(n=problem.n, m=run["m"], T=run["T"], tau_u=run["tau_u"], tau_v=run["tau_v"],
-                  tau=run["tau_u"], gamma_u=run["gamma_u"], gamma_v=run["gamma_v"])
-    values.update(L=values["L_u"], gamma=run["gamma_u"], sigma=values["sigma_u"],
-                  zeta=values["delta"])
+    values.update(
+        n=problem.n,
+        m=run["m"],
+        T=run["T"],
+        tau_u=run["tau_u"],
+        tau_v=run["tau_v"],
+        tau=run["tau_u"],
+        gamma_u=run["gamma_u"],
+        gamma_v=run["gamma_v"],
+    )
+    values.update(
+        L=values["L_u"], gamma=run["gamma_u"], sigma=values["sigma_u"], zeta=values["delta"]
+    )
     if loss0 is not None:
         values["Delta_F0"] = max(loss0 - values["F_low"], 0.0)
         if lossT is not None:
@@ -146,8 +156,9 @@ def confidence(values: Iterable[float], level: float = 0.95) -> MeasuredLHS:
     return MeasuredLHS(mean, mean + half, mean - half, tuple(x.tolist()))
 
 
-def measure(frames: Iterable[pd.DataFrame], bound, values_of: Callable[[pd.DataFrame], dict]
-            ) -> MeasuredLHS:
+def measure(
+    frames: Iterable[pd.DataFrame], bound, values_of: Callable[[pd.DataFrame], dict]
+) -> MeasuredLHS:
     """The bound's left-hand side over runs that differ only in their seed."""
     return confidence(lhs_per_run(f, bound, values_of(f)) for f in frames)
 

@@ -352,7 +352,7 @@ class SweepReport:
     lost: int = 0
     lost_messages: list = field(default_factory=list)
     scheduler: str = ""
-    workers: int = 1
+    workers: int = 0
     wall_s: float = 0.0
 
     def summary(self) -> str:

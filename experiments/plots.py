@@ -1,0 +1,413 @@
+"""Figures of stored sweeps: convergence curves and final values against a swept knob.
+
+Headless (matplotlib's Agg backend), one style throughout, one fixed colour and line style per
+algorithm (Okabe-Ito palette, readable in colour-blind vision and in black and white).
+
+- ``convergence``: a metric against the round, log-log, mean over seeds (line) and the range
+  over seeds (band), one curve per algorithm. Round 0 is not drawn (log axis).
+- ``final_vs_knob``: the metric at the last round against a swept knob (``m`` is drawn as
+  ``m/n``), mean and range over seeds, runs that diverged or failed left out.
+- ``plot_directory``: both, as small multiples (rows: metrics; columns: the values of the
+  first swept knob, or of the second one for the final-value figure), for each family in a
+  result folder; PNG and SVG.
+
+Examples
+--------
+>>> from experiments import plots, store
+>>> df = store.load("results/quick")                     # doctest: +SKIP
+>>> fig = plots.convergence(df, "gap").figure            # doctest: +SKIP
+>>> plots.plot_directory("results/quick")                # doctest: +SKIP
+[PosixPath('results/quick/plots/quadratic-convergence.png'), ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments import store, tables  # noqa: E402
+
+__all__ = [
+    "COLORS",
+    "LINESTYLES",
+    "LABELS",
+    "STYLE",
+    "KNOB_PREFERENCE",
+    "color_of",
+    "convergence",
+    "final_vs_knob",
+    "plot_directory",
+    "save",
+]
+
+#: Fixed colour per algorithm (Okabe & Ito 2008).
+COLORS = {
+    "fedalt": "#0072B2",
+    "fedsim": "#D55E00",
+    "fedavg": "#009E73",
+    "local": "#CC79A7",
+    "fedrecon": "#E69F00",
+}
+_SPARE = ("#56B4E9", "#F0E442", "#000000", "#999999")
+
+#: Fixed line style per algorithm (so figures also read in black and white).
+LINESTYLES = {
+    "fedalt": "-",
+    "fedsim": "--",
+    "fedavg": "-.",
+    "local": ":",
+    "fedrecon": (0, (5, 1, 1, 1, 1, 1)),
+}
+
+#: Axis labels of the metrics and of common knobs.
+LABELS = {
+    "gap": r"$F(u^t, V^t) - F_{\mathrm{low}}$",
+    "loss": r"$F(u^t, V^t)$",
+    "grad_u_sq": r"$\|\nabla_u F(u^t, V^t)\|^2$",
+    "grad_v_sq": r"$\frac{1}{n}\sum_i \|\nabla_v F_i(u^t, v_i^t)\|^2$",
+    "grad_u_sq_at_V_next": r"$\|\nabla_u F(u^t, V^{t+1})\|^2$",
+    "round": "round $t$",
+    "delta": r"gradient diversity $\delta$",
+    "m": "participation $m/n$",
+    "chi": r"coupling $\chi$",
+    "sigma_u": r"noise $\sigma_u$",
+    "sigma_v": r"noise $\sigma_v$",
+    "tau_u": r"local steps $\tau_u$",
+    "tau_v": r"local steps $\tau_v$",
+    "T": "rounds $T$",
+    "n": "devices $n$",
+}
+
+#: Which swept knob goes on the x axis first (then facets), when several are swept.
+KNOB_PREFERENCE = ("delta", "m", "chi", "sigma_v", "sigma_u", "tau_u", "tau_v", "gamma_u", "n")
+
+#: The one style of every figure.
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.6,
+    "legend.frameon": False,
+    "svg.hashsalt": "ppfl",
+    "svg.fonttype": "path",
+}
+
+_NOT_KNOBS = {"seed", "problem_seed", "algorithm", "hash", "family"}
+
+
+def color_of(algorithm: str) -> str:
+    """The colour of ``algorithm`` (a stable spare colour for unknown names)."""
+    if algorithm in COLORS:
+        return COLORS[algorithm]
+    return _SPARE[sum(map(ord, str(algorithm))) % len(_SPARE)]
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
+    if metric not in df.columns:
+        allowed = [m for m in ("gap", *store.METRICS) if m in df.columns]
+        raise ValueError(
+            f"The 'metric' parameter of {owner} must be one of {', '.join(allowed)}. "
+            f"Got {metric!r}."
+        )
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(values > 0, values, np.nan)
+
+
+def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = True):
+    """Draw ``metric`` against the round, log-log, one curve per algorithm.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows of ``experiments.store.load`` (filter it to one grid cell first; rows of several
+        cells are pooled like seeds).
+    metric : str
+        A metric column (``gap``, ``loss``, ``grad_u_sq``, ``grad_v_sq``, ...).
+    ax : matplotlib Axes, optional
+        Default: a new figure.
+    legend : bool
+        Draw a legend.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _check_metric(df, metric, "convergence")
+    with plt.rc_context(STYLE):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
+        rows = df[(df["round"].notna()) & (df["round"] >= 1)]
+        for alg in tables._order(rows["algorithm"].unique()):
+            sub = rows[rows["algorithm"] == alg]
+            stats = sub.groupby("round")[metric].agg(["mean", "min", "max", "count"])
+            if stats.empty:
+                continue
+            x = stats.index.to_numpy(dtype=float)
+            seeds = sub["hash"].nunique() if "hash" in sub else stats["count"].max()
+            ax.plot(
+                x,
+                _positive(stats["mean"]),
+                color=color_of(alg),
+                linestyle=LINESTYLES.get(alg, "-"),
+                label=alg,
+            )
+            if seeds > 1:
+                ax.fill_between(
+                    x,
+                    _positive(stats["min"]),
+                    _positive(stats["max"]),
+                    color=color_of(alg),
+                    alpha=0.18,
+                    linewidth=0,
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(_label("round"))
+        ax.set_ylabel(_label(metric))
+        if legend and ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+    return ax
+
+
+def _knob_x(df: pd.DataFrame, knob: str) -> pd.Series:
+    if knob == "m" and "n" in df.columns:
+        return df["m"] / df["n"]
+    return df[knob]
+
+
+def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, legend=True):
+    """Draw the final ``metric`` against a swept ``knob``, one line per algorithm.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows of ``experiments.store.load``.
+    knob : str
+        A spec column (``delta``, ``m`` (drawn as ``m/n``), ``chi``, ``sigma_v``, ``tau_u``...).
+    metric : str
+        A metric column.
+    ax : matplotlib Axes, optional
+    legend : bool
+
+    Returns
+    -------
+    matplotlib Axes
+        Mean over seeds (markers and line) and range over seeds (error bars) of the runs whose
+        status is ``ok``; the y axis is logarithmic, the x axis too when the knob spans more than
+        a decade of positive values.
+    """
+    _check_metric(df, metric, "final_vs_knob")
+    if knob not in df.columns:
+        allowed = [c for c in store.spec_columns(df) if c not in _NOT_KNOBS]
+        raise ValueError(
+            f"The 'knob' parameter of final_vs_knob must be one of {', '.join(allowed)}. "
+            f"Got {knob!r}."
+        )
+    last = tables.final(df)
+    last = last[last["status"] == "ok"].copy()
+    last["_x"] = _knob_x(last, knob)
+    with plt.rc_context(STYLE):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
+        for alg in tables._order(last["algorithm"].unique()):
+            sub = last[last["algorithm"] == alg]
+            stats = sub.groupby("_x")[metric].agg(["mean", "min", "max"])
+            x = stats.index.to_numpy(dtype=float)
+            mean = stats["mean"].to_numpy(dtype=float)
+            lo = np.clip(mean - stats["min"].to_numpy(dtype=float), 0, None)
+            hi = np.clip(stats["max"].to_numpy(dtype=float) - mean, 0, None)
+            ax.errorbar(
+                x,
+                _positive(mean),
+                yerr=[lo, hi],
+                color=color_of(alg),
+                linestyle=LINESTYLES.get(alg, "-"),
+                marker="o",
+                markersize=4,
+                capsize=2,
+                label=alg,
+            )
+        xs = last["_x"].to_numpy(dtype=float)
+        if xs.size and np.all(xs > 0) and xs.max() / xs.min() > 10:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(_label(knob))
+        ax.set_ylabel(f"final {_label(metric)}")
+        if legend and ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+    return ax
+
+
+def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Save ``fig`` as ``path.<fmt>`` for each format; returns the paths written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        if fmt not in ("png", "svg", "pdf"):
+            raise ValueError(
+                f"The 'formats' parameter of save must name png, svg or pdf. Got {fmt!r}."
+            )
+        target = path.with_name(f"{path.name}.{fmt}")
+        with plt.rc_context(STYLE):
+            fig.savefig(target, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        out.append(target)
+    return out
+
+
+def _swept(df: pd.DataFrame) -> list[str]:
+    swept = [c for c in store.swept_columns(df) if c not in _NOT_KNOBS]
+    return sorted(
+        swept,
+        key=lambda c: (
+            KNOB_PREFERENCE.index(c) if c in KNOB_PREFERENCE else len(KNOB_PREFERENCE),
+            c,
+        ),
+    )
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _facets(
+    df: pd.DataFrame, facet: str | None, metrics: Sequence[str], draw, title: str, width=3.4
+):
+    values = sorted(df[facet].unique()) if facet else [None]
+    ncols = len(values)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            len(metrics),
+            ncols,
+            figsize=(width * ncols + 0.6, 2.8 * len(metrics) + 0.4),
+            squeeze=False,
+            sharey="row",
+            layout="constrained",
+        )
+        for j, value in enumerate(values):
+            sub = df if facet is None else df[df[facet] == value]
+            for i, metric in enumerate(metrics):
+                ax = axes[i][j]
+                draw(sub, metric, ax)
+                if j > 0:
+                    ax.set_ylabel("")
+                if i == 0 and facet is not None:
+                    ax.set_title(f"{facet} = {_fmt_value(value)}")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside upper center", ncols=min(5, len(labels)))
+        fig.suptitle(title, fontsize=10, y=0.0, va="top")
+    return fig
+
+
+def plot_directory(
+    directory: str | Path,
+    out: str | Path | None = None,
+    formats: Sequence[str] = ("png", "svg"),
+    metrics: Sequence[str] = ("gap", "grad_u_sq", "grad_v_sq"),
+    max_facets: int = 8,
+) -> list[Path]:
+    """Draw the standard figures of a result folder.
+
+    For each family: ``<family>-convergence`` (rows: metrics; columns: values of the first swept
+    knob) and, when a knob was swept, ``<family>-final-<knob>`` (x: that knob; columns: values of
+    the second swept knob). Further swept knobs are pooled with the seeds (named in the caption).
+
+    Parameters
+    ----------
+    directory : str or Path
+        A result folder.
+    out : str or Path, optional
+        Where to write; default ``directory/plots``.
+    formats : sequence of str
+        Any of ``png``, ``svg``, ``pdf``.
+    metrics : sequence of str
+        Metric columns, one row of panels each.
+    max_facets : int
+        At most this many columns; beyond, values are thinned evenly.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    df = store.load(directory)
+    if df.empty:
+        raise ValueError(
+            f"The 'directory' parameter of plot_directory has no results: {str(directory)!r}."
+        )
+    for metric in metrics:
+        _check_metric(df, metric, "plot_directory")
+    out = Path(directory) / "plots" if out is None else Path(out)
+    written: list[Path] = []
+    for family, fam_df in df.groupby("family", sort=True):
+        swept = _swept(fam_df)
+        first = swept[0] if swept else None
+        second = swept[1] if len(swept) > 1 else None
+        pooled = swept[2:]
+        note = f"{family}: mean and range over seeds"
+        if pooled:
+            note += f" and over {', '.join(pooled)}"
+        conv_df = _thin(fam_df, first, max_facets)
+        fig = _facets(
+            conv_df,
+            first,
+            metrics,
+            lambda sub, metric, ax: convergence(sub, metric, ax=ax, legend=False),
+            note + (f"; pooled over {second}" if second else ""),
+        )
+        written += save(fig, out / f"{family}-convergence", formats)
+        plt.close(fig)
+        if first is not None:
+            fin_df = _thin(fam_df, second, max_facets)
+            fig = _facets(
+                fin_df,
+                second,
+                metrics,
+                lambda sub, metric, ax, knob=first: final_vs_knob(
+                    sub, knob, metric, ax=ax, legend=False
+                ),
+                note + " (runs that diverged or failed left out)",
+            )
+            written += save(fig, out / f"{family}-final-{first}", formats)
+            plt.close(fig)
+    return written
+
+
+def _thin(df: pd.DataFrame, facet: str | None, max_facets: int) -> pd.DataFrame:
+    if facet is None:
+        return df
+    values = sorted(df[facet].unique())
+    if len(values) <= max_facets:
+        return df
+    keep = [
+        values[i]
+        for i in np.unique(np.linspace(0, len(values) - 1, max_facets).round().astype(int))
+    ]
+    return df[df[facet].isin(keep)]

@@ -1,0 +1,81 @@
+"""Final metrics of stored runs, per run and summarised per algorithm.
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"hash": ["a", "a", "b"], "algorithm": ["fedalt"] * 3,
+...                    "round": [0, 5, 5], "gap": [2.0, 1.0, 3.0], "grad_u_sq": [1.0, 0.5, 0.1],
+...                    "grad_v_sq": [1.0, 0.2, 0.4], "status": ["ok"] * 3})
+>>> summarize(df)["gap"].tolist()
+[2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from experiments.store import STATUSES
+
+__all__ = ["ALGORITHM_ORDER", "SUMMARY_METRICS", "final", "summarize", "format_table"]
+
+#: Display order of the algorithms (others follow alphabetically).
+ALGORITHM_ORDER = ("fedalt", "fedsim", "fedavg", "local", "fedrecon")
+
+#: Final metrics averaged by ``summarize``.
+SUMMARY_METRICS = ("gap", "grad_u_sq", "grad_v_sq")
+
+
+def final(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its last recorded round (for a failed run, its single row)."""
+    if df.empty:
+        return df
+    ordered = df.sort_values(["hash", "round"], kind="stable", na_position="first")
+    return ordered.groupby("hash", sort=False).tail(1).reset_index(drop=True)
+
+
+def _order(values) -> list:
+    known = [a for a in ALGORITHM_ORDER if a in set(values)]
+    return known + sorted(v for v in set(values) if v not in ALGORITHM_ORDER)
+
+
+def summarize(df: pd.DataFrame, by: Sequence[str] = ("algorithm",)) -> pd.DataFrame:
+    """Mean final metrics per group over seeds and grid cells, with status counts.
+
+    Parameters
+    ----------
+    df : DataFrame
+        As ``experiments.store.load`` returns it.
+    by : sequence of str
+        Grouping columns (default the algorithm).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``by``; columns ``runs``, one count per status (``ok``, ``diverged``,
+        ``error``), and the mean of each of ``SUMMARY_METRICS`` at the last recorded round over
+        the runs whose status is ``ok`` (``gap = F - F_low``).
+    """
+    by = list(by)
+    last = final(df)
+    if last.empty:
+        return pd.DataFrame(columns=["runs", *STATUSES, *SUMMARY_METRICS])
+    counts = pd.crosstab([last[c] for c in by], last["status"]).reindex(
+        columns=list(STATUSES), fill_value=0
+    )
+    ok = last[last["status"] == "ok"]
+    means = ok.groupby(by)[list(SUMMARY_METRICS)].mean()
+    table = counts.join(means, how="left")
+    table.insert(0, "runs", counts.sum(axis=1))
+    table.columns.name = None
+    if by == ["algorithm"]:
+        table = table.reindex(_order(table.index))
+    return table
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A fixed-width text rendering with 4 significant digits."""
+    if table.empty:
+        return "(no runs)"
+    return table.to_string(float_format=lambda x: f"{x:.4g}", na_rep="-")

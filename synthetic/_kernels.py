@@ -81,3 +81,56 @@ def population_metrics(data, U, V):
     for j in range(d_u):
         gnorm += (g[j] / n) ** 2
     return tot[0] / n, gnorm, tot[1] / n, tot[2] / n
+
+
+@njit(parallel=True, cache=True)
+def point_gradients(data, I, U, V, IDX, GU, GV):
+    """Row ``r``: ``GU[r], GV[r] = grad F_{I[r]}(U[r], V[r])`` on the minibatch ``IDX[r]``.
+
+    ``IDX`` has shape ``(R, b)``; ``b = 0`` gives exact gradients. Used by
+    ``synthetic.estimate`` to evaluate many (device, point) pairs in one call.
+    """
+    for r in prange(I.shape[0]):
+        grad_u(data, I[r], U[r], V[r], GU[r], IDX[r])
+        grad_v(data, I[r], U[r], V[r], GV[r], IDX[r])
+
+
+@njit(parallel=True, cache=True)
+def point_losses(data, I, U, V, out):
+    """Row ``r``: ``out[r] = F_{I[r]}(U[r], V[r])``."""
+    for r in prange(I.shape[0]):
+        out[r] = loss(data, I[r], U[r], V[r])
+
+
+@njit(parallel=True, cache=True)
+def population_gradients(data, u, V, g, GV):
+    """``g = grad_u F(u, V)`` (mean over devices, fixed summation order) and
+    ``GV[i] = grad_v F_i(u, v_i)``; returns ``F(u, V)``."""
+    n = V.shape[0]
+    d_u = u.shape[0]
+    nc = min(N_CHUNKS, n)
+    gsums = np.zeros((nc, d_u))
+    lsums = np.zeros(nc)
+    for c in prange(nc):
+        lo = (c * n) // nc
+        hi = ((c + 1) * n) // nc
+        gu = np.empty(d_u)
+        idx = np.empty(0, dtype=np.int64)
+        s = 0.0
+        for i in range(lo, hi):
+            s += loss(data, i, u, V[i])
+            grad_u(data, i, u, V[i], gu, idx)
+            grad_v(data, i, u, V[i], GV[i], idx)
+            for j in range(d_u):
+                gsums[c, j] += gu[j]
+        lsums[c] = s
+    tot = 0.0
+    for j in range(d_u):
+        g[j] = 0.0
+    for c in range(nc):
+        tot += lsums[c]
+        for j in range(d_u):
+            g[j] += gsums[c, j]
+    for j in range(d_u):
+        g[j] /= n
+    return tot / n

@@ -118,6 +118,12 @@ class Problem:
     sigma_u, sigma_v : float
         Standard deviations of the additive Gaussian noise: ``xi ~ N(0, sigma^2/d I)`` per block,
         so ``E||xi||^2 = sigma^2`` exactly.
+    witnesses : mapping
+        Where exact constants are attained or approached (for tests and for the curious):
+        ``'L_u'``, ``'L_v'``, ``'L_uv'``, ``'L_vu'`` map to ``(i, u, v)``, a device and a point
+        at which the corresponding Hessian block has that norm; ``'delta'`` and ``'F_low'`` map
+        to ``(u, V)``, a population point where the diversity reaches ``delta^2 +
+        rho^2 ||grad_u F||^2`` (resp. where ``F = F_low``). Possibly empty.
     """
 
     def __init__(
@@ -139,6 +145,7 @@ class Problem:
         sigma_u: float = 0.0,
         sigma_v: float = 0.0,
         description: str = "",
+        witnesses: Mapping | None = None,
     ):
         owner = f"Problem {name!r}"
         self.name = name
@@ -166,6 +173,7 @@ class Problem:
         self.sigma_u = check_real(sigma_u, "sigma_u", owner, lo=0.0)
         self.sigma_v = check_real(sigma_v, "sigma_v", owner, lo=0.0)
         self.description = description
+        self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
 
     def kernels(self, template: str):

@@ -1,7 +1,9 @@
 """Block quadratics with exact constants.
 
-``F_i(u, v) = 1/2 [u; v]^T H [u; v] - b_i^T [u; v]`` with one shared positive-definite Hessian
-``H = [[A, C], [C^T, B]]`` (Toolkit suggestion of pillutla2022.md §6 and peers.md §7.8a).
+``F_i(u, v) = 1/2 [u; v]^T H_i [u; v] - b_i^T [u; v]`` with a shared positive-definite Hessian
+``H = [[A, C], [C^T, B]]`` (Toolkit suggestion of pillutla2022.md §6 and peers.md §7.8a), or,
+with ``hessian_spread > 0`` (and ``chi = 0``), device Hessians
+``A_i = A^{1/2} (I + s D_i) A^{1/2}`` that make ``rho > 0``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,58 @@ def _grad_v(data, i, u, v, out, idx):
         out[a] = s
 
 
+@njit(cache=True)
+def _loss_h(data, i, u, v):
+    """``F_i = 1/2 u^T A_i u - bu_i^T u + 1/2 v^T B v - bv_i^T v``, ``A_i = Q diag(lam_i) Q^T``."""
+    Q, lam, B, bu, bv = data
+    s = 0.0
+    for k in range(u.shape[0]):
+        t = 0.0
+        for b in range(u.shape[0]):
+            t += Q[b, k] * u[b]
+        s += 0.5 * lam[i, k] * t * t
+    for a in range(u.shape[0]):
+        s -= bu[i, a] * u[a]
+    for a in range(v.shape[0]):
+        bvv = 0.0
+        for b in range(v.shape[0]):
+            bvv += B[a, b] * v[b]
+        s += v[a] * (0.5 * bvv - bv[i, a])
+    return s
+
+
+@njit(cache=True)
+def _grad_u_h(data, i, u, v, out, idx):
+    """``out = A_i u - bu_i = Q (lam_i * (Q^T u)) - bu_i``."""
+    Q, lam, B, bu, bv = data
+    d = u.shape[0]
+    t = np.empty(d)
+    for k in range(d):
+        s = 0.0
+        for b in range(d):
+            s += Q[b, k] * u[b]
+        t[k] = lam[i, k] * s
+    for a in range(d):
+        s = -bu[i, a]
+        for k in range(d):
+            s += Q[a, k] * t[k]
+        out[a] = s
+
+
+@njit(cache=True)
+def _grad_v_h(data, i, u, v, out, idx):
+    """``out = B v - bv_i`` (no coupling: heterogeneous Hessians require chi = 0)."""
+    Q, lam, B, bu, bv = data
+    for a in range(v.shape[0]):
+        s = -bv[i, a]
+        for b in range(v.shape[0]):
+            s += B[a, b] * v[b]
+        out[a] = s
+
+
 def _orthogonal(rng, d):
+    if d == 0:
+        return np.zeros((0, 0))
     q, r = np.linalg.qr(rng.standard_normal((d, d)))
     return q * np.sign(np.diag(r))
 
@@ -76,6 +129,34 @@ def _centred_with_spread(rng, n, d, target):
     return e * (target / np.sqrt(ms)) if ms > 0 else np.zeros((n, d))
 
 
+def _spread_directions(rng, n, d):
+    """``D`` of shape (n, d): entries in [-1, 1], column means exactly 0, column max |.| = 1."""
+    D = rng.uniform(-1.0, 1.0, (n, d))
+    D -= D.mean(axis=0)
+    scale = np.max(np.abs(D), axis=0)
+    return np.divide(D, scale, out=np.zeros_like(D), where=scale > 0)
+
+
+def _diversity_pair(s, su, Dm, E, beta):
+    r"""Certified ``rho`` and the smallest ``delta`` for it, for ``A_i = A^{1/2}(I + s D_i)A^{1/2}``.
+
+    In the eigenbasis of ``A`` (``chi = 0``) with ``G = grad_u F`` and ``x = G + beta``
+    (``beta = Q^T mean b_u``), ``grad_u F_i - grad_u F = s D_i x - e_i`` coordinatewise, so
+    ``(1/n) sum_i ||.||^2 = sum_k alpha_k x_k^2 - 2 gamma_k x_k + eta_k`` with
+    ``alpha_k = s^2 mean_i D_ik^2``, ``gamma_k = s mean_i D_ik e_ik``, ``eta_k = mean_i e_ik^2``.
+    We declare ``rho^2 = 2 max_k alpha_k``; then ``delta^2 = sum_k sup_{G_k}`` of the concave
+    quadratic ``alpha x^2 - 2 gamma x + eta - rho^2 (x - beta)^2``, attained at
+    ``x_k* = (rho^2 beta_k - gamma_k) / (rho^2 - alpha_k)``. Returns ``(delta, rho, x*)``.
+    """
+    alpha = s * s * np.mean(Dm * Dm, axis=0)
+    gamma = s * np.mean(Dm * E, axis=0)
+    eta = np.mean(E * E, axis=0)
+    rho2 = 2.0 * float(alpha.max())
+    xs = (rho2 * beta - gamma) / (rho2 - alpha)
+    val = (alpha - rho2) * xs * xs + 2.0 * (rho2 * beta - gamma) * xs + eta - rho2 * beta**2
+    return float(np.sqrt(max(val.sum(), 0.0))), float(np.sqrt(rho2)), xs
+
+
 def quadratic(
     *,
     n: int = 20,
@@ -88,36 +169,46 @@ def quadratic(
     mu_u: float = 0.1,
     mu_v: float = 0.1,
     personal: float = 1.0,
+    hessian_spread: float = 0.0,
     sigma_u: float = 0.0,
     sigma_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
-    r"""Block quadratic with a shared Hessian; every constant exact.
+    r"""Block quadratic with a shared (or spread) Hessian; every constant exact.
 
     .. math::
 
-        F_i(u, v) = \tfrac12 u^\top A u + u^\top C v + \tfrac12 v^\top B v
+        F_i(u, v) = \tfrac12 u^\top A_i u + u^\top C v + \tfrac12 v^\top B v
                     - b_{u,i}^\top u - b_{v,i}^\top v
 
     Construction (seeded): ``A = Q_u diag(L_u, ..., mu_u) Q_u^T`` and
     ``B = Q_v diag(L_v, ..., mu_v) Q_v^T`` with random rotations and linearly spaced spectra;
     ``C = chi A^{1/2} W B^{1/2}`` with ``W`` a partial isometry that maps the top eigenvector of
     ``B`` onto that of ``A``. Then ``H = D [[I, chi W], [chi W^T, I]] D`` with
-    ``D = diag(A^{1/2}, B^{1/2})`` is positive definite for ``chi < 1``.
+    ``D = diag(A^{1/2}, B^{1/2})`` is positive definite for ``chi < 1``. ``A_i = A`` unless
+    ``hessian_spread = s > 0``: then ``A_i = A^{1/2} (I + s D_i) A^{1/2} =
+    Q_u diag(lam_k (1 + s D_ik)) Q_u^T`` with ``D_ik in [-1, 1]``, ``mean_i D_ik = 0`` (so
+    ``mean_i A_i = A``); this needs ``chi = 0``.
 
     Knobs and the constants they set (assumptions of Pillutla et al. 2022, §3):
 
-    - ``L_u = lambda_max(A)``, ``L_v = lambda_max(B)``: **exact** (the knobs themselves).
+    - ``L_u = max_i lambda_max(A_i)`` (``= L_u`` knob when ``s = 0``), ``L_v = lambda_max(B)``:
+      **exact**. With ``d_v = 0`` (no personal block) ``L_v = L_uv = L_vu = 0``.
     - ``L_uv = L_vu = ||C||_2 = chi sqrt(L_u L_v)``: **exact**, so ``chi`` is exact (A1).
     - ``personal`` sets the spread of the personal targets ``b_{v,i}`` (how different the
       personal optima ``v_i^*(u) = B^{-1}(b_{v,i} - C^T u)`` are).
     - ``delta``: ``b_{u,i} = C B^{-1}(b_{v,i} - mean b_v) + e_i`` with ``mean e = 0`` and
-      ``(1/n) sum ||e_i||^2 = delta^2``. Then
+      ``(1/n) sum ||e_i||^2 = delta^2``. With ``s = 0``,
       ``grad_u F_i - grad_u F = C(w_i - mean w) - e_i`` with ``w_i = v_i - v_i^*(u)``, so the
       diversity (A3, ``rho = 0``) equals ``delta^2`` **exactly** for every ``u`` at the personal
       optima (``w_i = 0``), and for every ``(u, V)`` when ``chi = 0``. For ``chi > 0`` and
       general V it is at most ``2 delta^2 + 2 (L_uv/mu_v)^2 (1/n) sum ||grad_v F_i||^2``;
       ``kind['delta']`` is then ``local``.
+    - ``hessian_spread = s`` in [0, 1) (``chi = 0`` only): the diversity is a quadratic in
+      ``grad_u F`` (see ``_diversity_pair``); ``rho^2 = 2 s^2 max_k mean_i D_ik^2`` is
+      **certified** (a valid, not a minimal, choice) and ``delta`` is the smallest value that
+      makes A3 hold with that ``rho``: **exact** given ``rho``, attained at a computed point.
+      Then ``delta`` differs from the knob (the knob still sets the spread of ``e_i``).
     - ``rho = 0``: exact (shared Hessian).
     - ``sigma_u``, ``sigma_v``: additive noise ``N(0, sigma^2/d I)`` per block, exact.
     - ``F_low = inf F``: **exact**, from the linear system of the joint minimiser.
@@ -125,15 +216,17 @@ def quadratic(
     Parameters
     ----------
     n, d_u, d_v : int
-        Devices (>= 1) and block dimensions (>= 1).
+        Devices (>= 1) and block dimensions (``d_u >= 1``, ``d_v >= 0``).
     delta : float
         Gradient diversity, >= 0.
     chi : float
-        Coupling in [0, 1).
+        Coupling in [0, 1) (must be 0 when ``d_v = 0`` or ``hessian_spread > 0``).
     L_u, L_v, mu_u, mu_v : float
         Largest and smallest eigenvalues of A and B, ``0 < mu <= L``.
     personal : float
         Root-mean-square spread of the personal targets ``b_{v,i}``, >= 0.
+    hessian_spread : float
+        Relative spread ``s`` of the device Hessians ``A_i``, in [0, 1).
     sigma_u, sigma_v : float
         Gradient-noise standard deviations, >= 0.
     seed : int
@@ -141,7 +234,7 @@ def quadratic(
     """
     n = check_int(n, "n", OWNER, lo=1, hi=10**7)
     d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
-    d_v = check_int(d_v, "d_v", OWNER, lo=1, hi=10**4)
+    d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
     delta = check_real(delta, "delta", OWNER, lo=0.0, hi=1e6)
     chi = check_real(chi, "chi", OWNER, lo=0.0, hi=1.0, hi_open=True)
     L_u = check_real(L_u, "L_u", OWNER, lo=0.0, hi=1e6, lo_open=True)
@@ -149,9 +242,14 @@ def quadratic(
     mu_u = check_real(mu_u, "mu_u", OWNER, lo=0.0, hi=L_u, lo_open=True)
     mu_v = check_real(mu_v, "mu_v", OWNER, lo=0.0, hi=L_v, lo_open=True)
     personal = check_real(personal, "personal", OWNER, lo=0.0, hi=1e6)
+    spread = check_real(hessian_spread, "hessian_spread", OWNER, lo=0.0, hi=1.0, hi_open=True)
     sigma_u = check_real(sigma_u, "sigma_u", OWNER, lo=0.0, hi=1e6)
     sigma_v = check_real(sigma_v, "sigma_v", OWNER, lo=0.0, hi=1e6)
     seed = check_int(seed, "seed", OWNER, lo=0, hi=2**63 - 1)
+    if d_v == 0 and chi != 0:
+        check_real(chi, "chi", OWNER + " with d_v=0", lo=0.0, hi=0.0)
+    if spread > 0 and chi != 0:
+        check_real(chi, "chi", OWNER + " with hessian_spread > 0", lo=0.0, hi=0.0)
     rng = np.random.default_rng([seed, 0x9A7])
 
     Qu, Qv = _orthogonal(rng, d_u), _orthogonal(rng, d_v)
@@ -160,7 +258,8 @@ def quadratic(
     B = (Qv * sv) @ Qv.T
     # W: e_1 -> e_1 (top eigenvectors), a random partial isometry on the complements.
     W = np.zeros((d_u, d_v))
-    W[0, 0] = 1.0
+    if d_v > 0:
+        W[0, 0] = 1.0
     k = min(d_u, d_v) - 1
     if k > 0:
         X = rng.standard_normal((d_u - 1, d_v - 1))
@@ -172,27 +271,76 @@ def quadratic(
 
     bv = _centred_with_spread(rng, n, d_v, personal) + rng.standard_normal(d_v)
     e = _centred_with_spread(rng, n, d_u, delta)
-    Binv = np.linalg.inv(B)
+    Binv = np.linalg.inv(B) if d_v > 0 else np.zeros((0, 0))
     bu = (bv - bv.mean(axis=0)) @ (C @ Binv).T + e + rng.standard_normal(d_u)
+    bu, bv = np.ascontiguousarray(bu), np.ascontiguousarray(bv)
 
-    # Exact infimum: minimise over v_i first (v_i* = B^{-1}(bv_i - C^T u)), then over u.
-    S = A - C @ Binv @ C.T
-    rhs = np.mean(bu - bv @ (C @ Binv).T, axis=0)
-    u_star = np.linalg.solve(S, rhs)
-    V_star = (bv - (C.T @ u_star)[None, :]) @ Binv.T
-    data = (A, C, B, np.ascontiguousarray(bu), np.ascontiguousarray(bv))
-    F_low = float(np.mean([_loss(data, i, u_star, V_star[i]) for i in range(n)]))
+    witnesses = {}
+    if spread > 0:
+        # A_i = Q_u diag(su * (1 + s D_i)) Q_u^T (eq. in the docstring); mean_i A_i = A.
+        Dm = _spread_directions(rng, n, d_u)
+        lam = su[None, :] * (1.0 + spread * Dm)
+        data = (Qu, np.ascontiguousarray(lam), B, bu, bv)
+        fns = (_loss_h, _grad_u_h, _grad_v_h)
+        L_u_value = float(lam.max())
+        i_top = int(np.argmax(lam.max(axis=1)))
+        # Exact infimum (chi = 0): u* = mean(A_i)^{-1} mean(b_u), v_i* = B^{-1} b_{v,i}.
+        beta = Qu.T @ bu.mean(axis=0)
+        x_star = beta / lam.mean(axis=0)
+        u_star = Qu @ x_star
+        V_star = bv @ Binv.T
+        Ecoef = (bu - bu.mean(axis=0)) @ Qu
+        delta_value, rho_value, xs = _diversity_pair(spread, su, Dm, Ecoef, beta)
+        # Witness: grad_u F = Q(x* - beta) at u = Q (x* / mean lam).
+        witnesses["delta"] = (Qu @ (xs / lam.mean(axis=0)), V_star)
+    else:
+        data = (A, C, B, bu, bv)
+        fns = (_loss, _grad_u, _grad_v)
+        L_u_value, i_top = L_u, 0
+        # Exact infimum: minimise over v_i first (v_i* = B^{-1}(bv_i - C^T u)), then over u.
+        S = A - C @ Binv @ C.T
+        rhs = np.mean(bu - bv @ (C @ Binv).T, axis=0)
+        u_star = np.linalg.solve(S, rhs)
+        V_star = (bv - (C.T @ u_star)[None, :]) @ Binv.T
+        delta_value, rho_value = delta, 0.0
+        witnesses["delta"] = (u_star, V_star)
+    # F(u*, V*) by blocks, vectorised over devices.
+    F_low = float(
+        0.5 * u_star @ (np.mean(lam, axis=0) * (Qu.T @ u_star) @ Qu.T if spread > 0 else A @ u_star)
+        + np.mean(V_star @ (C.T @ u_star))
+        + 0.5 * np.mean(np.sum((V_star @ B) * V_star, axis=1))
+        - bu.mean(axis=0) @ u_star
+        - np.mean(np.sum(bv * V_star, axis=1))
+    )
+    witnesses["F_low"] = (u_star, V_star)
 
-    L_uv = float(np.linalg.norm(C, 2))
+    L_uv = float(np.linalg.norm(C, 2)) if d_v > 0 else 0.0
+    u0w, V0w = np.zeros(d_u), np.zeros(d_v)
+    for name in ("L_u", "L_v", "L_uv", "L_vu"):
+        witnesses[name] = (i_top, u0w, V0w)
+    if spread == 0:
+        delta_kind = "exact" if chi == 0 else "local"
+        delta_note = (
+            "exact for all (u, V)"
+            if chi == 0
+            else "exact at the personal optima V*(u) for every u; for general V at most "
+            "2 delta^2 + 2 (L_uv/mu_v)^2 (1/n) sum ||grad_v F_i||^2"
+        )
+    else:
+        delta_kind = "exact"
+        delta_note = (
+            "the smallest delta for which A3 holds with the declared rho (exact given rho); "
+            "attained at witnesses['delta']"
+        )
     constants = Constants(
-        L_u=L_u,
-        L_v=L_v,
+        L_u=L_u_value,
+        L_v=L_v if d_v > 0 else 0.0,
         L_uv=L_uv,
         L_vu=L_uv,
         sigma_u=sigma_u,
         sigma_v=sigma_v,
-        delta=delta,
-        rho=0.0,
+        delta=delta_value,
+        rho=rho_value,
         F_low=F_low,
         kind={
             "L_u": "exact",
@@ -201,16 +349,16 @@ def quadratic(
             "L_vu": "exact",
             "sigma_u": "exact",
             "sigma_v": "exact",
-            "delta": "exact" if chi == 0 else "local",
-            "rho": "exact",
+            "delta": delta_kind,
+            "rho": "exact" if spread == 0 else "certified",
             "F_low": "exact",
         },
         notes={
-            "delta": "exact for all (u, V)"
-            if chi == 0
-            else "exact at the personal optima V*(u) for every u; for general V at most "
-            "2 delta^2 + 2 (L_uv/mu_v)^2 (1/n) sum ||grad_v F_i||^2",
+            "delta": delta_note,
+            "rho": "shared Hessian" if spread == 0 else "2 s^2 max_k mean_i D_ik^2 (a valid "
+            "choice; any larger rho with its own smaller delta is valid too)",
             "F_low": "inf F, from the joint minimiser (linear solve)",
+            **({"L_v": "no personal block (d_v = 0)"} if d_v == 0 else {}),
         },
     )
 
@@ -224,14 +372,17 @@ def quadratic(
         d_u=d_u,
         d_v=d_v,
         data=data,
-        loss_fn=_loss,
-        grad_u_fn=_grad_u,
-        grad_v_fn=_grad_v,
+        loss_fn=fns[0],
+        grad_u_fn=fns[1],
+        grad_v_fn=fns[2],
         constants=constants,
         init=init,
         knobs=dict(n=n, d_u=d_u, d_v=d_v, delta=delta, chi=chi, L_u=L_u, L_v=L_v, mu_u=mu_u,
-                   mu_v=mu_v, personal=personal, sigma_u=sigma_u, sigma_v=sigma_v, seed=seed),
+                   mu_v=mu_v, personal=personal, hessian_spread=spread, sigma_u=sigma_u,
+                   sigma_v=sigma_v, seed=seed),
         sigma_u=sigma_u,
         sigma_v=sigma_v,
-        description="block quadratic, shared Hessian, exact constants",
+        description="block quadratic, exact constants"
+        + (", heterogeneous Hessians" if spread > 0 else ", shared Hessian"),
+        witnesses=witnesses,
     )

@@ -175,6 +175,7 @@ class StrictResult:
     provenance: str
     verdict: str
     values: dict = field(repr=False, default_factory=dict)
+    frames: tuple = field(repr=False, default=())
 
     @property
     def ratio(self) -> float:
@@ -232,7 +233,9 @@ def strict_check(
     diffs = confidence(np.array(per_seed) - scale * np.array(bound_values))
     measured = confidence(per_seed)
     verdict = _verdict(replace(measured, upper=rhs + diffs.upper, lower=rhs + diffs.lower), rhs)
-    return StrictResult(spec, run, measured, rhs, scale, bound.provenance, verdict, values)
+    return StrictResult(
+        spec, run, measured, rhs, scale, bound.provenance, verdict, values, tuple(frames)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +280,8 @@ class ExponentResult:
     fit: Slope
     expected: float
     tolerance: float = TOLERANCE
+    bound: str = ""
+    cells: tuple = field(default=(), repr=False)  # (symbol values, mean LHS) per x
 
     @property
     def verdict(self) -> str:
@@ -314,21 +319,26 @@ def exponent_check(
             {"family": family, "problem": prob, "run": rn, "seed": s, "init_seed": 0} for s in seeds
         ]
     frames = simulate(specs, runner)
-    xs_all, ys_all, means = [], [], []
+    xs_all, ys_all, means, kept = [], [], [], []
     k = 0
     for x, (prob, rn) in zip(xs, cells, strict=True):
         p = problem_of(family, prob)
-        vals = []
+        vals, d0 = [], []
         for _ in seeds:
             f = frames[k].sort_values("round")
             k += 1
-            v = lhs_per_run(f, bound, symbol_values(p, rn, loss0=float(f["loss"].iloc[0])))
+            values = symbol_values(p, rn, loss0=float(f["loss"].iloc[0]))
+            v = lhs_per_run(f, bound, values)
             vals.append(v)
+            d0.append(values["Delta_F0"])
             xs_all.append(x)
             ys_all.append(v)
         means.append(float(np.mean(vals)))
+        kept.append(({**values, "Delta_F0": float(np.mean(d0))}, means[-1]))
     fit = fit_slope(xs_all, ys_all)
-    return ExponentResult(label, variable, tuple(xs), tuple(means), fit, expected)
+    return ExponentResult(
+        label, variable, tuple(xs), tuple(means), fit, expected, bound=bound_name, cells=tuple(kept)
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ __all__ = [
     "MeasuredLHS",
     "column_for",
     "symbol_values",
+    "lhs_series",
     "lhs_per_run",
     "measure",
     "simulate",
@@ -98,6 +99,17 @@ def symbol_values(
     return values
 
 
+def lhs_series(frame: pd.DataFrame, bound, values: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """``(rounds, sum_k w_k q_k(t))``: the bound's weighted per-round quantity on one run."""
+    weights = bound.weights(values)
+    frame = frame.sort_values("round")
+    series = np.zeros(len(frame))
+    for term in bound.lhs.terms:
+        col = column_for(term.quantity, term.at)
+        series = series + float(weights[term.quantity]) * frame[col].to_numpy(dtype=float)
+    return frame["round"].to_numpy(), series
+
+
 def lhs_per_run(frame: pd.DataFrame, bound, values: Mapping) -> float:
     """The bound's left-hand side on one run (rows of one run, ordered by ``round``).
 
@@ -105,14 +117,8 @@ def lhs_per_run(frame: pd.DataFrame, bound, values: Mapping) -> float:
     (``T`` from ``values``; round ``T`` is excluded) and ``t = 0..T`` for ``min``.
     Requires every round recorded (``eval_every = 1``) for an exact aggregate.
     """
-    weights = bound.weights(values)
     T = int(values["T"])
-    frame = frame.sort_values("round")
-    rounds = frame["round"].to_numpy()
-    series = np.zeros(len(frame))
-    for term in bound.lhs.terms:
-        col = column_for(term.quantity, term.at)
-        series = series + float(weights[term.quantity]) * frame[col].to_numpy(dtype=float)
+    rounds, series = lhs_series(frame, bound, values)
     how = bound.lhs.aggregate
     if how == "mean":
         keep = rounds < T

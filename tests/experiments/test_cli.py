@@ -1,0 +1,114 @@
+"""The ppfl command line, end to end (subprocesses) and in process (error paths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import cli
+
+
+def _ppfl(*args, cwd=None):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_run_then_plot_end_to_end(tmp_path, tiny_path):
+    out = tmp_path / "res"
+    done = _ppfl("run", tiny_path, "--out", out, "--workers", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["total"], report["computed"], report["skipped"]) == (8, 8, 0)
+    assert [row["algorithm"] for row in report["table"]] == ["fedalt", "fedsim"]
+    assert all(row["ok"] == 4 and row["gap"] > 0 for row in report["table"])
+    assert len(list(out.glob("*.parquet"))) == 8
+
+    again = _ppfl("run", tiny_path, "--out", out, "--set", "seeds=3", "--scheduler", "serial")
+    assert again.returncode == 0, again.stderr
+    assert "4 computed, 8 skipped" in again.stdout
+    assert "fedalt" in again.stdout and "grad_u_sq" in again.stdout
+
+    plotted = _ppfl("plot", out, "--out", tmp_path / "fig", "--json")
+    assert plotted.returncode == 0, plotted.stderr
+    files = json.loads(plotted.stdout)["files"]
+    assert len(files) == 4 and all(Path(f).is_file() for f in files)
+
+
+def test_usage_and_input_errors_exit_2_with_one_line(tmp_path, tiny_path):
+    bad = _ppfl("run", tiny_path, "--set", "detla=1", "--out", tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert "Did you mean 'delta'" in bad.stderr and str(tiny_path) in bad.stderr
+    assert list(tmp_path.iterdir()) == []
+    usage = _ppfl("run")
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run", "quik"], ["Did you mean 'quick'"]),
+        (["run", "quick", "--set", "m=99"], ["[run] m", "Got 99"]),
+        (["run", "quick", "--set", "gamma_u=-1"], ["'gamma_u'"]),
+        (["run", "quick", "--scheduler", "threads"], ["'scheduler'"]),
+        (["run", "quick", "--workers", "0"], ["--workers"]),
+        (["run", "quick", "--set", "oops"], ["key=value"]),
+        (["plot", "no/such/folder"], ["DIRECTORY"]),
+        (["frobnicate"], ["invalid choice"]),
+        (["run", "quick", "--bogus"], ["unrecognized"]),
+    ],
+)
+def test_error_paths_in_process(capsys, tmp_path, argv, words):
+    if argv[0] == "run" and "--out" not in argv:
+        argv = [*argv, "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for word in words:
+        assert word in err, err
+
+
+def test_help_has_an_example_for_every_verb(capsys):
+    assert cli.main(["--help"]) == 0
+    top = capsys.readouterr().out
+    for name in cli.VERBS:
+        assert name in top
+        assert cli.main([name, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text and f"ppfl {name}" in text
+
+
+def _theory_describe():
+    try:
+        import theory
+    except ImportError:
+        return None
+    return getattr(theory, "describe_bound", None)
+
+
+@pytest.mark.skipif(_theory_describe() is None, reason="theory.describe_bound not available yet")
+def test_bound_verb(capsys):
+    import theory
+
+    assert cli.main(["bound", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)["bounds"]
+    assert names == sorted(theory.BOUNDS) and names
+    name = names[0]
+    assert cli.main(["bound", name]) == 0
+    assert capsys.readouterr().out.strip() == theory.describe_bound(name).strip()
+    assert cli.main(["bound", name, "--latex"]) == 0
+    assert capsys.readouterr().out.strip() == theory.describe_bound(name, latex=True).strip()
+    assert cli.main(["bound", name + "x"]) == 2
+    assert "Unknown bound" in capsys.readouterr().err

@@ -1,0 +1,181 @@
+"""The configuration reader: grid expansion, overrides, and every error path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import synthetic
+from experiments import config
+from experiments.config import ConfigError
+
+
+def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BASE = """
+family = "quadratic"
+seeds = 2
+[problem]
+n = 8
+delta = [0.0, 1.0, 2.0]
+[run]
+algorithm = ["fedalt", "fedsim"]
+T = 5
+m = 2
+"""
+
+
+def test_grid_is_the_cartesian_product(tmp_path):
+    s = config.load(_write(tmp_path, BASE))
+    assert len(s) == 3 * 2 * 2
+    assert s.name == "c"
+    assert s.axes == {
+        "problem.delta": [0.0, 1.0, 2.0],
+        "run.algorithm": ["fedalt", "fedsim"],
+        "seed": [0, 1],
+    }
+    cells = {(sp["problem"]["delta"], sp["run"]["algorithm"], sp["seed"]) for sp in s.specs}
+    assert len(cells) == 12
+
+
+def test_specs_are_complete_and_canonical(tiny_sweep):
+    knobs = synthetic.knobs_of("quadratic")
+    for spec in tiny_sweep.specs:
+        assert set(spec) == {"family", "seed", "problem", "run"}
+        assert set(spec["problem"]) == set(knobs)
+        assert "seed" not in spec["run"]
+        assert spec["run"]["T"] == 20 and spec["problem"]["n"] == 8
+        # the problem instance follows the cell's seed unless [problem] fixes it
+        assert spec["problem"]["seed"] == spec["seed"]
+        assert isinstance(spec["problem"]["delta"], float)
+
+
+def test_fixed_problem_seed_and_int_to_float(tmp_path):
+    text = BASE.replace("n = 8", "n = 8\nseed = 7\nchi = 0").replace("seeds = 2", "seeds = [3, 5]")
+    s = config.load(_write(tmp_path, text))
+    assert {sp["problem"]["seed"] for sp in s.specs} == {7}
+    assert {sp["seed"] for sp in s.specs} == {3, 5}
+    assert all(type(sp["problem"]["chi"]) is float for sp in s.specs)
+
+
+def test_overrides_find_their_section(tiny_path):
+    s = config.load(tiny_path, ["delta=[0,1,2]", "m=5", "run.T=7", "seeds=1", "algorithm=fedalt"])
+    assert len(s) == 3
+    assert {sp["run"]["m"] for sp in s.specs} == {5}
+    assert {sp["run"]["T"] for sp in s.specs} == {7}
+    assert {sp["problem"]["delta"] for sp in s.specs} == {0.0, 1.0, 2.0}
+    assert {sp["run"]["algorithm"] for sp in s.specs} == {"fedalt"}
+    s = config.load(tiny_path, ["problem.chi=[0.1, 0.2]"])
+    assert s.axes["problem.chi"] == [0.1, 0.2]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("delta=[0, 1, 2]", ("delta", [0, 1, 2])),
+        ("delta=1e-3", ("delta", 1e-3)),
+        ("gamma_u=.5", ("gamma_u", 0.5)),
+        ("algorithm=fedalt", ("algorithm", "fedalt")),
+        ('algorithm="fedalt"', ("algorithm", "fedalt")),
+        ("algorithm=[fedalt, fedsim]", ("algorithm", ["fedalt", "fedsim"])),
+        ("flag=true", ("flag", True)),
+        ("problem.n=4", ("problem.n", 4)),
+    ],
+)
+def test_parse_assignment(text, expected):
+    assert config.parse_assignment(text) == expected
+
+
+@pytest.mark.parametrize("text", ["delta", "=3", "a b=1", "delta=[1, {", "x=__import__('os')"])
+def test_parse_assignment_rejects(text):
+    with pytest.raises(ConfigError):
+        config.parse_assignment(text)
+
+
+def test_shipped_configs_resolve_and_expand():
+    names = config.shipped()
+    assert {"quick", "delta-sweep", "participation-sweep", "coupling-sweep", "noise-sweep"} <= set(
+        names
+    )
+    for name in names:
+        s = config.load(name)
+        assert len(s) > 0 and s.name == name
+    root = Path(__file__).parents[2] / "configs"
+    for name, path in names.items():
+        assert (root / f"{name}.toml").read_text() == path.read_text()
+
+
+# Each case: file text (or None for BASE), overrides, words the one-line message must contain.
+ERRORS = [
+    ("bogus = 1\n" + BASE, [], ["'bogus'", "allowed: name", "c.toml"]),
+    (BASE + "\nbogus = 1\n", [], ["'bogus'", "[run]", "allowed: algorithm"]),
+    (
+        BASE.replace("n = 8", "n = 8\ndetla = 1"),
+        [],
+        ["'detla'", "[problem]", "Did you mean 'delta'"],
+    ),
+    (
+        BASE.replace("T = 5", "T = 5\ngama_u = 1"),
+        [],
+        ["'gama_u'", "[run]", "Did you mean 'gamma_u'"],
+    ),
+    (BASE.replace("T = 5", "T = 5\nseed = 1"), [], ["[run] seed", "seeds"]),
+    (BASE.replace('family = "quadratic"', ""), [], ["'family' is missing", "'quadratic'"]),
+    (BASE.replace('"quadratic"', '"quadratik"'), [], ["'family'", "Did you mean 'quadratic'"]),
+    (BASE.replace("seeds = 2", "seeds = 0"), [], ["'seeds'", "count >= 1"]),
+    (BASE.replace("seeds = 2", "seeds = [1, 1]"), [], ["'seeds'", "twice"]),
+    (BASE.replace("seeds = 2", 'seeds = "a"'), [], ["'seeds'"]),
+    (BASE.replace("[0.0, 1.0, 2.0]", "[]"), [], ["problem.delta", "empty"]),
+    (BASE.replace("[0.0, 1.0, 2.0]", "[1.0, 1.0]"), [], ["problem.delta", "twice"]),
+    (BASE.replace("[0.0, 1.0, 2.0]", "{a = 1}"), [], ["problem.delta", "number, string"]),
+    (BASE.replace("[0.0, 1.0, 2.0]", "[[1.0]]"), [], ["problem.delta"]),
+    (BASE.replace("[0.0, 1.0, 2.0]", "-1.0"), [], ["[problem] delta", "'delta' parameter"]),
+    (BASE.replace("m = 2", "m = 0"), [], ["[run] m", "'m' parameter", "Got 0"]),
+    (BASE.replace("m = 2", "m = 9"), [], ["[run] m", "[1, 8]", "Got 9"]),
+    (BASE.replace('"fedsim"', '"fedsimm"'), [], ["[run] algorithm", "Did you mean 'fedsim'"]),
+    (BASE.replace("T = 5", "T = 5\ntau_v = 3"), [], ["[run] tau_v"]),
+    ("name = 'a b'\n" + BASE, [], ["'name'"]),
+    (BASE.replace("[run]", "run = 3\n[x]"), [], ["'x'"]),
+    ("family = [", [], ["not valid TOML"]),
+    (None, ["detla=1"], ["--set detla=1", "'detla'", "Did you mean 'delta'"]),
+    (None, ["seed=1"], ["'seed' is ambiguous", "seeds="]),
+    (None, ["prblem.n=1"], ["'prblem'", "Did you mean 'problem'"]),
+    (None, ["nokey"], ["key=value"]),
+    (None, ["T=-1"], ["[run] T", "'T' parameter"]),
+]
+
+
+@pytest.mark.parametrize(("text", "overrides", "words"), ERRORS)
+def test_errors_are_one_line_and_name_key_and_file(tmp_path, text, overrides, words):
+    path = _write(tmp_path, BASE if text is None else text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+    if not message.startswith("--set"):
+        assert str(path) in message
+
+
+def test_missing_file_names_shipped_configs(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape("Did you mean 'quick'")):
+        config.load("quik")
+    with pytest.raises(ConfigError, match="shipped: .*delta-sweep"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_from_dict_validates_everything_before_running():
+    data = {
+        "family": "quadratic",
+        "problem": {"n": [8, 2]},
+        "run": {"m": 3, "T": 2},
+    }
+    with pytest.raises(ConfigError, match=r"\[1, 2\]"):
+        config.from_dict(data, source="mem")

@@ -1,0 +1,154 @@
+"""The Parquet store: hashing, round trip, atomic writes, damaged files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import store
+
+
+def _spec(**run):
+    return {
+        "family": "quadratic",
+        "seed": 1,
+        "problem": {"n": 8, "delta": 0.5, "seed": 1},
+        "run": {"algorithm": "fedalt", "T": 3, "m": 2, **run},
+    }
+
+
+def _result(spec, status="ok", message=""):
+    frame = pd.DataFrame(
+        {
+            "round": [0, 1, 2, 3],
+            "loss": [4.0, 3.0, 2.5, 2.25],
+            "grad_u_sq": [1.0, 0.5, 0.25, 0.125],
+            "grad_v_sq": [2.0, 1.0, 0.5, 0.25],
+            "grad_u_sq_at_V_next": [0.9, 0.4, 0.2, np.nan],
+        }
+    )
+    consts = {"L_u": 1.0, "F_low": 2.0, "chi": 0.5}
+    return store.RunResult(spec, frame, status, message, consts, elapsed_s=0.01)
+
+
+def test_hash_is_canonical_and_versioned():
+    a = _spec()
+    b = {
+        "run": dict(reversed(list(a["run"].items()))),
+        **{k: a[k] for k in ("seed", "problem", "family")},
+    }
+    assert store.spec_hash(a) == store.spec_hash(b)
+    assert store.spec_hash(a) != store.spec_hash(_spec(T=4))
+    assert len(store.spec_hash(a)) == 32
+    with pytest.raises(ValueError):
+        store.spec_hash({**a, "seed": float("nan")})
+
+
+def test_round_trip(tmp_path):
+    spec = _spec()
+    path = store.write(tmp_path, _result(spec))
+    assert path == store.path_for(tmp_path, spec)
+    info = store.read_info(path)
+    assert info["spec"] == spec and info["status"] == "ok"
+    assert store.completed(tmp_path) == {path.stem: "ok"}
+    df = store.load(tmp_path)
+    assert len(df) == 4
+    assert df["round"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(df["gap"], [2.0, 1.0, 0.5, 0.25])
+    assert (df["algorithm"] == "fedalt").all() and (df["delta"] == 0.5).all()
+    assert (df["problem_seed"] == 1).all() and (df["seed"] == 1).all()
+    assert (df["const_F_low"] == 2.0).all() and (df["status"] == "ok").all()
+    assert set(store.swept_columns(df)) == set()
+    assert "delta" in store.spec_columns(df) and "loss" not in store.spec_columns(df)
+
+
+def test_failed_run_keeps_status_and_message(tmp_path):
+    spec = _spec(T=9)
+    empty = pd.DataFrame(columns=["round", *store.METRICS])
+    store.write(tmp_path, store.RunResult(spec, empty, "error", "ValueError: boom"))
+    store.write(tmp_path, _result(_spec(), "diverged", "diverged at round 3"))
+    df = store.load(tmp_path)
+    err = df[df["status"] == "error"]
+    assert len(err) == 1 and err["message"].item() == "ValueError: boom"
+    assert err["round"].isna().all() and err["loss"].isna().all() and err["T"].item() == 9
+    assert (df.loc[df["status"] == "diverged", "message"] == "diverged at round 3").all()
+    assert sorted(store.completed(tmp_path).values()) == ["diverged", "error"]
+
+
+def test_damaged_files_are_reported_not_fatal(tmp_path):
+    store.write(tmp_path, _result(_spec()))
+    (tmp_path / ("0" * 32 + ".parquet")).write_bytes(b"PAR1 not really")
+    (tmp_path / ".abc.parquet.xyz.tmp").write_bytes(b"half a file")
+    errors: list = []
+    df = store.load(tmp_path, errors=errors)
+    assert len(df) == 4 and len(errors) == 1 and "0" * 32 in errors[0][0]
+    with pytest.warns(UserWarning, match="could not be read"):
+        store.load(tmp_path)
+    assert len(store.completed(tmp_path)) == 1
+
+
+def test_load_selects_hashes_and_rejects_missing_folder(tmp_path):
+    p1 = store.write(tmp_path, _result(_spec()))
+    store.write(tmp_path, _result(_spec(T=5)))
+    assert store.load(tmp_path, [p1.stem])["hash"].unique().tolist() == [p1.stem]
+    with pytest.raises(ValueError, match="'directory'"):
+        store.load(tmp_path / "nope")
+
+
+def test_a_write_that_raises_half_way_leaves_nothing(tmp_path, monkeypatch):
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        store.write(tmp_path, _result(_spec()))
+    assert list(tmp_path.iterdir()) == []
+
+
+KILLED_WRITER = """
+import os, sys, time
+from experiments import store
+import pandas as pd
+real_fsync = os.fsync
+def slow_fsync(fd):
+    sys.stdout.write("writing\\n"); sys.stdout.flush()
+    time.sleep(60)
+os.fsync = slow_fsync
+frame = pd.DataFrame({"round": range(200000), **{m: 1.0 for m in store.METRICS}})
+spec = {"family": "quadratic", "seed": 0, "problem": {"n": 8}, "run": {"T": 1}}
+store.write(sys.argv[1], store.RunResult(spec, frame))
+"""
+
+
+def test_a_writer_killed_half_way_leaves_no_loadable_file(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    leftovers = list(tmp_path.iterdir())
+    assert leftovers and all(p.name.startswith(".") and p.name.endswith(".tmp") for p in leftovers)
+    assert store.completed(tmp_path) == {}
+    assert store.load(tmp_path).empty
+
+
+def test_atomic_replace_keeps_old_file_until_new_is_complete(tmp_path):
+    spec = _spec()
+    path = store.write(tmp_path, _result(spec))
+    before = path.read_bytes()
+    time.sleep(0.01)
+    store.write(tmp_path, _result(spec, "diverged", "x"))
+    assert path.read_bytes() != before
+    assert store.read_info(path)["status"] == "diverged"
+    assert [p.name for p in Path(tmp_path).iterdir()] == [path.name]

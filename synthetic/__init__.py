@@ -12,13 +12,19 @@ import inspect
 
 from synthetic._problem import CONSTANT_NAMES, KINDS, Constants, Problem
 from synthetic._validation import check_choice, suggest
+from synthetic.logistic import logistic
 from synthetic.quadratic import quadratic
+from synthetic.representation import representation
+from synthetic.separable import separable
 
 __all__ = ["Constants", "Problem", "FAMILIES", "make", "KINDS", "CONSTANT_NAMES"]
 
 #: Registered families: name -> factory taking keyword knobs.
 FAMILIES = {
     "quadratic": quadratic,
+    "separable": separable,
+    "logistic": logistic,
+    "representation": representation,
 }
 
 

@@ -15,8 +15,9 @@ Objective functions follow one calling convention (the ``Problem`` contract, see
 loss = grad_u = grad_v = None
 
 # ppfl:template-body
-import numpy as np
-from numba import njit, prange
+import numpy as np  # noqa: E402, I001
+from numba import njit, prange  # noqa: E402
+
 #: Number of fixed partial sums for population reductions. Fixed (not one per thread), so the
 #: floating-point summation order, and hence every metric, is the same for any thread count.
 N_CHUNKS = 64

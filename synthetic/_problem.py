@@ -88,9 +88,7 @@ class Constants:
         return out
 
     def __repr__(self) -> str:
-        body = ", ".join(
-            f"{k}={getattr(self, k):.4g} ({self.kind[k]})" for k in CONSTANT_NAMES
-        )
+        body = ", ".join(f"{k}={getattr(self, k):.4g} ({self.kind[k]})" for k in CONSTANT_NAMES)
         return f"Constants({body}, chi={self.chi:.4g})"
 
 

@@ -29,7 +29,10 @@ def _interval(lo, hi, lo_open=False, hi_open=False) -> str:
 
 
 def check_int(value, name: str, owner: str, lo: int | None = None, hi: int | None = None) -> int:
-    """Return ``value`` as an ``int`` in ``[lo, hi]`` or raise a one-line ``ValueError``/``TypeError``."""
+    """Return ``value`` as an ``int`` in ``[lo, hi]`` or raise a one-line error.
+
+    The error is a ``TypeError`` for a wrong type, a ``ValueError`` for a value out of range.
+    """
     ok_type = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     in_range = ok_type and (lo is None or value >= lo) and (hi is None or value <= hi)
     if not in_range:
@@ -55,9 +58,8 @@ def check_real(
     ok = ok_type and math.isfinite(float(value))
     if ok:
         v = float(value)
-        ok = (
-            (lo is None or (v > lo if lo_open else v >= lo))
-            and (hi is None or (v < hi if hi_open else v <= hi))
+        ok = (lo is None or (v > lo if lo_open else v >= lo)) and (
+            hi is None or (v < hi if hi_open else v <= hi)
         )
     if not ok:
         exc = ValueError if ok_type else TypeError

@@ -138,7 +138,7 @@ def _spread_directions(rng, n, d):
 
 
 def _diversity_pair(s, su, Dm, E, beta):
-    r"""Certified ``rho`` and the smallest ``delta`` for it, for ``A_i = A^{1/2}(I + s D_i)A^{1/2}``.
+    r"""Certified ``rho`` and the smallest ``delta`` for it when ``A_i = A^{1/2}(I+sD_i)A^{1/2}``.
 
     In the eigenbasis of ``A`` (``chi = 0``) with ``G = grad_u F`` and ``x = G + beta``
     (``beta = Q^T mean b_u``), ``grad_u F_i - grad_u F = s D_i x - e_i`` coordinatewise, so
@@ -355,7 +355,9 @@ def quadratic(
         },
         notes={
             "delta": delta_note,
-            "rho": "shared Hessian" if spread == 0 else "2 s^2 max_k mean_i D_ik^2 (a valid "
+            "rho": "shared Hessian"
+            if spread == 0
+            else "2 s^2 max_k mean_i D_ik^2 (a valid "
             "choice; any larger rho with its own smaller delta is valid too)",
             "F_low": "inf F, from the joint minimiser (linear solve)",
             **({"L_v": "no personal block (d_v = 0)"} if d_v == 0 else {}),
@@ -377,9 +379,22 @@ def quadratic(
         grad_v_fn=fns[2],
         constants=constants,
         init=init,
-        knobs=dict(n=n, d_u=d_u, d_v=d_v, delta=delta, chi=chi, L_u=L_u, L_v=L_v, mu_u=mu_u,
-                   mu_v=mu_v, personal=personal, hessian_spread=spread, sigma_u=sigma_u,
-                   sigma_v=sigma_v, seed=seed),
+        knobs=dict(
+            n=n,
+            d_u=d_u,
+            d_v=d_v,
+            delta=delta,
+            chi=chi,
+            L_u=L_u,
+            L_v=L_v,
+            mu_u=mu_u,
+            mu_v=mu_v,
+            personal=personal,
+            hessian_spread=spread,
+            sigma_u=sigma_u,
+            sigma_v=sigma_v,
+            seed=seed,
+        ),
         sigma_u=sigma_u,
         sigma_v=sigma_v,
         description="block quadratic, exact constants"

@@ -200,7 +200,9 @@ def run(problem: Problem, config: RunConfig, u0=None, V0=None) -> History:
         V_init = check_array(V0, "V0", "run", (problem.n, problem.d_v))
     V = V_init.copy()
     if config.algorithm == "fedavg":
-        V[:] = V.mean(axis=0) if V0 is None else V[0]
+        # FedAvg has one global v: start every device from the mean of the initial V (given or
+        # not, so run(p, cfg) and run(p, cfg, V0=p.init(cfg.seed)[1]) agree).
+        V[:] = V.mean(axis=0)
     per_device = config.algorithm == "local"
     U = np.tile(u_init, (problem.n, 1)) if per_device else u_init[None, :].copy()
     V_start = V.copy() if config.algorithm == "fedrecon" else V

@@ -48,8 +48,10 @@ def _draw_batch(seed, t, i, k, size, idx):
 
 @njit(cache=True)
 def _add_noise(g, sigma, seed, stream, t, i, k):
-    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2)."""
-    if sigma == 0.0:
+    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2).
+
+    A block of dimension 0 (``d_v = 0``) gets no noise (and no division by zero)."""
+    if sigma == 0.0 or g.shape[0] == 0:
         return
     kk = key(seed, stream, t, i, k)
     s = sigma / np.sqrt(g.shape[0])

@@ -12,12 +12,24 @@ import inspect
 
 from synthetic._problem import CONSTANT_NAMES, KINDS, Constants, Problem
 from synthetic._validation import check_choice, suggest
+from synthetic.estimate import custom, estimate_constants, local_lipschitz
 from synthetic.logistic import logistic
 from synthetic.quadratic import quadratic
 from synthetic.representation import representation
 from synthetic.separable import separable
 
-__all__ = ["Constants", "Problem", "FAMILIES", "make", "KINDS", "CONSTANT_NAMES"]
+__all__ = [
+    "Constants",
+    "Problem",
+    "FAMILIES",
+    "make",
+    "knobs_of",
+    "KINDS",
+    "CONSTANT_NAMES",
+    "estimate_constants",
+    "local_lipschitz",
+    "custom",
+]
 
 #: Registered families: name -> factory taking keyword knobs.
 FAMILIES = {

@@ -1,0 +1,529 @@
+"""Numerical estimates of the constants of any ``Problem``, and user-defined problems.
+
+``estimate_constants`` measures what a family's docstring derives: Lipschitz ratios of the
+partial gradients (sampled pairs plus finite-difference power iteration), the variance of the
+stochastic oracle (the simulators' noise model: additive ``N(0, sigma^2/d I)`` plus
+with-replacement minibatches), the gradient diversity and a lower-value search. Every number
+it returns is an observed quantity, so each is a lower bound on the true supremum (an upper
+bound on the true infimum for ``F_low``), never a guarantee: kind ``estimate``.
+
+``custom`` wraps a user's jitted loss and gradients into a ``Problem`` after checking them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+from synthetic._problem import CONSTANT_NAMES, Constants, Problem
+from synthetic._validation import check_array, check_int, check_real
+
+__all__ = ["estimate_constants", "local_lipschitz", "custom"]
+
+_OWNER = "synthetic.estimate_constants"
+
+
+class _Oracle:
+    """Batched gradient and loss evaluation through the problem's specialised kernels."""
+
+    def __init__(self, problem: Problem):
+        self.p = problem
+        self.k = problem.kernels("synthetic._kernels")
+
+    def grads(self, I, U, V, IDX=None):
+        R = I.shape[0]
+        if IDX is None:
+            IDX = np.empty((R, 0), dtype=np.int64)
+        GU = np.empty((R, self.p.d_u))
+        GV = np.empty((R, self.p.d_v))
+        self.k.point_gradients(
+            self.p.data,
+            np.ascontiguousarray(I, dtype=np.int64),
+            np.ascontiguousarray(U, dtype=np.float64),
+            np.ascontiguousarray(V, dtype=np.float64),
+            np.ascontiguousarray(IDX, dtype=np.int64),
+            GU,
+            GV,
+        )
+        return GU, GV
+
+    def population(self, u, V):
+        g = np.empty(self.p.d_u)
+        GV = np.empty((self.p.n, self.p.d_v))
+        F = self.k.population_gradients(self.p.data, u, V, g, GV)
+        return F, g, GV
+
+
+def _unit_rows(rng, R, d):
+    h = rng.standard_normal((R, d))
+    norm = np.linalg.norm(h, axis=1, keepdims=True)
+    return h / np.where(norm > 0, norm, 1.0)
+
+
+def _norms(x):
+    return np.linalg.norm(x, axis=1) if x.shape[1] else np.zeros(x.shape[0])
+
+
+def local_lipschitz(problem: Problem, I, U, V, steps: int = 30, eps: float = 1e-4, seed: int = 0):
+    """Largest observed Lipschitz ratios near the points ``(I[r], U[r], V[r])``.
+
+    Power iteration with central finite differences: ``h <- (g(x + eps h) - g(x - eps h)) /
+    (2 eps)`` converges to the top eigenvector (``L_u``, ``L_v``) or singular vectors (``L_uv``,
+    ``L_vu``, alternating between the blocks) of the Hessian blocks at each point. Every
+    reported number is the ratio ``||g(x + eps h) - g(x - eps h)|| / ||2 eps h||`` of an actual
+    pair of points, so it never exceeds the true constant.
+
+    Returns
+    -------
+    dict
+        ``'L_u', 'L_v', 'L_uv', 'L_vu'`` -> arrays of shape ``(R,)``, the best ratio per point.
+    """
+    orc = _Oracle(problem)
+    I = np.asarray(I, dtype=np.int64)
+    U = np.atleast_2d(np.asarray(U, dtype=np.float64))
+    V = np.atleast_2d(np.asarray(V, dtype=np.float64)).reshape(I.shape[0], problem.d_v)
+    R = I.shape[0]
+    rng = np.random.default_rng([seed, 0x11])
+    out = {name: np.zeros(R) for name in ("L_u", "L_v", "L_uv", "L_vu")}
+    has_v = problem.d_v > 0
+
+    def step(h, block, which):
+        """Difference of block ``which`` of the gradient along ``h`` in ``block``; ratio."""
+        Up, Um, Vp, Vm = U, U, V, V
+        if block == "u":
+            Up, Um = U + eps * h, U - eps * h
+        else:
+            Vp, Vm = V + eps * h, V - eps * h
+        gp = orc.grads(I, Up, Vp)
+        gm = orc.grads(I, Um, Vm)
+        diff = (gp[which] - gm[which]) / (2 * eps)
+        return diff, _norms(diff) / np.maximum(_norms(h), 1e-300)
+
+    hu = _unit_rows(rng, R, problem.d_u)
+    hv = _unit_rows(rng, R, problem.d_v)
+    hx = _unit_rows(rng, R, problem.d_v)
+    for _ in range(steps):
+        diff, ratio = step(hu, "u", 0)  # H_uu h
+        out["L_u"] = np.maximum(out["L_u"], ratio)
+        hu = diff / np.maximum(_norms(diff), 1e-300)[:, None]
+        if has_v:
+            diff, ratio = step(hv, "v", 1)  # H_vv h
+            out["L_v"] = np.maximum(out["L_v"], ratio)
+            hv = diff / np.maximum(_norms(diff), 1e-300)[:, None]
+            gu, ratio = step(hx, "v", 0)  # H_uv h_v: grad_u along v
+            out["L_uv"] = np.maximum(out["L_uv"], ratio)
+            gu = gu / np.maximum(_norms(gu), 1e-300)[:, None]
+            gv, ratio = step(gu, "u", 1)  # H_vu h_u: grad_v along u
+            out["L_vu"] = np.maximum(out["L_vu"], ratio)
+            hx = gv / np.maximum(_norms(gv), 1e-300)[:, None]
+    return out
+
+
+def _random_points(problem, rng, R, radius):
+    """R (device, u, v) rows around the initial point: u0 + radius x, v0_i + radius y."""
+    u0, V0 = problem.init(int(rng.integers(0, 2**31)))
+    I = rng.integers(0, problem.n, R)
+    U = u0[None, :] + radius * _unit_rows(rng, R, problem.d_u) * rng.uniform(0, 1, (R, 1))
+    V = V0[I] + radius * _unit_rows(rng, R, problem.d_v) * rng.uniform(0, 1, (R, 1))
+    return I, U, V, u0, V0
+
+
+def _pair_ratios(orc, problem, rng, I, U, V, radius):
+    """Max Lipschitz ratios over pairs ``x, x + r h`` with ``r`` log-uniform in the ball."""
+    R = I.shape[0]
+    r = radius * 10.0 ** rng.uniform(-3, 0, (R, 1))
+    hu = _unit_rows(rng, R, problem.d_u) * r
+    hv = _unit_rows(rng, R, problem.d_v) * r
+    gu0, gv0 = orc.grads(I, U, V)
+    gu1, gv1 = orc.grads(I, U + hu, V)
+    gu2, gv2 = orc.grads(I, U, V + hv)
+    r = r[:, 0]
+    res = {"L_u": np.max(_norms(gu1 - gu0) / r), "L_vu": np.max(_norms(gv1 - gv0) / r)}
+    if problem.d_v:
+        res["L_v"] = np.max(_norms(gv2 - gv0) / r)
+        res["L_uv"] = np.max(_norms(gu2 - gu0) / r)
+    else:
+        res["L_v"] = res["L_uv"] = res["L_vu"] = 0.0
+    return res
+
+
+def _minibatch_variance(orc, problem, rng, I, U, V, draws):
+    """Max over points of the Monte-Carlo ``E||g_batch - grad||^2`` (per block)."""
+    b = problem.batch
+    if b == 0:
+        return 0.0, 0.0
+    gu, gv = orc.grads(I, U, V)
+    R = I.shape[0]
+    su = np.zeros(R)
+    sv = np.zeros(R)
+    sizes = problem.sizes[I]
+    for _ in range(draws):
+        IDX = np.minimum(
+            (rng.uniform(0, 1, (R, b)) * sizes[:, None]).astype(np.int64), sizes[:, None] - 1
+        )
+        hu, hv = orc.grads(I, U, V, IDX)
+        su += _norms(hu - gu) ** 2
+        sv += _norms(hv - gv) ** 2
+    return float(np.max(su / draws)), float(np.max(sv / draws))
+
+
+def estimate_constants(
+    problem: Problem,
+    n_pairs: int = 256,
+    seed: int = 0,
+    radius: float = 1.0,
+    power_steps: int = 25,
+    noise_draws: int = 64,
+    descent_steps: int = 200,
+) -> Constants:
+    """Estimate every constant of ``problem`` numerically (kind ``estimate``).
+
+    Parameters
+    ----------
+    problem : Problem
+        Any problem (a family's or one from ``custom``).
+    n_pairs : int
+        Number of sampled (device, point) rows, in [4, 10^6]. Points lie in a ball of radius
+        ``radius`` around ``problem.init(.)`` (u and each v_i perturbed by at most ``radius``).
+    seed : int
+        Seed of the sampling.
+    radius : float
+        Radius of the sampling ball, > 0.
+    power_steps : int
+        Finite-difference power-iteration steps per point (``local_lipschitz``), in [0, 1000].
+    noise_draws : int
+        Minibatches drawn per point for the variance, in [1, 10^5].
+    descent_steps : int
+        Full-gradient descent steps from the initial point for ``F_low``, in [0, 10^6].
+
+    Returns
+    -------
+    Constants
+        How each value was obtained (``notes``):
+
+        - ``L_*``: max of (a) ratios over random pairs at log-uniform distances in the ball and
+          (b) ``local_lipschitz`` at the first ``min(n_pairs, 64)`` points. Lower bounds of the
+          true constants on the ball; for quadratics (b) is exact up to rounding.
+        - ``sigma_u^2 = problem.sigma_u^2 + max_points E||g_batch - grad_u F_i||^2``: the
+          additive part is exact by construction, the minibatch part is a Monte-Carlo mean
+          (``noise_draws`` batches per point, the simulators' with-replacement sampling).
+        - ``rho^2``: least-squares slope (clipped at 0) of the diversity against
+          ``||grad_u F||^2`` over sampled population points; ``delta^2`` the largest residual
+          ``diversity - rho^2 ||grad_u F||^2``, so the pair covers every sampled point.
+        - ``F_low``: the smallest ``F`` seen along ``descent_steps`` of full gradient descent
+          (steps ``1/L_u``, ``1/L_v`` of the estimates) and at the sampled points: an *upper*
+          bound on ``inf F``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"The 'problem' parameter of {_OWNER} must be a synthetic.Problem. "
+            f"Got {type(problem).__name__}."
+        )
+    n_pairs = check_int(n_pairs, "n_pairs", _OWNER, lo=4, hi=10**6)
+    seed = check_int(seed, "seed", _OWNER, lo=0, hi=2**63 - 1)
+    radius = check_real(radius, "radius", _OWNER, lo=0.0, hi=1e6, lo_open=True)
+    power_steps = check_int(power_steps, "power_steps", _OWNER, lo=0, hi=1000)
+    noise_draws = check_int(noise_draws, "noise_draws", _OWNER, lo=1, hi=10**5)
+    descent_steps = check_int(descent_steps, "descent_steps", _OWNER, lo=0, hi=10**6)
+    rng = np.random.default_rng([seed, 0xE57])
+    orc = _Oracle(problem)
+
+    # Smoothness: random pairs + power iteration.
+    I, U, V, u0, V0 = _random_points(problem, rng, n_pairs, radius)
+    L = _pair_ratios(orc, problem, rng, I, U, V, radius)
+    if power_steps:
+        R = min(n_pairs, 64)
+        loc = local_lipschitz(problem, I[:R], U[:R], V[:R], steps=power_steps, seed=seed)
+        L = {k: max(float(L[k]), float(loc[k].max())) for k in L}
+
+    # Variance: additive part exact, minibatch part Monte Carlo.
+    R = min(n_pairs, 32)
+    mb_u, mb_v = _minibatch_variance(orc, problem, rng, I[:R], U[:R], V[:R], noise_draws)
+    sigma_u = math.sqrt(problem.sigma_u**2 + mb_u)
+    sigma_v = math.sqrt(problem.sigma_v**2 + mb_v)
+
+    # Diversity and F: population points in the ball and along gradient descent.
+    D, G, Fs = [], [], []
+    n_pop = max(8, min(n_pairs // 4, 64))
+    for _ in range(n_pop):
+        u = u0 + radius * rng.uniform(0, 1) * _unit_rows(rng, 1, problem.d_u)[0]
+        Vp = V0 + radius * rng.uniform(0, 1, (problem.n, 1)) * _unit_rows(
+            rng, problem.n, problem.d_v
+        )
+        F, g, _ = orc.population(u, Vp)
+        _, gu2, mean_sq, _ = problem._metrics(u, Vp)
+        D.append(max(mean_sq - gu2, 0.0))
+        G.append(gu2)
+        Fs.append(F)
+    gam_u = 1.0 / L["L_u"] if L["L_u"] > 0 else 1.0
+    gam_v = 1.0 / L["L_v"] if L["L_v"] > 0 else 1.0
+    u, Vd = u0.copy(), V0.copy()
+    for t in range(descent_steps):
+        F, g, GV = orc.population(u, Vd)
+        if not (np.isfinite(F) and np.all(np.isfinite(g))):
+            break
+        Fs.append(F)
+        if t % max(1, descent_steps // 16) == 0:
+            _, gu2, mean_sq, _ = problem._metrics(u, Vd)
+            D.append(max(mean_sq - gu2, 0.0))
+            G.append(gu2)
+        u = u - gam_u * g
+        Vd = Vd - gam_v * GV
+    D, G = np.array(D), np.array(G)
+    if G.size > 1 and np.ptp(G) > 0:
+        slope = np.polyfit(G, D, 1)[0]
+        rho2 = max(float(slope), 0.0)
+    else:
+        rho2 = 0.0
+    delta2 = max(float(np.max(D - rho2 * G)), 0.0)
+    finite_F = [f for f in Fs if np.isfinite(f)]
+    F_low = float(min(finite_F)) if finite_F else -math.inf
+    if not math.isfinite(F_low):
+        F_low = -1e300
+
+    how = f"estimate: n_pairs={n_pairs}, radius={radius:g}, seed={seed}"
+    return Constants(
+        L_u=float(L["L_u"]),
+        L_v=float(L["L_v"]),
+        L_uv=float(L["L_uv"]),
+        L_vu=float(L["L_vu"]),
+        sigma_u=sigma_u,
+        sigma_v=sigma_v,
+        delta=math.sqrt(delta2),
+        rho=math.sqrt(rho2),
+        F_low=F_low,
+        kind={name: "estimate" for name in CONSTANT_NAMES},
+        notes={
+            "L_u": f"max Lipschitz ratio over random pairs and FD power iteration ({how})",
+            "L_v": "as L_u",
+            "L_uv": "as L_u (grad_u along v)",
+            "L_vu": "as L_u (grad_v along u)",
+            "sigma_u": "additive sigma_u^2 (exact) + Monte-Carlo minibatch variance, max over "
+            "points",
+            "sigma_v": "as sigma_u",
+            "delta": f"max over {D.size} population points of diversity - rho^2 ||grad_u F||^2",
+            "rho": "least-squares slope of diversity on ||grad_u F||^2, clipped at 0",
+            "F_low": f"min F over sampled points and {descent_steps} gradient-descent steps "
+            "(an upper bound on inf F)",
+        },
+    )
+
+
+# -- user-defined problems ----------------------------------------------------------------------
+
+_C_OWNER = "synthetic.custom"
+
+
+def _check_jitted(fn, name):
+    if not isinstance(fn, Dispatcher):
+        raise TypeError(
+            f"The '{name}' parameter of {_C_OWNER} must be a numba @njit function (see "
+            f"docs/families.md). Got {type(fn).__name__}."
+        )
+
+
+def _call(fn, fname, pname, *args):
+    try:
+        return fn(*args)
+    except Exception as exc:  # the user's function, any failure
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(
+            f"Calling {fname} of custom problem '{pname}' on the initial point failed: "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+
+
+def _check_functions(p: Problem, name, u, V, rng):
+    """Shapes, finiteness, finite-difference agreement and unbiased minibatches."""
+    devices = sorted({0, p.n - 1, int(rng.integers(0, p.n))})
+    no_idx = np.empty(0, dtype=np.int64)
+    for i in devices:
+        v = V[i]
+        val = _call(p.loss_fn, "loss", name, p.data, i, u, v)
+        if not isinstance(val, float | int | np.floating) or not math.isfinite(float(val)):
+            raise ValueError(
+                f"loss of custom problem '{name}' must return a finite float; got {val!r} at "
+                f"device {i}."
+            )
+        grads = []
+        for fn, fname, d in ((p.grad_u_fn, "grad_u", p.d_u), (p.grad_v_fn, "grad_v", p.d_v)):
+            out = np.full(d, np.nan)
+            _call(fn, fname, name, p.data, i, u, v, out, no_idx)
+            if not np.all(np.isfinite(out)):
+                raise ValueError(
+                    f"{fname} of custom problem '{name}' left non-finite entries in out (shape "
+                    f"({d},)) at device {i}: it must fill all of out[:]."
+                )
+            grads.append(out)
+        for block, g, d in (("u", grads[0], p.d_u), ("v", grads[1], p.d_v)):
+            for _ in range(3 if d else 0):
+                h = rng.standard_normal(d)
+                h /= np.linalg.norm(h)
+                x = u if block == "u" else v
+                eps = 1e-6 * max(1.0, float(np.linalg.norm(x)))
+                if block == "u":
+                    fp = p.loss_fn(p.data, i, u + eps * h, v)
+                    fm = p.loss_fn(p.data, i, u - eps * h, v)
+                else:
+                    fp = p.loss_fn(p.data, i, u, v + eps * h)
+                    fm = p.loss_fn(p.data, i, u, v - eps * h)
+                fd = (fp - fm) / (2 * eps)
+                an = float(g @ h)
+                tol = 1e-4 * (1.0 + float(np.linalg.norm(g))) + 1e-9 * abs(float(val)) / eps
+                if not abs(fd - an) <= tol:
+                    raise ValueError(
+                        f"grad_{block} of custom problem '{name}' disagrees with central finite "
+                        f"differences of loss at device {i}: <grad_{block}, h> = {an:.6g} but "
+                        f"(F(x+eh) - F(x-eh))/(2e) = {fd:.6g} (tolerance {tol:.2g})."
+                    )
+        if p.batch and p.sizes[i] <= 2000:
+            # Unbiasedness: the mean over single-sample minibatches is the exact gradient.
+            N = int(p.sizes[i])
+            acc = [np.zeros(p.d_u), np.zeros(p.d_v)]
+            for j in range(N):
+                idx = np.array([j], dtype=np.int64)
+                for b, (fn, d) in enumerate(((p.grad_u_fn, p.d_u), (p.grad_v_fn, p.d_v))):
+                    out = np.full(d, np.nan)
+                    fn(p.data, i, u, v, out, idx)
+                    acc[b] += out
+            for b, g in enumerate(grads):
+                err = np.linalg.norm(acc[b] / N - g)
+                if not err <= 1e-8 * (1.0 + np.linalg.norm(g)):
+                    raise ValueError(
+                        f"minibatch gradients of custom problem '{name}' are biased at device "
+                        f"{i}: the mean over single-sample idx differs from the exact gradient "
+                        f"by {err:.3g} (grad(data, i, u, v, out, idx) must average the samples "
+                        "idx of range(sizes[i]))."
+                    )
+
+
+def custom(
+    name: str,
+    n: int,
+    d_u: int,
+    d_v: int,
+    loss,
+    grad_u,
+    grad_v,
+    data: tuple = (),
+    init=None,
+    constants: Constants | None = None,
+    sizes=None,
+    batch: int = 0,
+    sigma_u: float = 0.0,
+    sigma_v: float = 0.0,
+    estimate: dict | None = None,
+) -> Problem:
+    """A ``Problem`` from your own jitted objective (see docs/families.md for an example).
+
+    Parameters
+    ----------
+    name : str
+        A name for the problem.
+    n, d_u, d_v : int
+        Devices (>= 1), shared dimension (>= 1), personal dimension (>= 0).
+    loss, grad_u, grad_v : numba @njit functions
+        The calling convention of ``synthetic._kernels``: ``loss(data, i, u, v) -> float``,
+        ``grad_u(data, i, u, v, out, idx)`` fills ``out`` with ``grad_u F_i(u, v)`` when
+        ``idx`` is empty, else with the average over the samples ``idx`` (indices in
+        ``range(sizes[i])``); likewise ``grad_v``. Define them at module level with
+        ``cache=True`` so kernels compiled for them are cached on disk.
+    data : tuple of arrays
+        Passed as the first argument to the three functions.
+    init : None, callable or (u0, V0)
+        Initial point: ``None`` (standard normal, seeded), ``init(seed) -> (u0, V0)`` or a
+        fixed pair.
+    constants : Constants or None
+        Known constants; ``None`` estimates them with ``estimate_constants`` (kind
+        ``estimate``; ``estimate`` gives its keyword arguments).
+    sizes : array of n ints or None
+        Samples per device of a finite sum (needed when ``batch > 0``).
+    batch : int
+        Minibatch size, in [0, min(sizes)].
+    sigma_u, sigma_v : float
+        Additive gradient-noise standard deviations, >= 0.
+
+    The functions are called once on the initial point (devices 0, n-1 and one at random):
+    the loss must be a finite float, the gradients must fill ``out`` with finite values and
+    agree with central finite differences of ``loss`` along random directions, and minibatch
+    gradients must average to the exact gradient. Any failure raises a ``ValueError`` that
+    says which function and device.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"The 'name' parameter of {_C_OWNER} must be a non-empty str. Got {name!r}."
+        )
+    n = check_int(n, "n", _C_OWNER, lo=1, hi=10**8)
+    d_u = check_int(d_u, "d_u", _C_OWNER, lo=1, hi=10**6)
+    d_v = check_int(d_v, "d_v", _C_OWNER, lo=0, hi=10**6)
+    for fn, pname in ((loss, "loss"), (grad_u, "grad_u"), (grad_v, "grad_v")):
+        _check_jitted(fn, pname)
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        raise TypeError(
+            f"The 'data' parameter of {_C_OWNER} must be a tuple of arrays. Got "
+            f"{type(data).__name__}."
+        )
+    if sizes is not None:
+        sizes = np.asarray(sizes)
+        if sizes.shape != (n,) or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
+            raise ValueError(f"The 'sizes' parameter of {_C_OWNER} must be n={n} positive ints.")
+    lim = int(sizes.min()) if sizes is not None else 0
+    batch = check_int(batch, "batch", _C_OWNER, lo=0, hi=lim)
+    sigma_u = check_real(sigma_u, "sigma_u", _C_OWNER, lo=0.0, hi=1e6)
+    sigma_v = check_real(sigma_v, "sigma_v", _C_OWNER, lo=0.0, hi=1e6)
+    if constants is not None and not isinstance(constants, Constants):
+        raise TypeError(
+            f"The 'constants' parameter of {_C_OWNER} must be a synthetic.Constants "
+            f"or None. Got {type(constants).__name__}."
+        )
+
+    if init is None:
+
+        def init_fn(seed):
+            g = np.random.default_rng([seed, 0x1717])
+            return g.standard_normal(d_u), g.standard_normal((n, d_v))
+
+    elif callable(init):
+        init_fn = init
+    else:
+        try:
+            u_fixed, V_fixed = init
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"The 'init' parameter of {_C_OWNER} must be None, a callable "
+                "seed -> (u0, V0) or a pair (u0, V0)."
+            ) from None
+        u_fixed = check_array(u_fixed, "init[0]", _C_OWNER, (d_u,))
+        V_fixed = check_array(V_fixed, "init[1]", _C_OWNER, (n, d_v))
+
+        def init_fn(seed):
+            return u_fixed.copy(), V_fixed.copy()
+
+    placeholder = Constants(**{k: 0.0 for k in CONSTANT_NAMES})
+    p = Problem(
+        name=name,
+        n=n,
+        d_u=d_u,
+        d_v=d_v,
+        data=data,
+        loss_fn=loss,
+        grad_u_fn=grad_u,
+        grad_v_fn=grad_v,
+        constants=constants if constants is not None else placeholder,
+        init=init_fn,
+        knobs=dict(n=n, d_u=d_u, d_v=d_v, batch=batch, sigma_u=sigma_u, sigma_v=sigma_v),
+        sizes=sizes,
+        batch=batch,
+        sigma_u=sigma_u,
+        sigma_v=sigma_v,
+        description=f"custom problem {name!r}",
+    )
+    u0, V0 = p.init(0)
+    _check_functions(p, name, u0, V0, np.random.default_rng(0xC057))
+    if constants is None:
+        p.constants = estimate_constants(p, **(estimate or {}))
+    return p

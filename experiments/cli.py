@@ -92,7 +92,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a key of the file; a list value is a grid axis (delta=[0,1,2])",
     )
-    p.add_argument("--out", type=Path, help="result folder (default: results/<config name>)")
+    p.add_argument("--out", type=Path, help="result folder (default: ppfl-results/<config name>)")
     p.add_argument(
         "--scheduler",
         default="local",
@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
     sweep = config.load(args.config, args.set)
-    out = args.out if args.out is not None else Path("results") / sweep.name
+    out = args.out if args.out is not None else Path("ppfl-results") / sweep.name
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         report = run_sweep(
@@ -218,8 +218,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 _PLOT_EXAMPLE = """examples:
-  ppfl plot results/quick
-  ppfl plot results/delta-sweep --out figures --format pdf --metric gap"""
+  ppfl plot ppfl-results/quick
+  ppfl plot ppfl-results/delta-sweep --out figures --format pdf --metric gap"""
 
 
 # -- bound -------------------------------------------------------------------------------------

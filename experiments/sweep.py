@@ -104,7 +104,9 @@ def run_spec(spec: dict) -> store.RunResult:
         constants = problem.constants.as_dict()
         cfg = simulators.RunConfig(**spec["run"], seed=spec["seed"])
         history = simulators.run(problem, cfg)
-        frame = history.to_frame().drop(columns=["status"], errors="ignore")
+        frame = pd.DataFrame(
+            {"round": history.rounds, **{m: getattr(history, m) for m in store.METRICS}}
+        )
         status, message = history.status, history.message
         if status == "diverged" and not message:
             message = f"diverged at round {history.diverged_at}"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from experiments import cli
+from experiments import cli, store
 
 
 def _ppfl(*args, cwd=None):
@@ -112,3 +114,30 @@ def test_bound_verb(capsys):
     assert capsys.readouterr().out.strip() == theory.describe_bound(name, latex=True).strip()
     assert cli.main(["bound", name + "x"]) == 2
     assert "Unknown bound" in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
+    out = tmp_path / "res"
+    grid = ["--set", "T=5000", "--set", "eval_every=100", "--set", "seeds=6"]
+    grid += ["--out", str(out), "--workers", "1"]
+    cmd = [sys.executable, "-m", "experiments.cli", "run", str(tiny_path), *grid]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("*.parquet")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    stored = list(out.glob("*.parquet"))
+    assert 1 <= len(stored) < 24
+    assert not list(out.glob(".*.tmp"))
+    assert len(store.completed(out)) == len(stored)
+    again = _ppfl("run", tiny_path, *grid, "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert (report["skipped"], report["computed"]) == (len(stored), 24 - len(stored))

@@ -59,7 +59,8 @@ class CheckSpec:
         A key of ``synthetic.FAMILIES``; ``problem`` holds its knobs.
     run : dict
         ``simulators.RunConfig`` fields except ``seed``. A step size given as ``"max"`` is set
-        to the largest value the bound's conditions allow (see :func:`choose_steps`).
+        to ``fraction`` times the largest value the bound's conditions allow (see
+        :func:`choose_steps`).
     seeds : tuple of int
         Seeds of sampling and noise. All runs start from the initial point of ``init_seed``, so
         ``Delta_F0`` is one number and the expectation is over sampling and noise only.
@@ -72,6 +73,7 @@ class CheckSpec:
     seeds: tuple = (0, 1, 2, 3, 4)
     init_seed: int = 0
     label: str = ""
+    fraction: float = 1.0
 
 
 def _conditions(bound):
@@ -218,7 +220,7 @@ def strict_check(
         )
     problem = problem_of(spec.family, spec.problem)
     base = symbol_values(problem, {**spec.run, "gamma_u": 0.0, "gamma_v": 0.0})
-    run = choose_steps(bound, base, spec.run)
+    run = choose_steps(bound, base, spec.run, fraction=spec.fraction)
     frames = simulate(_specs(spec, run), runner)
     per_seed, bound_values, values = [], [], {}
     for frame in frames:
@@ -402,3 +404,78 @@ def calibrate(
     tr = predict(sol.x, train) / np.array([m for _, m in train])
     te = predict(sol.x, test) / np.array([m for _, m in test]) if test else np.array([])
     return CalibrationResult(bound_name, consts, tuple(tr.tolist()), tuple(te.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-round lemma checks (derived bounds)
+# ---------------------------------------------------------------------------------------------
+
+#: Per-round measured symbol -> (frame column, offset): round t reads ``column[t + offset]``.
+PER_ROUND_COLUMNS = {
+    "F_t": ("loss", 0),
+    "F_next": ("loss", 1),
+    "Delta_u_t": ("grad_u_sq", 0),
+    "Delta_v_t": ("grad_v_sq", 0),
+    "Delta_u_next_V": ("grad_u_sq_at_V_next", 0),
+}
+
+
+def _per_round(frame, T: int) -> dict:
+    f = frame.sort_values("round")
+    if len(f) != T + 1:
+        raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
+    return {k: f[col].to_numpy(float)[off : off + T] for k, (col, off) in PER_ROUND_COLUMNS.items()}
+
+
+def _used(lemma, r: dict) -> dict:
+    return {k: v for k, v in r.items() if k in lemma.required}
+
+
+def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
+    """Evaluate a per-round lemma along the runs of a strict check.
+
+    A lemma that holds pathwise (exact gradients, full participation) is checked at every round
+    of every run, up to a relative rounding tolerance of 1e-9. Otherwise it holds in
+    expectation; since it is linear in the measured quantities, it is evaluated on the seed
+    means per round, and a round counts as a violation only when the excess is larger than the
+    one-sided confidence margin over seeds at level ``1 - (1 - level)/T`` (Bonferroni over the
+    ``T`` rounds tested, so that a lemma that holds raises no alarm with probability at least
+    ``level``).
+
+    Returns
+    -------
+    dict
+        ``name, kind ("pathwise" or "in expectation"), rounds, violations, worst`` (largest
+        excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere).
+    """
+    T = int(result.run["T"])
+    p = problem_of(result.spec.family, result.spec.problem)
+    consts = symbol_values(p, result.run)
+    fixed = {k: consts[k] for k in lemma.required if k not in PER_ROUND_COLUMNS}
+    rounds = [_per_round(f, T) for f in result.frames]
+    pathwise = lemma.holds_pathwise(p.sigma_u, p.sigma_v) and result.run["m"] == p.n
+    if pathwise:
+        diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
+        scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])
+        excess = diffs - 1e-9 * scale
+        worst = float(np.max(excess))
+        violations = int(np.sum(excess > 0))
+    else:
+        diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
+        mean = diffs.mean(axis=0)
+        if diffs.shape[0] > 1:
+            sd = diffs.std(axis=0, ddof=1)
+            corrected = 1.0 - (1.0 - level) / T
+            margin = stats.t.ppf(corrected, diffs.shape[0] - 1) * sd / math.sqrt(diffs.shape[0])
+        else:
+            margin = np.zeros_like(mean)
+        excess = mean - margin - 1e-9 * (np.abs(rounds[0]["F_t"]) + 1.0)
+        worst = float(np.max(excess))
+        violations = int(np.sum(excess > 0))
+    return {
+        "name": lemma.name,
+        "kind": "pathwise" if pathwise else "in expectation",
+        "rounds": int(diffs.size if pathwise else diffs.shape[1]),
+        "violations": violations,
+        "worst": worst,
+    }

@@ -342,7 +342,7 @@ def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
         lemma = getattr(derived, "LEMMAS", {}).get(r.spec.bound)
         if lemma is None:
             continue
-        out.append(lemma_check(r, lemma))
+        out.append({**lemma_check(r, lemma), "setting": r.spec.label})
     return out
 
 

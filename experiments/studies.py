@@ -99,34 +99,52 @@ def _strict(quick: bool) -> tuple:
 
 
 def _derived_specs(seeds: tuple, T: int) -> list:
-    """One strict check per in-project (``derived``) FedAlt/FedSim bound."""
+    """Strict checks of every in-project (``derived``) FedAlt/FedSim bound.
+
+    Steps are half the supremum the conditions allow (``gamma < 2/((1 + chi_bar) L)`` gives
+    ``1/((1 + chi_bar) L)``, where the descent coefficient ``gamma (1 - L gamma / 2)`` peaks);
+    at the supremum itself the weights of the left-hand side vanish and the check is empty.
+    Full-participation bounds are also run with exact gradients, where their per-round lemma
+    must hold at every round.
+    """
     out = []
     for name, b in sorted(theory.BOUNDS.items()):
         if b.provenance != "derived" or b.algorithm not in ("fedalt", "fedsim"):
             continue
         if b.has_free_constants:
             continue
-        partial = any(s.name == "m" for s in b.rhs.free_symbols) and "full" not in name
+        partial = name.endswith("_partial")
+        tau_v = 3 if "tauv" in name else 1
         problem = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5, sigma_v=0.5)
         run = dict(
             algorithm=b.algorithm,
             T=T,
             m=3 if partial else 10,
             tau_u=1,
-            tau_v=1,
+            tau_v=tau_v,
             gamma_u="max",
             gamma_v="max",
         )
-        out.append(
-            CheckSpec(
-                name,
-                "quadratic",
-                problem,
-                run,
-                seeds,
-                label=b.notes[:80] if isinstance(b.notes, str) else name,
-            )
+        label = (
+            f"{b.algorithm}, tau_u=1, tau_v={tau_v}, "
+            f"{'3 of 10' if partial else 'all 10'} devices, chi=0.5"
         )
+        out.append(
+            CheckSpec(name, "quadratic", problem, run, seeds, label=label + ", noisy", fraction=0.5)
+        )
+        if not partial:
+            exact = {**problem, "sigma_u": 0.0, "sigma_v": 0.0}
+            out.append(
+                CheckSpec(
+                    name,
+                    "quadratic",
+                    exact,
+                    run,
+                    (0,),
+                    label=label + ", exact gradients",
+                    fraction=0.5,
+                )
+            )
     return out
 
 
@@ -165,7 +183,7 @@ def _exponents(quick: bool) -> tuple:
             -1.0,
             0.5,
             0.0,
-            "sigma_{alt,1}^2 = 0 (m = n, no noise) and tau = 1 (no drift, expected): Delta_F0/T leads",
+            "sigma_{alt,1}^2 = 0 (m = n, no noise), tau = 1 (no drift, expected): Delta_F0/T leads",
             (0,),
         )
     )

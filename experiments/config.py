@@ -6,6 +6,7 @@ A configuration is data (``tomllib``, never ``eval`` or ``pickle``); its format 
     name = "delta-sweep"
     family = "quadratic"          # a key of synthetic.FAMILIES (a list is a grid axis)
     seeds = 3                     # range(3), or an explicit list [0, 1, 2]
+    init_seed = 0                 # optional: every run starts from problem.init(0)
     [problem]                     # knobs of synthetic.make(family, **knobs)
     delta = [0.0, 1.0, 4.0]       # any list value is a grid axis (Cartesian product)
     [run]                         # simulators.RunConfig fields, except seed
@@ -19,7 +20,9 @@ Every grid cell becomes one canonical *spec*, a plain JSON-able dict::
      "run": {every RunConfig field except seed, defaults filled in}}
 
 The cell's ``seed`` is ``RunConfig.seed`` (initial point, device sampling, gradient noise) and,
-unless ``[problem]`` sets ``seed`` itself, also the problem's instance seed.
+unless ``[problem]`` sets ``seed`` itself, also the problem's instance seed. With a top-level
+``init_seed`` the spec also holds ``"init_seed"`` and every run starts from
+``problem.init(init_seed)`` instead of ``problem.init(seed)``.
 
 Examples
 --------
@@ -57,7 +60,7 @@ __all__ = [
 ]
 
 #: Keys allowed at the top level of a configuration file.
-TOP_LEVEL_KEYS = ("name", "description", "family", "seeds", "problem", "run")
+TOP_LEVEL_KEYS = ("name", "description", "family", "seeds", "init_seed", "problem", "run")
 _SECTIONS = ("problem", "run")
 _SCALARS = (bool, int, float, str)
 
@@ -312,6 +315,14 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
                 + suggest(str(fam), families)
             )
     seeds = _seeds(data.get("seeds", [0]), source)
+    init_seeds = [None]
+    if "init_seed" in data:
+        init_seeds = _axis(data["init_seed"], "init_seed", source)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in init_seeds):
+            raise ConfigError(
+                f"{source}: 'init_seed' must be an int >= 0 (or a list of them). "
+                f"Got {data['init_seed']!r}."
+            )
 
     axes: dict[str, list] = {}
     if len(family_values) > 1:
@@ -326,6 +337,8 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
             axes[f"run.{k}"] = v
     if len(seeds) > 1:
         axes["seed"] = seeds
+    if len(init_seeds) > 1:
+        axes["init_seed"] = init_seeds
 
     # Names first, for every family, before any value is checked.
     for fam in family_values:
@@ -359,17 +372,21 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
         grid = itertools.product(
             *(problem_axes[k] for k in problem_keys),
             *(run_axes[k] for k in run_keys),
+            init_seeds,
             seeds,
         )
         for combo in grid:
             p_vals = dict(zip(problem_keys, combo[: len(problem_keys)], strict=True))
-            r_vals = dict(zip(run_keys, combo[len(problem_keys) : -1], strict=True))
-            seed = combo[-1]
+            r_vals = dict(zip(run_keys, combo[len(problem_keys) : -2], strict=True))
+            init_seed, seed = combo[-2], combo[-1]
             problem = {k: _coerce(p_vals.get(k, d), d) for k, d in knobs.items()}
             if "seed" in knobs and "seed" not in p_vals:
                 problem["seed"] = seed
             run = {k: _coerce(r_vals.get(k, d), d) for k, d in fields.items()}
-            specs.append({"family": fam, "seed": seed, "problem": problem, "run": run})
+            spec = {"family": fam, "seed": seed, "problem": problem, "run": run}
+            if init_seed is not None:
+                spec["init_seed"] = init_seed
+            specs.append(spec)
     _validate(specs, source)
     return Sweep(name=name, source=source, specs=specs, axes=axes, description=description)
 
@@ -431,7 +448,7 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
             )
         data[section][sub] = value
         return
-    if key in ("name", "description", "family", "seeds"):
+    if key in ("name", "description", "family", "seeds", "init_seed"):
         data[key] = value
         return
     fams = data.get("family")
@@ -457,8 +474,8 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
     elif in_run:
         data["run"][key] = value
     else:
-        allowed = sorted({"family", "seeds", "name", "description"} | knob_names | set(fields))
-        allowed.remove("seed") if "seed" in allowed else None
+        top = {"family", "seeds", "init_seed", "name", "description"}
+        allowed = sorted((top | knob_names | set(fields)) - {"seed"})
         raise ConfigError(
             f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}." + suggest(key, allowed)
         )

@@ -109,7 +109,7 @@ STYLE = {
     "svg.fonttype": "path",
 }
 
-_NOT_KNOBS = {"seed", "problem_seed", "algorithm", "hash", "family"}
+_NOT_KNOBS = {"seed", "problem_seed", "init_seed", "algorithm", "hash", "family"}
 
 
 def color_of(algorithm: str) -> str:

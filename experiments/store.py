@@ -127,14 +127,16 @@ class RunResult:
 
 
 def flatten_spec(spec: Mapping) -> dict:
-    """A spec as flat columns: ``family``, ``seed``, the knobs, the run fields.
+    """A spec as flat columns: ``family``, ``seed`` (``init_seed``), the knobs, the run fields.
 
     The problem's own ``seed`` knob becomes ``problem_seed``; a knob whose name is also a run
     field or a result column is prefixed ``problem_`` likewise.
     """
     out = {"family": spec["family"], "seed": spec["seed"]}
+    if "init_seed" in spec:
+        out["init_seed"] = spec["init_seed"]
     run = dict(spec.get("run", {}))
-    taken = set(run) | set(RESULT_COLUMNS) | {"family", "seed"}
+    taken = set(run) | set(RESULT_COLUMNS) | set(out)
     for key, value in spec.get("problem", {}).items():
         out[f"problem_{key}" if key in taken else key] = value
     out.update(run)

@@ -55,12 +55,16 @@ __all__ = [
     "run_chunk",
     "run_sweep",
     "make_executor",
+    "cached_runner",
 ]
 
 #: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
 SCHEDULERS = ("serial", "local", "dask-local")
 
 Runner = Callable[[dict], store.RunResult]
+
+#: Keys of a spec: ``init_seed`` is optional (start every run from ``problem.init(init_seed)``).
+SPEC_KEYS = frozenset({"family", "seed", "problem", "run", "init_seed"})
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -87,7 +91,8 @@ def run_spec(spec: dict) -> store.RunResult:
     Parameters
     ----------
     spec : dict
-        A canonical spec (``experiments.config``).
+        A canonical spec (``experiments.config``): ``family``, ``seed``, ``problem``, ``run``
+        and optionally ``init_seed`` (then the run starts from ``problem.init(init_seed)``).
 
     Returns
     -------
@@ -100,10 +105,20 @@ def run_spec(spec: dict) -> store.RunResult:
     start = time.perf_counter()
     constants: dict = {}
     try:
+        unknown = set(spec) - SPEC_KEYS
+        if unknown:
+            raise ValueError(
+                f"Unknown spec key(s) {', '.join(sorted(map(repr, unknown)))}; "
+                f"allowed: {', '.join(sorted(SPEC_KEYS))}."
+            )
         problem = _problem(spec)
         constants = problem.constants.as_dict()
         cfg = simulators.RunConfig(**spec["run"], seed=spec["seed"])
-        history = simulators.run(problem, cfg)
+        if spec.get("init_seed") is None:
+            history = simulators.run(problem, cfg)
+        else:
+            u0, V0 = problem.init(spec["init_seed"])
+            history = simulators.run(problem, cfg, u0=u0, V0=V0)
         frame = pd.DataFrame(
             {"round": history.rounds, **{m: getattr(history, m) for m in store.METRICS}}
         )
@@ -509,3 +524,37 @@ def run_sweep(
     report.lost = len(todo) - report.computed
     report.wall_s = time.perf_counter() - start
     return report
+
+
+def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[dict]], list]:
+    """A ``runner(specs) -> list of DataFrame`` that sweeps through the store.
+
+    For code that wants one frame per spec, in order (``experiments.measure.simulate``): each call
+    runs ``run_sweep(specs, directory, **kwargs)`` (so runs already stored are not recomputed and
+    any executor can be used) and returns, per spec, its rows of ``store.load`` plus an
+    ``F_low`` column (``= const_F_low``).
+
+    Raises
+    ------
+    RuntimeError
+        When a run could not be computed (its task was lost); rerunning retries it.
+    """
+
+    def runner(specs: Sequence[dict]) -> list:
+        report = run_sweep(list(specs), directory, **kwargs)
+        df = store.load(directory, set(report.hashes))
+        groups = {h: g for h, g in df.groupby("hash", sort=False)}
+        missing = [h for h in report.hashes if h not in groups]
+        if missing:
+            raise RuntimeError(
+                f"{len(missing)} run(s) were not computed ({'; '.join(report.lost_messages)}); "
+                "call again to retry."
+            )
+        frames = []
+        for h in report.hashes:
+            frame = groups[h].reset_index(drop=True)
+            frame["F_low"] = frame["const_F_low"] if "const_F_low" in frame else float("nan")
+            frames.append(frame)
+        return frames
+
+    return runner

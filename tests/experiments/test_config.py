@@ -179,3 +179,13 @@ def test_from_dict_validates_everything_before_running():
     }
     with pytest.raises(ConfigError, match=r"\[1, 2\]"):
         config.from_dict(data, source="mem")
+
+
+def test_init_seed_is_an_optional_top_level_key(tmp_path):
+    s = config.load(_write(tmp_path, "init_seed = 4\n" + BASE))
+    assert {sp["init_seed"] for sp in s.specs} == {4}
+    s = config.load(_write(tmp_path, BASE), ["init_seed=[0, 1]"])
+    assert s.axes["init_seed"] == [0, 1] and len(s) == 24
+    assert all("init_seed" not in sp for sp in config.load(_write(tmp_path, BASE)).specs)
+    with pytest.raises(ConfigError, match="'init_seed'"):
+        config.load(_write(tmp_path, BASE), ["init_seed=-1"])

@@ -93,3 +93,31 @@ def test_executor_arguments_are_validated(tmp_path, tiny_sweep):
         sweep.run_sweep(tiny_sweep, tmp_path, workers=0)
     with pytest.raises(ValueError, match="'chunksize'"):
         sweep.run_sweep(tiny_sweep, tmp_path, chunksize=0)
+
+
+def test_init_seed_and_unknown_spec_keys(tmp_path, tiny_sweep):
+    spec = tiny_sweep.specs[0]
+    a = sweep.run_spec({**spec, "init_seed": 5, "seed": 1})
+    b = sweep.run_spec({**spec, "init_seed": 5, "seed": 2})
+    c = sweep.run_spec({**spec, "seed": 1})
+    assert a.status == b.status == c.status == "ok"
+    assert a.frame["loss"][0] == b.frame["loss"][0] != c.frame["loss"][0]
+    bad = sweep.run_spec({**spec, "init_sed": 5})
+    assert bad.status == "error" and "'init_sed'" in bad.message
+
+
+def test_cached_runner_gives_one_frame_per_spec_in_order(tmp_path, tiny_sweep):
+    specs = [tiny_sweep.specs[3], tiny_sweep.specs[0], {**tiny_sweep.specs[1], "init_seed": 0}]
+    runner = sweep.cached_runner(tmp_path, scheduler="serial", progress=False)
+    frames = runner(specs)
+    assert len(frames) == 3
+    for spec, frame in zip(specs, frames, strict=True):
+        assert (frame["hash"] == store.spec_hash(spec)).all()
+        assert (frame["seed"] == spec["seed"]).all() and frame["round"].tolist() == list(range(21))
+        assert (frame["F_low"] == frame["const_F_low"]).all()
+    measure = pytest.importorskip("experiments.measure")
+    if hasattr(measure, "run_frame"):
+        ref = measure.run_frame(specs[2])
+        assert ref["loss"].to_numpy() == pytest.approx(frames[2]["loss"].to_numpy(), rel=0, abs=0)
+    again = sweep.run_sweep(specs, tmp_path, scheduler="serial", progress=False)
+    assert again.skipped == 3

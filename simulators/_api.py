@@ -179,11 +179,27 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
     return rounds if rounds[-1] == T else np.append(rounds, T)
 
 
-def run(problem: Problem, config: RunConfig, u0=None, V0=None) -> History:
+#: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
+PARALLEL_WORK = 200_000
+
+
+def work_per_round(problem: Problem, config: RunConfig) -> int:
+    """Rough count of coordinate operations in one round (local steps plus metrics)."""
+    d = problem.d_u + problem.d_v
+    steps = config.m * (config.tau_u + config.tau_v) * d
+    return steps + 2 * problem.n * d // config.eval_every
+
+
+def run(problem: Problem, config: RunConfig, u0=None, V0=None, *,
+        parallel: bool | None = None) -> History:
     """Simulate ``config.algorithm`` on ``problem`` and return its ``History``.
 
     Starts from ``problem.init(config.seed)`` unless ``u0`` and/or ``V0`` are given. A run whose
     iterates blow up stops there and returns ``status="diverged"`` instead of raising.
+
+    ``parallel`` chooses the kernels compiled with threads (``prange`` over devices) or without;
+    by default threads are used when a round has more than ``PARALLEL_WORK`` coordinate
+    operations. Both give bitwise-identical results (fixed summation order).
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"The 'problem' parameter of run must be a synthetic.Problem. "
@@ -210,7 +226,9 @@ def run(problem: Problem, config: RunConfig, u0=None, V0=None) -> History:
     rounds = _recorded_rounds(config.T, config.eval_every)
     rec = np.full((rounds.size, 4), np.nan)
     clients = np.full((config.T, config.m), -1, dtype=np.int64)
-    kernels = problem.kernels("simulators._kernels")
+    if parallel is None:
+        parallel = work_per_round(problem, config) > PARALLEL_WORK
+    kernels = problem.kernels("simulators._kernels", parallel=bool(parallel))
     bad = kernels.run_rounds(
         alg.code, problem.data, problem.sizes, problem.batch, U, V, V_start, config.T, config.m,
         config.tau_u, config.tau_v, config.gamma_u, config.gamma_v, problem.sigma_u,

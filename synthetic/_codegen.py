@@ -63,7 +63,7 @@ def _body(template: str) -> str:
     return body
 
 
-def specialise(template: str, loss, grad_u, grad_v):
+def specialise(template: str, loss, grad_u, grad_v, parallel: bool = True):
     """Return the module ``template`` specialised to the three objective functions.
 
     Parameters
@@ -73,8 +73,13 @@ def specialise(template: str, loss, grad_u, grad_v):
         it refers to ``loss``, ``grad_u``, ``grad_v`` as globals).
     loss, grad_u, grad_v : numba dispatchers
         The objective, in the calling convention of ``synthetic._kernels``.
+    parallel : bool
+        ``False`` compiles every ``parallel=True`` kernel of the template without threads
+        (``prange`` becomes ``range``). Same code, same summation order, so the same bits; it
+        avoids the cost of parallel regions on small problems, which dominates there (and is
+        severe when the cores are shared).
     """
-    key = (template, loss, grad_u, grad_v)
+    key = (template, loss, grad_u, grad_v, parallel)
     if key in _MEMO:
         return _MEMO[key]
     names = {"loss": loss, "grad_u": grad_u, "grad_v": grad_v}
@@ -85,7 +90,10 @@ def specialise(template: str, loss, grad_u, grad_v):
             inject[alias] = fn
         else:
             header.append(f"from {where[0]} import {where[1]} as {alias}  # noqa: F401")
-    source = "\n".join(header) + "\n" + _body(template)
+    body = _body(template)
+    if not parallel:
+        body = body.replace("parallel=True", "parallel=False")
+    source = "\n".join(header) + "\n" + body
     digest_src = source + "".join(
         inspect.getsource(getattr(fn, "py_func", fn)) for fn in inject.values()
     )

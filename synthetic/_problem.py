@@ -174,9 +174,12 @@ class Problem:
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
 
-    def kernels(self, template: str):
-        """The kernel template module ``template`` specialised to this objective (cached)."""
-        return specialise(template, self.loss_fn, self.grad_u_fn, self.grad_v_fn)
+    def kernels(self, template: str, parallel: bool = True):
+        """The kernel template module ``template`` specialised to this objective (cached).
+
+        ``parallel=False`` gives the same kernels compiled without threads (same results).
+        """
+        return specialise(template, self.loss_fn, self.grad_u_fn, self.grad_v_fn, parallel)
 
     # -- single device -------------------------------------------------------------------------
     def _check_i(self, i) -> int:
@@ -206,7 +209,8 @@ class Problem:
     def _metrics(self, u, V):
         u = check_array(u, "u", self.name, (self.d_u,))
         V = check_array(V, "V", self.name, (self.n, self.d_v))
-        return self.kernels("synthetic._kernels").population_metrics(self.data, u[None, :], V)
+        kernels = self.kernels("synthetic._kernels", parallel=self.n * (self.d_u + self.d_v) > 2e5)
+        return kernels.population_metrics(self.data, u[None, :], V)
 
     def F(self, u, V) -> float:
         """``F(u, V) = (1/n) sum_i F_i(u, v_i)``."""

@@ -1,0 +1,175 @@
+"""Measured-vs-theory checks: each verdict must be able to go both ways."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import theory
+from experiments.checks import (
+    CheckSpec,
+    calibrate,
+    choose_steps,
+    exponent_check,
+    fit_slope,
+    lemma_check,
+    strict_check,
+)
+from experiments.measure import confidence, problem_of, symbol_values
+from experiments.regime import RegimeMap
+
+# FedSGD on a quadratic with gamma = 1/L and eigenvalues (L, L/2): in steady state the
+# gradient noise is attained exactly along the top direction and at 1/3 along the other, so
+# the measured average is about 2/3 of the bound: it holds, and half the bound is violated.
+TIGHT = CheckSpec(
+    "fedsgd_partial",
+    "quadratic",
+    dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
+    dict(algorithm="fedalt", T=600, m=3, gamma_u="max", gamma_v=0.0),
+    seeds=tuple(range(12)),
+)
+
+
+@pytest.fixture(scope="module")
+def tight_result():
+    return strict_check(TIGHT)
+
+
+def test_strict_check_holds_and_is_tight(tight_result):
+    r = tight_result
+    assert r.verdict == "holds"
+    assert r.run["gamma_u"] == pytest.approx(1.0, rel=1e-9)  # gamma <= 1/L at equality
+    assert 0.6 < r.ratio < 0.8
+    assert r.measured.upper <= r.bound_value
+
+
+def test_halved_bound_is_reported_violated():
+    r = strict_check(TIGHT, scale=0.5)
+    assert r.verdict == "violated"
+    assert r.measured.lower > r.bound_value
+
+
+def test_strict_check_refuses_free_constants():
+    spec = replace(TIGHT, bound="fedalt_main")
+    with pytest.raises(ValueError, match="free constants"):
+        strict_check(spec)
+
+
+def test_choose_steps_solves_equality_and_bisects():
+    b = theory.get_bound("gd_tight")  # gamma = 1/L
+    p = problem_of("quadratic", dict(n=1, d_u=2, d_v=1, chi=0.0, L_u=4.0, mu_u=1.0))
+    vals = symbol_values(p, dict(T=10, m=1, gamma_u=0.0, gamma_v=0.0))
+    run = choose_steps(b, vals, dict(T=10, m=1, gamma_u="max", gamma_v=0.0))
+    assert run["gamma_u"] == pytest.approx(0.25)
+    b = theory.get_bound("fedsim_tau1_full")  # gamma_u < 2/((1 + chi_bar) L_u)
+    p = problem_of("quadratic", dict(n=4, d_u=2, d_v=2, chi=0.5))
+    vals = symbol_values(p, dict(T=10, m=4, gamma_u=0.0, gamma_v=0.0))
+    run = choose_steps(b, vals, dict(T=10, m=4, gamma_u="max", gamma_v="max"))
+    sup = 2 / ((1 + 0.5) * 1.0)
+    assert run["gamma_u"] == pytest.approx(sup, rel=1e-6) and run["gamma_u"] < sup
+    half = choose_steps(b, vals, dict(T=10, m=4, gamma_u="max", gamma_v="max"), fraction=0.5)
+    assert half["gamma_v"] == pytest.approx(sup / 2, rel=1e-6)
+
+
+def test_fit_slope_recovers_a_known_exponent():
+    rng = np.random.default_rng(0)
+    x = np.repeat([100, 200, 400, 800, 1600], 4)
+    y = 3.0 * x**-0.5 * np.exp(0.05 * rng.standard_normal(x.size))
+    fit = fit_slope(x, y)
+    assert fit.low < -0.5 < fit.high
+    assert not (fit.low < -2 / 3 < fit.high)  # a wrong exponent is excluded
+    assert fit.high - fit.low < 0.1
+
+
+def test_fit_slope_rejects_degenerate_input():
+    with pytest.raises(ValueError, match="at least 3 points"):
+        fit_slope([1, 1, 1], [1, 2, 3])
+
+
+def test_exponent_check_on_deterministic_runs():
+    # Full participation, exact gradients, constant step: the running average of the
+    # gradient norms decays like 1/T on a strongly convex quadratic.
+    e = exponent_check(
+        "det", "fedalt_main", "quadratic", dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5,
+                                                mu_v=0.5, sigma_u=0.0, sigma_v=0.0),
+        dict(algorithm="fedalt", m=4, tau_u=1, tau_v=1, gamma_u=0.5, gamma_v=0.5),
+        "T", (50, 100, 200, 400), -1.0, seeds=(0,),
+    )
+    assert e.verdict == "agrees", e.fit
+    wrong = replace(e, expected=-0.5)
+    assert wrong.verdict == "disagrees"
+
+
+def test_confidence_bounds_bracket_the_mean():
+    c = confidence([1.0, 2.0, 3.0, 4.0])
+    assert c.lower < c.mean == 2.5 < c.upper
+    assert confidence([2.0, 2.0]).upper == 2.0
+
+
+def test_regime_agreement_on_a_hand_made_grid():
+    # 2 x 3 grid; theory factor > 1 means FedAlt favoured; measured ratio > 1 FedAlt better.
+    factor = np.array([[1.5, 1.05, 0.7], [0.8, 1.2, 1.0]])
+    lhs_alt = np.ones((2, 3))
+    lhs_sim = np.array([[1.3, 0.9, 0.8], [1.1, 1.4, 2.0]])
+    r = RegimeMap("sigma_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor,
+                  {})
+    # scored: |factor - 1| >= 0.1 -> (0,0), (0,2), (1,0), (1,1)
+    assert r.scored.tolist() == [[True, False, True], [True, True, False]]
+    # agree: (0,0) alt/alt yes; (0,2) sim/sim yes; (1,0) theory sim, measured alt: no; (1,1) yes
+    assert r.agreement == pytest.approx(3 / 4)
+    (d,) = r.disagreements()
+    assert d == {"sigma_v": 0.1, "delta": 1.0, "theory_factor": 0.8, "measured_ratio": 1.1}
+
+
+class _Broken:
+    """A lemma whose right-hand side is too small by a fixed amount: it must be flagged."""
+
+    def __init__(self, lemma, excess):
+        self._lemma, self._excess = lemma, excess
+        self.name, self.required = lemma.name, lemma.required
+
+    def holds_pathwise(self, sigma_u=0.0, sigma_v=0.0):
+        return self._lemma.holds_pathwise(sigma_u, sigma_v)
+
+    def lhs_minus_rhs(self, values):
+        return self._lemma.lhs_minus_rhs(values) + self._excess
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_lemma_check_finds_no_violation_and_flags_a_broken_lemma(noisy):
+    derived = pytest.importorskip("theory.derived")
+    problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy,
+                   sigma_v=0.5 * noisy)
+    spec = CheckSpec("fedsim_tau1_full", "quadratic", problem,
+                     dict(algorithm="fedsim", T=80, m=6, gamma_u="max", gamma_v="max"),
+                     seeds=(0, 1, 2, 3) if noisy else (0,), fraction=0.5)
+    r = strict_check(spec)
+    lemma = derived.LEMMAS["fedsim_tau1_full"]
+    ok = lemma_check(r, lemma)
+    assert ok["kind"] == ("in expectation" if noisy else "pathwise")
+    assert ok["violations"] == 0 and ok["worst"] < 0
+    bad = lemma_check(r, _Broken(lemma, excess=1.0))
+    assert bad["violations"] > 0
+
+
+def test_calibration_recovers_constants_of_a_synthetic_truth():
+    b = theory.get_bound("sgd_nonconvex")  # no free constants: calibration must refuse
+    with pytest.raises(ValueError, match="no free constants"):
+        calibrate(b.name, [], [])
+    # fedalt_main with known constants generates "measurements"; the fit must predict held-out
+    # cells almost exactly.
+    truth = dict(c_1=0.7, c_2=0.2, c_3=1.5, a_alt_u=1.0, a_alt_v=0.5, a_alt_d=2.0)
+    main = theory.get_bound("fedalt_main")
+    rng = np.random.default_rng(1)
+    cells = []
+    for _ in range(16):
+        v = dict(n=20, m=int(rng.integers(2, 20)), T=int(rng.integers(50, 5000)), L_u=1.0,
+                 L_v=1.0, chi=0.5, sigma_u=float(rng.uniform(0.1, 2)),
+                 sigma_v=float(rng.uniform(0.1, 2)), delta=float(rng.uniform(0.1, 2)),
+                 Delta_F0=float(rng.uniform(0.5, 5)))
+        cells.append((v, float(main.evaluate({**v, **truth}, ignore_extra=True, check=False))))
+    res = calibrate("fedalt_main", cells[:10], cells[10:])
+    assert res.median_ratio == pytest.approx(1.0, abs=1e-3)
+    assert abs(np.log(res.worst_ratio)) < 0.05

@@ -1,0 +1,228 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Constants and bounds: what the theory knows, and how we check it
+#
+# A convergence theorem is a promise of the form *measured quantity $\le$ formula in some
+# constants*. To check one against a simulation we need
+#
+# 1. problems whose constants we know (here: exactly),
+# 2. the formula as data, with a record of where it comes from and of what is **not** known,
+# 3. a check that can *fail*.
+#
+# This notebook walks through the three.
+#
+# **Size.** Set `PPFL_NOTEBOOK_SIZE=full` before starting Jupyter for more rounds and seeds.
+
+# %%
+import os
+
+import numpy as np
+import pandas as pd
+from IPython.display import Math, display
+
+import synthetic
+import theory
+from experiments.checks import CheckSpec, strict_check
+
+SMOKE = os.environ.get("PPFL_NOTEBOOK_SIZE", "smoke") == "smoke"
+SIZE = dict(T=100, seeds=(0, 1, 2, 3)) if SMOKE else dict(T=1000, seeds=tuple(range(12)))
+print(SIZE)
+
+# %% [markdown]
+# ## 1. The constants of the assumptions
+#
+# The theory of Pillutla et al. (2022) assumes, for every device $i$:
+#
+# * **Smoothness (A1).** $\nabla_u F_i$ is $L_u$-Lipschitz in $u$ and $L_{uv}$-Lipschitz in
+#   $v_i$; $\nabla_v F_i$ is $L_v$-Lipschitz in $v_i$ and $L_{vu}$-Lipschitz in $u$. So $L_u$
+#   and $L_v$ are the curvatures of each block, and $L_{uv}, L_{vu}$ say how much moving one
+#   block changes the gradient of the other. Their dimensionless summary is the **coupling**
+#   $$\chi = \frac{\max(L_{uv}, L_{vu})}{\sqrt{L_u L_v}}.$$
+#   $\chi = 0$: the blocks do not interact; larger $\chi$: stronger interaction.
+# * **Bounded variance (A2).** The stochastic gradients are unbiased with
+#   $\mathbb{E}\|g_u - \nabla_u F_i\|^2 \le \sigma_u^2$ and
+#   $\mathbb{E}\|g_v - \nabla_v F_i\|^2 \le \sigma_v^2$: noise *within* a device.
+# * **Gradient diversity (A3).** $\frac1n \sum_i \|\nabla_u F_i(u, v_i) - \nabla_u F(u, V)\|^2
+#   \le \delta^2 + \rho^2 \|\nabla_u F(u, V)\|^2$: how different the devices are, seen
+#   through the shared block only (there is no such assumption on $v$: each $v_i$ is private).
+# * **Lower bound (A0).** $F \ge F_{\mathrm{low}}$.
+#
+# The package keeps a one-line meaning for each symbol:
+
+# %%
+for name in ("L_u", "L_v", "L_uv", "L_vu", "chi", "sigma_u", "sigma_v", "delta", "rho", "F_low"):
+    print(f"{name:8s} {theory.DESCRIPTIONS[name]}")
+
+# %% [markdown]
+# ## 2. Knobs move constants
+#
+# A synthetic family has *knobs*. For the block quadratic they are chosen so that each
+# constant is set by one knob and known exactly. The knobs and their defaults:
+
+# %%
+print(synthetic.knobs_of("quadratic"))
+
+# %% [markdown]
+# Turn one knob at a time and watch the constants. Note that `chi` stays fixed when `L_u`
+# grows: the cross constants $L_{uv} = L_{vu} = \chi\sqrt{L_u L_v}$ grow with it.
+
+# %%
+base = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=1.0, sigma_u=0.1, sigma_v=0.1, seed=0)
+changes = {
+    "baseline": {},
+    "L_u=4": dict(L_u=4.0),
+    "chi=0.9": dict(chi=0.9),
+    "delta=3": dict(delta=3.0),
+    "sigma_v=1": dict(sigma_v=1.0),
+}
+table = {k: synthetic.make("quadratic", **{**base, **v}).constants for k, v in changes.items()}
+pd.DataFrame({k: c.as_dict() for k, c in table.items()}).T.round(3)
+
+# %% [markdown]
+# Each value also says *how* it is known: `exact` (the supremum itself), `certified` (a proven
+# bound), `local` (exact or certified on a documented region) or `estimate` (measured).
+# For this quadratic with $\chi > 0$, $\delta$ is `local`: it is exact at the personal optima,
+# and the notes say what holds elsewhere.
+
+# %%
+p = synthetic.make("quadratic", **base)
+print(dict(p.constants.kind))
+print(p.constants.notes.get("delta", "(no note)"))
+
+# %% [markdown]
+# ## 3. A bound is data
+#
+# The theorem for FedAlt, as the package stores it. Read the parts of the `repr`: the name,
+# the **provenance** in brackets, the measured left-hand side, the right-hand side,
+# the conditions, the **free constants** and the source.
+
+# %%
+b = theory.get_bound("fedalt_main")
+print(repr(b))
+display(Math(b.latex()))
+
+# %% [markdown]
+# The paper's appendix with the exact constants was not available to us. So the
+# absolute constants $c_1, c_2, c_3$ and the coefficients $a_{\mathrm{alt},\cdot}$ of the
+# $T^{-2/3}$ term stay **symbols**, never silently chosen numbers. A bound with free constants
+# cannot be evaluated to a number, and the package refuses rather than guessing:
+
+# %%
+print("free constants:", sorted(s.name for s in b.free_constants))
+try:
+    b.evaluate(p.constants.as_dict(), n=10, m=5, T=100, Delta_F0=1.0, ignore_extra=True)
+except ValueError as err:
+    print("ValueError:", err)
+
+# %% [markdown]
+# What such a bound *can* be checked on is its shape: the exponents of $T$ (done by
+# `experiments.checks.exponent_check`) and comparisons between algorithms (notebook 3).
+#
+# **Provenance** says how far to trust a bound:
+#
+# * `verified`: stated in the paper or the authors' slides;
+# * `reconstructed`: consistent with verified facts, but not the paper's text (for example,
+#   the $T^{-1/2}$ variance terms of the FedAlt and FedSim theorems, rebuilt so that they
+#   reproduce the verified comparison of slide 40);
+# * `derived`: proved in this project (the proof is in `docs/derivations/`).
+#
+# All registered bounds. None of them is `verified` as a whole: what is verified about FedAlt
+# and FedSim is their comparison on slide 40 (`theory.BOXED_CONDITION`, notebook 3) and the
+# *shape* of their rates.
+
+# %%
+rows = [
+    dict(name=k, provenance=b.provenance, algorithm=b.algorithm, free_consts=b.has_free_constants)
+    for k, b in theory.BOUNDS.items()
+]
+pd.DataFrame(rows).set_index("name")
+
+# %% [markdown]
+# ## 4. A derived bound, evaluated
+#
+# `fedalt_tau1_full` is FedAlt with one local step per block ($\tau_u = \tau_v = 1$) and full
+# participation ($m = n$), proved in this project. It has **no** free constants, so it
+# evaluates to a number. Its left-hand side weights the two gradient norms by the step sizes.
+
+# %%
+d = theory.get_bound("fedalt_tau1_full")
+print(d.describe())
+display(Math(d.latex()))
+
+# %% [markdown]
+# Evaluate it on our quadratic for a few horizons $T$ (arrays broadcast). The first term,
+# $\Delta F_0 / T$, is optimisation; the others are the noise floor of a fixed step.
+
+# %%
+run = dict(n=p.n, gamma_u=0.5, gamma_v=0.5, Delta_F0=5.0)
+Ts = np.array([10, 100, 1000, 10000])
+values = d.evaluate(p.constants.as_dict(), T=Ts, **run, ignore_extra=True)
+pd.Series(values, index=pd.Index(Ts, name="T"), name="bound")
+
+# %% [markdown]
+# The conditions are checked on every evaluation; outside them the bound says nothing:
+
+# %%
+try:
+    d.evaluate(p.constants.as_dict(), T=100, **{**run, "gamma_u": 2.5}, ignore_extra=True)
+except ValueError as err:
+    print("ValueError:", err)
+
+# %% [markdown]
+# ## 5. A strict check, and a check that fails
+#
+# `strict_check` runs the algorithm the bound is about, measures its left-hand side exactly as
+# the bound defines it, and compares. The step sizes given as `"max"` are set to `fraction`
+# times the largest step the bound's conditions allow. With several seeds the measured value
+# is an average, so the verdict uses a one-sided 95% confidence bound:
+# `holds` (upper confidence bound $\le$ bound), `violated` (lower confidence bound $>$ bound)
+# or `inconclusive`. The `ratio` measured / bound is the *tightness*.
+
+# %%
+spec = CheckSpec(
+    bound="fedalt_tau1_full",
+    family="quadratic",
+    problem=dict(base, sigma_u=0.5, sigma_v=0.5),
+    run=dict(algorithm="fedalt", T=SIZE["T"], m=10, tau_u=1, tau_v=1, gamma_u="max", gamma_v="max"),
+    seeds=SIZE["seeds"],
+    fraction=0.5,
+)
+result = strict_check(spec)
+print(f"steps: gamma_u={result.run['gamma_u']:.3g}, gamma_v={result.run['gamma_v']:.3g}")
+print(f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4g})"
+      f" vs bound {result.bound_value:.4g}: {result.verdict}, ratio {result.ratio:.2f}")
+
+# %% [markdown]
+# A check that can only ever say "holds" tells us nothing. So make the bound wrong on purpose:
+# halve it (`scale=0.5`). If the bound is more than twice as loose as the measurement, the
+# halved bound still "holds" and the check is weak; here the tightness ratio is above one half,
+# so the halved bound must be reported as violated.
+
+# %%
+halved = strict_check(spec, scale=0.5)
+print(f"measured {halved.measured.mean:.4g} vs half the bound {halved.bound_value:.4g}: "
+      f"{halved.verdict}")
+
+# %% [markdown]
+# ## Exercises for students
+#
+# 1. **Tightness and the step.** Rerun the strict check with `fraction=0.1` and
+#    `fraction=0.9`. How does the ratio change? Look at the left-hand side weights
+#    $\gamma(1 - L\gamma/2)$: what happens to them as $\gamma \to 2/L$?
+# 2. **Free constants.** Call `strict_check` with `bound="fedalt_main"`. Read the error. Which
+#    function would you use instead, and what exactly can it test?
+# 3. **By hand.** For `L_u=4, L_v=1, chi=0.5`, compute $L_{uv}$ on paper, then check it in the
+#    table of section 2. Which knob would you turn to make the devices more different from
+#    each other, and which constant should move?

@@ -1,10 +1,10 @@
 """The result store: one Parquet file per run, named by the content hash of its spec.
 
 A run's file ``<hash>.parquet`` holds one row per recorded round with the metrics
-(``round, loss, grad_u_sq, grad_v_sq, grad_u_sq_at_V_next``) and, as constant columns, every
-field of its spec, its constants (``const_L_u``, ..., ``const_F_low``, ``const_chi``), its
-``status`` and ``message``. The spec itself (canonical JSON) and the run summary are also kept in
-the file's key-value metadata, so the file alone says what it is.
+(``round, loss, grad_u_sq, grad_v_sq, grad_u_sq_at_V_next``); its key-value metadata (key
+``ppfl``, JSON) holds the format version, the hash, the spec, the status and message, the
+problem's constants and the run time, so the file alone says what it is. ``load`` spreads the
+spec and constants into columns.
 
 Files are written atomically: a temporary file in the same folder, ``fsync``, ``os.replace``
 (and an ``fsync`` of the folder). A killed writer leaves at most a ``.*.tmp`` file, which
@@ -45,6 +45,7 @@ __all__ = [
     "path_for",
     "encode",
     "write_bytes",
+    "sync_directory",
     "write",
     "read_info",
     "completed",
@@ -56,7 +57,7 @@ __all__ = [
 
 #: Part of every content hash: bump it when the meaning or layout of a stored result changes,
 #: and every run is computed afresh.
-RESULT_FORMAT_VERSION = 1
+RESULT_FORMAT_VERSION = 2
 
 #: Per-round metric columns (as ``simulators.History`` names them).
 METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
@@ -163,15 +164,6 @@ def encode(result: RunResult) -> bytes:
         columns[name] = (
             np.asarray(frame[name], dtype=np.float64) if n else np.empty(0, dtype=np.float64)
         )
-    constant = {
-        **flatten_spec(result.spec),
-        **_const_columns(result.constants),
-        "status": result.status,
-        "message": result.message,
-        "elapsed_s": float(result.elapsed_s),
-    }
-    for key, value in constant.items():
-        columns[key] = [value] * n
     table = pa.table(columns)
     meta = {
         "format": RESULT_FORMAT_VERSION,
@@ -185,7 +177,7 @@ def encode(result: RunResult) -> bytes:
     text = json.dumps(meta, sort_keys=True, default=_json_number)
     table = table.replace_schema_metadata({_META_KEY: text.encode()})
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", write_statistics=False)
     return sink.getvalue()
 
 
@@ -195,7 +187,7 @@ def _json_number(value):
     raise TypeError(f"Not JSON serialisable: {value!r}")
 
 
-def write_bytes(directory: str | Path, name: str, payload: bytes) -> Path:
+def write_bytes(directory: str | Path, name: str, payload: bytes, sync_dir: bool = True) -> Path:
     """Write ``payload`` to ``directory/name`` atomically (temp file, fsync, ``os.replace``).
 
     Parameters
@@ -205,6 +197,10 @@ def write_bytes(directory: str | Path, name: str, payload: bytes) -> Path:
     name : str
         File name inside ``directory``.
     payload : bytes
+    sync_dir : bool
+        Also ``fsync`` the folder, so the rename itself survives a power cut. A sweep passes
+        ``False`` and calls ``sync_directory`` once at the end (a rename lost to a power cut only
+        means that run is computed again).
 
     Returns
     -------
@@ -227,11 +223,13 @@ def write_bytes(directory: str | Path, name: str, payload: bytes) -> Path:
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    if sync_dir:
+        sync_directory(directory)
     return final
 
 
-def _fsync_dir(directory: Path) -> None:
+def sync_directory(directory: str | Path) -> None:
+    """``fsync`` a folder, making the renames done in it durable (no-op where unsupported)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -348,17 +346,18 @@ def _read_one(path: Path) -> pd.DataFrame:
         raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")
     frame = table.to_pandas()
     if frame.empty:
-        row = {
-            **flatten_spec(info["spec"]),
-            **_const_columns(info.get("constants", {})),
-            "round": pd.NA,
-            **{m: math.nan for m in METRICS},
-            "status": info["status"],
-            "message": info["message"],
-            "elapsed_s": info.get("elapsed_s", math.nan),
-        }
-        frame = pd.DataFrame([row])
-    frame["gap"] = frame["loss"] - frame["const_F_low"] if "const_F_low" in frame else math.nan
+        frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in METRICS}})
+    spec_cols = flatten_spec(info["spec"])
+    consts = _const_columns(info.get("constants", {}))
+    frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
+    frame = frame.assign(
+        **consts,
+        status=info["status"],
+        message=info["message"],
+        elapsed_s=info.get("elapsed_s", math.nan),
+    )
+    for i, (key, value) in enumerate(spec_cols.items()):
+        frame.insert(i, key, value)
     frame["hash"] = path.stem
     return frame
 

@@ -503,12 +503,13 @@ def run_sweep(
                 report.lost_messages.append(_one_line(exc))
                 continue
             for h, status, payload in outcome:
-                store.write_bytes(directory, f"{h}.parquet", payload)
+                store.write_bytes(directory, f"{h}.parquet", payload, sync_dir=False)
                 report.computed += 1
                 report.statuses[status] += 1
                 bar.update(1)
     except KeyboardInterrupt:
         bar.close()
+        store.sync_directory(directory)
         if own:
             executor.close(cancel=True)
         report.wall_s = time.perf_counter() - start
@@ -519,6 +520,7 @@ def run_sweep(
             executor.close(cancel=True)
         raise
     bar.close()
+    store.sync_directory(directory)
     if own:
         executor.close()
     report.lost = len(todo) - report.computed

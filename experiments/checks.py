@@ -287,7 +287,13 @@ class ExponentResult:
 
     @property
     def verdict(self) -> str:
-        return "agrees" if abs(self.fit.slope - self.expected) <= self.tolerance else "disagrees"
+        """``agrees`` (within the tolerance), ``faster`` (the measured quantity falls faster than
+        the bound's exponent: the bound is not tight in this variable) or ``slower`` (it falls
+        slower: a contradiction of the bound's rate in this regime)."""
+        gap = self.fit.slope - self.expected
+        if abs(gap) <= self.tolerance:
+            return "agrees"
+        return "faster" if gap < 0 else "slower"
 
 
 def exponent_check(

@@ -72,10 +72,12 @@ def _strict(quick: bool) -> tuple:
         CheckSpec(
             "sgd_nonconvex",
             "quadratic",
-            {**single, "sigma_u": 1.0},
+            {**single, "d_u": 2, "mu_u": 0.5, "sigma_u": 1.0},
             dict(algorithm="fedalt", T=T, m=1, gamma_u="max", gamma_v=0.0),
             seeds,
-            label="SGD on a 1-D quadratic (noise-dominated: the bound is nearly tight)",
+            # On a 1-D quadratic the bound is attained up to sigma^2/T, closer than any
+            # confidence interval can resolve; eigenvalues (L, L/2) leave a margin of ~1/3.
+            label="SGD on a quadratic with eigenvalues (L, L/2), noise-dominated",
         ),
         CheckSpec(
             "gd_tight",
@@ -149,28 +151,33 @@ def _derived_specs(seeds: tuple, T: int) -> list:
 
 
 def _exponents(quick: bool) -> tuple:
+    """Exponent studies. Quadratics are well conditioned (mu = L = 1) so that every block
+    converges within the horizon: with a slow personal block, the (m/n)-weighted Delta_v
+    transient grows with m and hides the rate (measured: slope -0.16 instead of -0.5 at
+    mu_v = 0.1, T = 400). Horizons start where the tuned eta is small (eta0 / L <= 0.15)."""
     seeds = (0, 1, 2) if quick else tuple(range(8))
-    Ts = (100, 200, 400, 800) if quick else (200, 400, 800, 1600, 3200)
-    noisy = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=1.0, sigma_v=1.0)
-    base = dict(m=3, tau_u=1, tau_v=1)
-    studies = []
-    for alg in ("fedalt", "fedsim"):
-        studies.append(
-            ExponentStudy(
-                f"{alg}: T, noise-dominated",
-                f"{alg}_main",
-                "quadratic",
-                noisy,
-                {**base, "algorithm": alg},
-                "T",
-                Ts,
-                -0.5,
-                0.5,
-                -0.5,
-                "sigma_{.,1}^2 > 0 and eta ~ T^{-1/2}: the (Delta_F0 sigma_1^2/T)^{1/2} term leads",
-                seeds,
-            )
+    Ts = (400, 800, 1600, 3200) if quick else (800, 1600, 3200, 6400, 12800)
+    T_fixed = 1600 if quick else 6400
+    noisy = dict(
+        n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=1.0, sigma_v=1.0, mu_u=1.0, mu_v=1.0
+    )
+    studies = [
+        ExponentStudy(
+            f"{alg}: T, noise-dominated",
+            f"{alg}_main",
+            "quadratic",
+            noisy,
+            dict(algorithm=alg, m=3, tau_u=1, tau_v=1),
+            "T",
+            Ts,
+            -0.5,
+            0.125,
+            -0.5,
+            "sigma_{.,1}^2 > 0 and eta ~ T^{-1/2}: the (Delta_F0 sigma_1^2/T)^{1/2} term leads",
+            seeds,
         )
+        for alg in ("fedalt", "fedsim")
+    ]
     studies.append(
         ExponentStudy(
             "fedalt: T, deterministic, full participation",
@@ -187,7 +194,23 @@ def _exponents(quick: bool) -> tuple:
             (0,),
         )
     )
-    T_fixed = 400 if quick else 1600
+    studies.append(
+        ExponentStudy(
+            "fedalt: T, client drift (tau = 5), deterministic",
+            "fedalt_main",
+            "separable",
+            dict(n=10, d_u=3, d_v=2, delta=0.8, chi=0.0, sigma_u=0.0, sigma_v=0.0),
+            dict(algorithm="fedalt", m=10, tau_u=5, tau_v=5),
+            "T",
+            Ts,
+            -2 / 3,
+            0.5,
+            -1 / 3,
+            "sigma_{alt,1}^2 = 0 but local steps drift on a nonconvex problem; eta ~ T^{-1/3}: "
+            "the (Delta_F0^2 sigma_2^2/T^2)^{1/3} term leads",
+            (0,),
+        )
+    )
     studies.append(
         ExponentStudy(
             "fedalt: m, noise on u only",
@@ -198,7 +221,7 @@ def _exponents(quick: bool) -> tuple:
             "m",
             (2, 4, 8, 16) if quick else (2, 4, 8, 16, 32),
             -0.5,
-            0.3,
+            0.075,
             0.5,
             "sigma_{alt,1}^2 = sigma_u^2/(m L_u): leading term ~ m^{-1/2} with eta ~ m^{1/2}",
             seeds,
@@ -214,7 +237,7 @@ def _exponents(quick: bool) -> tuple:
             "sigma_u",
             (1.0, 2.0, 4.0, 8.0),
             1.0,
-            0.5,
+            0.125,
             -1.0,
             "sigma_{sim,1}^2 ~ sigma_u^2: leading term ~ sigma_u with eta ~ 1/sigma_u",
             seeds,

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 import theory  # noqa: E402
@@ -219,6 +220,9 @@ def _strict_figure(results: list[StrictResult]):
     return fig
 
 
+_AXIS = {"m": "devices per round $m$"}
+
+
 def _exponent_figure(results: list[ExponentResult]):
     k = len(results)
     cols = min(k, 3)
@@ -237,7 +241,8 @@ def _exponent_figure(results: list[ExponentResult]):
             ref = ys[0] * (xs / xs[0]) ** e.expected
             ax.loglog(xs, ref, "k--", label=f"theory: slope {e.expected:+.2f}")
             ax.set_title(f"{e.label}\n{e.verdict}", fontsize=9)
-            ax.set_xlabel(plots.LABELS.get(e.variable, e.variable))
+            ax.set_xlabel(_AXIS.get(e.variable, plots.LABELS.get(e.variable, e.variable)))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_ylabel("left-hand side")
             ax.legend(fontsize=7)
         for ax in list(axes.flat)[k:]:

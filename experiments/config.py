@@ -291,12 +291,12 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
             raise ConfigError(f"{source}: {section!r} must be a table ([{section}]).")
-    if "family" not in data:
-        raise ConfigError(f"{source}: the key 'family' is missing; allowed: {_fam_list()}.")
     families = _families()
     fields = run_fields()
     for text in overrides:
         _apply_override(data, text, source, families, fields)
+    if "family" not in data:
+        raise ConfigError(f"{source}: the key 'family' is missing; allowed: {_fam_list()}.")
 
     name = data.get("name", "sweep")
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.\-]+$", name):

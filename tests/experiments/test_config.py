@@ -189,3 +189,8 @@ def test_init_seed_is_an_optional_top_level_key(tmp_path):
     assert all("init_seed" not in sp for sp in config.load(_write(tmp_path, BASE)).specs)
     with pytest.raises(ConfigError, match="'init_seed'"):
         config.load(_write(tmp_path, BASE), ["init_seed=-1"])
+
+
+def test_family_may_come_from_the_command_line(tmp_path):
+    path = _write(tmp_path, BASE.replace('family = "quadratic"', ""))
+    assert len(config.load(path, ["family=quadratic"])) == 12

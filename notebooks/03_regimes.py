@@ -165,7 +165,8 @@ for cell in worst:
     for T in (SIZE["T"], 4 * SIZE["T"]):
         r = regime_map("quadratic", problem, {**run, "T": T}, "sigma_v", [cell["sigma_v"]],
                        "delta", [cell["delta"]], seeds=tuple(range(4)))
-        print(f"{cell}: T={T}: measured ratio {r.measured_ratio[0, 0]:.3f}")
+        print(f"sigma_v={cell['sigma_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
+              f"{cell['theory_factor']:.3f}, measured ratio {r.measured_ratio[0, 0]:.3f}")
 if not worst:
     print("No scored cell disagrees at this size.")
 

@@ -24,6 +24,9 @@ from typing import NamedTuple
 __all__ = ["main", "VERBS", "Verb", "UsageError"]
 
 
+from experiments import cli_verify  # noqa: E402
+
+
 class UsageError(ValueError):
     """A command line that cannot be carried out; reported as one line, exit status 2."""
 
@@ -277,6 +280,24 @@ VERBS: dict[str, Verb] = {
     "plot": Verb("draw the figures of a result folder", _PLOT_EXAMPLE, _add_plot, _plot),
     "bound": Verb(
         "show a convergence bound, optionally evaluated", _BOUND_EXAMPLE, _add_bound, _bound
+    ),
+    "check": Verb(
+        "strict check of a bound against simulation (measured <= bound?)",
+        cli_verify.CHECK_EXAMPLE,
+        cli_verify.add_check,
+        cli_verify.check,
+    ),
+    "regime": Verb(
+        "map where FedAlt or FedSim wins, in simulation and in theory",
+        cli_verify.REGIME_EXAMPLE,
+        cli_verify.add_regime,
+        cli_verify.regime,
+    ),
+    "reproduce": Verb(
+        "run every verification study and write the report (Markdown + figures)",
+        cli_verify.REPRODUCE_EXAMPLE,
+        cli_verify.add_reproduce,
+        cli_verify.reproduce,
     ),
 }
 

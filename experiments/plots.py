@@ -22,12 +22,15 @@ Examples
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

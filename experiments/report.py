@@ -8,6 +8,8 @@ where measurement and theory disagree, said plainly.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402

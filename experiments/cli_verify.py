@@ -1,0 +1,309 @@
+"""The verification verbs of ``ppfl``: ``check``, ``regime`` and ``reproduce``.
+
+They are registered in ``experiments.cli.VERBS``; argument errors raise ``ValueError`` with one
+line, which the CLI prints and turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+__all__ = ["add_check", "check", "add_regime", "regime", "add_reproduce", "reproduce"]
+
+CHECK_EXAMPLE = """examples:
+  ppfl check fedsgd_partial
+  ppfl check fedalt_tau1_full --set chi=0.9 --set T=1000 --seeds 8
+  ppfl check sgd_nonconvex --scale 0.5 --json      # half the bound: reported violated"""
+
+REGIME_EXAMPLE = """examples:
+  ppfl regime
+  ppfl regime --set m=2 --set 'sigma_v=[0.1,1,10]' --set 'delta=[0.1,1,10]' --out regime"""
+
+REPRODUCE_EXAMPLE = """examples:
+  ppfl reproduce --quick
+  ppfl reproduce --out ppfl-report --scheduler local --workers 2"""
+
+
+def _progress(enabled: bool):
+    return (lambda s: print(s, file=sys.stderr, flush=True)) if enabled else (lambda s: None)
+
+
+def _add_execution(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where runs execute: serial (default; fastest for small checks), local (process "
+        "pool), dask-local, or tcp://HOST:PORT",
+    )
+    p.add_argument("--workers", type=int, default=None, help="worker processes (local, dask)")
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="store runs here (Parquet) and reuse them next time; default: no cache for "
+        "check/regime, OUT/runs for reproduce",
+    )
+
+
+def _runner(args, default_cache: Path | None):
+    cache = Path(args.cache) if args.cache else default_cache
+    if cache is None and args.scheduler == "serial":
+        return None
+    from experiments.sweep import cached_runner
+
+    if cache is None:
+        import tempfile
+
+        cache = Path(tempfile.mkdtemp(prefix="ppfl-runs-"))
+    return cached_runner(cache, scheduler=args.scheduler, workers=args.workers, progress=False)
+
+
+def _overrides(pairs, problem: dict, run: dict, owner: str) -> tuple[dict, dict]:
+    """Apply ``--set key=value`` to a problem/run pair (run fields win, then knobs)."""
+    import simulators
+    from experiments.config import parse_assignment
+
+    problem, run = dict(problem), dict(run)
+    fields = set(simulators.RunConfig.__dataclass_fields__) - {"seed"}
+    for text in pairs:
+        key, value = parse_assignment(text)
+        if key in fields:
+            run[key] = value
+        else:
+            problem[key] = value
+    return problem, run
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------------
+
+
+def add_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bound", help="a bound without free constants (see 'ppfl bound')")
+    p.add_argument("--family", default=None, help="problem family (default: the shipped study's)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a problem knob or run field; gamma_u=max picks the largest allowed step",
+    )
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: study's)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the bound (default 1)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_execution(p)
+
+
+def check(args: argparse.Namespace) -> int:
+    import theory
+    from experiments.checks import CheckSpec, strict_check
+    from experiments.studies import plan
+
+    bound = theory.get_bound(args.bound)
+    if bound.has_free_constants:
+        free = ", ".join(sorted(s.name for s in bound.free_constants))
+        raise ValueError(
+            f"Bound '{bound.name}' has free constants ({free}) and cannot be checked strictly; "
+            "its exponents and calibration are in 'ppfl reproduce'."
+        )
+    if args.seeds is not None and not 1 <= args.seeds <= 10_000:
+        raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
+    shipped = [s for s in plan(quick=True).strict if s.bound == bound.name]
+    if shipped:
+        spec = shipped[0]
+    else:
+        spec = CheckSpec(
+            bound.name,
+            "quadratic",
+            dict(n=10, d_u=2, d_v=2, chi=0.5, sigma_u=0.5, sigma_v=0.5),
+            dict(
+                algorithm=bound.algorithm if bound.algorithm in ("fedalt", "fedsim") else "fedalt",
+                T=300,
+                m=10,
+                gamma_u="max",
+                gamma_v="max",
+            ),
+            fraction=0.5,
+        )
+    problem, run = _overrides(args.set, spec.problem, spec.run, "ppfl check")
+    spec = replace(
+        spec,
+        family=args.family or spec.family,
+        problem=problem,
+        run=run,
+        seeds=tuple(range(args.seeds)) if args.seeds else spec.seeds,
+    )
+    r = strict_check(spec, scale=args.scale, runner=_runner(args, None))
+    out = {
+        "bound": bound.name,
+        "provenance": r.provenance,
+        "family": spec.family,
+        "problem": spec.problem,
+        "run": r.run,
+        "seeds": len(spec.seeds),
+        "measured": r.measured.mean,
+        "measured_upper95": r.measured.upper,
+        "measured_lower95": r.measured.lower,
+        "bound_value": r.bound_value,
+        "scale": args.scale,
+        "ratio": r.ratio,
+        "verdict": r.verdict,
+    }
+    if args.json:
+        print(json.dumps(out, default=float))
+    else:
+        steps = ", ".join(f"{k}={r.run[k]:.4g}" for k in ("gamma_u", "gamma_v"))
+        print(f"{bound.name} ({r.provenance}) on {spec.family} {spec.problem}")
+        print(
+            f"  run: {r.run['algorithm']}, T={r.run['T']}, m={r.run['m']}, {steps}, "
+            f"{len(spec.seeds)} seeds"
+        )
+        print(
+            f"  measured {r.measured.mean:.6g} (95% upper {r.measured.upper:.6g}) vs bound "
+            f"{r.bound_value:.6g}{'' if args.scale == 1 else f' (x{args.scale:g})'}: "
+            f"ratio {r.ratio:.3f} -> {r.verdict}"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# regime
+# ---------------------------------------------------------------------------------------------
+
+
+def add_regime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--x", default="sigma_v", help="knob on the x axis (default sigma_v)")
+    p.add_argument("--y", default="delta", help="knob on the y axis (default delta)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a problem knob or run field (T, m, tau_u, tau_v); lists for the --x/--y axes",
+    )
+    p.add_argument("--eta", type=float, default=None, help="normalised step (default 0.2)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds")
+    p.add_argument("--out", default=None, help="write regime.png and regime.json here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_execution(p)
+
+
+def regime(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
+
+    from experiments import plots
+    from experiments.regime import regime_map
+    from experiments.report import _regime_figure
+    from experiments.studies import plan
+
+    cfg = plan(quick=True).regime
+    problem = {**cfg["problem"], cfg["x"]: list(cfg["xs"]), cfg["y"]: list(cfg["ys"])}
+    problem, run = _overrides(args.set, problem, cfg["run"], "ppfl regime")
+    xs, ys = problem.pop(args.x, None), problem.pop(args.y, None)
+    for axis, name, values in (("--x", args.x, xs), ("--y", args.y, ys)):
+        if not isinstance(values, list) or len(values) < 2:
+            raise ValueError(
+                f"The {axis} knob '{name}' needs a list of at least 2 values: "
+                f"--set '{name}=[0.1,1,10]'."
+            )
+    for k in (cfg["x"], cfg["y"]):
+        problem.pop(k, None)
+    if args.seeds is not None and not 1 <= args.seeds <= 1000:
+        raise ValueError(f"The '--seeds' option must be an int in [1, 1000]. Got {args.seeds}.")
+    r = regime_map(
+        cfg["family"],
+        problem,
+        run,
+        args.x,
+        xs,
+        args.y,
+        ys,
+        eta=cfg["eta"] if args.eta is None else args.eta,
+        seeds=tuple(range(args.seeds)) if args.seeds else cfg["seeds"],
+        runner=_runner(args, None),
+    )
+    out = {
+        "x": r.x,
+        "xs": list(r.xs),
+        "y": r.y,
+        "ys": list(r.ys),
+        "measured_ratio": r.measured_ratio.tolist(),
+        "theory_factor": r.theory_factor.tolist(),
+        "scored_cells": int(r.scored.sum()),
+        "agreement": r.agreement,
+        "disagreements": r.disagreements(),
+    }
+    if args.out:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        fig = _regime_figure(r)
+        plots.save(fig, folder / "regime", formats=("png",))
+        plt.close(fig)
+        (folder / "regime.json").write_text(json.dumps(out, indent=2, default=float))
+    if args.json:
+        print(json.dumps(out, default=float))
+    else:
+        print(f"FedSim/FedAlt measured LHS ratio (> 1: FedAlt better), rows {r.y}, columns {r.x}")
+        print(f"{r.y:>10} | " + " ".join(f"{x:>8g}" for x in r.xs))
+        for iy, yv in enumerate(r.ys):
+            cells = []
+            for ix in range(len(r.xs)):
+                mark = "" if not r.scored[iy, ix] else " ok" if r.agree[iy, ix] else " !!"
+                cells.append(f"{r.measured_ratio[iy, ix]:>5.3f}{mark:<3}")
+            print(f"{yv:>10g} | " + " ".join(cells))
+        print(
+            f"theory predicts a >= 10% difference on {int(r.scored.sum())} cells; simulation "
+            f"names the same winner on {r.agreement:.0%} of them ('!!' marks disagreement)"
+        )
+        if args.out:
+            print(f"wrote {Path(args.out) / 'regime.png'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# reproduce
+# ---------------------------------------------------------------------------------------------
+
+
+def add_reproduce(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="small sizes: a few minutes on 2 cores")
+    p.add_argument("--out", default="ppfl-report", help="report folder (default ppfl-report)")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--json", action="store_true", help="print results.json to stdout")
+    _add_execution(p)
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    from experiments.report import reproduce as build
+
+    out = Path(args.out)
+    cmd = "ppfl reproduce" + (" --quick" if args.quick else "")
+    rep = build(
+        out,
+        quick=args.quick,
+        runner=_runner(args, out / "runs"),
+        log=_progress(not args.quiet),
+        command=cmd,
+    )
+    summary = rep.as_dict()
+    if args.json:
+        print(json.dumps(summary, default=float))
+    else:
+        strict = summary["strict"]
+        holds = sum(r["verdict"] == "holds" for r in strict)
+        agree = sum(e["verdict"] == "agrees" for e in summary["exponents"])
+        print(
+            f"strict checks: {holds}/{len(strict)} hold; exponent fits: {agree}/"
+            f"{len(summary['exponents'])} agree; lemma violations: "
+            f"{sum(lem['violations'] for lem in summary['lemmas'])}; regime agreement: "
+            f"{summary['regime']['agreement']:.0%}"
+        )
+        for f in summary["findings"]:
+            print(f"  finding: {f}")
+        print(f"report: {out / 'report.md'}")
+    return 0

@@ -92,10 +92,15 @@ def test_exponent_check_on_deterministic_runs():
     # Full participation, exact gradients, constant step: the running average of the
     # gradient norms decays like 1/T on a strongly convex quadratic.
     e = exponent_check(
-        "det", "fedalt_main", "quadratic", dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5,
-                                                mu_v=0.5, sigma_u=0.0, sigma_v=0.0),
+        "det",
+        "fedalt_main",
+        "quadratic",
+        dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5, mu_v=0.5, sigma_u=0.0, sigma_v=0.0),
         dict(algorithm="fedalt", m=4, tau_u=1, tau_v=1, gamma_u=0.5, gamma_v=0.5),
-        "T", (50, 100, 200, 400), -1.0, seeds=(0,),
+        "T",
+        (50, 100, 200, 400),
+        -1.0,
+        seeds=(0,),
     )
     assert e.verdict == "agrees", e.fit
     wrong = replace(e, expected=-0.5)
@@ -114,8 +119,7 @@ def test_regime_agreement_on_a_hand_made_grid():
     factor = np.array([[1.5, 1.05, 0.7], [0.8, 1.2, 1.0]])
     lhs_alt = np.ones((2, 3))
     lhs_sim = np.array([[1.3, 0.9, 0.8], [1.1, 1.4, 2.0]])
-    r = RegimeMap("sigma_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor,
-                  {})
+    r = RegimeMap("sigma_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor, {})
     # scored: |factor - 1| >= 0.1 -> (0,0), (0,2), (1,0), (1,1)
     assert r.scored.tolist() == [[True, False, True], [True, True, False]]
     # agree: (0,0) alt/alt yes; (0,2) sim/sim yes; (1,0) theory sim, measured alt: no; (1,1) yes
@@ -141,11 +145,15 @@ class _Broken:
 @pytest.mark.parametrize("noisy", [False, True])
 def test_lemma_check_finds_no_violation_and_flags_a_broken_lemma(noisy):
     derived = pytest.importorskip("theory.derived")
-    problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy,
-                   sigma_v=0.5 * noisy)
-    spec = CheckSpec("fedsim_tau1_full", "quadratic", problem,
-                     dict(algorithm="fedsim", T=80, m=6, gamma_u="max", gamma_v="max"),
-                     seeds=(0, 1, 2, 3) if noisy else (0,), fraction=0.5)
+    problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy, sigma_v=0.5 * noisy)
+    spec = CheckSpec(
+        "fedsim_tau1_full",
+        "quadratic",
+        problem,
+        dict(algorithm="fedsim", T=80, m=6, gamma_u="max", gamma_v="max"),
+        seeds=(0, 1, 2, 3) if noisy else (0,),
+        fraction=0.5,
+    )
     r = strict_check(spec)
     lemma = derived.LEMMAS["fedsim_tau1_full"]
     ok = lemma_check(r, lemma)
@@ -166,10 +174,18 @@ def test_calibration_recovers_constants_of_a_synthetic_truth():
     rng = np.random.default_rng(1)
     cells = []
     for _ in range(16):
-        v = dict(n=20, m=int(rng.integers(2, 20)), T=int(rng.integers(50, 5000)), L_u=1.0,
-                 L_v=1.0, chi=0.5, sigma_u=float(rng.uniform(0.1, 2)),
-                 sigma_v=float(rng.uniform(0.1, 2)), delta=float(rng.uniform(0.1, 2)),
-                 Delta_F0=float(rng.uniform(0.5, 5)))
+        v = dict(
+            n=20,
+            m=int(rng.integers(2, 20)),
+            T=int(rng.integers(50, 5000)),
+            L_u=1.0,
+            L_v=1.0,
+            chi=0.5,
+            sigma_u=float(rng.uniform(0.1, 2)),
+            sigma_v=float(rng.uniform(0.1, 2)),
+            delta=float(rng.uniform(0.1, 2)),
+            Delta_F0=float(rng.uniform(0.5, 5)),
+        )
         cells.append((v, float(main.evaluate({**v, **truth}, ignore_extra=True, check=False))))
     res = calibrate("fedalt_main", cells[:10], cells[10:])
     assert res.median_ratio == pytest.approx(1.0, abs=1e-3)

@@ -1,0 +1,98 @@
+"""End to end: the verification verbs of the ppfl command line, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def ppfl(*args, cwd=None, timeout=600):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_check_holds_then_fails_at_half_the_bound():
+    ok = ppfl("check", "fedsgd_partial", "--json")
+    assert ok.returncode == 0, ok.stderr
+    res = json.loads(ok.stdout)
+    assert res["verdict"] == "holds" and 0 < res["ratio"] <= 1
+    half = ppfl("check", "fedsgd_partial", "--scale", "0.5", "--json")
+    assert json.loads(half.stdout)["verdict"] == "violated"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("check", "fedalt_main"), "free constants"),
+        (("check", "fedsgd_partal"), "fedsgd_partial"),
+        (("check", "sgd_nonconvex", "--set", "bogus=1"), "bogus"),
+        (("check", "sgd_nonconvex", "--seeds", "0"), "--seeds"),
+        (("regime", "--x", "chi"), "chi"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, needle):
+    r = ppfl(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+
+
+def test_regime_small_grid(tmp_path):
+    r = ppfl(
+        "regime",
+        "--set",
+        "sigma_v=[0.1,3]",
+        "--set",
+        "delta=[0.1,3]",
+        "--set",
+        "T=100",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert np_shape(res["measured_ratio"]) == (2, 2)
+    assert (tmp_path / "regime.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "regime.json").read_text())["xs"] == [0.1, 3]
+
+
+def np_shape(rows):
+    return (len(rows), len(rows[0]))
+
+
+def test_reproduce_quick_writes_the_report(tmp_path):
+    out = tmp_path / "report"
+    r = ppfl("reproduce", "--quick", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    md = (out / "report.md").read_text()
+    for section in (
+        "## Findings",
+        "## Strict checks",
+        "## Exponent checks",
+        "## Lemma checks",
+        "## Regime map",
+        "## Every bound",
+    ):
+        assert section in md
+    for fig in ("strict", "exponents", "regime", "calibration"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 5000
+        assert f"figures/{fig}.png" in md
+    res = json.loads((out / "results.json").read_text())
+    assert res["strict"] and all(s["verdict"] == "holds" for s in res["strict"])
+    assert sum(lem["violations"] for lem in res["lemmas"]) == 0 and res["lemmas"]
+    assert all(e["verdict"] in ("agrees", "faster") for e in res["exponents"])
+    assert any((out / "runs").glob("*.parquet"))  # runs are stored for reuse

@@ -162,13 +162,20 @@ class Report:
 # ---------------------------------------------------------------------------------------------
 
 
-def _strict_figure(results: list[StrictResult]):
-    k = len(results)
+def _panels(k: int):
+    """A figure with ``k`` panels, three per row; unused panels hidden."""
     cols = min(k, 3)
     rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    for ax in list(axes.flat)[k:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:k]
+
+
+def _strict_figure(results: list[StrictResult]):
     with plt.rc_context(plots.STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-        for ax, r in zip(axes.flat, results, strict=False):
+        fig, axes = _panels(len(results))
+        for ax, r in zip(axes, results, strict=True):
             bound = theory.get_bound(r.spec.bound)
             p = problem_of(r.spec.family, r.spec.problem)
             curves = []
@@ -217,8 +224,6 @@ def _strict_figure(results: list[StrictResult]):
             ax.set_xlabel("horizon $T$ (rounds)")
             ax.set_ylabel("left-hand side")
             ax.legend(fontsize=7)
-        for ax in list(axes.flat)[k:]:
-            ax.set_visible(False)
         fig.tight_layout()
     return fig
 
@@ -227,12 +232,9 @@ _AXIS = {"m": "devices per round $m$"}
 
 
 def _exponent_figure(results: list[ExponentResult]):
-    k = len(results)
-    cols = min(k, 3)
-    rows = -(-k // cols)
     with plt.rc_context(plots.STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-        for ax, e in zip(axes.flat, results, strict=False):
+        fig, axes = _panels(len(results))
+        for ax, e in zip(axes, results, strict=True):
             xs = np.asarray(e.xs, float)
             ys = np.asarray(e.measured, float)
             alg = e.label.split(":")[0]
@@ -248,8 +250,6 @@ def _exponent_figure(results: list[ExponentResult]):
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_ylabel("left-hand side")
             ax.legend(fontsize=7)
-        for ax in list(axes.flat)[k:]:
-            ax.set_visible(False)
         fig.tight_layout()
     return fig
 

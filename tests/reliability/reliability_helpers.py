@@ -122,7 +122,7 @@ def names_parameter(message: str, name: str) -> bool:
 
 def assert_allowed_named(message: str) -> None:
     """Check that a message says what is allowed (an interval, a list or a rule)."""
-    markers = ("must", "allowed", "expected", "expects", "needs", "one of", "Did you mean")
+    markers = ("must", "allowed", "expect", "needs", "one of", "Did you mean", "twice")
     assert any(m in message for m in markers), f"no allowed values in {message!r}"
 
 
@@ -150,5 +150,5 @@ def assert_cli_usage_error(rc: int, err: str, *names: str) -> str:
     line = lines[0]
     assert line.startswith("ppfl"), line
     for name in names:
-        assert name in line, f"{name!r} not in {line!r}"
+        assert names_parameter(line, name), f"{name!r} not named in {line!r}"
     return line

@@ -146,9 +146,7 @@ def bad_knob(family: str, knob: str, default) -> st.SearchStrategy:
 
 
 FAMILY_KNOBS = [
-    (family, knob)
-    for family in sorted(synthetic.FAMILIES)
-    for knob in synthetic.knobs_of(family)
+    (family, knob) for family in sorted(synthetic.FAMILIES) for knob in synthetic.knobs_of(family)
 ]
 
 
@@ -169,6 +167,7 @@ def test_make_rejects_invalid_knob(family, knob, data):
         with pytest.raises(Exception) as info:  # noqa: B017 - the type is checked below
             synthetic.make(family, **knobs)
         assert_allowed_named(assert_one_line(info.value, knob))
+
 
 _IDENT = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 
@@ -233,8 +232,9 @@ def test_runconfig_rejects_invalid_field(field, data):
 
 @settings(max_examples=budget("test_runconfig_joint_steps_need_equal_tau", 50, 1, 1), **SETTINGS)
 @given(
-    alg=st.sampled_from([a for a, v in simulators.ALGORITHMS.items() if v.local_update ==
-                         "simultaneous"]),
+    alg=st.sampled_from(
+        [a for a, v in simulators.ALGORITHMS.items() if v.local_update == "simultaneous"]
+    ),
     tau_u=st.integers(1, 50),
     tau_v=st.integers(1, 50),
 )
@@ -256,8 +256,10 @@ def problem():
 
 def _wrong_shape(shape):
     """Shapes that differ from ``shape`` (including 0-d and extra axes)."""
-    return st.lists(st.integers(0, 7), min_size=0, max_size=3).map(tuple).filter(
-        lambda s: s != tuple(shape)
+    return (
+        st.lists(st.integers(0, 7), min_size=0, max_size=3)
+        .map(tuple)
+        .filter(lambda s: s != tuple(shape))
     )
 
 

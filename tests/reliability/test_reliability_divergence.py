@@ -64,8 +64,7 @@ GRID = {
     "family": "quadratic",
     "seeds": [0, 1],
     "problem": {"n": 6, "d_u": 3, "d_v": 2, "L_u": 10.0, "L_v": 10.0},
-    "run": {"algorithm": ALGORITHMS, "T": 40, "m": 3, "gamma_u": [0.01, 1e4],
-            "gamma_v": 0.01},
+    "run": {"algorithm": ALGORITHMS, "T": 40, "m": 3, "gamma_u": [0.01, 1e4], "gamma_v": 0.01},
 }
 
 
@@ -80,8 +79,9 @@ def test_sweep_survives_diverging_cells(tmp_path, scheduler):
     problems: list = []
     df = store.load(tmp_path, errors=problems)
     assert problems == []
-    per_run = df.groupby("hash").agg(status=("status", "first"), gamma_u=("gamma_u", "first"),
-                                     message=("message", "first"))
+    per_run = df.groupby("hash").agg(
+        status=("status", "first"), gamma_u=("gamma_u", "first"), message=("message", "first")
+    )
     assert set(per_run.loc[per_run.gamma_u == 1e4, "status"]) == {"diverged"}
     assert set(per_run.loc[per_run.gamma_u == 0.01, "status"]) == {"ok"}
     diverged = per_run[per_run.status == "diverged"]

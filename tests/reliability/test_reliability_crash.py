@@ -4,9 +4,10 @@ A small script runs ``run_sweep`` on the local process pool (2 workers, one run 
 own process group; the group is killed with SIGKILL 4 times at random delays (seeded): once
 during start-up, then three times at a random moment after the restarted sweep stored its first
 new run. The sweep is restarted after each kill. After every kill: ``store.load`` reports no
-broken file and every ``*.parquet`` reads with pyarrow. Each restart computes exactly the runs that are missing
-(``skipped`` = files present, ``computed`` = total - files present, from its JSON report). The
-final DataFrame equals that of an uninterrupted sweep in another folder (timings dropped).
+broken file and every ``*.parquet`` reads with pyarrow. Each restart computes exactly the runs
+that are missing (``skipped`` = files present, ``computed`` = total - files present, from its
+JSON report). The final DataFrame equals that of an uninterrupted sweep in another folder
+(timings dropped).
 """
 
 from __future__ import annotations

@@ -190,8 +190,9 @@ def work_per_round(problem: Problem, config: RunConfig) -> int:
     return steps + 2 * problem.n * d // config.eval_every
 
 
-def run(problem: Problem, config: RunConfig, u0=None, V0=None, *,
-        parallel: bool | None = None) -> History:
+def run(
+    problem: Problem, config: RunConfig, u0=None, V0=None, *, parallel: bool | None = None
+) -> History:
     """Simulate ``config.algorithm`` on ``problem`` and return its ``History``.
 
     Starts from ``problem.init(config.seed)`` unless ``u0`` and/or ``V0`` are given. A run whose
@@ -202,11 +203,15 @@ def run(problem: Problem, config: RunConfig, u0=None, V0=None, *,
     operations. Both give bitwise-identical results (fixed summation order).
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"The 'problem' parameter of run must be a synthetic.Problem. "
-                        f"Got {type(problem).__name__}.")
+        raise TypeError(
+            f"The 'problem' parameter of run must be a synthetic.Problem. "
+            f"Got {type(problem).__name__}."
+        )
     if not isinstance(config, RunConfig):
-        raise TypeError(f"The 'config' parameter of run must be a simulators.RunConfig. "
-                        f"Got {type(config).__name__}.")
+        raise TypeError(
+            f"The 'config' parameter of run must be a simulators.RunConfig. "
+            f"Got {type(config).__name__}."
+        )
     check_int(config.m, "m", _OWNER, lo=1, hi=problem.n)
     alg = ALGORITHMS[config.algorithm]
     u_init, V_init = problem.init(config.seed)
@@ -230,15 +235,39 @@ def run(problem: Problem, config: RunConfig, u0=None, V0=None, *,
         parallel = work_per_round(problem, config) > PARALLEL_WORK
     kernels = problem.kernels("simulators._kernels", parallel=bool(parallel))
     bad = kernels.run_rounds(
-        alg.code, problem.data, problem.sizes, problem.batch, U, V, V_start, config.T, config.m,
-        config.tau_u, config.tau_v, config.gamma_u, config.gamma_v, problem.sigma_u,
-        problem.sigma_v, config.seed, config.eval_every, rec, clients,
+        alg.code,
+        problem.data,
+        problem.sizes,
+        problem.batch,
+        U,
+        V,
+        V_start,
+        config.T,
+        config.m,
+        config.tau_u,
+        config.tau_v,
+        config.gamma_u,
+        config.gamma_v,
+        problem.sigma_u,
+        problem.sigma_v,
+        config.seed,
+        config.eval_every,
+        rec,
+        clients,
     )
+    # An iterate below the blow-up threshold can still have metrics that overflow: the run
+    # diverged at the first recorded round whose metrics are not finite.
+    finite = np.isfinite(rec[:, :3]).all(axis=1)
+    first = int(rounds[np.argmin(finite)]) if not finite.all() else -1
+    if first >= 0 and (bad < 0 or first < bad):
+        bad = first
     status, diverged_at, message = "ok", None, ""
     if bad >= 0:
         status, diverged_at = "diverged", int(bad)
-        message = (f"iterate became non-finite (or exceeded 1e100) at round {bad}; "
-                   f"metrics after round {bad - 1} are NaN")
+        message = (
+            f"the iterate or its metrics became non-finite (or the iterate exceeded "
+            f"1e100) at round {bad}; metrics from round {bad} on are NaN"
+        )
         clients = clients[:bad]
         rec[rounds >= bad] = np.nan
     if alg.code not in (0, 4):

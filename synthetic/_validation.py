@@ -55,7 +55,10 @@ def check_real(
 ) -> float:
     """Return ``value`` as a finite ``float`` in the given interval or raise a one-line error."""
     ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok_type and math.isfinite(float(value))
+    try:
+        ok = ok_type and math.isfinite(float(value))
+    except OverflowError:  # an int too large for a float
+        ok = False
     if ok:
         v = float(value)
         ok = (lo is None or (v > lo if lo_open else v >= lo)) and (
@@ -91,12 +94,25 @@ def check_choice(value, name: str, owner: str, options: Iterable[str]) -> str:
 
 
 def check_array(value, name: str, owner: str, shape: tuple) -> np.ndarray:
-    """Return ``value`` as a finite C-contiguous float64 array of ``shape`` or raise."""
-    try:
-        arr = np.array(value, dtype=np.float64, order="C")
-    except (TypeError, ValueError):
-        arr = None
+    """Return ``value`` as a finite C-contiguous float64 array of ``shape`` or raise.
+
+    Only integer and real entries are accepted: complex, boolean, string or object arrays are
+    refused rather than converted (a cast would drop imaginary parts or turn True into 1.0).
+    """
     want = "x".join(str(s) for s in shape) if shape else "scalar"
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raw = None
+    if raw is not None and raw.dtype.kind not in "iuf":
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a float array of shape {want}. "
+            f"Got an array of dtype {raw.dtype}."
+        )
+    try:
+        arr = None if raw is None else np.array(raw, np.float64, order="C")
+    except (TypeError, ValueError, OverflowError):
+        arr = None
     if arr is None or arr.shape != tuple(shape):
         got = "x".join(str(s) for s in arr.shape) if arr is not None else type(value).__name__
         raise ValueError(
@@ -109,3 +125,16 @@ def check_array(value, name: str, owner: str, shape: tuple) -> np.ndarray:
             "Got NaN or inf entries."
         )
     return arr
+
+
+#: Largest number of per-device floats a family may allocate (n * (d_u + d_v)): 1.6 GB each.
+MAX_FLOATS = 2 * 10**8
+
+
+def check_size(n: int, d: int, owner: str, limit: int = MAX_FLOATS) -> None:
+    """Refuse instances whose per-device arrays (n x d floats) would not fit in memory."""
+    if n * d > limit:
+        raise ValueError(
+            f"The 'n' parameter of {owner} with d_u + d_v = {d} needs n * (d_u + d_v) <= "
+            f"{limit:.0e} floats (memory). Got n={n}, n * (d_u + d_v) = {n * d}."
+        )

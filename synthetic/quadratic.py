@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from synthetic._problem import Constants, Problem
-from synthetic._validation import check_int, check_real
+from synthetic._validation import check_int, check_real, check_size
 
 OWNER = "synthetic.make('quadratic')"
 
@@ -235,6 +235,7 @@ def quadratic(
     n = check_int(n, "n", OWNER, lo=1, hi=10**7)
     d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
     d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
+    check_size(n, d_u + d_v, OWNER)
     delta = check_real(delta, "delta", OWNER, lo=0.0, hi=1e6)
     chi = check_real(chi, "chi", OWNER, lo=0.0, hi=1.0, hi_open=True)
     L_u = check_real(L_u, "L_u", OWNER, lo=0.0, hi=1e6, lo_open=True)

@@ -119,6 +119,7 @@ def _dims(d, k, d_u, d_v):
             check_int(d, "d", OWNER + f" (d_u={d_u} given, d_u = d k)", d_u // k, d_u // k)
         d = d_u // k
     d = 10 if d is None else check_int(d, "d", OWNER, lo=1, hi=10**4)
+    check_int(k, "k", OWNER + f" (k <= d = {d}: a rank-k representation of R^d)", lo=1, hi=d)
     return d, k
 
 

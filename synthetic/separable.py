@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from synthetic._problem import Constants, Problem
-from synthetic._validation import check_int, check_real
+from synthetic._validation import check_int, check_real, check_size
 
 OWNER = "synthetic.make('separable')"
 #: ``max |phi'| = phi'(1/sqrt(3)) = 3 sqrt(3) / 8``.
@@ -323,6 +323,7 @@ def separable(
     n = check_int(n, "n", OWNER, lo=1, hi=10**7)
     d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
     d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
+    check_size(n, d_u + d_v, OWNER)
     delta = check_real(delta, "delta", OWNER, lo=0.0, hi=DPHI_MAX * math.sqrt(d_u))
     chi = check_real(chi, "chi", OWNER, lo=0.0, hi=1.0, hi_open=True)
     if d_v == 0:

@@ -139,6 +139,7 @@ def describe_bound(name: str, values: Mapping[str, Any] | None = None, latex: bo
     """
     b = get_bound(name)
     values = dict(values or {})
+    validate_values(values, owner=f"Bound {name!r}")  # before any numpy on the raw values
     if values:
         required = set(b.required)
         missing = required - set(values)

@@ -196,6 +196,26 @@ class Condition:
         return Condition(self.label, self.relation.subs(subs))
 
 
+def _short(value: Any) -> str:
+    """A one-line, bounded repr of a user value for messages."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_real_array(value: Any) -> np.ndarray | None:
+    """``value`` as a float array, or None if it is not real numbers (strings, bools, bytes,
+    complex, objects, ragged or empty sequences, ints too large for a float)."""
+    if isinstance(value, str | bytes | bool | np.bool_):
+        return None
+    try:
+        raw = np.asarray(value)
+        if raw.size == 0 or raw.dtype.kind not in "iuf":
+            return None
+        return raw.astype(float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def validate_values(values: Mapping[str, Any], *, owner: str = "value") -> dict[str, np.ndarray]:
     """Check numeric values of symbols and convert them to float arrays.
 
@@ -216,16 +236,21 @@ def validate_values(values: Mapping[str, Any], *, owner: str = "value") -> dict[
         If a value is not numeric, is NaN or infinite, is <= 0 for a positive symbol or < 0 for
         a nonnegative one. The message names the parameter.
     """
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"The 'values' parameter of {owner} must be a mapping of symbol names to numbers. "
+            f"Got {type(values).__name__}."
+        )
     out = {}
     for name, v in values.items():
-        try:
-            a = np.asarray(v, dtype=float)
-        except (TypeError, ValueError):
+        a = _as_real_array(v)
+        if a is None:
             raise ValueError(
-                f"The {name!r} parameter of {owner} must be a real number or array. Got {v!r}."
-            ) from None
+                f"The {name!r} parameter of {owner} must be a real number or a non-empty array "
+                f"of them. Got {_short(v)}."
+            )
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"The {name!r} parameter of {owner} must be finite. Got {v!r}.")
+            raise ValueError(f"The {name!r} parameter of {owner} must be finite. Got {_short(v)}.")
         if name in POSITIVE and np.any(a <= 0):
             bad = float(a[a <= 0].flat[0]) if a.ndim else float(a)
             raise ValueError(f"The {name!r} parameter of {owner} must be > 0. Got {bad!r}.")
@@ -446,6 +471,11 @@ class Bound:
             Missing symbol or free constant, unknown key (with "did you mean"), invalid value
             (NaN, inf, wrong sign) or violated condition; the message names the culprit.
         """
+        if values is not None and not isinstance(values, Mapping):
+            raise TypeError(
+                f"The 'values' parameter of Bound {self.name!r}.evaluate must be a mapping of "
+                f"symbol names to numbers. Got {type(values).__name__}."
+            )
         merged = dict(values or {})
         merged.update(kwargs)
         used = self._check_keys(merged, ignore_extra)
@@ -454,9 +484,26 @@ class Bound:
         arrays = [arrays_by_name[s.name] for s in args]
         if check:
             self._check_conditions(arrays, arrays_by_name)
-        shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
-        with np.errstate(divide="ignore", invalid="ignore"):
+        try:
+            shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+        except ValueError:
+            shaped = ", ".join(
+                f"{s.name!r} (shape {a.shape})" for s, a in zip(args, arrays, strict=True) if a.ndim
+            )
+            raise ValueError(
+                f"Bound {self.name!r}: the array values do not broadcast together: {shaped}."
+            ) from None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.asarray(rhs(*arrays), dtype=float)
+        if not np.all(np.isfinite(out)):
+            big = max(
+                args, key=lambda s: float(np.max(np.abs(arrays_by_name[s.name]))), default=None
+            )
+            raise ValueError(
+                f"Bound {self.name!r} is not finite at these values (overflow or a zero "
+                f"denominator); check the largest input"
+                + (f", {big.name!r}." if big is not None else ".")
+            )
         return np.broadcast_to(out, shape).copy() if out.shape != shape else out
 
     __call__ = evaluate

@@ -51,7 +51,6 @@ def test_small_step_same_problem_is_ok(alg):
     assert h.status == "ok" and h.diverged_at is None and np.all(np.isfinite(h.loss))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: representation: inf metrics before diverged_at")
 def test_bug_representation_metrics_overflow_before_diverged_at():
     """Iterates below the 1e100 threshold can already give inf gradient norms (bilinear model)."""
     p = tiny_problem("representation")

@@ -400,9 +400,6 @@ def test_bound_evaluate_rejects_unknown_or_missing(name, keys, data):
 
 
 # -- known bugs (one example each; remove the xfail when fixed) ---------------------------------
-@pytest.mark.xfail(
-    strict=True, reason="BUG: check_real calls float() on huge ints -> bare OverflowError"
-)
 @pytest.mark.parametrize("entry", ["make", "RunConfig"])
 def test_bug_huge_int_for_real_knob(entry):
     with pytest.raises(Exception) as info:  # noqa: B017
@@ -413,14 +410,12 @@ def test_bug_huge_int_for_real_knob(entry):
     assert_one_line(info.value, "delta" if entry == "make" else "gamma_u")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: representation accepts k > d; numpy matmul error")
 def test_bug_representation_k_above_d():
     with pytest.raises(Exception) as info:  # noqa: B017
         synthetic.make("representation", n=4, d=1, k=5, samples=4)
     assert_one_line(info.value, "k")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check_array silently drops imaginary parts")
 @pytest.mark.parametrize("kind", ["complex", "bool"])
 def test_bug_run_accepts_complex_or_bool_u0(problem, kind):
     u0 = np.zeros(problem.d_u) + 1j if kind == "complex" else np.ones(problem.d_u, dtype=bool)
@@ -429,7 +424,6 @@ def test_bug_run_accepts_complex_or_bool_u0(problem, kind):
     assert_one_line(info.value, "u0")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validate_values puts repr of a 2-D array (newlines)")
 def test_bug_bound_value_message_multiline():
     bound = theory.BOUNDS["sgd_nonconvex"]
     values = dict.fromkeys(bound.required, 1.0)
@@ -439,7 +433,6 @@ def test_bug_bound_value_message_multiline():
     assert_one_line(info.value, "sigma")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validate_values lets OverflowError out for huge ints")
 def test_bug_bound_huge_int():
     bound = theory.BOUNDS["sgd_nonconvex"]
     values = {**dict.fromkeys(bound.required, 1.0), "gamma": 0.5, "T": 10**400}
@@ -448,7 +441,6 @@ def test_bug_bound_huge_int():
     assert_one_line(info.value, "T")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Bound.evaluate accepts numeric strings and bools")
 @pytest.mark.parametrize("value", ["0.5", True, b"1"])
 def test_bug_bound_accepts_strings_and_bools(value):
     bound = theory.BOUNDS["sgd_nonconvex"]
@@ -458,7 +450,6 @@ def test_bug_bound_accepts_strings_and_bools(value):
     assert_one_line(info.value, "sigma")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: broadcast mismatch message names no parameter")
 def test_bug_bound_broadcast_mismatch_names_parameters():
     bound = theory.BOUNDS["sgd_nonconvex"]
     values = {**dict.fromkeys(bound.required, 1.0), "T": [1.0, 2.0], "gamma": [0.1, 0.2, 0.3]}
@@ -467,7 +458,6 @@ def test_bug_bound_broadcast_mismatch_names_parameters():
     assert_one_line(info.value, "T", "gamma")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Bound.evaluate returns inf on overflow, silently")
 def test_bug_bound_overflow_is_silent():
     bound = theory.BOUNDS["sgd_nonconvex"]
     values = {**dict.fromkeys(bound.required, 1.0), "gamma": 0.5, "Delta_F0": 1e308}
@@ -480,7 +470,6 @@ def test_bug_bound_overflow_is_silent():
     assert np.all(np.isfinite(out)), f"finite valid inputs gave {out}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Bound.evaluate(non-mapping) -> bare TypeError")
 def test_bug_bound_values_not_a_mapping():
     with pytest.raises((TypeError, ValueError)) as info:
         theory.BOUNDS["sgd_nonconvex"].evaluate([1.0, 2.0])

@@ -27,17 +27,26 @@ FIELDS = ("rounds", "loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next", "cl
 N_REP = 12  # enough devices that m = 5 clients split over threads
 
 
+#: Families also run with the threaded kernels (``parallel=True``; tiny runs default to the
+#: thread-free ones). Two, because each costs one more cold compile.
+THREADED = [f for f in ("quadratic", "separable") if f in FAMILIES]
+
+
 def histories(seed):
     """Every algorithm on a noisy tiny instance of every family: ``{key: array}``."""
     out = {}
-    for family in FAMILIES:
+    runs = [(f, None) for f in FAMILIES] + [(f, True) for f in THREADED]
+    for family, parallel in runs:
         p = tiny_problem(family, noisy=True, n=N_REP)
         for alg in ALGORITHMS:
-            h = simulators.run(p, config(p, alg, T=6, m=5, eval_every=2, seed=seed))
+            h = simulators.run(
+                p, config(p, alg, T=6, m=5, eval_every=2, seed=seed), parallel=parallel
+            )
+            tag = f"{family}/{alg}/{'threads' if parallel else 'default'}"
             for f in FIELDS:
-                out[f"{family}/{alg}/{f}"] = getattr(h, f)
+                out[f"{tag}/{f}"] = getattr(h, f)
             if h.U is not None:
-                out[f"{family}/{alg}/U"] = h.U
+                out[f"{tag}/U"] = h.U
     return out
 
 

@@ -128,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
     sweep = config.load(args.config, args.set)
     out = args.out if args.out is not None else Path("ppfl-results") / sweep.name
+    cli_verify.prepare_out(out)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         report = run_sweep(

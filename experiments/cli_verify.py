@@ -49,6 +49,33 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_execution(args) -> None:
+    """Validate --workers and --scheduler before any work starts."""
+    from experiments.sweep import check_scheduler
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"The '--workers' option must be an int >= 1. Got {args.workers}.")
+    check_scheduler(args.scheduler)
+
+
+def _positive(value: float, option: str) -> float:
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"The '{option}' option must be a finite number > 0. Got {value}.")
+    return value
+
+
+def prepare_out(path, option: str = "--out") -> Path:
+    """Create the output folder or raise a one-line error naming the option."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"The '{option}' folder {str(path)!r} cannot be created: {exc.strerror}."
+        ) from None
+    return path
+
+
 def _runner(args, default_cache: Path | None):
     cache = Path(args.cache) if args.cache else default_cache
     if cache is None and args.scheduler == "serial":
@@ -104,6 +131,8 @@ def check(args: argparse.Namespace) -> int:
     from experiments.checks import CheckSpec, strict_check
     from experiments.studies import plan
 
+    _check_execution(args)
+    _positive(args.scale, "--scale")
     bound = theory.get_bound(args.bound)
     if bound.has_free_constants:
         free = ", ".join(sorted(s.name for s in bound.free_constants))
@@ -201,6 +230,11 @@ def regime(args: argparse.Namespace) -> int:
     from experiments.report import _regime_figure
     from experiments.studies import plan
 
+    _check_execution(args)
+    if args.eta is not None:
+        _positive(args.eta, "--eta")
+    if args.out:
+        prepare_out(args.out)
     cfg = plan(quick=True).regime
     problem = {**cfg["problem"], cfg["x"]: list(cfg["xs"]), cfg["y"]: list(cfg["ys"])}
     problem, run = _overrides(args.set, problem, cfg["run"], "ppfl regime")
@@ -281,7 +315,8 @@ def add_reproduce(p: argparse.ArgumentParser) -> None:
 def reproduce(args: argparse.Namespace) -> int:
     from experiments.report import reproduce as build
 
-    out = Path(args.out)
+    _check_execution(args)
+    out = prepare_out(args.out)
     cmd = "ppfl reproduce" + (" --quick" if args.quick else "")
     rep = build(
         out,

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,6 +64,11 @@ __all__ = [
 TOP_LEVEL_KEYS = ("name", "description", "family", "seeds", "init_seed", "problem", "run")
 _SECTIONS = ("problem", "run")
 _SCALARS = (bool, int, float, str)
+
+
+#: Largest number of seeds, and of runs, one configuration may expand to.
+MAX_SEEDS = 100_000
+MAX_CELLS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -219,6 +225,11 @@ def resolve(name_or_path: str | Path) -> Path:
     ConfigError
         When it is neither, naming the shipped configurations.
     """
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise ConfigError(
+            "The 'name_or_path' parameter of experiments.config.load must be a file path or the "
+            f"name of a shipped configuration. Got {type(name_or_path).__name__}."
+        )
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -257,6 +268,8 @@ def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Sweep:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text.") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}.") from None
     data.setdefault("name", path.stem)
@@ -280,6 +293,11 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
     -------
     Sweep
     """
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: the 'data' parameter of from_dict must be a table (a mapping of keys "
+            f"to values). Got {type(data).__name__}."
+        )
     data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
     for key in data:
         if key not in TOP_LEVEL_KEYS:
@@ -364,6 +382,14 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
     if missing:
         raise ConfigError(f"{source}: [run] must set {', '.join(map(repr, missing))}.")
 
+    cells = len(family_values) * len(init_seeds) * len(seeds)
+    for axis in (*problem_axes.values(), *run_axes.values()):
+        cells *= len(axis)
+    if cells > MAX_CELLS:
+        raise ConfigError(
+            f"{source}: the grid has {cells} runs, more than {MAX_CELLS}; split it into "
+            "several configurations."
+        )
     specs = []
     problem_keys = list(problem_axes)
     run_keys = list(run_axes)
@@ -412,11 +438,14 @@ def _axis(value, key: str, source: str) -> list:
 
 def _seeds(value, source: str) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
+        if not 1 <= value <= MAX_SEEDS:
             raise ConfigError(
-                f"{source}: 'seeds' must be a count >= 1 or a list of ints. Got {value}."
+                f"{source}: 'seeds' must be a count in [1, {MAX_SEEDS}] or a list of ints. "
+                f"Got {value}."
             )
         return list(range(value))
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise ConfigError(f"{source}: 'seeds' lists more than {MAX_SEEDS} seeds.")
     values = value if isinstance(value, list) else [value]
     if not values or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
@@ -432,7 +461,10 @@ def _seeds(value, source: str) -> list[int]:
 def _coerce(value, default):
     """Ints where the default is a float become floats, so ``delta = 1`` and ``1.0`` hash alike."""
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # too large for a float: the knob's own check reports it
+            return value
     return value
 
 

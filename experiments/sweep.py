@@ -304,6 +304,18 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_scheduler(scheduler) -> None:
+    """Raise a one-line ``ValueError`` unless ``scheduler`` names an executor."""
+    if type(scheduler).__name__ == "Client" or scheduler in SCHEDULERS:
+        return
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        return
+    raise ValueError(
+        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
+        f"tcp://HOST:PORT. Got {scheduler!r}."
+    )
+
+
 def make_executor(scheduler="local", workers: int | None = None):
     """Build an executor for ``scheduler`` (see the module docstring).
 

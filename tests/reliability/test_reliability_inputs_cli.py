@@ -440,7 +440,6 @@ def test_cli_check_refuses_bounds_with_free_constants(capsys):
 
 
 # -- known bugs ----------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="BUG: cli bound --set T=<huge int>: OverflowError escapes")
 def test_bug_cli_bound_huge_int(capsys):
     argv = [
         "bound",
@@ -463,13 +462,11 @@ def test_bug_cli_bound_huge_int(capsys):
     assert_cli_usage_error(rc, err, "T")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli bound --set T=[[1,2],[3]]: numpy message")
 def test_bug_cli_bound_ragged_list(capsys):
     rc, err = _main(capsys, ["bound", "sgd_nonconvex", "--set", "T=[[1,2],[3]]"])
     assert_cli_usage_error(rc, err, "T")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli bound overflow: exit 0, RuntimeWarning on stderr")
 def test_bug_cli_bound_overflow(capsys):
     argv = [
         "bound",
@@ -489,7 +486,6 @@ def test_bug_cli_bound_overflow(capsys):
     assert rc == 2 and "Warning" not in err, (rc, err)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: huge int knob in TOML: OverflowError traceback")
 def test_bug_cli_run_huge_int_knob(capsys, workdir):
     path = workdir / "huge.toml"
     path.write_text(f'family = "quadratic"\n[problem]\ndelta = {10**400}\n[run]\nT = 2\n')
@@ -500,7 +496,6 @@ def test_bug_cli_run_huge_int_knob(capsys, workdir):
     assert_cli_usage_error(rc, err, "delta")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.load: non-UTF-8 file, message lacks the path")
 def test_bug_load_non_utf8(capsys, workdir):
     path = workdir / "latin1.toml"
     path.write_bytes(b'family = "quadr\xe4tic"\n')
@@ -508,7 +503,6 @@ def test_bug_load_non_utf8(capsys, workdir):
     assert_cli_usage_error(rc, err, str(path))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --out that cannot be created: message lacks --out")
 def test_bug_cli_run_bad_out(capsys, good_toml):
     rc, err = _main(
         capsys, ["run", good_toml, "--out", "/proc/no/such/dir", "--scheduler", "serial"]
@@ -516,7 +510,6 @@ def test_bug_cli_run_bad_out(capsys, good_toml):
     assert_cli_usage_error(rc, err, "--out")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.from_dict(non-mapping): AttributeError")
 @pytest.mark.parametrize("data", [None, [("family", "quadratic")]])
 def test_bug_from_dict_non_mapping(data):
     with pytest.raises(config.ConfigError) as info:
@@ -524,14 +517,12 @@ def test_bug_from_dict_non_mapping(data):
     assert_one_line(info.value, "data")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.load(non-path): bare TypeError")
 def test_bug_load_non_path():
     with pytest.raises(config.ConfigError) as info:
         config.load(3)
     assert_one_line(info.value, "name_or_path")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'seeds' has no upper bound: seeds=10**12 MemoryError")
 def test_bug_seeds_unbounded():
     with pytest.raises(config.ConfigError) as info:
         config.from_dict({**_base(), "seeds": 10**12})
@@ -549,9 +540,6 @@ _MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: quadratic has no memory guard: n*d_u huge -> MemoryError traceback"
-)
 def test_bug_quadratic_memory_guard(workdir):
     """A problem too big for memory must be refused up front (as logistic does), not crash."""
     path = workdir / "huge-n.toml"
@@ -579,7 +567,6 @@ def test_bug_quadratic_memory_guard(workdir):
     assert_cli_usage_error(proc.returncode, proc.stderr, "n")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ppfl check --scale nan/-1 accepted, exit 0")
 @pytest.mark.parametrize("scale", ["nan", "-1", "0"])
 def test_bug_cli_check_scale(capsys, scale):
     rc, err = _main(
@@ -600,7 +587,6 @@ def test_bug_cli_check_scale(capsys, scale):
     assert_cli_usage_error(rc, err, "--scale")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check/regime --workers 0 accepted with serial")
 @pytest.mark.parametrize("verb", ["check", "regime"])
 def test_bug_cli_workers_zero_ignored(capsys, verb):
     argv = [verb] + (
@@ -613,20 +599,17 @@ def test_bug_cli_workers_zero_ignored(capsys, verb):
     assert_cli_usage_error(rc, err, "--workers")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: regime --eta nan: message names gamma_u, not --eta")
 def test_bug_cli_regime_eta(capsys):
     rc, err = _main(capsys, ["regime", "--eta", "nan", "--scheduler", "serial"])
     assert_cli_usage_error(rc, err, "--eta")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reproduce validates --workers/--scheduler late")
 @pytest.mark.parametrize("option", [("--workers", "0"), ("--scheduler", "bogus")])
 def test_bug_cli_reproduce_validates_late(capsys, workdir, option):
     rc, err = _main(capsys, ["reproduce", "--quick", "--out", workdir / "rep", *option])
     assert_cli_usage_error(rc, err, option[0] if option[0] == "--workers" else option[1])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an empty array value is accepted; value [] printed")
 def test_bug_bound_empty_array(capsys):
     argv = [
         "bound",

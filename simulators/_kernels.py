@@ -36,7 +36,7 @@ N_CHUNKS = 64
 BLOWUP = 1e100
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _draw_batch(seed, t, i, k, size, idx):
     """Fill ``idx`` with minibatch indices of device i, step k (uniform, with replacement)."""
     if idx.shape[0] == 0:
@@ -46,7 +46,7 @@ def _draw_batch(seed, t, i, k, size, idx):
         idx[j] = min(int(uniform(kk, j) * size), size - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _add_noise(g, sigma, seed, stream, t, i, k):
     """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2).
 
@@ -59,7 +59,7 @@ def _add_noise(g, sigma, seed, stream, t, i, k):
         g[c] += s * normal(kk, c)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _v_step(data, i, u, v, g, idx, gamma_v, sigma_v, seed, t, k, size):
     """One personal step ``v <- v - gamma_v (grad_v f_i(u, v; z) [+ xi_v])``."""
     _draw_batch(seed, t, i, k, size, idx)
@@ -69,7 +69,7 @@ def _v_step(data, i, u, v, g, idx, gamma_v, sigma_v, seed, t, k, size):
         v[c] -= gamma_v * g[c]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _u_step(data, i, u, v, g, idx, gamma_u, sigma_u, seed, t, k, size):
     """One shared step ``u <- u - gamma_u (grad_u f_i(u, v; z) [+ xi_u])``."""
     _draw_batch(seed, t, i, k, size, idx)
@@ -79,9 +79,10 @@ def _u_step(data, i, u, v, g, idx, gamma_u, sigma_u, seed, t, k, size):
         u[c] -= gamma_u * g[c]
 
 
-@njit(cache=True)
-def _alternating(data, i, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v,
-                 seed, t, size):
+@njit(cache=True, error_model="numpy")
+def _alternating(
+    data, i, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v, seed, t, size
+):
     """FedAlt's local update (pillutla2022.md §2.2): tau_v steps on v at the fixed u, then tau_u
     steps on u at the new v. Minibatch counters: steps 0..tau_v-1 (v), tau_v.. (u)."""
     for k in range(tau_v):
@@ -90,9 +91,10 @@ def _alternating(data, i, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, s
         _u_step(data, i, ul, vl, gu, idx, gamma_u, sigma_u, seed, t, tau_v + k, size)
 
 
-@njit(cache=True)
-def _simultaneous(data, i, ul, vl, gu, gv, idx, tau, gamma_u, gamma_v, sigma_u, sigma_v, seed,
-                  t, size):
+@njit(cache=True, error_model="numpy")
+def _simultaneous(
+    data, i, ul, vl, gu, gv, idx, tau, gamma_u, gamma_v, sigma_u, sigma_v, seed, t, size
+):
     """FedSim's local update (pillutla2022.md §2.3): tau joint steps, both partial gradients at
     the same point and from the same minibatch."""
     for k in range(tau):
@@ -113,29 +115,64 @@ PHASE_ALT = 2  # both phases (local training)
 PHASE_JOINT = 3  # FedSim/FedAvg joint steps
 
 
-@njit(cache=True)
-def _clients(phase, data, S, sizes, lo, hi, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v,
-             sigma_u, sigma_v, seed, t):
+@njit(cache=True, error_model="numpy")
+def _clients(
+    phase,
+    data,
+    S,
+    sizes,
+    lo,
+    hi,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    tau_u,
+    tau_v,
+    gamma_u,
+    gamma_v,
+    sigma_u,
+    sigma_v,
+    seed,
+    t,
+):
     """Local updates of the sampled devices ``S[lo:hi]`` (rows ``lo..hi-1`` of the scratch
     arrays), one after the other. A plain function called once per block from ``prange``: the
     per-device work then compiles as ordinary sequential code (measured ~2x faster per thread
     than the same loops written inside the parallel region)."""
     for j in range(lo, hi):
         i = S[j]
+        size = sizes[i]
+        # Views once per device, not per step (each view costs reference-count updates).
+        u, v, g_u, g_v, ix = ul[j], vl[j], gu[j], gv[j], idx[j]
         if phase == PHASE_V or phase == PHASE_ALT:
             for k in range(tau_v):
-                _v_step(data, i, ul[j], vl[j], gv[j], idx[j], gamma_v, sigma_v, seed, t, k,
-                        sizes[i])
+                _v_step(data, i, u, v, g_v, ix, gamma_v, sigma_v, seed, t, k, size)
         if phase == PHASE_U or phase == PHASE_ALT:
             for k in range(tau_u):
-                _u_step(data, i, ul[j], vl[j], gu[j], idx[j], gamma_u, sigma_u, seed, t,
-                        tau_v + k, sizes[i])
+                _u_step(data, i, u, v, g_u, ix, gamma_u, sigma_u, seed, t, tau_v + k, size)
         if phase == PHASE_JOINT:
-            _simultaneous(data, i, ul[j], vl[j], gu[j], gv[j], idx[j], tau_u, gamma_u, gamma_v,
-                          sigma_u, sigma_v, seed, t, sizes[i])
+            _simultaneous(
+                data,
+                i,
+                u,
+                v,
+                g_u,
+                g_v,
+                ix,
+                tau_u,
+                gamma_u,
+                gamma_v,
+                sigma_u,
+                sigma_v,
+                seed,
+                t,
+                size,
+            )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _chunk(data, U, V, lo, hi, gsum, gu, gv, idx):
     shared = U.shape[0] == 1
     lsum = 0.0
@@ -154,7 +191,7 @@ def _chunk(data, U, V, lo, hi, gsum, gu, gv, idx):
     return lsum, usq, vsq
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def metrics(data, U, V, out):
     """``out = (F, ||grad_u F||^2 (mean_i ||grad_u F_i(u_i, v_i)||^2 if U has n rows),
     (1/n) sum_i ||grad_v F_i||^2)``, reduced over ``N_CHUNKS`` fixed blocks in order."""
@@ -189,7 +226,7 @@ def metrics(data, U, V, out):
     out[2] = tot[2] / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _copy(dst, src):
     """``dst[:] = src`` as a plain loop. (Inside a ``parallel=True`` function numba turns a slice
     assignment into a parallel region of its own: one per device per round, which cost more
@@ -198,7 +235,7 @@ def _copy(dst, src):
         dst[c] = src[c]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _finite(x):
     for c in range(x.shape[0]):
         if not (abs(x[c]) < BLOWUP):
@@ -206,9 +243,28 @@ def _finite(x):
     return True
 
 
-@njit(parallel=True, cache=True)
-def run_rounds(alg, data, sizes, batch, U, V, V0, T, m, tau_u, tau_v, gamma_u, gamma_v,
-               sigma_u, sigma_v, seed, eval_every, rec, clients):
+@njit(parallel=True, cache=True, error_model="numpy")
+def run_rounds(
+    alg,
+    data,
+    sizes,
+    batch,
+    U,
+    V,
+    V0,
+    T,
+    m,
+    tau_u,
+    tau_v,
+    gamma_u,
+    gamma_v,
+    sigma_u,
+    sigma_v,
+    seed,
+    eval_every,
+    rec,
+    clients,
+):
     """Run T rounds of algorithm ``alg`` in place on ``(U, V)``; record metrics into ``rec``.
 
     Parameters
@@ -270,21 +326,78 @@ def run_rounds(alg, data, sizes, batch, U, V, V0, T, m, tau_u, tau_v, gamma_u, g
         if alg == ALG_FEDALT or alg == ALG_FEDRECON:
             # v-phase everywhere first, so Delta_u can be measured at (u^t, V^{t+1}).
             for c in prange(nc):
-                _clients(PHASE_V, data, S, sizes, (c * m) // nc, ((c + 1) * m) // nc, ul, vl,
-                         gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v, seed, t)
+                _clients(
+                    PHASE_V,
+                    data,
+                    S,
+                    sizes,
+                    (c * m) // nc,
+                    ((c + 1) * m) // nc,
+                    ul,
+                    vl,
+                    gu,
+                    gv,
+                    idx,
+                    tau_u,
+                    tau_v,
+                    gamma_u,
+                    gamma_v,
+                    sigma_u,
+                    sigma_v,
+                    seed,
+                    t,
+                )
             for j in range(m):
                 _copy(V[S[j]], vl[j])
             if record:
                 metrics(data, U, V, buf)
                 rec[r, 3] = buf[1]
             for c in prange(nc):
-                _clients(PHASE_U, data, S, sizes, (c * m) // nc, ((c + 1) * m) // nc, ul, vl,
-                         gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v, seed, t)
+                _clients(
+                    PHASE_U,
+                    data,
+                    S,
+                    sizes,
+                    (c * m) // nc,
+                    ((c + 1) * m) // nc,
+                    ul,
+                    vl,
+                    gu,
+                    gv,
+                    idx,
+                    tau_u,
+                    tau_v,
+                    gamma_u,
+                    gamma_v,
+                    sigma_u,
+                    sigma_v,
+                    seed,
+                    t,
+                )
         else:
             phase = PHASE_ALT if alg == ALG_LOCAL else PHASE_JOINT
             for c in prange(nc):
-                _clients(phase, data, S, sizes, (c * m) // nc, ((c + 1) * m) // nc, ul, vl,
-                         gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v, seed, t)
+                _clients(
+                    phase,
+                    data,
+                    S,
+                    sizes,
+                    (c * m) // nc,
+                    ((c + 1) * m) // nc,
+                    ul,
+                    vl,
+                    gu,
+                    gv,
+                    idx,
+                    tau_u,
+                    tau_v,
+                    gamma_u,
+                    gamma_v,
+                    sigma_u,
+                    sigma_v,
+                    seed,
+                    t,
+                )
         if record:
             r += 1
         # Server: plain mean of the sampled devices' u (slide 31), summed in device order.

@@ -93,11 +93,13 @@ def specialise(template: str, loss, grad_u, grad_v, parallel: bool = True):
     body = _body(template)
     if not parallel:
         body = body.replace("parallel=True", "parallel=False")
-    source = "\n".join(header) + "\n" + body
-    digest_src = source + "".join(
-        inspect.getsource(getattr(fn, "py_func", fn)) for fn in inject.values()
-    )
-    digest = hashlib.sha256(digest_src.encode()).hexdigest()[:16]
+    # The objective's code ends up inside the compiled kernels (inlined or linked), but numba's
+    # cache only watches the generated file: a digest of the objective's source in the file
+    # gives an edited objective a new file, hence a fresh compile instead of a stale kernel.
+    objective = "".join(inspect.getsource(getattr(fn, "py_func", fn)) for fn in names.values())
+    stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
+    source = f"# objective source digest: {stamp}\n" + "\n".join(header) + "\n" + body
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     modname = f"ppfl_kernels_{template.replace('.', '_')}_{digest}"
     path = cache_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != source:

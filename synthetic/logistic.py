@@ -47,7 +47,7 @@ def _softplus_neg(z):
     return -z + math.log1p(math.exp(z))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     A, C, y, start, par = data
     lam = par[0]
@@ -88,12 +88,12 @@ def _grad_block(data, i, u, v, out, idx, which):
         out[c] = out[c] / nb + lam * 2.0 * x[c] / (q * q)  # + lam phi'(x_c)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     _grad_block(data, i, u, v, out, idx, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     _grad_block(data, i, u, v, out, idx, 1)
 

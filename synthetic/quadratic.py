@@ -17,7 +17,7 @@ from synthetic._validation import check_int, check_real, check_size
 OWNER = "synthetic.make('quadratic')"
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     A, C, B, bu, bv = data
     s = 0.0
@@ -37,7 +37,7 @@ def _loss(data, i, u, v):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     A, C, B, bu, bv = data
     for a in range(u.shape[0]):
@@ -49,7 +49,7 @@ def _grad_u(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     A, C, B, bu, bv = data
     for a in range(v.shape[0]):
@@ -61,7 +61,7 @@ def _grad_v(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _loss_h(data, i, u, v):
     """``F_i = 1/2 u^T A_i u - bu_i^T u + 1/2 v^T B v - bv_i^T v``, ``A_i = Q diag(lam_i) Q^T``."""
     Q, lam, B, bu, bv = data
@@ -81,7 +81,7 @@ def _loss_h(data, i, u, v):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_u_h(data, i, u, v, out, idx):
     """``out = A_i u - bu_i = Q (lam_i * (Q^T u)) - bu_i``."""
     Q, lam, B, bu, bv = data
@@ -99,7 +99,7 @@ def _grad_u_h(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_v_h(data, i, u, v, out, idx):
     """``out = B v - bv_i`` (no coupling: heterogeneous Hessians require chi = 0)."""
     Q, lam, B, bu, bv = data

@@ -40,7 +40,7 @@ def _residual(X, y, row, u, v):
     return z - y[row]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     X, y, start = data
     lo = start[i]
@@ -52,7 +52,7 @@ def _loss(data, i, u, v):
     return 0.5 * s / N  # 1/(2N) ||y_i - X_i B w||^2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     """``grad_B F_i = (1/N) X^T r w^T`` (flattened row-major), exact or on minibatch ``idx``."""
     X, y, start = data
@@ -73,7 +73,7 @@ def _grad_u(data, i, u, v, out, idx):
         out[c] /= nb
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     """``grad_w F_i = (1/N) B^T X^T r``, exact or on minibatch ``idx``."""
     X, y, start = data

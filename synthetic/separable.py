@@ -33,7 +33,7 @@ _GOLDEN = 0.5 * (math.sqrt(5.0) - 1.0)
 # data = (a (K, d_u), cl (n,) int64, r (d_v,), b (K, d_v), Q (d_u, d_v) or (0, 0), par = [mu])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     a, cl, r, b, Q, par = data
     k = cl[i]
@@ -55,7 +55,7 @@ def _loss(data, i, u, v):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     a, cl, r, b, Q, par = data
     k = cl[i]
@@ -72,7 +72,7 @@ def _grad_u(data, i, u, v, out, idx):
             out[j] += qv  # + Q v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     a, cl, r, b, Q, par = data
     k = cl[i]

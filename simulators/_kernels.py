@@ -20,8 +20,8 @@ from simulators._rng import (
     STREAM_BATCH,
     STREAM_NOISE_U,
     STREAM_NOISE_V,
+    add_normals,
     key,
-    normal,
     sample_round,
     uniform,
 )
@@ -53,10 +53,7 @@ def _add_noise(g, sigma, seed, stream, t, i, k):
     A block of dimension 0 (``d_v = 0``) gets no noise (and no division by zero)."""
     if sigma == 0.0 or g.shape[0] == 0:
         return
-    kk = key(seed, stream, t, i, k)
-    s = sigma / np.sqrt(g.shape[0])
-    for c in range(g.shape[0]):
-        g[c] += s * normal(kk, c)
+    add_normals(g, sigma / np.sqrt(g.shape[0]), key(seed, stream, t, i, k))
 
 
 @njit(cache=True, error_model="numpy")

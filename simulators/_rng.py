@@ -53,25 +53,46 @@ def key(seed, stream, t, i, k):
 @njit(cache=True, inline="always")
 def uniform(kk, j):
     """The ``j``-th uniform in (0, 1) of key ``kk`` (53-bit resolution, never exactly 0)."""
-    z = _mix(kk + (uint64(j) + uint64(1)) * _GOLDEN)
+    # uint64(kk): a key passed in from Python arrives as int64, and int64 + uint64 would
+    # promote to float64.
+    z = _mix(uint64(kk) + (uint64(j) + uint64(1)) * _GOLDEN)
     return (float(z >> uint64(11)) + 0.5) * _INV_2_53
 
 
 @njit(cache=True, inline="always")
+def normal_pair(kk, p):
+    """Standard normals ``2p`` and ``2p+1`` of key ``kk``: both outputs of one Box-Muller
+    transform of uniforms ``2p`` and ``2p+1`` (independent N(0, 1) variables)."""
+    r = np.sqrt(-2.0 * np.log(uniform(kk, 2 * p)))
+    a = _TWO_PI * uniform(kk, 2 * p + 1)
+    return r * np.cos(a), r * np.sin(a)
+
+
+@njit(cache=True, inline="always")
 def normal(kk, j):
-    """The ``j``-th standard normal of key ``kk`` (Box-Muller on uniforms 2j and 2j+1)."""
-    u1 = uniform(kk, 2 * j)
-    u2 = uniform(kk, 2 * j + 1)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+    """The ``j``-th standard normal of key ``kk`` (component ``j % 2`` of pair ``j // 2``)."""
+    z0, z1 = normal_pair(kk, j // 2)
+    return z0 if j % 2 == 0 else z1
+
+
+@njit(cache=True, inline="always")
+def add_normals(g, scale, kk):
+    """``g[c] += scale * normal(kk, c)`` for every c, one Box-Muller transform per pair."""
+    d = g.shape[0]
+    for p in range(d // 2):
+        z0, z1 = normal_pair(kk, p)
+        g[2 * p] += scale * z0
+        g[2 * p + 1] += scale * z1
+    if d % 2:
+        z0, _ = normal_pair(kk, d // 2)
+        g[d - 1] += scale * z0
 
 
 @njit(cache=True)
 def normal_vector(seed, stream, t, i, k, d):
     """``d`` standard normals for the counter ``(seed, stream, t, i, k)`` (for references/tests)."""
-    kk = key(seed, stream, t, i, k)
-    out = np.empty(d)
-    for j in range(d):
-        out[j] = normal(kk, j)
+    out = np.zeros(d)
+    add_normals(out, 1.0, key(seed, stream, t, i, k))
     return out
 
 

@@ -294,6 +294,12 @@ VERBS: dict[str, Verb] = {
         cli_verify.add_regime,
         cli_verify.regime,
     ),
+    "bench": Verb(
+        "speed of the kernels against NumPy references (ratios from one process)",
+        cli_verify.BENCH_EXAMPLE,
+        cli_verify.add_bench,
+        cli_verify.bench,
+    ),
     "reproduce": Verb(
         "run every verification study and write the report (Markdown + figures)",
         cli_verify.REPRODUCE_EXAMPLE,

@@ -12,7 +12,20 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-__all__ = ["add_check", "check", "add_regime", "regime", "add_reproduce", "reproduce"]
+__all__ = [
+    "add_check",
+    "check",
+    "add_regime",
+    "regime",
+    "add_reproduce",
+    "reproduce",
+    "add_bench",
+    "bench",
+]
+
+BENCH_EXAMPLE = """examples:
+  ppfl bench --quick
+  NUMBA_NUM_THREADS=1 ppfl bench --clock cpu --no-memory   # fair on a shared machine"""
 
 CHECK_EXAMPLE = """examples:
   ppfl check fedsgd_partial
@@ -342,3 +355,33 @@ def reproduce(args: argparse.Namespace) -> int:
             print(f"  finding: {f}")
         print(f"report: {out / 'report.md'}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+# ---------------------------------------------------------------------------------------------
+
+
+def add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="n=200, 20 rounds, no memory run")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="timer (cpu: this process's CPU time, fair on a shared machine with one numba thread)",
+    )
+    p.add_argument("--no-memory", action="store_true", help="skip the n = 10^6 memory run")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def bench(args: argparse.Namespace) -> int:
+    from benchmarks import bench_kernels
+
+    argv = ["--clock", args.clock]
+    if args.quick:
+        argv += ["--n", "200", "--rounds", "20", "--no-memory"]
+    elif args.no_memory:
+        argv.append("--no-memory")
+    if args.json:
+        argv.append("--json")
+    return int(bench_kernels.main(argv) or 0)

@@ -236,7 +236,7 @@ def _toml_literal(value) -> str | None:
 
 def test_every_verb_is_covered():
     """A new verb must get bad-input tests here."""
-    assert set(cli.VERBS) <= {"run", "plot", "bound", "check", "regime", "reproduce"}, set(
+    assert set(cli.VERBS) <= {"run", "plot", "bound", "check", "regime", "reproduce", "bench"}, set(
         cli.VERBS
     )
 
@@ -627,3 +627,12 @@ def test_bug_bound_empty_array(capsys):
     ]
     rc, err = _main(capsys, argv)
     assert_cli_usage_error(rc, err, "T")
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [(["--clock", "bogus"], "--clock"), (["--rounds", "5"], "--rounds"), (["extra"], "extra")],
+)
+def test_cli_bench_bad_options(capsys, argv, name):
+    rc, err = _main(capsys, ["bench", *argv])
+    assert_cli_usage_error(rc, err, name)

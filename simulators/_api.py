@@ -179,6 +179,9 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
     return rounds if rounds[-1] == T else np.append(rounds, T)
 
 
+#: Templates of the round kernels: synthetic's population metrics, then the rounds.
+KERNEL_TEMPLATES = ("synthetic._kernels", "simulators._kernels")
+
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000
 
@@ -233,7 +236,7 @@ def run(
     clients = np.full((config.T, config.m), -1, dtype=np.int64)
     if parallel is None:
         parallel = work_per_round(problem, config) > PARALLEL_WORK
-    kernels = problem.kernels("simulators._kernels", parallel=bool(parallel))
+    kernels = problem.kernels(KERNEL_TEMPLATES, parallel=bool(parallel))
     bad = kernels.run_rounds(
         alg.code,
         problem.data,

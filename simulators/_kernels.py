@@ -9,8 +9,9 @@ drawn from the counter-based generator of ``simulators._rng``, keyed by
 Calling convention of the objective: see ``synthetic._kernels``.
 """
 
-# The objective's functions: generated modules bind them (see synthetic._codegen).
-loss = grad_u = grad_v = None
+# The objective's functions: generated modules bind them (see synthetic._codegen), and
+# synthetic/_kernels.py's body is joined before this one (population_metrics).
+loss = grad_u = grad_v = population_metrics = None
 
 # ppfl:template-body
 import numpy as np
@@ -32,8 +33,8 @@ ALG_FEDAVG = 2
 ALG_LOCAL = 3
 ALG_FEDRECON = 4
 
-N_CHUNKS = 64
 BLOWUP = 1e100
+CLIENT_BLOCKS = 64  # sampled devices are updated in at most this many parallel blocks
 
 
 @njit(cache=True, error_model="numpy")
@@ -170,57 +171,14 @@ def _clients(
 
 
 @njit(cache=True, error_model="numpy")
-def _chunk(data, U, V, lo, hi, gsum, gu, gv, idx):
-    shared = U.shape[0] == 1
-    lsum = 0.0
-    usq = 0.0
-    vsq = 0.0
-    for i in range(lo, hi):
-        u = U[0] if shared else U[i]
-        lsum += loss(data, i, u, V[i])
-        grad_u(data, i, u, V[i], gu, idx)
-        grad_v(data, i, u, V[i], gv, idx)
-        for c in range(gu.shape[0]):
-            gsum[c] += gu[c]
-            usq += gu[c] * gu[c]
-        for c in range(gv.shape[0]):
-            vsq += gv[c] * gv[c]
-    return lsum, usq, vsq
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
 def metrics(data, U, V, out):
     """``out = (F, ||grad_u F||^2 (mean_i ||grad_u F_i(u_i, v_i)||^2 if U has n rows),
-    (1/n) sum_i ||grad_v F_i||^2)``, reduced over ``N_CHUNKS`` fixed blocks in order."""
-    n = V.shape[0]
-    d_u = U.shape[1]
-    d_v = V.shape[1]
-    nc = min(N_CHUNKS, n)
-    gsums = np.zeros((nc, d_u))
-    parts = np.zeros((nc, 3))
-    for c in prange(nc):
-        lo = (c * n) // nc
-        hi = ((c + 1) * n) // nc
-        gu = np.empty(d_u)
-        gv = np.empty(d_v)
-        idx = np.empty(0, dtype=np.int64)
-        a, b, e = _chunk(data, U, V, lo, hi, gsums[c], gu, gv, idx)
-        parts[c, 0] = a
-        parts[c, 1] = b
-        parts[c, 2] = e
-    g = np.zeros(d_u)
-    tot = np.zeros(3)
-    for c in range(nc):
-        for j in range(d_u):
-            g[j] += gsums[c, j]
-        for j in range(3):
-            tot[j] += parts[c, j]
-    gnorm = 0.0
-    for j in range(d_u):
-        gnorm += (g[j] / n) ** 2
-    out[0] = tot[0] / n
-    out[1] = gnorm if U.shape[0] == 1 else tot[1] / n
-    out[2] = tot[2] / n
+    (1/n) sum_i ||grad_v F_i||^2)``: ``population_metrics`` of synthetic's template (joined
+    before this one), reduced over its fixed blocks of devices in order."""
+    f, gnorm, usq, vsq = population_metrics(data, U, V)
+    out[0] = f
+    out[1] = gnorm if U.shape[0] == 1 else usq
+    out[2] = vsq
 
 
 @njit(cache=True, error_model="numpy")
@@ -298,7 +256,9 @@ def run_rounds(
     idx = np.empty((m, batch), dtype=np.int64)
     buf = np.empty(3)
     u_now = U[0].copy()
-    nc = min(m, N_CHUNKS)  # blocks of devices per parallel region (results do not depend on it)
+    nc = min(
+        m, CLIENT_BLOCKS
+    )  # blocks of devices per parallel region (results do not depend on it)
     r = 0
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T

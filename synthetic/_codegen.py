@@ -63,14 +63,15 @@ def _body(template: str) -> str:
     return body
 
 
-def specialise(template: str, loss, grad_u, grad_v, parallel: bool = True):
+def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = True):
     """Return the module ``template`` specialised to the three objective functions.
 
     Parameters
     ----------
-    template : str
+    template : str or tuple of str
         Dotted name of a template module (it has a ``# ppfl:template-body`` line; the code after
-        it refers to ``loss``, ``grad_u``, ``grad_v`` as globals).
+        it refers to ``loss``, ``grad_u``, ``grad_v`` as globals), or several: their bodies
+        are joined in order into one module, so a later template calls an earlier one's kernels.
     loss, grad_u, grad_v : numba dispatchers
         The objective, in the calling convention of ``synthetic._kernels``.
     parallel : bool
@@ -90,7 +91,8 @@ def specialise(template: str, loss, grad_u, grad_v, parallel: bool = True):
             inject[alias] = fn
         else:
             header.append(f"from {where[0]} import {where[1]} as {alias}  # noqa: F401")
-    body = _body(template)
+    templates = (template,) if isinstance(template, str) else tuple(template)
+    body = "\n".join(_body(t) for t in templates)
     if not parallel:
         body = body.replace("parallel=True", "parallel=False")
     # The objective's code ends up inside the compiled kernels (inlined or linked), but numba's
@@ -100,7 +102,7 @@ def specialise(template: str, loss, grad_u, grad_v, parallel: bool = True):
     stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
     source = f"# objective source digest: {stamp}\n" + "\n".join(header) + "\n" + body
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    modname = f"ppfl_kernels_{template.replace('.', '_')}_{digest}"
+    modname = f"ppfl_kernels_{templates[-1].replace('.', '_')}_{digest}"
     path = cache_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != source:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -174,7 +174,7 @@ class Problem:
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
 
-    def kernels(self, template: str, parallel: bool = True):
+    def kernels(self, template: str | tuple, parallel: bool = True):
         """The kernel template module ``template`` specialised to this objective (cached).
 
         ``parallel=False`` gives the same kernels compiled without threads (same results).

@@ -385,7 +385,8 @@ def _markdown(rep: Report, command: str) -> str:
         "",
         "## Strict checks (bounds without free constants)",
         "",
-        "Step sizes are the largest the bound's conditions allow. Verdict: *holds* when the "
+        "Step sizes are the largest the bound's conditions allow (half of it for the bounds "
+        "derived here, where the descent coefficient peaks). Verdict: *holds* when the "
         "one-sided 95% upper confidence bound of the measured left-hand side (over seeds) is "
         "below the bound; ratio = measured / bound (1 = tight).",
         "",

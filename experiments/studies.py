@@ -92,10 +92,11 @@ def _strict(quick: bool) -> tuple:
         CheckSpec(
             "fedsgd_partial",
             "quadratic",
-            dict(n=10, d_u=1, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=1.0),
+            # eigenvalues (L, L/2): the bound is attained along the first direction only
+            dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
             dict(algorithm="fedalt", T=T, m=3, gamma_u="max", gamma_v=0.0),
             seeds,
-            label="FedSGD, 3 of 10 devices per round (sampling and noise)",
+            label="FedSGD, 3 of 10 devices per round (sampling and noise), eigenvalues (L, L/2)",
         ),
     ]
     specs += _derived_specs(seeds, T)

@@ -228,7 +228,12 @@ def add_regime(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a problem knob or run field (T, m, tau_u, tau_v); lists for the --x/--y axes",
     )
-    p.add_argument("--eta", type=float, default=None, help="normalised step (default 0.2)")
+    p.add_argument(
+        "--eta",
+        type=float,
+        default=None,
+        help="one normalised step for both algorithms (default: each its theorem-tuned step)",
+    )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds")
     p.add_argument("--out", default=None, help="write regime.png and regime.json here")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -2,11 +2,15 @@
 
 Over a 2-D grid of problem knobs (e.g. ``sigma_v`` x ``delta``), FedAlt and FedSim run with the
 same seeds, the same initial point, and the theorem's step-size parametrisation
-``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` (pillutla2022.md §4.2, item 3) with
-one ``eta`` for both. Each algorithm is scored by its own theorem's left-hand side, the running
-average ``(1/T) sum_t [Delta_u/L_u + (m/n) Delta_v/L_v]`` (FedAlt: ``Delta_u`` at
-``(u^t, V^{t+1})``). Theory's verdict is the verified slide-40 comparison of the leading terms,
-with its factor ``sqrt(sigma_sim,1^2 / sigma_alt,1^2)`` from the reconstructed variances.
+``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` (pillutla2022.md §4.2, item 3).
+By default each algorithm gets its own balanced ``eta(T)`` (:func:`tuned_eta`), since that is
+how the rates being compared arise; a fixed ``eta`` for both is an option. (Measured: with one
+fixed eta = 0.2 for both, FedAlt was ahead by 1-4% in almost every cell and simulation named
+theory's winner in 12.5% of the scored cells at T = 2000; with tuned steps, in 15 of 15 on a
+4 x 4 grid.) Each algorithm is scored by its own theorem's left-hand side, the running average
+``(1/T) sum_t [Delta_u/L_u + (m/n) Delta_v/L_v]`` (FedAlt: ``Delta_u`` at ``(u^t, V^{t+1})``).
+Theory's verdict is the verified slide-40 comparison of the leading terms, with its factor
+``sqrt(sigma_sim,1^2 / sigma_alt,1^2)`` from the reconstructed variances.
 """
 
 from __future__ import annotations
@@ -78,6 +82,32 @@ class RegimeMap:
         return out
 
 
+def tuned_eta(algorithm: str, problem, run: Mapping, eta_max: float) -> float:
+    """``eta = min(eta_max, sqrt(Delta_F0 / (sigma_{alg,1}^2 T)))``: the step that balances the
+    descent and noise terms of the theorem (``theory.pillutla2022.eta_balanced`` with its
+    unknown constants set to 1), from the problem's initial gap and reconstructed variance."""
+    from theory import pillutla2022
+
+    c = problem.constants
+    values = dict(
+        n=problem.n,
+        m=run["m"],
+        L_u=c.L_u,
+        L_v=c.L_v,
+        sigma_u=c.sigma_u,
+        sigma_v=c.sigma_v,
+        delta=c.delta,
+        chi=c.chi,
+    )
+    s1 = pillutla2022.sig1(algorithm)
+    s1 = float(s1.subs({sym: values[sym.name] for sym in s1.free_symbols}))
+    u0, V0 = problem.init(0)
+    gap = max(problem.F(u0, V0) - c.F_low, 0.0)
+    if s1 <= 0:
+        return eta_max
+    return min(eta_max, (gap / (s1 * run["T"])) ** 0.5)
+
+
 def _theory_factor(problem, run: Mapping) -> float:
     c = problem.constants
     fav = theory.favoured(
@@ -102,14 +132,20 @@ def regime_map(
     y: str,
     ys: Sequence[float],
     *,
-    eta: float = 0.2,
+    eta: float | str = "tuned",
+    eta_max: float = 0.5,
     seeds: Sequence[int] = (0, 1, 2),
     runner: Callable | None = None,
 ) -> RegimeMap:
     """Run FedAlt and FedSim over the grid ``x in xs`` times ``y in ys`` (problem knobs).
 
-    ``run`` holds ``T, m, tau_u, tau_v``; the steps follow from ``eta``.
+    ``run`` holds ``T, m, tau_u, tau_v``; the steps follow from ``eta``: a number (the same for
+    both algorithms), or ``"tuned"``: each algorithm its own theorem-balanced step
+    (:func:`tuned_eta`, capped at ``eta_max``), which is how the rates being compared arise.
     """
+    import simulators
+
+    simulators.RunConfig(**{**run, "algorithm": "fedalt"})  # validate T, m, tau before use
     bounds = {a: theory.get_bound(f"{a}_main") for a in ("fedalt", "fedsim")}
     cells, specs = [], []
     for yv in ys:
@@ -119,12 +155,13 @@ def regime_map(
             c = p.constants
             for alg in ("fedalt", "fedsim"):
                 tau_v = run["tau_u"] if alg == "fedsim" else run["tau_v"]
+                e = tuned_eta(alg, p, run, eta_max) if eta == "tuned" else float(eta)
                 rn = {
                     **run,
                     "algorithm": alg,
                     "tau_v": tau_v,
-                    "gamma_u": eta / (c.L_u * run["tau_u"]),
-                    "gamma_v": eta / (c.L_v * tau_v),
+                    "gamma_u": e / (c.L_u * run["tau_u"]),
+                    "gamma_v": e / (c.L_v * tau_v),
                 }
                 cells.append((prob, rn, alg))
                 specs += [

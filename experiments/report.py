@@ -368,6 +368,15 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _eta_text(eta) -> str:
+    if eta == "tuned":
+        return (
+            "each algorithm its theorem-balanced eta = min(0.5, (Delta_F0/(sigma_1^2 T))^(1/2)), "
+            "gamma = eta/(L tau)"
+        )
+    return f"eta = {eta} for both, gamma = eta/(L tau)"
+
+
 def _markdown(rep: Report, command: str) -> str:
     lines = [
         "# ppfl verification report",
@@ -460,7 +469,8 @@ def _markdown(rep: Report, command: str) -> str:
             "## Regime map: FedAlt or FedSim?",
             "",
             f"{r.fixed['family']} with {r.fixed['problem']}, T={r.fixed['run']['T']}, "
-            f"m={r.fixed['run']['m']}, eta={r.fixed['eta']}, seeds {list(r.fixed['seeds'])}. "
+            f"m={r.fixed['run']['m']}, steps: {_eta_text(r.fixed['eta'])}, seeds "
+            f"{list(r.fixed['seeds'])}. "
             f"On the {int(r.scored.sum())} cells where theory predicts a difference of at least "
             f"10%, simulation names the same winner in **{r.agreement:.0%}** of them.",
             "",

@@ -250,16 +250,17 @@ def _exponents(quick: bool) -> tuple:
 
 
 def _regime(quick: bool) -> dict:
-    grid = (0.1, 0.5, 2.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
+    """FedAlt vs FedSim over sigma_v x delta with m = n/5, each with its theorem-tuned step."""
+    grid = (0.1, 0.5, 2.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
     return dict(
         family="quadratic",
         problem=dict(n=20, d_u=5, d_v=3, chi=0.8, sigma_u=0.1),
-        run=dict(T=400 if quick else 2000, m=4, tau_u=1, tau_v=1),
+        run=dict(T=1000 if quick else 4000, m=4, tau_u=1, tau_v=1),
         x="sigma_v",
         xs=grid,
         y="delta",
         ys=grid,
-        eta=0.2,
+        eta="tuned",
         seeds=(0, 1) if quick else tuple(range(6)),
     )
 

@@ -78,18 +78,6 @@ def _u_step(data, i, u, v, g, idx, gamma_u, sigma_u, seed, t, k, size):
 
 
 @njit(cache=True, error_model="numpy")
-def _alternating(
-    data, i, ul, vl, gu, gv, idx, tau_u, tau_v, gamma_u, gamma_v, sigma_u, sigma_v, seed, t, size
-):
-    """FedAlt's local update (pillutla2022.md §2.2): tau_v steps on v at the fixed u, then tau_u
-    steps on u at the new v. Minibatch counters: steps 0..tau_v-1 (v), tau_v.. (u)."""
-    for k in range(tau_v):
-        _v_step(data, i, ul, vl, gv, idx, gamma_v, sigma_v, seed, t, k, size)
-    for k in range(tau_u):
-        _u_step(data, i, ul, vl, gu, idx, gamma_u, sigma_u, seed, t, tau_v + k, size)
-
-
-@njit(cache=True, error_model="numpy")
 def _simultaneous(
     data, i, ul, vl, gu, gv, idx, tau, gamma_u, gamma_v, sigma_u, sigma_v, seed, t, size
 ):

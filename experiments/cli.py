@@ -357,12 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         if os.environ.get("PPFL_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ppfl {args.verb}: error: {message}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(exc, RuntimeError) else 2  # 1: work failed; 2: bad usage
     except KeyboardInterrupt:
         print(f"ppfl {args.verb}: interrupted", file=sys.stderr)
         return 130

@@ -99,7 +99,9 @@ def _runner(args, default_cache: Path | None):
         import tempfile
 
         cache = Path(tempfile.mkdtemp(prefix="ppfl-runs-"))
-    return cached_runner(cache, scheduler=args.scheduler, workers=args.workers, progress=False)
+    return cached_runner(
+        cache, scheduler=args.scheduler, workers=args.workers, progress=False, retry_errors=True
+    )
 
 
 def _overrides(pairs, problem: dict, run: dict, owner: str) -> tuple[dict, dict]:

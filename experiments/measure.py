@@ -192,7 +192,18 @@ def run_frame(spec: Mapping) -> pd.DataFrame:
 
 
 def simulate(specs: list[Mapping], runner: Callable | None = None) -> list[pd.DataFrame]:
-    """Frames of ``specs``, in order (``runner`` maps a list of specs to a list of frames)."""
-    if runner is not None:
-        return runner(specs)
-    return [run_frame(s) for s in specs]
+    """Frames of ``specs``, in order (``runner`` maps a list of specs to a list of frames).
+
+    A run that failed (status ``error``, or no rows) stops the study with its one-line message:
+    a check must not be computed from a missing run.
+    """
+    frames = runner(specs) if runner is not None else [run_frame(s) for s in specs]
+    for spec, frame in zip(specs, frames, strict=True):
+        failed = "status" in frame and bool((frame["status"] == "error").any())
+        if failed or len(frame) == 0:
+            why = frame["message"].iloc[0] if failed and "message" in frame else "no rows"
+            raise RuntimeError(
+                f"A run of this study failed ({spec['family']}, {spec['run'].get('algorithm')}, "
+                f"seed {spec['seed']}): {why}"
+            )
+    return frames

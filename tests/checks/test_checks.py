@@ -190,3 +190,25 @@ def test_calibration_recovers_constants_of_a_synthetic_truth():
     res = calibrate("fedalt_main", cells[:10], cells[10:])
     assert res.median_ratio == pytest.approx(1.0, abs=1e-3)
     assert abs(np.log(res.worst_ratio)) < 0.05
+
+
+def test_a_failed_run_stops_the_study_with_its_message():
+    import pandas as pd
+
+    from experiments.measure import simulate
+
+    def runner(specs):
+        return [pd.DataFrame({"round": [], "loss": [], "status": [], "message": []})] + [
+            pd.DataFrame(
+                {"round": [0], "loss": [1.0], "status": ["error"], "message": ["ValueError: boom"]}
+            )
+        ]
+
+    specs = [
+        {"family": "quadratic", "problem": {}, "run": {"algorithm": "fedalt"}, "seed": s}
+        for s in (0, 1)
+    ]
+    with pytest.raises(RuntimeError, match="no rows"):
+        simulate(specs, runner)
+    with pytest.raises(RuntimeError, match="boom"):
+        simulate(specs[1:], lambda sp: runner(sp + sp)[1:])

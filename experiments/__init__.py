@@ -1,0 +1,16 @@
+"""The application layer of ppfl: grids, sweeps, stored results, checks against theory, report.
+
+Modules
+-------
+config      TOML grids and ``--set`` overrides, expanded into canonical run specs
+store       one Parquet file per run, written atomically; ``load`` gives one tidy DataFrame
+sweep       serial, process-pool and Dask executors behind ``run_sweep`` (resumable)
+plots       convergence curves and final values against a swept knob (matplotlib)
+tables      final metrics per algorithm
+measure     the measured left-hand side of a ``theory.Bound`` from simulated runs
+checks      strict checks, exponent fits, calibration and per-round lemma checks
+regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
+studies     the shipped verification studies (quick and full sizes)
+report      ``ppfl reproduce``: every study, written as Markdown with figures
+cli         the ``ppfl`` command line (``cli_verify``: check, regime, reproduce, bench)
+"""

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments import config, sweep
+from partialfed.experiments import config, sweep
 
 
 def _specs(runs: int) -> list[dict]:
@@ -42,8 +42,8 @@ def _specs(runs: int) -> list[dict]:
 
 
 def _pure_simulation(specs: list[dict]) -> float:
-    import simulators
-    import synthetic
+    from partialfed import simulators
+    from partialfed import synthetic
 
     problems = {}
     for spec in specs:
@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     specs = _specs(args.runs)
     n, w = len(specs), args.workers
     sim = _pure_simulation(specs)
-    tmp = Path(tempfile.mkdtemp(prefix="ppfl-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="partialfed-bench-"))
     try:
         _timed(specs[:8], tmp / "warm", scheduler="serial")
         serial = _timed(specs, tmp / "serial", scheduler="serial")

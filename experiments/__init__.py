@@ -1,4 +1,4 @@
-"""The application layer of ppfl: grids, sweeps, stored results, checks against theory, report.
+"""The application layer of partialfed: grids, sweeps, stored results, checks against theory, report.
 
 Modules
 -------
@@ -11,6 +11,6 @@ measure     the measured left-hand side of a ``theory.Bound`` from simulated run
 checks      strict checks, exponent fits, calibration and per-round lemma checks
 regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
 studies     the shipped verification studies (quick and full sizes)
-report      ``ppfl reproduce``: every study, written as Markdown with figures
-cli         the ``ppfl`` command line (``cli_verify``: check, regime, reproduce, bench)
+report      ``partialfed reproduce``: every study, written as Markdown with figures
+cli         the ``partialfed`` command line (``cli_verify``: check, regime, reproduce, bench)
 """

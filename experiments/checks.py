@@ -19,8 +19,8 @@ import numpy as np
 import sympy as sp
 from scipy import optimize, stats
 
-import theory
-from experiments.measure import (
+from partialfed import theory
+from partialfed.experiments.measure import (
     MeasuredLHS,
     confidence,
     lhs_per_run,

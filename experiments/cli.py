@@ -1,4 +1,4 @@
-"""The ``ppfl`` command line: one entry point, one small function pair per verb.
+"""The ``partialfed`` command line: one entry point, one small function pair per verb.
 
 Each verb is an entry of ``VERBS``: ``name -> Verb(help, example, add_arguments, handler)``.
 ``add_arguments(parser)`` declares its options; ``handler(args) -> int`` does the work and
@@ -6,7 +6,7 @@ returns the exit status. A new verb (``check``, ``regime``, ``reproduce``, ``ben
 entry.
 
 Exit status: 0 success; 2 usage or input error (one line on stderr, no traceback; set
-``PPFL_DEBUG=1`` for the traceback); 130 interrupted.
+``PARTIALFED_DEBUG=1`` for the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NamedTuple
 __all__ = ["main", "VERBS", "Verb", "UsageError"]
 
 
-from experiments import cli_verify  # noqa: E402
+from partialfed.experiments import cli_verify  # noqa: E402
 
 
 class UsageError(ValueError):
@@ -32,14 +32,14 @@ class UsageError(ValueError):
 
 
 class Verb(NamedTuple):
-    """One verb of ``ppfl``.
+    """One verb of ``partialfed``.
 
     Attributes
     ----------
     help : str
-        One line for ``ppfl --help``.
+        One line for ``partialfed --help``.
     example : str
-        Example command lines shown by ``ppfl VERB --help``.
+        Example command lines shown by ``partialfed VERB --help``.
     add_arguments : callable
         ``add_arguments(parser)``.
     handler : callable
@@ -82,7 +82,7 @@ def _finite_or_none(value):
 
 # -- run ---------------------------------------------------------------------------------------
 def _add_run(p: argparse.ArgumentParser) -> None:
-    from experiments.sweep import SCHEDULERS
+    from partialfed.experiments.sweep import SCHEDULERS
 
     p.add_argument(
         "config",
@@ -95,7 +95,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a key of the file; a list value is a grid axis (delta=[0,1,2])",
     )
-    p.add_argument("--out", type=Path, help="result folder (default: ppfl-results/<config name>)")
+    p.add_argument("--out", type=Path, help="result folder (default: partialfed-results/<config name>)")
     p.add_argument(
         "--scheduler",
         default="local",
@@ -121,13 +121,13 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subpro
 
 
 def _run(args: argparse.Namespace) -> int:
-    from experiments import config, store, tables
-    from experiments.sweep import SweepInterrupted, run_sweep
+    from partialfed.experiments import config, store, tables
+    from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
     sweep = config.load(args.config, args.set)
-    out = args.out if args.out is not None else Path("ppfl-results") / sweep.name
+    out = args.out if args.out is not None else Path("partialfed-results") / sweep.name
     cli_verify.prepare_out(out)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except SweepInterrupted as exc:
         print(
-            f"ppfl run: interrupted; {exc.report.computed} runs stored in {out} this time, "
+            f"partialfed run: interrupted; {exc.report.computed} runs stored in {out} this time, "
             f"{exc.report.skipped} before. Run the same command again to compute the rest.",
             file=sys.stderr,
         )
@@ -179,14 +179,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 _RUN_EXAMPLE = """examples:
-  ppfl run quick
-  ppfl run delta-sweep --set T=50 --set 'algorithm=[fedalt,fedsim]' --workers 2
-  ppfl run my-sweep.toml --out results/mine --scheduler tcp://10.0.0.1:8786 --json"""
+  partialfed run quick
+  partialfed run delta-sweep --set T=50 --set 'algorithm=[fedalt,fedsim]' --workers 2
+  partialfed run my-sweep.toml --out results/mine --scheduler tcp://10.0.0.1:8786 --json"""
 
 
 # -- plot --------------------------------------------------------------------------------------
 def _add_plot(p: argparse.ArgumentParser) -> None:
-    p.add_argument("directory", type=Path, help="a result folder written by ppfl run")
+    p.add_argument("directory", type=Path, help="a result folder written by partialfed run")
     p.add_argument("--out", type=Path, help="where to write figures (default: DIRECTORY/plots)")
     p.add_argument(
         "--format",
@@ -203,7 +203,7 @@ def _add_plot(p: argparse.ArgumentParser) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from experiments import plots
+    from partialfed.experiments import plots
 
     if not args.directory.is_dir():
         raise UsageError(f"DIRECTORY must be a result folder. Got {str(args.directory)!r}.")
@@ -222,8 +222,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 _PLOT_EXAMPLE = """examples:
-  ppfl plot ppfl-results/quick
-  ppfl plot ppfl-results/delta-sweep --out figures --format pdf --metric gap"""
+  partialfed plot partialfed-results/quick
+  partialfed plot partialfed-results/delta-sweep --out figures --format pdf --metric gap"""
 
 
 # -- bound -------------------------------------------------------------------------------------
@@ -241,11 +241,11 @@ def _add_bound(p: argparse.ArgumentParser) -> None:
 
 
 def _bound(args: argparse.Namespace) -> int:
-    from experiments.config import parse_assignment
+    from partialfed.experiments.config import parse_assignment
 
     try:
-        import theory
-    except ImportError as exc:  # pragma: no cover - theory is part of ppfl
+        from partialfed import theory
+    except ImportError as exc:  # pragma: no cover - theory is part of partialfed
         raise UsageError(f"the theory package cannot be imported: {exc}") from None
     if args.name is None:
         names = sorted(getattr(theory, "BOUNDS", {}))
@@ -270,9 +270,9 @@ def _bound(args: argparse.Namespace) -> int:
 
 
 _BOUND_EXAMPLE = """examples:
-  ppfl bound
-  ppfl bound fedalt_main
-  ppfl bound sgd_nonconvex --set T=1000 --set 'sigma=[0.1,1]' --latex"""
+  partialfed bound
+  partialfed bound fedalt_main
+  partialfed bound sgd_nonconvex --set T=1000 --set 'sigma=[0.1,1]' --latex"""
 
 
 #: Verb name -> Verb. Add a verb by adding an entry.
@@ -310,14 +310,14 @@ VERBS: dict[str, Verb] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ppfl`` argument parser with one sub-parser per entry of ``VERBS``."""
+    """The ``partialfed`` argument parser with one sub-parser per entry of ``VERBS``."""
     parser = _Parser(
-        prog="ppfl",
+        prog="partialfed",
         description="Check convergence theory of partially personalized federated learning "
         "against simulation.",
         epilog="examples:\n"
         + "\n".join(f"  {v.example.splitlines()[1].strip()}" for v in VERBS.values())
-        + "\nSee 'ppfl VERB --help' for each verb.",
+        + "\nSee 'partialfed VERB --help' for each verb.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``ppfl`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+    """Run ``partialfed`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
     Parameters
     ----------
@@ -353,18 +353,18 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return VERBS[args.verb].handler(args)
-    except BrokenPipeError:  # the reader went away (ppfl run ... | head)
+    except BrokenPipeError:  # the reader went away (partialfed run ... | head)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        if os.environ.get("PPFL_DEBUG"):
+        if os.environ.get("PARTIALFED_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"ppfl {args.verb}: error: {message}", file=sys.stderr)
+        print(f"partialfed {args.verb}: error: {message}", file=sys.stderr)
         return 1 if isinstance(exc, RuntimeError) else 2  # 1: work failed; 2: bad usage
     except KeyboardInterrupt:
-        print(f"ppfl {args.verb}: interrupted", file=sys.stderr)
+        print(f"partialfed {args.verb}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -1,4 +1,4 @@
-"""The verification verbs of ``ppfl``: ``check``, ``regime`` and ``reproduce``.
+"""The verification verbs of ``partialfed``: ``check``, ``regime`` and ``reproduce``.
 
 They are registered in ``experiments.cli.VERBS``; argument errors raise ``ValueError`` with one
 line, which the CLI prints and turns into exit code 2.
@@ -24,21 +24,21 @@ __all__ = [
 ]
 
 BENCH_EXAMPLE = """examples:
-  ppfl bench --quick
-  NUMBA_NUM_THREADS=1 ppfl bench --clock cpu --no-memory   # fair on a shared machine"""
+  partialfed bench --quick
+  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
 
 CHECK_EXAMPLE = """examples:
-  ppfl check fedsgd_partial
-  ppfl check fedalt_tau1_full --set chi=0.9 --set T=1000 --seeds 8
-  ppfl check sgd_nonconvex --scale 0.5 --json      # half the bound: reported violated"""
+  partialfed check fedsgd_partial
+  partialfed check fedalt_tau1_full --set chi=0.9 --set T=1000 --seeds 8
+  partialfed check sgd_nonconvex --scale 0.5 --json      # half the bound: reported violated"""
 
 REGIME_EXAMPLE = """examples:
-  ppfl regime
-  ppfl regime --set m=2 --set 'sigma_v=[0.1,1,10]' --set 'delta=[0.1,1,10]' --out regime"""
+  partialfed regime
+  partialfed regime --set m=2 --set 'sigma_v=[0.1,1,10]' --set 'delta=[0.1,1,10]' --out regime"""
 
 REPRODUCE_EXAMPLE = """examples:
-  ppfl reproduce --quick
-  ppfl reproduce --out ppfl-report --scheduler local --workers 2"""
+  partialfed reproduce --quick
+  partialfed reproduce --out partialfed-report --scheduler local --workers 2"""
 
 
 def _progress(enabled: bool):
@@ -64,7 +64,7 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
 
 def _check_execution(args) -> None:
     """Validate --workers and --scheduler before any work starts."""
-    from experiments.sweep import check_scheduler
+    from partialfed.experiments.sweep import check_scheduler
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"The '--workers' option must be an int >= 1. Got {args.workers}.")
@@ -93,12 +93,12 @@ def _runner(args, default_cache: Path | None):
     cache = Path(args.cache) if args.cache else default_cache
     if cache is None and args.scheduler == "serial":
         return None
-    from experiments.sweep import cached_runner
+    from partialfed.experiments.sweep import cached_runner
 
     if cache is None:
         import tempfile
 
-        cache = Path(tempfile.mkdtemp(prefix="ppfl-runs-"))
+        cache = Path(tempfile.mkdtemp(prefix="partialfed-runs-"))
     return cached_runner(
         cache, scheduler=args.scheduler, workers=args.workers, progress=False, retry_errors=True
     )
@@ -106,8 +106,8 @@ def _runner(args, default_cache: Path | None):
 
 def _overrides(pairs, problem: dict, run: dict, owner: str) -> tuple[dict, dict]:
     """Apply ``--set key=value`` to a problem/run pair (run fields win, then knobs)."""
-    import simulators
-    from experiments.config import parse_assignment
+    from partialfed import simulators
+    from partialfed.experiments.config import parse_assignment
 
     problem, run = dict(problem), dict(run)
     fields = set(simulators.RunConfig.__dataclass_fields__) - {"seed"}
@@ -126,7 +126,7 @@ def _overrides(pairs, problem: dict, run: dict, owner: str) -> tuple[dict, dict]
 
 
 def add_check(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bound", help="a bound without free constants (see 'ppfl bound')")
+    p.add_argument("bound", help="a bound without free constants (see 'partialfed bound')")
     p.add_argument("--family", default=None, help="problem family (default: the shipped study's)")
     p.add_argument(
         "--set",
@@ -142,9 +142,9 @@ def add_check(p: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    import theory
-    from experiments.checks import CheckSpec, strict_check
-    from experiments.studies import plan
+    from partialfed import theory
+    from partialfed.experiments.checks import CheckSpec, strict_check
+    from partialfed.experiments.studies import plan
 
     _check_execution(args)
     _positive(args.scale, "--scale")
@@ -153,7 +153,7 @@ def check(args: argparse.Namespace) -> int:
         free = ", ".join(sorted(s.name for s in bound.free_constants))
         raise ValueError(
             f"Bound '{bound.name}' has free constants ({free}) and cannot be checked strictly; "
-            "its exponents and calibration are in 'ppfl reproduce'."
+            "its exponents and calibration are in 'partialfed reproduce'."
         )
     if args.seeds is not None and not 1 <= args.seeds <= 10_000:
         raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
@@ -174,7 +174,7 @@ def check(args: argparse.Namespace) -> int:
             ),
             fraction=0.5,
         )
-    problem, run = _overrides(args.set, spec.problem, spec.run, "ppfl check")
+    problem, run = _overrides(args.set, spec.problem, spec.run, "partialfed check")
     spec = replace(
         spec,
         family=args.family or spec.family,
@@ -245,10 +245,10 @@ def add_regime(p: argparse.ArgumentParser) -> None:
 def regime(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
-    from experiments import plots
-    from experiments.regime import regime_map
-    from experiments.report import _regime_figure
-    from experiments.studies import plan
+    from partialfed.experiments import plots
+    from partialfed.experiments.regime import regime_map
+    from partialfed.experiments.report import _regime_figure
+    from partialfed.experiments.studies import plan
 
     _check_execution(args)
     if args.eta is not None:
@@ -257,7 +257,7 @@ def regime(args: argparse.Namespace) -> int:
         prepare_out(args.out)
     cfg = plan(quick=True).regime
     problem = {**cfg["problem"], cfg["x"]: list(cfg["xs"]), cfg["y"]: list(cfg["ys"])}
-    problem, run = _overrides(args.set, problem, cfg["run"], "ppfl regime")
+    problem, run = _overrides(args.set, problem, cfg["run"], "partialfed regime")
     xs, ys = problem.pop(args.x, None), problem.pop(args.y, None)
     for axis, name, values in (("--x", args.x, xs), ("--y", args.y, ys)):
         if not isinstance(values, list) or len(values) < 2:
@@ -326,18 +326,18 @@ def regime(args: argparse.Namespace) -> int:
 
 def add_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes: a few minutes on 2 cores")
-    p.add_argument("--out", default="ppfl-report", help="report folder (default ppfl-report)")
+    p.add_argument("--out", default="partialfed-report", help="report folder (default partialfed-report)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print results.json to stdout")
     _add_execution(p)
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from experiments.report import reproduce as build
+    from partialfed.experiments.report import reproduce as build
 
     _check_execution(args)
     out = prepare_out(args.out)
-    cmd = "ppfl reproduce" + (" --quick" if args.quick else "")
+    cmd = "partialfed reproduce" + (" --quick" if args.quick else "")
     rep = build(
         out,
         quick=args.quick,
@@ -382,7 +382,7 @@ def add_bench(p: argparse.ArgumentParser) -> None:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from benchmarks import bench_kernels
+    from partialfed.experiments import bench as bench_kernels
 
     argv = ["--clock", args.clock]
     if args.quick:

@@ -26,7 +26,7 @@ unless ``[problem]`` sets ``seed`` itself, also the problem's instance seed. Wit
 
 Examples
 --------
->>> from experiments.config import parse_assignment
+>>> from partialfed.experiments.config import parse_assignment
 >>> parse_assignment("delta=[0, 1, 2]")
 ('delta', [0, 1, 2])
 >>> parse_assignment("algorithm=[fedalt,fedsim]")
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from synthetic._validation import suggest
+from partialfed.synthetic._validation import suggest
 
 __all__ = [
     "ConfigError",
@@ -84,7 +84,7 @@ def run_fields() -> dict:
     dict
         Field name -> default value, or ``dataclasses.MISSING`` for a required field.
     """
-    import simulators
+    from partialfed import simulators
 
     out = {}
     for f in dataclasses.fields(simulators.RunConfig):
@@ -100,13 +100,13 @@ def run_fields() -> dict:
 
 
 def _families() -> dict:
-    import synthetic
+    from partialfed import synthetic
 
     return synthetic.FAMILIES
 
 
 def _knobs_of(family: str) -> dict:
-    import synthetic
+    from partialfed import synthetic
 
     return dict(synthetic.knobs_of(family))
 
@@ -518,8 +518,8 @@ _PARAM = re.compile(r"The '([A-Za-z_0-9]+)' parameter")
 
 def _validate(specs: Sequence[dict], source: str) -> None:
     """Build every RunConfig and every distinct problem once, before anything runs."""
-    import simulators
-    import synthetic
+    from partialfed import simulators
+    from partialfed import synthetic
 
     seen_run: set[str] = set()
     n_of: dict[str, int] = {}

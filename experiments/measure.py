@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 __all__ = [
     "MeasuredLHS",

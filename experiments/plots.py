@@ -13,7 +13,7 @@ algorithm (Okabe-Ito palette, readable in colour-blind vision and in black and w
 
 Examples
 --------
->>> from experiments import plots, store
+>>> from partialfed.experiments import plots, store
 >>> df = store.load("results/quick")                     # doctest: +SKIP
 >>> fig = plots.convergence(df, "gap").figure            # doctest: +SKIP
 >>> plots.plot_directory("results/quick")                # doctest: +SKIP
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from experiments import store, tables  # noqa: E402
+from partialfed.experiments import store, tables  # noqa: E402
 
 __all__ = [
     "COLORS",
@@ -109,7 +109,7 @@ STYLE = {
     "axes.spines.right": False,
     "lines.linewidth": 1.6,
     "legend.frameon": False,
-    "svg.hashsalt": "ppfl",
+    "svg.hashsalt": "partialfed",
     "svg.fonttype": "path",
 }
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import theory
-from experiments.measure import lhs_per_run, problem_of, simulate, symbol_values
+from partialfed import theory
+from partialfed.experiments.measure import lhs_per_run, problem_of, simulate, symbol_values
 
 __all__ = ["RegimeMap", "regime_map", "MIN_PREDICTED_DIFFERENCE"]
 
@@ -86,7 +86,7 @@ def tuned_eta(algorithm: str, problem, run: Mapping, eta_max: float) -> float:
     """``eta = min(eta_max, sqrt(Delta_F0 / (sigma_{alg,1}^2 T)))``: the step that balances the
     descent and noise terms of the theorem (``theory.pillutla2022.eta_balanced`` with its
     unknown constants set to 1), from the problem's initial gap and reconstructed variance."""
-    from theory import pillutla2022
+    from partialfed.theory import pillutla2022
 
     c = problem.constants
     values = dict(
@@ -143,7 +143,7 @@ def regime_map(
     both algorithms), or ``"tuned"``: each algorithm its own theorem-balanced step
     (:func:`tuned_eta`, capped at ``eta_max``), which is how the rates being compared arise.
     """
-    import simulators
+    from partialfed import simulators
 
     simulators.RunConfig(**{**run, "algorithm": "fedalt"})  # validate T, m, tau before use
     bounds = {a: theory.get_bound(f"{a}_main") for a in ("fedalt", "fedsim")}

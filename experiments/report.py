@@ -1,4 +1,4 @@
-"""``ppfl reproduce``: run the verification studies and write a Markdown report with figures.
+"""``partialfed reproduce``: run the verification studies and write a Markdown report with figures.
 
 The report has one table per kind of check (strict, exponent, calibrated, lemma), the regime
 map, every bound of ``theory.BOUNDS`` with its provenance, and a list of findings: each place
@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-import theory  # noqa: E402
-from experiments import plots  # noqa: E402
-from experiments.checks import (  # noqa: E402
+from partialfed import theory  # noqa: E402
+from partialfed.experiments import plots  # noqa: E402
+from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
     ExponentResult,
     StrictResult,
@@ -34,9 +34,9 @@ from experiments.checks import (  # noqa: E402
     exponent_check,
     strict_check,
 )
-from experiments.measure import lhs_series, problem_of, symbol_values  # noqa: E402
-from experiments.regime import RegimeMap, regime_map  # noqa: E402
-from experiments.studies import Plan, plan, step_rule  # noqa: E402
+from partialfed.experiments.measure import lhs_series, problem_of, symbol_values  # noqa: E402
+from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
+from partialfed.experiments.studies import Plan, plan, step_rule  # noqa: E402
 
 __all__ = ["Report", "reproduce"]
 
@@ -345,10 +345,10 @@ def _calibration_figure(c: CalibrationResult, train_m, test_m):
 def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
     """Evaluate, round by round, the per-round lemma of each derived bound on its own runs."""
     try:
-        from theory import derived
+        from partialfed.theory import derived
     except ImportError:
         return []
-    from experiments.checks import lemma_check
+    from partialfed.experiments.checks import lemma_check
 
     out = []
     for r in strict:
@@ -379,7 +379,7 @@ def _eta_text(eta) -> str:
 
 def _markdown(rep: Report, command: str) -> str:
     lines = [
-        "# ppfl verification report",
+        "# partialfed verification report",
         "",
         f"Built by `{command}` in {rep.seconds:.0f} s "
         f"({'quick' if rep.plan.quick else 'full'} sizes; every number below was measured by "
@@ -495,12 +495,12 @@ def _markdown(rep: Report, command: str) -> str:
 
 
 def reproduce(
-    out: str | Path = "ppfl-report",
+    out: str | Path = "partialfed-report",
     *,
     quick: bool = True,
     runner: Callable | None = None,
     log: Callable[[str], None] = print,
-    command: str = "ppfl reproduce",
+    command: str = "partialfed reproduce",
 ) -> Report:
     """Run every study of :func:`experiments.studies.plan` and write ``out/report.md``.
 

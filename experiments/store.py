@@ -2,7 +2,7 @@
 
 A run's file ``<hash>.parquet`` holds one row per recorded round with the metrics
 (``round, loss, grad_u_sq, grad_v_sq, grad_u_sq_at_V_next``); its key-value metadata (key
-``ppfl``, JSON) holds the format version, the hash, the spec, the status and message, the
+``partialfed``, JSON) holds the format version, the hash, the spec, the status and message, the
 problem's constants and the run time, so the file alone says what it is. ``load`` spreads the
 spec and constants into columns.
 
@@ -68,7 +68,7 @@ STATUSES = ("ok", "diverged", "error")
 #: Columns that are not part of a spec.
 RESULT_COLUMNS = ("round", *METRICS, "gap", "status", "message", "elapsed_s", "hash")
 
-_META_KEY = b"ppfl"
+_META_KEY = b"partialfed"
 _SUFFIX = ".parquet"
 
 
@@ -255,7 +255,7 @@ def read_info(path: str | Path) -> dict:
     schema = pq.read_schema(path)
     raw = (schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise ValueError(f"{path}: not a ppfl result (no 'ppfl' metadata).")
+        raise ValueError(f"{path}: not a partialfed result (no 'partialfed' metadata).")
     return json.loads(raw)
 
 
@@ -340,7 +340,7 @@ def _read_one(path: Path) -> pd.DataFrame:
     table = pq.read_table(path)
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise ValueError("not a ppfl result (no 'ppfl' metadata)")
+        raise ValueError("not a partialfed result (no 'partialfed' metadata)")
     info = json.loads(raw)
     if info.get("format") != RESULT_FORMAT_VERSION:
         raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")

@@ -1,6 +1,6 @@
 """The shipped verification studies: which bound is checked how, on which problem, at which size.
 
-``ppfl reproduce`` runs every study of :func:`plan`. ``quick`` sizes keep the whole report within
+``partialfed reproduce`` runs every study of :func:`plan`. ``quick`` sizes keep the whole report within
 a few minutes on two cores; the full sizes use more seeds and longer horizons. Every number a
 study uses is here, so the report can be read next to this file.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import theory
-from experiments.checks import CheckSpec
-from experiments.measure import problem_of
+from partialfed import theory
+from partialfed.experiments.checks import CheckSpec
+from partialfed.experiments.measure import problem_of
 
 __all__ = ["Plan", "plan", "ExponentStudy", "step_rule"]
 
@@ -266,5 +266,5 @@ def _regime(quick: bool) -> dict:
 
 
 def plan(quick: bool = True) -> Plan:
-    """The studies of ``ppfl reproduce`` (``quick``: minutes on two cores)."""
+    """The studies of ``partialfed reproduce`` (``quick``: minutes on two cores)."""
     return Plan(quick, _strict(quick), _exponents(quick), _regime(quick))

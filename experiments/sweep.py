@@ -16,12 +16,12 @@ Schedulers
 ``"dask-local"``
     A ``distributed.LocalCluster`` of worker processes started for the sweep.
 ``"tcp://HOST:PORT"``
-    An existing Dask scheduler; its workers need ppfl installed. A ``distributed.Client`` may be
+    An existing Dask scheduler; its workers need partialfed installed. A ``distributed.Client`` may be
     passed instead of a string.
 
 Examples
 --------
->>> from experiments import config, sweep
+>>> from partialfed.experiments import config, sweep
 >>> s = config.load("quick")                                   # doctest: +SKIP
 >>> report = sweep.run_sweep(s, "results/quick")               # doctest: +SKIP
 >>> report.computed, report.skipped                            # doctest: +SKIP
@@ -44,8 +44,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import store
-from experiments.config import Sweep
+from partialfed.experiments import store
+from partialfed.experiments.config import Sweep
 
 __all__ = [
     "SCHEDULERS",
@@ -73,7 +73,7 @@ _PROBLEMS: dict[str, object] = {}
 
 def _problem(spec: dict):
     """Build (or reuse, within a worker) the problem of ``spec``."""
-    import synthetic
+    from partialfed import synthetic
 
     key = store.canonical_json({"family": spec["family"], "problem": spec["problem"]})
     problem = _PROBLEMS.get(key)
@@ -100,7 +100,7 @@ def run_spec(spec: dict) -> store.RunResult:
         ``status`` is the simulator's (``ok``/``diverged``, with its message), or ``error`` with
         the exception as a one-line message when building or running raised.
     """
-    import simulators
+    from partialfed import simulators
 
     start = time.perf_counter()
     constants: dict = {}
@@ -249,7 +249,7 @@ class _Dask:
         except ImportError:  # pragma: no cover - depends on the environment
             raise ValueError(
                 f"The 'scheduler' parameter of run_sweep is {scheduler!r}, which needs Dask: "
-                "pip install 'ppfl[dask]'."
+                "pip install 'partialfed[dask]'."
             ) from None
         self._distributed = distributed
         self._cluster = None

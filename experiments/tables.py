@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from experiments.store import STATUSES
+from partialfed.experiments.store import STATUSES
 
 __all__ = ["ALGORITHM_ORDER", "SUMMARY_METRICS", "final", "summarize", "format_table"]
 

@@ -25,7 +25,7 @@
 # 5. looks at partial participation: only $m$ of the $n$ devices take part in a round.
 #
 # **Size.** The notebook runs in well under a minute at the default *smoke* size. For bigger
-# runs (more devices, rounds and seeds) start Jupyter with `PPFL_NOTEBOOK_SIZE=full`.
+# runs (more devices, rounds and seeds) start Jupyter with `PARTIALFED_NOTEBOOK_SIZE=full`.
 
 # %%
 import os
@@ -35,15 +35,15 @@ import numpy as np
 import pandas as pd
 from IPython.display import Math, display
 
-import simulators
-import synthetic
-import theory
-from experiments import plots
-from experiments.measure import lhs_series, symbol_values
+from partialfed import simulators
+from partialfed import synthetic
+from partialfed import theory
+from partialfed.experiments import plots
+from partialfed.experiments.measure import lhs_series, symbol_values
 
 # %matplotlib inline
 
-SMOKE = os.environ.get("PPFL_NOTEBOOK_SIZE", "smoke") == "smoke"
+SMOKE = os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"
 SIZE = (
     dict(n=20, T=300, seeds=(0, 1, 2), ms=(2, 5, 20))
     if SMOKE

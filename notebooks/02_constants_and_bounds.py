@@ -23,7 +23,7 @@
 #
 # This notebook walks through the three.
 #
-# **Size.** Set `PPFL_NOTEBOOK_SIZE=full` before starting Jupyter for more rounds and seeds.
+# **Size.** Set `PARTIALFED_NOTEBOOK_SIZE=full` before starting Jupyter for more rounds and seeds.
 
 # %%
 import os
@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import Math, display
 
-import synthetic
-import theory
-from experiments.checks import CheckSpec, strict_check
+from partialfed import synthetic
+from partialfed import theory
+from partialfed.experiments.checks import CheckSpec, strict_check
 
-SMOKE = os.environ.get("PPFL_NOTEBOOK_SIZE", "smoke") == "smoke"
+SMOKE = os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"
 SIZE = dict(T=100, seeds=(0, 1, 2, 3)) if SMOKE else dict(T=1000, seeds=tuple(range(12)))
 print(SIZE)
 

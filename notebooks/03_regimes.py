@@ -22,7 +22,7 @@
 # 3. compares the simulated winner with the predicted one, and discusses what a disagreement
 #    means.
 #
-# **Size.** Set `PPFL_NOTEBOOK_SIZE=full` before starting Jupyter for a finer grid, more rounds
+# **Size.** Set `PARTIALFED_NOTEBOOK_SIZE=full` before starting Jupyter for a finer grid, more rounds
 # and more seeds.
 
 # %%
@@ -34,15 +34,15 @@ import pandas as pd
 import sympy as sp
 from IPython.display import Math, display
 
-import synthetic
-import theory
-from experiments import plots
-from experiments.regime import regime_map
+from partialfed import synthetic
+from partialfed import theory
+from partialfed.experiments import plots
+from partialfed.experiments.regime import regime_map
 
 # %matplotlib inline
 plt.rcParams.update(plots.STYLE)
 
-SMOKE = os.environ.get("PPFL_NOTEBOOK_SIZE", "smoke") == "smoke"
+SMOKE = os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"
 SIZE = (
     dict(grid=(0.1, 1.0, 3.0), T=200, seeds=(0, 1))
     if SMOKE

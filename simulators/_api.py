@@ -8,8 +8,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from synthetic import Problem
-from synthetic._validation import check_array, check_choice, check_int, check_real
+from partialfed.synthetic import Problem
+from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
 
 __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
 
@@ -180,7 +180,7 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
 
 
 #: Templates of the round kernels: synthetic's population metrics, then the rounds.
-KERNEL_TEMPLATES = ("synthetic._kernels", "simulators._kernels")
+KERNEL_TEMPLATES = ("partialfed.synthetic._kernels", "partialfed.simulators._kernels")
 
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000

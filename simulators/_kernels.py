@@ -13,11 +13,11 @@ Calling convention of the objective: see ``synthetic._kernels``.
 # synthetic/_kernels.py's body is joined before this one (population_metrics).
 loss = grad_u = grad_v = population_metrics = None
 
-# ppfl:template-body
+# partialfed:template-body
 import numpy as np
 from numba import njit, prange
 
-from simulators._rng import (
+from partialfed.simulators._rng import (
     STREAM_BATCH,
     STREAM_NOISE_U,
     STREAM_NOISE_V,

@@ -21,26 +21,17 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-BODY_MARKER = "# ppfl:template-body"
+from partialfed._cache import kernel_dir
+
+BODY_MARKER = "# partialfed:template-body"
 _MEMO: dict = {}
 
 
 def cache_dir() -> Path:
-    """Directory of generated kernel modules: ``$PPFL_KERNEL_DIR`` or ``~/.cache/ppfl/kernels``."""
-    env = os.environ.get("PPFL_KERNEL_DIR")
-    base = Path(env) if env else Path.home() / ".cache" / "ppfl" / "kernels"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        probe = base / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError:
-        base = Path(tempfile.gettempdir()) / f"ppfl-kernels-{os.getuid()}"
-        base.mkdir(parents=True, exist_ok=True)
-    return base
+    """Directory of generated kernel modules (``partialfed._cache.kernel_dir``)."""
+    return kernel_dir()
 
 
 def _importable(fn) -> tuple[str, str] | None:
@@ -69,7 +60,7 @@ def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = Tru
     Parameters
     ----------
     template : str or tuple of str
-        Dotted name of a template module (it has a ``# ppfl:template-body`` line; the code after
+        Dotted name of a template module (it has a ``# partialfed:template-body`` line; the code after
         it refers to ``loss``, ``grad_u``, ``grad_v`` as globals), or several: their bodies
         are joined in order into one module, so a later template calls an earlier one's kernels.
     loss, grad_u, grad_v : numba dispatchers
@@ -102,7 +93,7 @@ def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = Tru
     stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
     source = f"# objective source digest: {stamp}\n" + "\n".join(header) + "\n" + body
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    modname = f"ppfl_kernels_{templates[-1].replace('.', '_')}_{digest}"
+    modname = f"partialfed_kernels_{templates[-1].replace('.', '_')}_{digest}"
     path = cache_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != source:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -14,7 +14,7 @@ Objective functions follow one calling convention (the ``Problem`` contract, see
 # is a template and its kernels are only called through ``synthetic._codegen.specialise``.
 loss = grad_u = grad_v = None
 
-# ppfl:template-body
+# partialfed:template-body
 import numpy as np  # noqa: E402, I001
 from numba import njit, prange  # noqa: E402
 

@@ -15,8 +15,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from synthetic._codegen import specialise
-from synthetic._validation import check_array, check_choice, check_int, check_real
+from partialfed.synthetic._codegen import specialise
+from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
 
 __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
 
@@ -209,7 +209,7 @@ class Problem:
     def _metrics(self, u, V):
         u = check_array(u, "u", self.name, (self.d_u,))
         V = check_array(V, "V", self.name, (self.n, self.d_v))
-        kernels = self.kernels("synthetic._kernels", parallel=self.n * (self.d_u + self.d_v) > 2e5)
+        kernels = self.kernels("partialfed.synthetic._kernels", parallel=self.n * (self.d_u + self.d_v) > 2e5)
         return kernels.population_metrics(self.data, u[None, :], V)
 
     def F(self, u, V) -> float:

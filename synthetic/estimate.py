@@ -17,12 +17,12 @@ import math
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
-from synthetic._problem import CONSTANT_NAMES, Constants, Problem
-from synthetic._validation import check_array, check_int, check_real
+from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
+from partialfed.synthetic._validation import check_array, check_int, check_real
 
 __all__ = ["estimate_constants", "local_lipschitz", "custom"]
 
-_OWNER = "synthetic.estimate_constants"
+_OWNER = "partialfed.synthetic.estimate_constants"
 
 
 class _Oracle:
@@ -30,7 +30,7 @@ class _Oracle:
 
     def __init__(self, problem: Problem):
         self.p = problem
-        self.k = problem.kernels("synthetic._kernels")
+        self.k = problem.kernels("partialfed.synthetic._kernels")
 
     def grads(self, I, U, V, IDX=None):
         R = I.shape[0]
@@ -313,7 +313,7 @@ def estimate_constants(
 
 # -- user-defined problems ----------------------------------------------------------------------
 
-_C_OWNER = "synthetic.custom"
+_C_OWNER = "partialfed.synthetic.custom"
 
 
 def _check_jitted(fn, name):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from synthetic._problem import Constants, Problem
-from synthetic._validation import check_int, check_real, check_size
+from partialfed.synthetic._problem import Constants, Problem
+from partialfed.synthetic._validation import check_int, check_real, check_size
 
-OWNER = "synthetic.make('quadratic')"
+OWNER = "partialfed.synthetic.make('quadratic')"
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from theory import classic, fallah2020, pillutla2022, regimes
-from theory.bound import PROVENANCES, Bound, Condition, Measured, Term, validate_values
-from theory.pillutla2022 import BOXED_CONDITION, SIG_ALT1, SIG_SIM1, Favoured, favoured, main_bound
-from theory.regimes import boundary, delta_dominated_factor, leading_factor, term_exponents
-from theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
+from partialfed.theory import classic, fallah2020, pillutla2022, regimes
+from partialfed.theory.bound import PROVENANCES, Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.pillutla2022 import BOXED_CONDITION, SIG_ALT1, SIG_SIM1, Favoured, favoured, main_bound
+from partialfed.theory.regimes import boundary, delta_dominated_factor, leading_factor, term_exponents
+from partialfed.theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
 
 __all__ = [
     "Bound",
@@ -66,8 +66,8 @@ def _collect() -> dict[str, Bound]:
     out: dict[str, Bound] = {}
     modules = [pillutla2022, classic, fallah2020]
     # theory/derived.py (in-project bounds) is written separately; include it when present.
-    if importlib.util.find_spec("theory.derived") is not None:
-        modules.append(importlib.import_module("theory.derived"))
+    if importlib.util.find_spec("partialfed.theory.derived") is not None:
+        modules.append(importlib.import_module("partialfed.theory.derived"))
     for mod in modules:
         for name, b in getattr(mod, "BOUNDS", {}).items():
             if name in out:
@@ -115,7 +115,7 @@ def _fmt_value(v: np.ndarray) -> str:
 
 
 def describe_bound(name: str, values: Mapping[str, Any] | None = None, latex: bool = False) -> str:
-    """Text for ``ppfl bound NAME [--set k=v ...] [--latex]``.
+    """Text for ``partialfed bound NAME [--set k=v ...] [--latex]``.
 
     Parameters
     ----------

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from theory.symbols import FREE_CONSTANTS, NONNEGATIVE, POSITIVE, SYMBOLS
+from partialfed.theory.symbols import FREE_CONSTANTS, NONNEGATIVE, POSITIVE, SYMBOLS
 
 __all__ = ["Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
 
@@ -291,7 +291,7 @@ class Bound:
 
     Examples
     --------
-    >>> from theory import get_bound
+    >>> from partialfed.theory import get_bound
     >>> b = get_bound("sgd_nonconvex")
     >>> float(b.evaluate(Delta_F0=1.0, gamma=0.1, T=100, L=1.0, sigma=0.0))
     0.2

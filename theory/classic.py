@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from theory.bound import Bound, Condition, Measured, Term
-from theory.symbols import (
+from partialfed.theory.bound import Bound, Condition, Measured, Term
+from partialfed.theory.symbols import (
     Delta_F0,
     Delta_FT,
     L,

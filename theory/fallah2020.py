@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from theory import symbols as S
-from theory.bound import Bound, Condition, Measured, Term
-from theory.symbols import (
+from partialfed.theory import symbols as S
+from partialfed.theory.bound import Bound, Condition, Measured, Term
+from partialfed.theory.symbols import (
     L_F,
     B,
     D_h,

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import sympy as sp
 
-from theory.bound import Bound, Condition, Measured, Term, validate_values
-from theory.symbols import (
+from partialfed.theory.bound import Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.symbols import (
     Delta_F0,
     L_u,
     L_uv,

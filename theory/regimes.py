@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from theory import pillutla2022 as P
-from theory.bound import Bound, validate_values
-from theory.symbols import SYMBOLS, T, delta
+from partialfed.theory import pillutla2022 as P
+from partialfed.theory.bound import Bound, validate_values
+from partialfed.theory.symbols import SYMBOLS, T, delta
 
 __all__ = [
     "BOUNDARY_VARIABLES",

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import theory
-from experiments.checks import (
+from partialfed import theory
+from partialfed.experiments.checks import (
     CheckSpec,
     calibrate,
     choose_steps,
@@ -17,8 +17,8 @@ from experiments.checks import (
     lemma_check,
     strict_check,
 )
-from experiments.measure import confidence, problem_of, symbol_values
-from experiments.regime import RegimeMap
+from partialfed.experiments.measure import confidence, problem_of, symbol_values
+from partialfed.experiments.regime import RegimeMap
 
 # FedSGD on a quadratic with gamma = 1/L and eigenvalues (L, L/2): in steady state the
 # gradient noise is attained exactly along the top direction and at 1/3 along the other, so
@@ -144,7 +144,7 @@ class _Broken:
 
 @pytest.mark.parametrize("noisy", [False, True])
 def test_lemma_check_finds_no_violation_and_flags_a_broken_lemma(noisy):
-    derived = pytest.importorskip("theory.derived")
+    derived = pytest.importorskip("partialfed.theory.derived")
     problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy, sigma_v=0.5 * noisy)
     spec = CheckSpec(
         "fedsim_tau1_full",
@@ -195,7 +195,7 @@ def test_calibration_recovers_constants_of_a_synthetic_truth():
 def test_a_failed_run_stops_the_study_with_its_message():
     import pandas as pd
 
-    from experiments.measure import simulate
+    from partialfed.experiments.measure import simulate
 
     def runner(specs):
         return [pd.DataFrame({"round": [], "loss": [], "status": [], "message": []})] + [

@@ -1,4 +1,4 @@
-"""End to end: the verification verbs of the ppfl command line, in subprocesses."""
+"""End to end: the verification verbs of the partialfed command line, in subprocesses."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 import pytest
 
 
-def ppfl(*args, cwd=None, timeout=600):
+def partialfed(*args, cwd=None, timeout=600):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.run(
-        [sys.executable, "-m", "experiments.cli", *args],
+        [sys.executable, "-m", "partialfed.experiments.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -23,11 +23,11 @@ def ppfl(*args, cwd=None, timeout=600):
 
 
 def test_check_holds_then_fails_at_half_the_bound():
-    ok = ppfl("check", "fedsgd_partial", "--json")
+    ok = partialfed("check", "fedsgd_partial", "--json")
     assert ok.returncode == 0, ok.stderr
     res = json.loads(ok.stdout)
     assert res["verdict"] == "holds" and 0 < res["ratio"] <= 1
-    half = ppfl("check", "fedsgd_partial", "--scale", "0.5", "--json")
+    half = partialfed("check", "fedsgd_partial", "--scale", "0.5", "--json")
     assert json.loads(half.stdout)["verdict"] == "violated"
 
 
@@ -42,14 +42,14 @@ def test_check_holds_then_fails_at_half_the_bound():
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, needle):
-    r = ppfl(*args)
+    r = partialfed(*args)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
 
 
 def test_regime_small_grid(tmp_path):
-    r = ppfl(
+    r = partialfed(
         "regime",
         "--set",
         "sigma_v=[0.1,3]",
@@ -76,7 +76,7 @@ def np_shape(rows):
 
 def test_reproduce_quick_writes_the_report(tmp_path):
     out = tmp_path / "report"
-    r = ppfl("reproduce", "--quick", "--out", str(out), "--quiet")
+    r = partialfed("reproduce", "--quick", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
     md = (out / "report.md").read_text()
     for section in (

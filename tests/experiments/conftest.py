@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import config, sweep
+from partialfed.experiments import config, sweep
 
 HERE = Path(__file__).parent
 TINY = HERE / "tiny.toml"

@@ -1,4 +1,4 @@
-"""The ppfl command line, end to end (subprocesses) and in process (error paths)."""
+"""The partialfed command line, end to end (subprocesses) and in process (error paths)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from experiments import cli, store
+from partialfed.experiments import cli, store
 
 
-def _ppfl(*args, cwd=None):
+def _partialfed(*args, cwd=None):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "experiments.cli", *map(str, args)],
+        [sys.executable, "-m", "partialfed.experiments.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -29,7 +29,7 @@ def _ppfl(*args, cwd=None):
 
 def test_run_then_plot_end_to_end(tmp_path, tiny_path):
     out = tmp_path / "res"
-    done = _ppfl("run", tiny_path, "--out", out, "--workers", "2", "--json")
+    done = _partialfed("run", tiny_path, "--out", out, "--workers", "2", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["total"], report["computed"], report["skipped"]) == (8, 8, 0)
@@ -37,24 +37,24 @@ def test_run_then_plot_end_to_end(tmp_path, tiny_path):
     assert all(row["ok"] == 4 and row["gap"] > 0 for row in report["table"])
     assert len(list(out.glob("*.parquet"))) == 8
 
-    again = _ppfl("run", tiny_path, "--out", out, "--set", "seeds=3", "--scheduler", "serial")
+    again = _partialfed("run", tiny_path, "--out", out, "--set", "seeds=3", "--scheduler", "serial")
     assert again.returncode == 0, again.stderr
     assert "4 computed, 8 skipped" in again.stdout
     assert "fedalt" in again.stdout and "grad_u_sq" in again.stdout
 
-    plotted = _ppfl("plot", out, "--out", tmp_path / "fig", "--json")
+    plotted = _partialfed("plot", out, "--out", tmp_path / "fig", "--json")
     assert plotted.returncode == 0, plotted.stderr
     files = json.loads(plotted.stdout)["files"]
     assert len(files) == 4 and all(Path(f).is_file() for f in files)
 
 
 def test_usage_and_input_errors_exit_2_with_one_line(tmp_path, tiny_path):
-    bad = _ppfl("run", tiny_path, "--set", "detla=1", "--out", tmp_path)
+    bad = _partialfed("run", tiny_path, "--set", "detla=1", "--out", tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "Did you mean 'delta'" in bad.stderr and str(tiny_path) in bad.stderr
     assert list(tmp_path.iterdir()) == []
-    usage = _ppfl("run")
+    usage = _partialfed("run")
     assert usage.returncode == 2 and usage.stderr.count("\n") == 1
 
 
@@ -89,20 +89,20 @@ def test_help_has_an_example_for_every_verb(capsys):
         assert name in top
         assert cli.main([name, "--help"]) == 0
         text = capsys.readouterr().out
-        assert "examples:" in text and f"ppfl {name}" in text
+        assert "examples:" in text and f"partialfed {name}" in text
 
 
 def _theory_describe():
     try:
-        import theory
+        from partialfed import theory
     except ImportError:
         return None
     return getattr(theory, "describe_bound", None)
 
 
-@pytest.mark.skipif(_theory_describe() is None, reason="theory.describe_bound not available yet")
+@pytest.mark.skipif(_theory_describe() is None, reason="partialfed.theory.describe_bound not available yet")
 def test_bound_verb(capsys):
-    import theory
+    from partialfed import theory
 
     assert cli.main(["bound", "--json"]) == 0
     names = json.loads(capsys.readouterr().out)["bounds"]
@@ -120,7 +120,7 @@ def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
     out = tmp_path / "res"
     grid = ["--set", "T=5000", "--set", "eval_every=100", "--set", "seeds=6"]
     grid += ["--out", str(out), "--workers", "1"]
-    cmd = [sys.executable, "-m", "experiments.cli", "run", str(tiny_path), *grid]
+    cmd = [sys.executable, "-m", "partialfed.experiments.cli", "run", str(tiny_path), *grid]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -137,7 +137,7 @@ def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
     assert 1 <= len(stored) < 24
     assert not list(out.glob(".*.tmp"))
     assert len(store.completed(out)) == len(stored)
-    again = _ppfl("run", tiny_path, *grid, "--json")
+    again = _partialfed("run", tiny_path, *grid, "--json")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert (report["skipped"], report["computed"]) == (len(stored), 24 - len(stored))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import synthetic
-from experiments import config
-from experiments.config import ConfigError
+from partialfed import synthetic
+from partialfed.experiments import config
+from partialfed.experiments.config import ConfigError
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib
 import pytest
 
-from experiments import plots, store, tables
+from partialfed.experiments import plots, store, tables
 
 
 def test_each_algorithm_has_a_fixed_distinct_colour_and_style():

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import store
+from partialfed.experiments import store
 
 
 def _spec(**run):
@@ -115,7 +115,7 @@ def test_a_write_that_raises_half_way_leaves_nothing(tmp_path, monkeypatch):
 
 KILLED_WRITER = """
 import os, sys, time
-from experiments import store
+from partialfed.experiments import store
 import pandas as pd
 real_fsync = os.fsync
 def slow_fsync(fd):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments import store, sweep
+from partialfed.experiments import store, sweep
 
 
 def _frame(directory, hashes=None):
@@ -115,7 +115,7 @@ def test_cached_runner_gives_one_frame_per_spec_in_order(tmp_path, tiny_sweep):
         assert (frame["hash"] == store.spec_hash(spec)).all()
         assert (frame["seed"] == spec["seed"]).all() and frame["round"].tolist() == list(range(21))
         assert (frame["F_low"] == frame["const_F_low"]).all()
-    measure = pytest.importorskip("experiments.measure")
+    measure = pytest.importorskip("partialfed.experiments.measure")
     if hasattr(measure, "run_frame"):
         ref = measure.run_frame(specs[2])
         assert ref["loss"].to_numpy() == pytest.approx(frames[2]["loss"].to_numpy(), rel=0, abs=0)

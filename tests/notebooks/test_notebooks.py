@@ -24,7 +24,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 IPYNB = sorted(NOTEBOOKS.glob("*.ipynb"))
 SOURCES = sorted(NOTEBOOKS.glob("*.py"))
 TIMEOUT = 300  # seconds per notebook (the first numba compile of a family can take ~40 s)
-KERNEL = "ppfl-notebook-test"
+KERNEL = "partialfed-notebook-test"
 
 # Executed in a child process: run every cell, stop at the first error and print it.
 RUNNER = """
@@ -61,7 +61,7 @@ def kernel_env(tmp_path_factory) -> dict:
     spec_dir.mkdir(parents=True)
     spec = {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "ppfl notebook test",
+        "display_name": "partialfed notebook test",
         "language": "python",
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -69,7 +69,7 @@ def kernel_env(tmp_path_factory) -> dict:
     env["JUPYTER_PATH"] = os.pathsep.join(
         [str(spec_dir.parent.parent), *filter(None, [env.get("JUPYTER_PATH")])]
     )
-    env["PPFL_NOTEBOOK_SIZE"] = "smoke"
+    env["PARTIALFED_NOTEBOOK_SIZE"] = "smoke"
     return env
 
 
@@ -122,6 +122,6 @@ def test_py_has_notebook(source: Path):
 def test_notebook_has_size_switch_and_exercises(path: Path):
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert 'os.environ.get("PPFL_NOTEBOOK_SIZE", "smoke") == "smoke"' in code
+    assert 'os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"' in code
     last = nb.cells[-1]
     assert last.cell_type == "markdown" and "Exercises for students" in last.source

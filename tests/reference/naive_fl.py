@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, batch_indices, normal_vector
+from partialfed.simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, batch_indices, normal_vector
 
 ALTERNATING = ("fedalt", "fedrecon", "local")
 JOINT = ("fedsim", "fedavg")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from naive_fl import reference_run
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 RTOL = 1e-12
 FAMILIES = sorted(synthetic.FAMILIES)

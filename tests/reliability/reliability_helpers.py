@@ -7,7 +7,7 @@ import re
 
 from hypothesis import strategies as st
 
-import synthetic
+from partialfed import synthetic
 
 #: Generated invalid inputs per test (name -> count), filled while the tests run.
 INVALID_INPUTS: collections.Counter = collections.Counter()
@@ -148,7 +148,7 @@ def assert_cli_usage_error(rc: int, err: str, *names: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
     line = lines[0]
-    assert line.startswith("ppfl"), line
+    assert line.startswith("partialfed"), line
     for name in names:
         assert names_parameter(line, name), f"{name!r} not named in {line!r}"
     return line

@@ -26,13 +26,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pandas.testing import assert_frame_equal
 
-from experiments import store
+from partialfed.experiments import store
 
 TOTAL = 24
 SCRIPT = textwrap.dedent(
     f"""
     import json, sys
-    from experiments import config, sweep
+    from partialfed.experiments import config, sweep
     s = config.from_dict({{
         "name": "crash", "family": "quadratic", "seeds": 4,
         "problem": {{"n": 8, "d_u": 3, "d_v": 2, "sigma_u": 0.1}},

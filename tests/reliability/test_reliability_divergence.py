@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from reliability_helpers import tiny_problem
 
-import simulators
-from experiments import config, store, sweep
+from partialfed import simulators
+from partialfed.experiments import config, store, sweep
 
 ALGORITHMS = sorted(simulators.ALGORITHMS)
 METRICS = ("loss", "grad_u_sq", "grad_v_sq")

@@ -30,10 +30,10 @@ from reliability_helpers import (
     tiny_problem,
 )
 
-import simulators
-import synthetic
-import theory
-from theory.symbols import NONNEGATIVE, POSITIVE
+from partialfed import simulators
+from partialfed import synthetic
+from partialfed import theory
+from partialfed.theory.symbols import NONNEGATIVE, POSITIVE
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 

@@ -1,4 +1,4 @@
-"""Bad input to the TOML reader and to every ``ppfl`` verb: one line, exit status 2, no traceback.
+"""Bad input to the TOML reader and to every ``partialfed`` verb: one line, exit status 2, no traceback.
 
 ``experiments.config.from_dict``/``load`` get invalid grids and malformed TOML text written to
 temporary files; ``experiments.cli.main(argv)`` is called in-process for every verb of
@@ -32,9 +32,9 @@ from reliability_helpers import (
 )
 from test_reliability_inputs_api import _IDENT, RUN_RANGES, bad_knob
 
-import synthetic
-import theory
-from experiments import cli, config
+from partialfed import synthetic
+from partialfed import theory
+from partialfed.experiments import cli, config
 
 SETTINGS = dict(
     deadline=None,
@@ -48,7 +48,7 @@ FAMILIES = sorted(synthetic.FAMILIES)
 @pytest.fixture(scope="module")
 def workdir():
     """A scratch folder for the whole module (hypothesis re-runs examples; no per-test tmp)."""
-    with tempfile.TemporaryDirectory(prefix="ppfl-reliability-") as d:
+    with tempfile.TemporaryDirectory(prefix="partialfed-reliability-") as d:
         yield Path(d)
 
 
@@ -534,7 +534,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
     import resource, sys
     limit = 6 * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from experiments import cli
+    from partialfed.experiments import cli
     sys.exit(cli.main(sys.argv[1:]))
     """
 )
@@ -562,7 +562,7 @@ def test_bug_quadratic_memory_guard(workdir):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PPFL_DEBUG": ""},
+        env={**os.environ, "PARTIALFED_DEBUG": ""},
     )
     assert_cli_usage_error(proc.returncode, proc.stderr, "n")
 

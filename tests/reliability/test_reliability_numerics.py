@@ -13,8 +13,8 @@ import pytest
 from naive_fl import Oracle, alternating_update, joint_update, population_metrics
 from reliability_helpers import tiny_problem
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 ALGORITHMS = sorted(simulators.ALGORITHMS)
 

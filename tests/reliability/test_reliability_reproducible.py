@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pandas.testing import assert_frame_equal
 
-from experiments import config, store, sweep
+from partialfed.experiments import config, store, sweep
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ("rounds", "loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next", "clients", "u", "V")
@@ -28,7 +28,7 @@ def histories(seed: int) -> dict:
     """Every algorithm on noisy tiny quadratic and logistic problems: ``{key: array}``."""
     from reliability_helpers import tiny_problem
 
-    import simulators
+    from partialfed import simulators
 
     out = {}
     problems = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 N = 6
 

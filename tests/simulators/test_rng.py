@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators import _rng
+from partialfed.simulators import _rng
 
 
 def test_normal_vector_is_normal_elementwise_for_python_keys():

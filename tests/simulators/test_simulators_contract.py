@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from sim_helpers import config, tiny_problem
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 FAMILIES = sorted(synthetic.FAMILIES)
 ALGORITHMS = sorted(simulators.ALGORITHMS)

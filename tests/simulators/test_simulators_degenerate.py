@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 N_ROUNDS = 40
 

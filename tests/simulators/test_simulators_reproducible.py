@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from sim_helpers import config, tiny_problem
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = sorted(synthetic.FAMILIES)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sim_helpers import config, tiny_problem
 
-import simulators
-from simulators import RunConfig
+from partialfed import simulators
+from partialfed.simulators import RunConfig
 
 ALGORITHMS = sorted(simulators.ALGORITHMS)
 

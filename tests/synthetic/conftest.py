@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import synthetic
+from partialfed import synthetic
 
 #: (id, family, knobs): every family, with its main variants.
 CASES = [
@@ -61,7 +61,7 @@ def grads(p, I, U, V, IDX=None):
     GV = np.empty((R, p.d_v))
     if IDX is None:
         IDX = np.empty((R, 0), dtype=np.int64)
-    p.kernels("synthetic._kernels").point_gradients(
+    p.kernels("partialfed.synthetic._kernels").point_gradients(
         p.data,
         np.asarray(I, np.int64),
         np.ascontiguousarray(U),

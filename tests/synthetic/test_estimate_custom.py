@@ -7,8 +7,8 @@ import pytest
 from conftest import get
 from numba import njit
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 
 def test_estimate_recovers_exact_quadratic_constants():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import CASES, IDS, get, grads, in_region, personal_optimum
 
-import simulators
-import synthetic
-from simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, normal_vector
+from partialfed import simulators
+from partialfed import synthetic
+from partialfed.simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, normal_vector
 
 SEEDS = (0, 1, 2)
 TOL = 1e-9

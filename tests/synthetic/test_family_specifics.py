@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import get
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 
 def test_quadratic_without_personal_block_is_gradient_descent():

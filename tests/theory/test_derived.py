@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import theory
-from theory import derived as D
-from theory.symbols import (
+from partialfed import theory
+from partialfed.theory import derived as D
+from partialfed.theory.symbols import (
     Delta_F0,
     L_u,
     L_uv,

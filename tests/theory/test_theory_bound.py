@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.bound import Bound, Condition, Measured, Term, validate_values
-from theory.symbols import SYMBOLS, Delta_F0, L, T, c_1, gamma, sigma
+from partialfed.theory.bound import Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.symbols import SYMBOLS, Delta_F0, L, T, c_1, gamma, sigma
 
 
 def make_bound(**kw):

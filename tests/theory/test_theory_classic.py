@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import classic as C
-from theory.regimes import term_exponents
-from theory.symbols import T, m, n, sigma, tau, zeta
+from partialfed.theory import classic as C
+from partialfed.theory.regimes import term_exponents
+from partialfed.theory.symbols import T, m, n, sigma, tau, zeta
 
 # --- concrete L-smooth nonconvex functions: (f, grad, L, dim) --------------------------------
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import fallah2020 as F
-from theory.regimes import term_exponents
-from theory.symbols import K, beta, c_2, r, sigma_F, tau
+from partialfed.theory import fallah2020 as F
+from partialfed.theory.regimes import term_exponents
+from partialfed.theory.symbols import K, beta, c_2, r, sigma_F, tau
 
 
 def _instance(seed=0, n_=6, d=3):

@@ -6,9 +6,9 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import pillutla2022 as P
-from theory.regimes import term_exponents
-from theory.symbols import (
+from partialfed.theory import pillutla2022 as P
+from partialfed.theory.regimes import term_exponents
+from partialfed.theory.symbols import (
     SYMBOLS,
     L_u,
     L_uv,

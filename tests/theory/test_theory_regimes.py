@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import pillutla2022 as P
-from theory import regimes as R
-from theory.symbols import SYMBOLS, chi
+from partialfed.theory import pillutla2022 as P
+from partialfed.theory import regimes as R
+from partialfed.theory.symbols import SYMBOLS, chi
 
 BASE = dict(n=100.0, m=10.0, L_u=1.0, L_v=2.0, sigma_u=0.3, sigma_v=1.0, delta=0.5)
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import theory
-from theory import BOUNDS, PROVENANCES, describe_bound, get_bound
-from theory.symbols import FREE_CONSTANTS, SYMBOLS
+from partialfed import theory
+from partialfed.theory import BOUNDS, PROVENANCES, describe_bound, get_bound
+from partialfed.theory.symbols import FREE_CONSTANTS, SYMBOLS
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from theory import symbols as S
+from partialfed.theory import symbols as S
 
 POSITIVE = (
     "n m T tau tau_u tau_v gamma gamma_u gamma_v eta L L_u L_v Delta_F0 w_v".split()

@@ -20,8 +20,8 @@ loop; <= 1 ms per deterministic round at n = 1000; n = 10^6 devices with d_v = 1
 
 Usage::
 
-    python benchmarks/bench_kernels.py                 # the issue's sizes
-    python benchmarks/bench_kernels.py --n 200 --rounds 20 --no-memory   # quick
+    partialfed bench                 # the issue's sizes
+    partialfed bench --n 200 --rounds 20 --no-memory   # quick
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from functools import partial
 
 import numpy as np
 
-import simulators
-import synthetic
+from partialfed import simulators
+from partialfed import synthetic
 
 TARGETS = {"vectorised": 20.0, "loop": 200.0, "ms_per_round": 1.0, "peak_rss_gb": 2.0}
 
@@ -292,7 +292,7 @@ def run_benchmark(
 _MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, time
-    import synthetic, simulators
+    from partialfed import synthetic, simulators
     n, d_u, d_v, m, T = (int(x) for x in sys.argv[1:6])
     p = synthetic.make("separable", n=n, d_u=d_u, d_v=d_v, seed=0)
     cfg = simulators.RunConfig("fedalt", T=T, m=m, tau_u=10, tau_v=10, gamma_u=0.2,

@@ -48,7 +48,7 @@ FAMILIES = {
 
 def knobs_of(name: str) -> dict:
     """The knobs of family ``name`` with their defaults."""
-    check_choice(name, "name", "partialfed.synthetic.make", FAMILIES)
+    check_choice(name, "name", "synthetic.make", FAMILIES)
     sig = inspect.signature(FAMILIES[name])
     return {k: p.default for k, p in sig.parameters.items()}
 
@@ -58,7 +58,7 @@ def make(name: str, **knobs) -> Problem:
 
     Unknown knobs are rejected with the list of allowed ones and a suggestion.
     """
-    check_choice(name, "name", "partialfed.synthetic.make", FAMILIES)
+    check_choice(name, "name", "synthetic.make", FAMILIES)
     allowed = knobs_of(name)
     for key in knobs:
         if key not in allowed:

@@ -22,7 +22,7 @@ from partialfed.synthetic._validation import check_array, check_int, check_real
 
 __all__ = ["estimate_constants", "local_lipschitz", "custom"]
 
-_OWNER = "partialfed.synthetic.estimate_constants"
+_OWNER = "synthetic.estimate_constants"
 
 
 class _Oracle:
@@ -313,7 +313,7 @@ def estimate_constants(
 
 # -- user-defined problems ----------------------------------------------------------------------
 
-_C_OWNER = "partialfed.synthetic.custom"
+_C_OWNER = "synthetic.custom"
 
 
 def _check_jitted(fn, name):

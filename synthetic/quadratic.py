@@ -14,7 +14,7 @@ from numba import njit
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real, check_size
 
-OWNER = "partialfed.synthetic.make('quadratic')"
+OWNER = "synthetic.make('quadratic')"
 
 
 @njit(cache=True, inline="always", error_model="numpy")

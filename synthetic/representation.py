@@ -21,7 +21,7 @@ from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real
 
-OWNER = "partialfed.synthetic.make('representation')"
+OWNER = "synthetic.make('representation')"
 _CHUNK = 8192
 
 # data = (X (n N, d) float32, y (n N,) float64, start (n + 1,) int64)

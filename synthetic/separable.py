@@ -22,7 +22,7 @@ from numba import njit
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real, check_size
 
-OWNER = "partialfed.synthetic.make('separable')"
+OWNER = "synthetic.make('separable')"
 #: ``max |phi'| = phi'(1/sqrt(3)) = 3 sqrt(3) / 8``.
 DPHI_MAX = 3.0 * math.sqrt(3.0) / 8.0
 _GRID_STEP = 0.05

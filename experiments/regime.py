@@ -2,7 +2,8 @@
 
 Over a 2-D grid of problem knobs (e.g. ``sigma_v`` x ``delta``), FedAlt and FedSim run with the
 same seeds, the same initial point, and the theorem's step-size parametrisation
-``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` (pillutla2022.md §4.2, item 3).
+``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)``
+(docs/references.md#pillutla2022-step-sizes).
 By default each algorithm gets its own balanced ``eta(T)`` (:func:`tuned_eta`), since that is
 how the rates being compared arise; a fixed ``eta`` for both is an option. (Measured: with one
 fixed eta = 0.2 for both, FedAlt was ahead by 1-4% in almost every cell and simulation named

@@ -40,7 +40,7 @@ class ExponentStudy:
 
 def step_rule(study: ExponentStudy):
     """``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` with the study's ``eta(x)``
-    (parametrisation of pillutla2022.md §4.2, item 3)."""
+    (docs/references.md#pillutla2022-step-sizes)."""
     x0 = study.xs[0]
 
     def rule(cell):

@@ -23,19 +23,20 @@ class Algorithm:
     description: str
 
 
+# Update rules: docs/references.md#pillutla2022-fedalt, docs/references.md#pillutla2022-fedsim.
 #: The algorithms ``run`` knows, by name.
 ALGORITHMS = MappingProxyType(
     {
         "fedalt": Algorithm(
             0,
             "alternating",
-            "FedAlt (Pillutla et al. 2022, §2.2): tau_v steps on v_i at u^t, then tau_u steps on "
+            "FedAlt (Pillutla et al. 2022): tau_v steps on v_i at u^t, then tau_u steps on "
             "a local copy of u at the new v_i; the server averages u.",
         ),
         "fedsim": Algorithm(
             1,
             "simultaneous",
-            "FedSim (Pillutla et al. 2022, §2.3): tau joint steps, both partial gradients at the "
+            "FedSim (Pillutla et al. 2022): tau joint steps, both partial gradients at the "
             "same point from the same sample; the server averages u.",
         ),
         "fedavg": Algorithm(
@@ -133,8 +134,9 @@ class History:
     grad_v_sq : array
         ``Delta_v = (1/n) sum_i ||grad_v F_i(u^t, v_i^t)||^2``.
     grad_u_sq_at_V_next : array
-        ``||grad_u F(u^t, V^{t+1})||^2``, FedAlt's u-stationarity measure (pillutla2022.md §4.2,
-        point 2), for ``fedalt`` and ``fedrecon``; NaN for other algorithms and at round T.
+        ``||grad_u F(u^t, V^{t+1})||^2``, FedAlt's u-stationarity measure
+        (docs/references.md#pillutla2022-u-point), for ``fedalt`` and ``fedrecon``; NaN for other
+        algorithms and at round T.
     clients : (T, m) int array
         Devices sampled in each round (ascending).
     u, V : arrays

@@ -81,8 +81,8 @@ def _u_step(data, i, u, v, g, idx, gamma_u, sigma_u, seed, t, k, size):
 def _simultaneous(
     data, i, ul, vl, gu, gv, idx, tau, gamma_u, gamma_v, sigma_u, sigma_v, seed, t, size
 ):
-    """FedSim's local update (pillutla2022.md §2.3): tau joint steps, both partial gradients at
-    the same point and from the same minibatch."""
+    """FedSim's local update (docs/references.md#pillutla2022-fedsim): tau joint steps, both partial
+    gradients at the same point and from the same minibatch."""
     for k in range(tau):
         _draw_batch(seed, t, i, k, size, idx)
         grad_u(data, i, ul, vl, gu, idx)

@@ -32,7 +32,9 @@ CONSTANT_NAMES = ("L_u", "L_v", "L_uv", "L_vu", "sigma_u", "sigma_v", "delta", "
 
 @dataclass(frozen=True)
 class Constants:
-    """The constants of the assumptions of Pillutla et al. (2022), §3, for one problem.
+    """The constants of the assumptions A0-A3 of Pillutla et al. (2022), for one problem.
+
+    See docs/references.md#pillutla2022-assumptions.
 
     A1 smoothness: ``grad_u F_i`` is ``L_u``-Lipschitz in u and ``L_uv``-Lipschitz in v_i;
     ``grad_v F_i`` is ``L_v``-Lipschitz in v_i and ``L_vu``-Lipschitz in u.
@@ -71,7 +73,10 @@ class Constants:
 
     @property
     def chi(self) -> float:
-        """Cross-dependence ``chi = max(L_uv, L_vu) / sqrt(L_u L_v)`` (pillutla2022.md §3, A1)."""
+        """Cross-dependence ``chi = max(L_uv, L_vu) / sqrt(L_u L_v)``.
+
+        A1 of Pillutla et al. 2022 (docs/references.md#pillutla2022-a1).
+        """
         if self.L_u == 0 or self.L_v == 0:
             return math.inf if max(self.L_uv, self.L_vu) > 0 else 0.0
         return max(self.L_uv, self.L_vu) / math.sqrt(self.L_u * self.L_v)

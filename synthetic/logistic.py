@@ -1,4 +1,6 @@
-r"""Nonconvex-regularised logistic regression with a personal head (peers.md §7.8d).
+r"""Nonconvex-regularised logistic regression with a personal head.
+
+The single-model family is docs/references.md#synthetic-nonconvex-logistic.
 
 .. math::
 

@@ -1,7 +1,8 @@
 """Block quadratics with exact constants.
 
 ``F_i(u, v) = 1/2 [u; v]^T H_i [u; v] - b_i^T [u; v]`` with a shared positive-definite Hessian
-``H = [[A, C], [C^T, B]]`` (Toolkit suggestion of pillutla2022.md §6 and peers.md §7.8a), or,
+``H = [[A, C], [C^T, B]]`` (docs/references.md#synthetic-block-quadratic and
+docs/references.md#synthetic-shared-hessian-quadratic), or,
 with ``hessian_spread > 0`` (and ``chi = 0``), device Hessians
 ``A_i = A^{1/2} (I + s D_i) A^{1/2}`` that make ``rho > 0``.
 """
@@ -190,7 +191,8 @@ def quadratic(
     Q_u diag(lam_k (1 + s D_ik)) Q_u^T`` with ``D_ik in [-1, 1]``, ``mean_i D_ik = 0`` (so
     ``mean_i A_i = A``); this needs ``chi = 0``.
 
-    Knobs and the constants they set (assumptions of Pillutla et al. 2022, §3):
+    Knobs and the constants they set (assumptions A0-A3 of Pillutla et al. 2022,
+    docs/references.md#pillutla2022-assumptions):
 
     - ``L_u = max_i lambda_max(A_i)`` (``= L_u`` knob when ``s = 0``), ``L_v = lambda_max(B)``:
       **exact**. With ``d_v = 0`` (no personal block) ``L_v = L_uv = L_vu = 0``.

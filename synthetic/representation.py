@@ -1,4 +1,7 @@
-r"""FedRep's linear shared-representation model (peers.md §7.5): locally smooth, nonconvex.
+r"""FedRep's linear shared-representation model: locally smooth, nonconvex.
+
+See docs/references.md#synthetic-linear-representation (the model of FedRep,
+docs/references.md#collins2021).
 
 .. math::
 
@@ -139,7 +142,7 @@ def representation(
     sigma_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
-    r"""Linear shared representation ``B`` (d x k), personal heads ``w_i`` (FedRep, §7.5).
+    r"""Linear shared representation ``B`` (d x k), personal heads ``w_i`` (FedRep's model).
 
     .. math::
 

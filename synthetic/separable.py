@@ -1,4 +1,7 @@
-r"""Separable nonconvex block model (peers.md §7.8 b-c): the benchmark family.
+r"""Separable nonconvex block model: the benchmark family.
+
+The model of docs/references.md#synthetic-block-model, with the 1-D function of
+docs/references.md#synthetic-separable.
 
 .. math::
 
@@ -266,7 +269,8 @@ def separable(
     ``R = diag(linspace(L_v, mu_v))``; ``Q = chi sqrt(L_u L_v) W`` with ``W`` a random partial
     isometry (``||W||_2 = 1``).
 
-    Knobs and the constants they set (assumptions of Pillutla et al. 2022, §3):
+    Knobs and the constants they set (assumptions A0-A3 of Pillutla et al. 2022,
+    docs/references.md#pillutla2022-assumptions):
 
     - ``L_u = sup phi'' + mu = 2 + mu``: **exact** (the u-Hessian is
       ``diag(phi''(u_j - a_ij)) + mu I``, attained at ``u = a_i``).

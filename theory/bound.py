@@ -32,7 +32,7 @@ from partialfed.theory.symbols import FREE_CONSTANTS, NONNEGATIVE, POSITIVE, SYM
 __all__ = ["Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
 
 PROVENANCES = ("verified", "reconstructed", "derived")
-"""Allowed values of :attr:`Bound.provenance` (see ``DESIGN.md``, "Bounds")."""
+"""Allowed values of :attr:`Bound.provenance` (docs/references.md#provenance)."""
 
 AGGREGATES = ("mean", "min", "last")
 """How a measured per-round quantity is aggregated over rounds."""

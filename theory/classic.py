@@ -181,8 +181,8 @@ FEDSGD_PARTIAL = Bound(
         Condition("n >= 2", sp.Ge(n, 2)),
     ),
     source=(
-        "reference/peers.md §5.1 (FedSGD anchor, K = 1, partial participation); re-derived in "
-        "docs/theory.md and theory/classic.py"
+        "FedSGD anchor, K = 1, partial participation (docs/references.md#fedsgd-anchor); "
+        "re-derived in docs/theory.md and theory/classic.py"
     ),
     provenance="derived",
     algorithm="fedsgd",
@@ -192,7 +192,7 @@ FEDSGD_PARTIAL = Bound(
         "(1/n) sum_i ||grad f_i - grad f||^2 <= zeta^2. m = n removes the sampling term."
     ),
 )
-"""FedSGD with partial participation (one local step), peers.md §5.1, re-derived here:
+"""FedSGD with partial participation (one local step; docs/references.md#fedsgd-anchor), re-derived:
 
 ``(1/T) sum_{t<T} E||grad f(x_t)||^2 <= 2 Delta_F0/(gamma T) + L gamma [sigma^2/m +
 (n - m)/(m (n - 1)) zeta^2]`` for ``gamma <= 1/L``.
@@ -223,19 +223,20 @@ LOCAL_SGD_CANONICAL = Bound(
     ),
     source=(
         "Koloskova et al., ICML 2020 (arXiv 2003.10422), nonconvex rate inverted for local SGD, "
-        "as recalled in reference/peers.md §5.3 (unverified)"
+        "as recalled, unverified (docs/references.md#koloskova2020)"
     ),
     provenance="reconstructed",
     algorithm="local_sgd",
     notes=(
-        "Exponent template only: tau local steps (the K of peers.md), T rounds (R). Recalled, "
+        "Exponent template only: tau local steps, T rounds (K and R in "
+        "docs/references.md#fedavg-theory). Recalled, "
         "not checked against the paper; c_1..c_4 unknown. Exponents in T: -1/2, -2/3, -2/3, -1."
     ),
 )
 """Canonical local-SGD nonconvex rate (exponent template with free constants ``c_1..c_4``).
 
 ``c_1 sqrt(L D sigma^2/(n tau T)) + c_2 (L D zeta/T)^{2/3} + c_3 (L D sigma/(sqrt(tau) T))^{2/3}
-+ c_4 L D/T`` with ``D = Delta_F0`` (peers.md §5.3, recalled, unverified).
++ c_4 L D/T`` with ``D = Delta_F0`` (recalled, unverified; docs/references.md#koloskova2020).
 """
 
 BOUNDS: dict[str, Bound] = {

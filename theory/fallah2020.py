@@ -1,10 +1,11 @@
 """Per-FedAvg (Fallah, Mokhtari, Ozdaglar, NeurIPS 2020, arXiv 2002.07948).
 
 Everything about the paper's lemmas and Theorem 4.5 is **unverified** (recalled; see
-``reference/peers.md`` §1, §9): the recalled lemma numbers are kept, flagged, only to *measure
+docs/references.md#fallah2020): the recalled lemma numbers are kept, flagged, only to *measure
 their looseness* against exact closed forms; Theorem 4.5 is kept with free constants
 ``c_0..c_4`` (its recalled leading constant 4 is noted, not used). The closed forms on the
-shared-Hessian quadratic (peers.md §7.8a) are derived here and exact.
+shared-Hessian quadratic (docs/references.md#synthetic-shared-hessian-quadratic) are derived
+here and exact.
 
 Objective (recalled, the standard MAML one-step form): ``F(w) = (1/n) sum_i F_i(w)`` with
 ``F_i(w) = f_i(w - alpha grad f_i(w))``; exact gradient by the chain rule
@@ -66,7 +67,7 @@ SOURCE = "Fallah, Mokhtari & Ozdaglar, Personalized Federated Learning (Per-FedA
 
 
 # ---------------------------------------------------------------------------------------------
-# Objective and estimator (peers.md §1.1)
+# Objective and estimator (docs/references.md#fallah2020-objective)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -104,9 +105,10 @@ def meta_gradient_estimate(
     w: np.ndarray,
     alpha: float,
 ) -> np.ndarray:
-    """Stochastic estimator with three independent batches D, D', D'' (peers.md §1.1, recalled).
+    """Stochastic estimator with three independent batches D, D', D'' (recalled).
 
-    ``(I - alpha hess~ f_i(w, D'')) grad~ f_i(w - alpha grad~ f_i(w, D), D')``.
+    ``(I - alpha hess~ f_i(w, D'')) grad~ f_i(w - alpha grad~ f_i(w, D), D')``
+    (docs/references.md#fallah2020-objective).
 
     Parameters
     ----------
@@ -127,7 +129,7 @@ def meta_gradient_estimate(
 
 
 # ---------------------------------------------------------------------------------------------
-# Lemma constants (peers.md §1.4) -- UNVERIFIED, recalled numbers, for looseness measurements
+# Lemma constants (docs/references.md#fallah2020-lemmas) -- UNVERIFIED, recalled numbers
 # ---------------------------------------------------------------------------------------------
 
 
@@ -163,14 +165,14 @@ LEMMAS: dict[str, LemmaConstant] = {
             4 * L + alpha * rho_H * B,
             "F_i is L_F-smooth for alpha in (0, 1/L]",
             "unverified",
-            f"{SOURCE}, Lemma 4.2 (recalled; peers.md §1.4)",
+            f"{SOURCE}, Lemma 4.2 (recalled; docs/references.md#fallah2020-lemmas)",
         ),
         LemmaConstant(
             "bias",
             2 * alpha * L * sigma_G / sp.sqrt(D_in),
             "||E grad~F_i(w) - grad F_i(w)|| <= bias",
             "unverified",
-            f"{SOURCE}, Lemma 4.3 (recalled; peers.md §1.4)",
+            f"{SOURCE}, Lemma 4.3 (recalled; docs/references.md#fallah2020-lemmas)",
         ),
         LemmaConstant(
             "sigma_F_sq",
@@ -180,21 +182,21 @@ LEMMAS: dict[str, LemmaConstant] = {
             - 12 * B**2,
             "E||grad~F_i(w) - grad F_i(w)||^2 <= sigma_F^2",
             "unverified",
-            f"{SOURCE}, Lemma 4.3 (recalled; peers.md §1.4)",
+            f"{SOURCE}, Lemma 4.3 (recalled; docs/references.md#fallah2020-lemmas)",
         ),
         LemmaConstant(
             "gamma_F_sq",
             3 * B**2 * alpha**2 * gamma_H**2 + 192 * gamma_G**2,
             "(1/n) sum_i ||grad F_i(w) - grad F(w)||^2 <= gamma_F^2",
             "unverified",
-            f"{SOURCE}, Lemma 4.4 (recalled; peers.md §1.4)",
+            f"{SOURCE}, Lemma 4.4 (recalled; docs/references.md#fallah2020-lemmas)",
         ),
     ]
 }
 """Recalled lemma constants of Per-FedAvg (UNVERIFIED; check against arXiv 2002.07948)."""
 
 # ---------------------------------------------------------------------------------------------
-# Theorem 4.5 (peers.md §1.5) -- structure recalled, constants free
+# Theorem 4.5 (docs/references.md#fallah2020-theorem) -- structure recalled, constants free
 # ---------------------------------------------------------------------------------------------
 
 THEOREM_4_5 = Bound(
@@ -218,7 +220,7 @@ THEOREM_4_5 = Bound(
         Condition("beta <= 1/(10 tau L_F)", sp.Le(beta, 1 / (10 * tau * L_F))),
         Condition("r <= 1", sp.Le(r, 1)),
     ),
-    source=f"{SOURCE}, Theorem 4.5 (recalled structure; peers.md §1.5)",
+    source=f"{SOURCE}, Theorem 4.5 (recalled structure; docs/references.md#fallah2020-theorem)",
     provenance="reconstructed",
     algorithm="perfedavg",
     notes=(
@@ -235,7 +237,7 @@ BOUNDS: dict[str, Bound] = {THEOREM_4_5.name: THEOREM_4_5}
 """Bounds of this module, by name."""
 
 # ---------------------------------------------------------------------------------------------
-# Exact closed forms on the shared-Hessian quadratic (peers.md §7.8a; derived there and here)
+# Exact closed forms (docs/references.md#synthetic-shared-hessian-quadratic; derived)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -263,7 +265,9 @@ def quadratic_meta_hessian(A: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def quadratic_exact_constants(A: np.ndarray, C: np.ndarray, alpha: float) -> dict[str, float]:
-    """Exact Per-FedAvg constants on ``f_i(x) = (1/2)(x - c_i)^T A (x - c_i)`` (peers.md §7.8a).
+    """Exact Per-FedAvg constants on ``f_i(x) = (1/2)(x - c_i)^T A (x - c_i)``.
+
+    Closed forms of docs/references.md#synthetic-shared-hessian-quadratic (derived, exact).
 
     Parameters
     ----------

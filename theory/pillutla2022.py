@@ -1,7 +1,8 @@
 """FedAlt and FedSim bounds of Pillutla, Malik, Mohamed, Rabbat, Sanjabi, Xiao (ICML 2022).
 
 "Federated Learning with Partial Model Personalization", arXiv 2204.03809. Everything here is
-tagged with its provenance (``reference/pillutla2022.md`` §0):
+tagged with its provenance (docs/references.md#provenance; the paper's items are under
+docs/references.md#pillutla2022):
 
 * **verified** -- the theorem's *shape* ``sqrt(sigma_1^2/T) + (sigma~_1^2/T)^{2/3} + O(1/T)``
   with variances linear in ``sigma_u^2, sigma_v^2, delta^2`` (FLOW talk slide 35); the
@@ -94,7 +95,7 @@ __all__ = [
 SOURCE = "Pillutla et al., Federated Learning with Partial Model Personalization, ICML 2022"
 
 # ---------------------------------------------------------------------------------------------
-# Assumptions as data (reference/pillutla2022.md §3)
+# Assumptions A0-A3 as data (docs/references.md#pillutla2022-assumptions)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -140,7 +141,7 @@ ASSUMPTIONS: dict[str, Assumption] = {
             "F* = inf_{u,V} F(u,V) > -inf (F* >= F_low); Delta_F0 = F(u^0, V^0) - F*.",
             ("fedalt", "fedsim"),
             "unverified",
-            "reference/pillutla2022.md §3 A0 (recalled)",
+            "Pillutla et al. 2022, A0 (recalled; docs/references.md#pillutla2022-a0)",
         ),
         Assumption(
             "A1",
@@ -177,7 +178,7 @@ ASSUMPTIONS: dict[str, Assumption] = {
 """The assumptions of the FedAlt/FedSim theorems, with provenance."""
 
 # ---------------------------------------------------------------------------------------------
-# Constants and effective variances (reference/pillutla2022.md §3 A1, §4.3)
+# chi (docs/references.md#pillutla2022-a1) and effective variances
 # ---------------------------------------------------------------------------------------------
 
 CHI_DEF = sp.Max(L_uv, L_vu) / sp.sqrt(L_u * L_v)
@@ -208,26 +209,29 @@ def chi_from(L_u, L_v, L_uv, L_vu=None):
 
 A = sigma_u**2 / (m * L_u) + delta**2 / (m * L_u) * (1 - m / n)
 """Server-side averaging noise of the u-updates: minibatch noise plus without-replacement
-sampling variance (reconstructed, reference/pillutla2022.md §4.3; the units of slide 40)."""
+sampling variance (reconstructed, docs/references.md#pillutla2022-effective-variances)."""
 
 B = sigma_v**2 / L_v
-"""Personal-gradient noise in units of F (reconstructed, §4.3; the units of slide 40)."""
+"""Personal-gradient noise in units of F (reconstructed, as A; the units of slide 40)."""
 
 SIG_ALT1 = A + (m / n + chi**2 * (1 - m / n)) * B
-"""sigma^2_{alt,1}: RECONSTRUCTED here, not the paper's formula (pillutla2022.md §4.3).
+"""sigma^2_{alt,1}: RECONSTRUCTED here, not the paper's formula.
 
 ``A + (m/n + chi^2 (1 - m/n)) B``. Together with :data:`SIG_SIM1` it reproduces the verified
-slide-40 condition exactly: ``SIG_SIM1 - SIG_ALT1 = chi^2 (A - (1 - 2m/n) B)``."""
+slide-40 condition exactly: ``SIG_SIM1 - SIG_ALT1 = chi^2 (A - (1 - 2m/n) B)``
+(docs/references.md#pillutla2022-effective-variances)."""
 
 SIG_SIM1 = (1 + chi**2) * (A + m / n * B)
-"""sigma^2_{sim,1}: RECONSTRUCTED here, not the paper's formula (pillutla2022.md §4.3).
+"""sigma^2_{sim,1}: RECONSTRUCTED here, not the paper's formula.
 
 ``(1 + chi^2)(A + (m/n) B)``; ratio to :data:`SIG_ALT1` tends to ``1 + chi^2`` as
-``sigma_v -> 0`` (the verified factor of slide 40, squared)."""
+``sigma_v -> 0`` (the verified factor of slide 40, squared;
+docs/references.md#pillutla2022-effective-variances)."""
 
 SIG_ALT2 = a_alt_u * sigma_u**2 / L_u + a_alt_v * sigma_v**2 / L_v + a_alt_d * delta**2 / L_u
 """sigma^2_{alt,2}: NOT RECOVERED. A linear combination of sigma_u^2, sigma_v^2, delta^2 is
-verified (slide 35); the coefficients ``a_alt_*`` are unknown (free constants)."""
+verified (slide 35); the coefficients ``a_alt_*`` are unknown (free constants;
+docs/references.md#pillutla2022-drift-variances)."""
 
 SIG_SIM2 = a_sim_u * sigma_u**2 / L_u + a_sim_v * sigma_v**2 / L_v + a_sim_d * delta**2 / L_u
 """sigma^2_{sim,2}: NOT RECOVERED; coefficients ``a_sim_*`` are free constants (slide 35)."""
@@ -258,7 +262,8 @@ def rate_template(s1: sp.Expr, s2: sp.Expr) -> sp.Expr:
     """Main-text rate ``c_1 (D s1/T)^{1/2} + c_2 (D^2 s2/T^2)^{1/3} + c_3 D/T``, ``D = Delta_F0``.
 
     Shape verified (FLOW talk slide 35: ``sqrt(sigma^2/T) + (sigma~^2/T)^{2/3} + O(1/T)``);
-    the ``Delta_F0`` form recalled (pillutla2022.md §4.2); ``c_1, c_2, c_3`` unknown. The
+    the ``Delta_F0`` form recalled (docs/references.md#pillutla2022-theorem-main);
+    ``c_1, c_2, c_3`` unknown. The
     ``1/T`` term's problem-dependent factor is not recovered and is absorbed in ``c_3``.
     """
     return (
@@ -269,7 +274,7 @@ def rate_template(s1: sp.Expr, s2: sp.Expr) -> sp.Expr:
 
 
 # ---------------------------------------------------------------------------------------------
-# The verified comparison (slide 40)
+# The verified comparison (slide 40; docs/references.md#pillutla2022-comparison)
 # ---------------------------------------------------------------------------------------------
 
 BOXED_CONDITION = sp.StrictLessThan(
@@ -280,7 +285,7 @@ BOXED_CONDITION = sp.StrictLessThan(
 ``sigma_v^2/L_v (1 - 2m/n) < sigma_u^2/(m L_u) + delta^2/(m L_u) (1 - m/n)``."""
 
 # ---------------------------------------------------------------------------------------------
-# Step sizes (pillutla2022.md §4.2 item 3, unverified) and the tuned eta (derived here)
+# Step sizes (docs/references.md#pillutla2022-step-sizes) and the tuned eta (derived here)
 # ---------------------------------------------------------------------------------------------
 
 STEP_SIZES = {
@@ -288,7 +293,7 @@ STEP_SIZES = {
     "fedsim": {gamma_u: eta / (L_u * tau), gamma_v: eta / (L_v * tau)},
 }
 """gamma_u = eta/(L_u tau_u), gamma_v = eta/(L_v tau_v) (FedSim: tau) -- unverified, recalled
-(pillutla2022.md §4.2 item 3)."""
+(docs/references.md#pillutla2022-step-sizes)."""
 
 
 def step_sizes(algorithm: str, **values: Any) -> dict[str, np.ndarray]:
@@ -371,7 +376,7 @@ def tuned_rate(algorithm: str) -> sp.Expr:
 
 
 # ---------------------------------------------------------------------------------------------
-# Main-text theorems as Bounds (pillutla2022.md §4.1-4.2)
+# Main-text theorems as Bounds (docs/references.md#pillutla2022-theorem-main)
 # ---------------------------------------------------------------------------------------------
 
 _W_V = {"m/n": m / n, "1": sp.Integer(1), "symbol": w_v}
@@ -381,7 +386,8 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
     """The main-text FedAlt or FedSim theorem as a :class:`~theory.bound.Bound`.
 
     ``mean_{t<T} E[ Delta_u/L_u + w_v Delta_v/L_v ] <= c_1 (D s1/T)^{1/2}
-    + c_2 (D^2 s2/T^2)^{1/3} + c_3 D/T`` (slide 35 shape; pillutla2022.md §4.2).
+    + c_2 (D^2 s2/T^2)^{1/3} + c_3 D/T`` (slide 35 shape;
+    docs/references.md#pillutla2022-theorem-main).
 
     Parameters
     ----------
@@ -443,7 +449,8 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
         provenance="reconstructed",
         algorithm=algo,
         notes=(
-            f"sigma^2_{{{algo[3:]},1}} is RECONSTRUCTED (pillutla2022.md §4.3), not the paper's; "
+            f"sigma^2_{{{algo[3:]},1}} is RECONSTRUCTED "
+            "(docs/references.md#pillutla2022-effective-variances), not the paper's; "
             f"sigma^2_{{{algo[3:]},2}} NOT RECOVERED (coefficients a_{algo[3:]}_u, "
             f"a_{algo[3:]}_v, a_{algo[3:]}_d); c_1, c_2, c_3 unknown absolute constants "
             "(c_3 also absorbs the unrecovered problem-dependent factor of the 1/T term). "

@@ -43,7 +43,7 @@ _POS_INT = {"positive": True, "integer": True}
 _NONNEG = {"nonnegative": True}
 _REAL = {"real": True}
 
-# --- Pillutla et al. 2022 (reference/pillutla2022.md §1, §3) -----------------------------
+# --- Pillutla et al. 2022, setup and A0-A3 (docs/references.md#pillutla2022-setup) ---------
 n = _sym("n", "number of devices (clients)", **_POS_INT)
 m = _sym("m", "devices sampled per round, uniformly without replacement (1 <= m <= n)", **_POS_INT)
 T = _sym("T", "number of rounds (or iterations for single-machine methods)", **_POS_INT)
@@ -74,7 +74,7 @@ F_low = _sym("F_low", "lower bound on F (F* = inf F >= F_low)", **_REAL)
 Delta_F0 = _sym("Delta_F0", "initial gap F(u^0, V^0) - F* (or f(x_0) - f*)", **_POS)
 w_v = _sym("w_v", "weight on the Delta_v term of the left-hand side: m/n or 1", **_POS)
 
-# --- single-machine / FedAvg baselines (reference/peers.md §5) ---------------------------
+# --- single-machine / FedAvg baselines (docs/references.md#fedavg-theory) ----------------------
 zeta = _sym(
     "zeta",
     "uniform gradient dissimilarity: (1/n) sum_i ||grad f_i - grad f||^2 <= zeta^2",
@@ -82,7 +82,7 @@ zeta = _sym(
 )
 Delta_FT = _sym("Delta_FT", "measured decrease f(x_0) - f(x_T) of a gradient-descent run", **_POS)
 
-# --- Fallah, Mokhtari, Ozdaglar 2020, Per-FedAvg (reference/peers.md §1) ------------------
+# --- Fallah, Mokhtari, Ozdaglar 2020, Per-FedAvg (docs/references.md#fallah2020) ---------------
 alpha = _sym("alpha", "Per-FedAvg inner (adaptation) step size", **_POS)
 beta = _sym("beta", "Per-FedAvg outer step size", **_POS)
 B = _sym("B", "Per-FedAvg bound on the gradient norm ||grad f_i|| <= B", **_POS)

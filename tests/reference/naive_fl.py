@@ -1,6 +1,7 @@
 """Plain-NumPy reference implementations of FedAlt, FedSim, FedAvg, local training and FedRecon.
 
-Written from the pseudocode of Pillutla et al. (2022), §2 (``shared/reference/pillutla2022.md``)
+Written from the round structure and local updates of Pillutla et al. (2022)
+(docs/references.md#pillutla2022-algorithms)
 and the Semantics paragraph of DESIGN.md, one device and one local step at a time, with no
 attempt at speed. The round kernels of ``simulators`` must agree with it (tests in this folder).
 
@@ -140,7 +141,7 @@ def population_metrics(oracle, U, V, per_device=False):
 
 
 def alternating_update(oracle, i, u, v, t, cfg):
-    """FedAlt's local update on device ``i`` (pillutla2022.md §2.2).
+    """FedAlt's local update on device ``i`` (docs/references.md#pillutla2022-fedalt).
 
     ``tau_v`` steps on ``v`` at the fixed ``u``, then ``tau_u`` steps on a copy of ``u`` at the
     new ``v``. Returns ``(u_i^+, v_i^+)``.
@@ -155,7 +156,7 @@ def alternating_update(oracle, i, u, v, t, cfg):
 
 
 def joint_update(oracle, i, u, v, t, cfg):
-    """FedSim's local update on device ``i`` (pillutla2022.md §2.3).
+    """FedSim's local update on device ``i`` (docs/references.md#pillutla2022-fedsim).
 
     ``tau`` steps; both partial gradients at the same point, from the same minibatch.
     Returns ``(u_i^+, v_i^+)``.

@@ -22,7 +22,7 @@ def _dphi(x):
 
 
 FUNCTIONS = {
-    # phi'' in [-1/2, 2]  (reference/peers.md §7.8b)
+    # phi'' in [-1/2, 2]  (docs/references.md#synthetic-separable)
     "phi_1d": (lambda x: _phi(x[..., 0]), lambda x: _dphi(x), 2.0, 1),
     # cos: |f''| <= 1
     "cos_1d": (lambda x: np.cos(x[..., 0]), lambda x: -np.sin(x), 1.0, 1),

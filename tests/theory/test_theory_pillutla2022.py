@@ -28,7 +28,8 @@ A, B = P.A, P.B
 
 
 def test_sig_difference_is_chi_sq_times_boxed_gap():
-    # reference/pillutla2022.md §4.3: simplify(sig_sim1 - sig_alt1) == chi^2 (A - (1-2m/n) B)
+    # docs/references.md#pillutla2022-effective-variances:
+    # simplify(sig_sim1 - sig_alt1) == chi^2 (A - (1-2m/n) B)
     assert sp.simplify(P.SIG_SIM1 - P.SIG_ALT1 - chi**2 * (A - (1 - 2 * m / n) * B)) == 0
 
 

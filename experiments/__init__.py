@@ -1,4 +1,4 @@
-"""The application layer of partialfed: grids, sweeps, stored results, checks against theory, report.
+"""The application layer of partialfed: grids, sweeps, stored results, checks, report.
 
 Modules
 -------
@@ -12,5 +12,7 @@ checks      strict checks, exponent fits, calibration and per-round lemma checks
 regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
 studies     the shipped verification studies (quick and full sizes)
 report      ``partialfed reproduce``: every study, written as Markdown with figures
-cli         the ``partialfed`` command line (``cli_verify``: check, regime, reproduce, bench)
+bench       kernel speed against NumPy references (``partialfed bench``)
+cli/        the ``partialfed`` command line, one module per group of verbs: ``sweeps`` (run,
+            plot), ``theory`` (bound), ``verify`` (check, regime, reproduce), ``bench``
 """

@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+from partialfed.experiments.cli._common import (
+    add_execution,
+    check_execution,
+    overrides,
+    positive,
+    prepare_out,
+    progress,
+    runner,
+)
+
 __all__ = [
+    "CHECK_EXAMPLE",
+    "REGIME_EXAMPLE",
+    "REPRODUCE_EXAMPLE",
     "add_check",
     "check",
     "add_regime",
     "regime",
     "add_reproduce",
     "reproduce",
-    "add_bench",
-    "bench",
 ]
-
-BENCH_EXAMPLE = """examples:
-  partialfed bench --quick
-  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
 
 CHECK_EXAMPLE = """examples:
   partialfed check fedsgd_partial
@@ -39,85 +45,6 @@ REGIME_EXAMPLE = """examples:
 REPRODUCE_EXAMPLE = """examples:
   partialfed reproduce --quick
   partialfed reproduce --out partialfed-report --scheduler local --workers 2"""
-
-
-def _progress(enabled: bool):
-    return (lambda s: print(s, file=sys.stderr, flush=True)) if enabled else (lambda s: None)
-
-
-def _add_execution(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--scheduler",
-        default="serial",
-        help="where runs execute: serial (default; fastest for small checks), local (process "
-        "pool), dask-local, or tcp://HOST:PORT",
-    )
-    p.add_argument("--workers", type=int, default=None, help="worker processes (local, dask)")
-    p.add_argument(
-        "--cache",
-        default=None,
-        metavar="DIR",
-        help="store runs here (Parquet) and reuse them next time; default: no cache for "
-        "check/regime, OUT/runs for reproduce",
-    )
-
-
-def _check_execution(args) -> None:
-    """Validate --workers and --scheduler before any work starts."""
-    from partialfed.experiments.sweep import check_scheduler
-
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"The '--workers' option must be an int >= 1. Got {args.workers}.")
-    check_scheduler(args.scheduler)
-
-
-def _positive(value: float, option: str) -> float:
-    if not (value > 0 and value < float("inf")):
-        raise ValueError(f"The '{option}' option must be a finite number > 0. Got {value}.")
-    return value
-
-
-def prepare_out(path, option: str = "--out") -> Path:
-    """Create the output folder or raise a one-line error naming the option."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(
-            f"The '{option}' folder {str(path)!r} cannot be created: {exc.strerror}."
-        ) from None
-    return path
-
-
-def _runner(args, default_cache: Path | None):
-    cache = Path(args.cache) if args.cache else default_cache
-    if cache is None and args.scheduler == "serial":
-        return None
-    from partialfed.experiments.sweep import cached_runner
-
-    if cache is None:
-        import tempfile
-
-        cache = Path(tempfile.mkdtemp(prefix="partialfed-runs-"))
-    return cached_runner(
-        cache, scheduler=args.scheduler, workers=args.workers, progress=False, retry_errors=True
-    )
-
-
-def _overrides(pairs, problem: dict, run: dict, owner: str) -> tuple[dict, dict]:
-    """Apply ``--set key=value`` to a problem/run pair (run fields win, then knobs)."""
-    from partialfed import simulators
-    from partialfed.experiments.config import parse_assignment
-
-    problem, run = dict(problem), dict(run)
-    fields = set(simulators.RunConfig.__dataclass_fields__) - {"seed"}
-    for text in pairs:
-        key, value = parse_assignment(text)
-        if key in fields:
-            run[key] = value
-        else:
-            problem[key] = value
-    return problem, run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,16 +65,17 @@ def add_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: study's)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the bound (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_execution(p)
+    add_execution(p)
 
 
 def check(args: argparse.Namespace) -> int:
-    from partialfed import theory
     from partialfed.experiments.checks import CheckSpec, strict_check
     from partialfed.experiments.studies import plan
 
-    _check_execution(args)
-    _positive(args.scale, "--scale")
+    from partialfed import theory
+
+    check_execution(args)
+    positive(args.scale, "--scale")
     bound = theory.get_bound(args.bound)
     if bound.has_free_constants:
         free = ", ".join(sorted(s.name for s in bound.free_constants))
@@ -174,7 +102,7 @@ def check(args: argparse.Namespace) -> int:
             ),
             fraction=0.5,
         )
-    problem, run = _overrides(args.set, spec.problem, spec.run, "partialfed check")
+    problem, run = overrides(args.set, spec.problem, spec.run)
     spec = replace(
         spec,
         family=args.family or spec.family,
@@ -182,7 +110,7 @@ def check(args: argparse.Namespace) -> int:
         run=run,
         seeds=tuple(range(args.seeds)) if args.seeds else spec.seeds,
     )
-    r = strict_check(spec, scale=args.scale, runner=_runner(args, None))
+    r = strict_check(spec, scale=args.scale, runner=runner(args, None))
     out = {
         "bound": bound.name,
         "provenance": r.provenance,
@@ -239,25 +167,24 @@ def add_regime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds")
     p.add_argument("--out", default=None, help="write regime.png and regime.json here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_execution(p)
+    add_execution(p)
 
 
 def regime(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
-
     from partialfed.experiments import plots
     from partialfed.experiments.regime import regime_map
     from partialfed.experiments.report import _regime_figure
     from partialfed.experiments.studies import plan
 
-    _check_execution(args)
+    check_execution(args)
     if args.eta is not None:
-        _positive(args.eta, "--eta")
+        positive(args.eta, "--eta")
     if args.out:
         prepare_out(args.out)
     cfg = plan(quick=True).regime
     problem = {**cfg["problem"], cfg["x"]: list(cfg["xs"]), cfg["y"]: list(cfg["ys"])}
-    problem, run = _overrides(args.set, problem, cfg["run"], "partialfed regime")
+    problem, run = overrides(args.set, problem, cfg["run"])
     xs, ys = problem.pop(args.x, None), problem.pop(args.y, None)
     for axis, name, values in (("--x", args.x, xs), ("--y", args.y, ys)):
         if not isinstance(values, list) or len(values) < 2:
@@ -279,7 +206,7 @@ def regime(args: argparse.Namespace) -> int:
         ys,
         eta=cfg["eta"] if args.eta is None else args.eta,
         seeds=tuple(range(args.seeds)) if args.seeds else cfg["seeds"],
-        runner=_runner(args, None),
+        runner=runner(args, None),
     )
     out = {
         "x": r.x,
@@ -326,23 +253,25 @@ def regime(args: argparse.Namespace) -> int:
 
 def add_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes: a few minutes on 2 cores")
-    p.add_argument("--out", default="partialfed-report", help="report folder (default partialfed-report)")
+    p.add_argument(
+        "--out", default="partialfed-report", help="report folder (default partialfed-report)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print results.json to stdout")
-    _add_execution(p)
+    add_execution(p)
 
 
 def reproduce(args: argparse.Namespace) -> int:
     from partialfed.experiments.report import reproduce as build
 
-    _check_execution(args)
+    check_execution(args)
     out = prepare_out(args.out)
     cmd = "partialfed reproduce" + (" --quick" if args.quick else "")
     rep = build(
         out,
         quick=args.quick,
-        runner=_runner(args, out / "runs"),
-        log=_progress(not args.quiet),
+        runner=runner(args, out / "runs"),
+        log=progress(not args.quiet),
         command=cmd,
     )
     summary = rep.as_dict()
@@ -362,33 +291,3 @@ def reproduce(args: argparse.Namespace) -> int:
             print(f"  finding: {f}")
         print(f"report: {out / 'report.md'}")
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# bench
-# ---------------------------------------------------------------------------------------------
-
-
-def add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="n=200, 20 rounds, no memory run")
-    p.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="timer (cpu: this process's CPU time, fair on a shared machine with one numba thread)",
-    )
-    p.add_argument("--no-memory", action="store_true", help="skip the n = 10^6 memory run")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def bench(args: argparse.Namespace) -> int:
-    from partialfed.experiments import bench as bench_kernels
-
-    argv = ["--clock", args.clock]
-    if args.quick:
-        argv += ["--n", "200", "--rounds", "20", "--no-memory"]
-    elif args.no_memory:
-        argv.append("--no-memory")
-    if args.json:
-        argv.append("--json")
-    return int(bench_kernels.main(argv) or 0)

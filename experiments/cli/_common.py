@@ -1,0 +1,179 @@
+"""What every verb of the ``partialfed`` command line shares.
+
+The parser class (a usage error is one line), :class:`UsageError`, :class:`Verb`, JSON output,
+the execution options of the verification verbs (``--scheduler``, ``--workers``, ``--cache``)
+and their validation, and ``--set`` overrides of a problem/run pair.
+
+Nothing here imports a heavy library or a module of the project at import time: the parser of
+every verb is built from this module alone, so ``partialfed VERB --help`` answers at once. The
+verbs import what they need inside their functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = [
+    "SCHEDULERS",
+    "Parser",
+    "UsageError",
+    "Verb",
+    "add_execution",
+    "check_execution",
+    "finite_or_none",
+    "overrides",
+    "positive",
+    "prepare_out",
+    "print_json",
+    "progress",
+    "runner",
+]
+
+#: The named schedulers of ``experiments.sweep.SCHEDULERS`` (restated so that building the
+#: parser does not import the sweep module; a test asserts that both agree).
+SCHEDULERS = ("serial", "local", "dask-local")
+
+
+class UsageError(ValueError):
+    """A command line that cannot be carried out; reported as one line, exit status 2."""
+
+
+class Verb(NamedTuple):
+    """One verb of ``partialfed``.
+
+    Attributes
+    ----------
+    help : str
+        One line for ``partialfed --help``.
+    example : str
+        Example command lines shown by ``partialfed VERB --help``.
+    add_arguments : callable
+        ``add_arguments(parser)``.
+    handler : callable
+        ``handler(args) -> int``.
+    """
+
+    help: str
+    example: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def print_json(obj) -> None:
+    """Print ``obj`` as indented JSON (NumPy scalars and paths allowed, NaN refused)."""
+    print(json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False))
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def finite_or_none(value):
+    """``value`` if it is a finite number (or not a number at all), else ``None``."""
+    try:
+        return value if math.isfinite(value) else None
+    except TypeError:
+        return value
+
+
+def progress(enabled: bool) -> Callable[[str], None]:
+    """A ``log(line)`` function writing to stderr, or doing nothing."""
+    return (lambda s: print(s, file=sys.stderr, flush=True)) if enabled else (lambda s: None)
+
+
+def add_execution(p: argparse.ArgumentParser) -> None:
+    """Declare ``--scheduler``, ``--workers`` and ``--cache`` (verification verbs)."""
+    p.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where runs execute: serial (default; fastest for small checks), local (process "
+        "pool), dask-local, or tcp://HOST:PORT",
+    )
+    p.add_argument("--workers", type=int, default=None, help="worker processes (local, dask)")
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="store runs here (Parquet) and reuse them next time; default: no cache for "
+        "check/regime, OUT/runs for reproduce",
+    )
+
+
+def check_execution(args: argparse.Namespace) -> None:
+    """Validate ``--workers`` and ``--scheduler`` before any work starts."""
+    from partialfed.experiments.sweep import check_scheduler
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"The '--workers' option must be an int >= 1. Got {args.workers}.")
+    check_scheduler(args.scheduler)
+
+
+def positive(value: float, option: str) -> float:
+    """``value`` if it is a finite number > 0, else a one-line error naming ``option``."""
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"The '{option}' option must be a finite number > 0. Got {value}.")
+    return value
+
+
+def prepare_out(path, option: str = "--out") -> Path:
+    """Create the output folder or raise a one-line error naming the option."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"The '{option}' folder {str(path)!r} cannot be created: {exc.strerror}."
+        ) from None
+    return path
+
+
+def runner(args: argparse.Namespace, default_cache: Path | None):
+    """The runner of ``--scheduler``/``--workers``/``--cache``, or ``None`` (serial, no cache)."""
+    cache = Path(args.cache) if args.cache else default_cache
+    if cache is None and args.scheduler == "serial":
+        return None
+    from partialfed.experiments.sweep import cached_runner
+
+    if cache is None:
+        import tempfile
+
+        cache = Path(tempfile.mkdtemp(prefix="partialfed-runs-"))
+    return cached_runner(
+        cache, scheduler=args.scheduler, workers=args.workers, progress=False, retry_errors=True
+    )
+
+
+def overrides(pairs, problem: dict, run: dict) -> tuple[dict, dict]:
+    """Apply ``--set key=value`` to a problem/run pair (run fields win, then knobs)."""
+    from partialfed.experiments.config import parse_assignment
+
+    from partialfed import simulators
+
+    problem, run = dict(problem), dict(run)
+    fields = set(simulators.RunConfig.__dataclass_fields__) - {"seed"}
+    for text in pairs:
+        key, value = parse_assignment(text)
+        if key in fields:
+            run[key] = value
+        else:
+            problem[key] = value
+    return problem, run

@@ -1,0 +1,164 @@
+"""The sweep verbs of ``partialfed``: ``run`` (a TOML grid) and ``plot`` (its figures)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from partialfed.experiments.cli._common import (
+    SCHEDULERS,
+    UsageError,
+    finite_or_none,
+    prepare_out,
+    print_json,
+)
+
+__all__ = ["RUN_EXAMPLE", "PLOT_EXAMPLE", "add_run", "run", "add_plot", "plot"]
+
+RUN_EXAMPLE = """examples:
+  partialfed run quick
+  partialfed run delta-sweep --set T=50 --set 'algorithm=[fedalt,fedsim]' --workers 2
+  partialfed run my-sweep.toml --out results/mine --scheduler tcp://10.0.0.1:8786 --json"""
+
+PLOT_EXAMPLE = """examples:
+  partialfed plot partialfed-results/quick
+  partialfed plot partialfed-results/delta-sweep --out figures --format pdf --metric gap"""
+
+
+# -- run ---------------------------------------------------------------------------------------
+def add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "config",
+        help="a TOML file, or the name of a shipped configuration (quick, delta-sweep, ...)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the file; a list value is a grid axis (delta=[0,1,2])",
+    )
+    p.add_argument(
+        "--out", type=Path, help="result folder (default: partialfed-results/<config name>)"
+    )
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="|".join(SCHEDULERS) + "|tcp://HOST:PORT",
+        help="where runs execute (default: local, a process pool)",
+    )
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--force", action="store_true", help="recompute runs already stored")
+    p.add_argument(
+        "--retry-errors", action="store_true", help="recompute stored runs that raised an error"
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """``partialfed run``: run (or resume) a sweep, then print final metrics per algorithm."""
+    from partialfed.experiments import config, store, tables
+    from partialfed.experiments.sweep import SweepInterrupted, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
+    sweep = config.load(args.config, args.set)
+    out = args.out if args.out is not None else Path("partialfed-results") / sweep.name
+    prepare_out(out)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        report = run_sweep(
+            sweep,
+            out,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            force=args.force,
+            retry_errors=args.retry_errors,
+            progress=args.progress,
+        )
+    except SweepInterrupted as exc:
+        print(
+            f"partialfed run: interrupted; {exc.report.computed} runs stored in {out} this time, "
+            f"{exc.report.skipped} before. Run the same command again to compute the rest.",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    problems: list = []
+    df = store.load(out, report.hashes, errors=problems)
+    table = tables.summarize(df)
+    if args.json:
+        rows = [
+            {"algorithm": alg, **{k: finite_or_none(v) for k, v in row.items()}}
+            for alg, row in table.to_dict(orient="index").items()
+        ]
+        print_json(
+            {
+                "config": sweep.name,
+                "source": sweep.source,
+                "axes": sweep.axes,
+                **report.as_dict(),
+                "unreadable": [{"path": p, "message": m} for p, m in problems],
+                "table": rows,
+            }
+        )
+    else:
+        print(f"{sweep.name}: {report.summary()}")
+        print(f"results: {out}")
+        for path, message in problems:
+            print(f"unreadable: {path}: {message}")
+        print("final metrics per algorithm (mean over seeds and grid cells of runs that are ok;")
+        print("gap = F - F_low at the last round):")
+        print(tables.format_table(table))
+    return 0
+
+
+# -- plot --------------------------------------------------------------------------------------
+def add_plot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("directory", type=Path, help="a result folder written by partialfed run")
+    p.add_argument("--out", type=Path, help="where to write figures (default: DIRECTORY/plots)")
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=("png", "svg", "pdf"),
+        help="figure format, repeatable (default: png and svg)",
+    )
+    p.add_argument(
+        "--metric",
+        action="append",
+        help="metric to draw, repeatable (default: gap, grad_u_sq, grad_v_sq)",
+    )
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+
+
+def plot(args: argparse.Namespace) -> int:
+    """``partialfed plot``: draw the standard figures of a result folder."""
+    if not args.directory.is_dir():
+        raise UsageError(f"DIRECTORY must be a result folder. Got {str(args.directory)!r}.")
+    from partialfed.experiments import plots
+
+    paths = plots.plot_directory(
+        args.directory,
+        args.out,
+        formats=tuple(args.format or ("png", "svg")),
+        metrics=tuple(args.metric or ("gap", "grad_u_sq", "grad_v_sq")),
+    )
+    if args.json:
+        print_json({"files": [str(p) for p in paths]})
+    else:
+        for path in paths:
+            print(path)
+    return 0

@@ -5,7 +5,8 @@ Modules
 config      TOML grids and ``--set`` overrides, expanded into canonical run specs
 store       one Parquet file per run, written atomically; ``load`` gives one tidy DataFrame
 sweep       serial, process-pool and Dask executors behind ``run_sweep`` (resumable)
-plots       convergence curves and final values against a swept knob (matplotlib)
+plots/      every figure (matplotlib): ``sweeps`` (result folders), ``studies`` (the report's
+            strict, exponent, regime and calibration figures), ``style`` (colours, ``save``)
 tables      final metrics per algorithm
 measure     the measured left-hand side of a ``theory.Bound`` from simulated runs
 checks      strict checks, exponent fits, calibration and per-round lemma checks

@@ -21,10 +21,6 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from partialfed import theory  # noqa: E402
 from partialfed.experiments import plots  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
@@ -34,9 +30,10 @@ from partialfed.experiments.checks import (  # noqa: E402
     exponent_check,
     strict_check,
 )
-from partialfed.experiments.measure import lhs_series, problem_of, symbol_values  # noqa: E402
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.studies import Plan, plan, step_rule  # noqa: E402
+
+from partialfed import theory  # noqa: E402
 
 __all__ = ["Report", "reproduce"]
 
@@ -155,186 +152,6 @@ class Report:
                 "disagreements": r.disagreements(),
             }
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
-
-
-def _panels(k: int):
-    """A figure with ``k`` panels, three per row; unused panels hidden."""
-    cols = min(k, 3)
-    rows = -(-k // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax in list(axes.flat)[k:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)[:k]
-
-
-def _strict_figure(results: list[StrictResult]):
-    with plt.rc_context(plots.STYLE):
-        fig, axes = _panels(len(results))
-        for ax, r in zip(axes, results, strict=True):
-            bound = theory.get_bound(r.spec.bound)
-            p = problem_of(r.spec.family, r.spec.problem)
-            curves = []
-            for f in r.frames:
-                f = f.sort_values("round")
-                vals = symbol_values(p, r.run, loss0=float(f["loss"].iloc[0]))
-                rounds, series = lhs_series(f, bound, vals)
-                if bound.lhs.aggregate == "min":
-                    agg = np.minimum.accumulate(series)
-                else:
-                    agg = np.cumsum(series) / np.arange(1, series.size + 1)
-                curves.append(agg)
-            curves = np.array(curves)
-            t = rounds + 1 if bound.lhs.aggregate == "mean" else np.maximum(rounds, 1)
-            color = plots.color_of(r.run["algorithm"])
-            ax.plot(t, curves.mean(axis=0), color=color, label="measured (mean over seeds)")
-            if curves.shape[0] > 1:
-                ax.fill_between(
-                    t,
-                    curves.min(axis=0),
-                    curves.max(axis=0),
-                    color=color,
-                    alpha=0.2,
-                    lw=0,
-                    label="range over seeds",
-                )
-            horizon = np.unique(np.geomspace(1, r.run["T"], 40).astype(int))
-            bv = []
-            for T in horizon:
-                v = dict(r.values, T=int(T))
-                if "Delta_FT" in v:
-                    v["Delta_FT"] = float(
-                        np.mean(
-                            [
-                                f.sort_values("round")["loss"].iloc[0]
-                                - f.sort_values("round")["loss"].iloc[min(int(T), len(f) - 1)]
-                                for f in r.frames
-                            ]
-                        )
-                    )
-                bv.append(float(bound.evaluate(v, ignore_extra=True, check=False)))
-            ax.plot(horizon, bv, color="black", ls="--", label=f"bound ({bound.provenance})")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{r.spec.bound}: {r.verdict}, ratio {r.ratio:.2f}")
-            ax.set_xlabel("horizon $T$ (rounds)")
-            ax.set_ylabel("left-hand side")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-    return fig
-
-
-_AXIS = {"m": "devices per round $m$"}
-
-
-def _exponent_figure(results: list[ExponentResult]):
-    with plt.rc_context(plots.STYLE):
-        fig, axes = _panels(len(results))
-        for ax, e in zip(axes, results, strict=True):
-            xs = np.asarray(e.xs, float)
-            ys = np.asarray(e.measured, float)
-            alg = e.label.split(":")[0]
-            ax.loglog(xs, ys, "o", color=plots.color_of(alg), label="measured (mean)")
-            fit = np.exp(e.fit.intercept) * xs**e.fit.slope
-            ax.loglog(
-                xs, fit, "-", color=plots.color_of(alg), label=f"fit: slope {e.fit.slope:+.2f}"
-            )
-            ref = ys[0] * (xs / xs[0]) ** e.expected
-            ax.loglog(xs, ref, "k--", label=f"theory: slope {e.expected:+.2f}")
-            ax.set_title(f"{e.label}\n{e.verdict}", fontsize=9)
-            ax.set_xlabel(_AXIS.get(e.variable, plots.LABELS.get(e.variable, e.variable)))
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_ylabel("left-hand side")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-    return fig
-
-
-def _regime_figure(r: RegimeMap):
-    with plt.rc_context(plots.STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        logr = np.log(r.measured_ratio)
-        lim = max(float(np.nanmax(np.abs(logr))), 1e-3)
-        ext = np.log10([min(r.xs), max(r.xs), min(r.ys), max(r.ys)])
-        for ax, data, title in (
-            (axes[0], logr, "simulation: log(LHS FedSim / LHS FedAlt)"),
-            (axes[1], np.log(r.theory_factor), "theory: log of leading-term factor"),
-        ):
-            im = ax.imshow(
-                data,
-                origin="lower",
-                cmap="RdBu",
-                vmin=-lim if ax is axes[0] else -np.nanmax(np.abs(np.log(r.theory_factor))),
-                vmax=lim if ax is axes[0] else np.nanmax(np.abs(np.log(r.theory_factor))),
-                extent=_cell_extent(ext, len(r.xs), len(r.ys)),
-                aspect="auto",
-            )
-            fig.colorbar(im, ax=ax, shrink=0.85, label="> 0: FedAlt better")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(f"log10 {r.x}")
-            ax.set_ylabel(f"log10 {r.y}")
-            ys_fine = np.geomspace(min(r.ys), max(r.ys), 100)
-            c = problem_of(
-                r.fixed["family"], {**r.fixed["problem"], r.x: r.xs[0], r.y: r.ys[0]}
-            ).constants
-            bx = theory.boundary(
-                r.x,
-                n=r.fixed["problem"]["n"],
-                m=r.fixed["run"]["m"],
-                L_u=c.L_u,
-                L_v=c.L_v,
-                sigma_u=c.sigma_u,
-                **{r.y: ys_fine},
-            )
-            ok = np.isfinite(bx) & (bx > 0)
-            ax.plot(
-                np.log10(bx[ok]),
-                np.log10(ys_fine[ok]),
-                "k-",
-                lw=1.5,
-                label="theory boundary (slide 40)",
-            )
-            ax.set_xlim(ext[0] - 0.25, ext[1] + 0.25)
-            ax.set_ylim(ext[2] - 0.25, ext[3] + 0.25)
-            ax.legend(fontsize=7, loc="upper left")
-        for iy, yv in enumerate(r.ys):
-            for ix, xv in enumerate(r.xs):
-                if r.scored[iy, ix]:
-                    mark = "✓" if r.agree[iy, ix] else "✗"
-                    axes[0].text(
-                        np.log10(xv), np.log10(yv), mark, ha="center", va="center", fontsize=12
-                    )
-        fig.tight_layout()
-    return fig
-
-
-def _cell_extent(ext, nx, ny):
-    dx = (ext[1] - ext[0]) / max(nx - 1, 1)
-    dy = (ext[3] - ext[2]) / max(ny - 1, 1)
-    return (ext[0] - dx / 2, ext[1] + dx / 2, ext[2] - dy / 2, ext[3] + dy / 2)
-
-
-def _calibration_figure(c: CalibrationResult, train_m, test_m):
-    with plt.rc_context(plots.STYLE):
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        tr = np.asarray(c.train_ratios) * np.asarray(train_m)
-        ax.loglog(train_m, tr, "o", color="#0072B2", label="training cells")
-        if test_m:
-            te = np.asarray(c.test_ratios) * np.asarray(test_m)
-            ax.loglog(test_m, te, "s", color="#D55E00", label="held-out cells")
-        lo = min(min(train_m), min(test_m or train_m)) / 1.5
-        hi = max(max(train_m), max(test_m or train_m)) * 1.5
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = measured")
-        ax.set_xlabel("measured left-hand side")
-        ax.set_ylabel("calibrated bound")
-        ax.set_title(f"{c.bound}: median ratio {c.median_ratio:.2f}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,12 +362,12 @@ def reproduce(
     log("[regime] FedAlt vs FedSim map")
     rep.regime = regime_map(**pl.regime, runner=runner)
     figures = {
-        "strict": _strict_figure(rep.strict),
-        "exponents": _exponent_figure(rep.exponents),
-        "regime": _regime_figure(rep.regime),
+        "strict": plots.strict_figure(rep.strict),
+        "exponents": plots.exponent_figure(rep.exponents),
+        "regime": plots.regime_figure(rep.regime),
     }
     if rep.calibration is not None:
-        figures["calibration"] = _calibration_figure(rep.calibration, *_cal_measured(rep))
+        figures["calibration"] = plots.calibration_figure(rep.calibration, *_cal_measured(rep))
     for key, fig in figures.items():
         plots.save(fig, out / "figures" / key, formats=("png",))
         plt.close(fig)

@@ -174,7 +174,6 @@ def regime(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     from partialfed.experiments import plots
     from partialfed.experiments.regime import regime_map
-    from partialfed.experiments.report import _regime_figure
     from partialfed.experiments.studies import plan
 
     check_execution(args)
@@ -222,7 +221,7 @@ def regime(args: argparse.Namespace) -> int:
     if args.out:
         folder = Path(args.out)
         folder.mkdir(parents=True, exist_ok=True)
-        fig = _regime_figure(r)
+        fig = plots.regime_figure(r)
         plots.save(fig, folder / "regime", formats=("png",))
         plt.close(fig)
         (folder / "regime.json").write_text(json.dumps(out, indent=2, default=float))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import matplotlib
 import pytest
-
 from partialfed.experiments import plots, store, tables
 
 
@@ -62,3 +66,52 @@ def test_summary_table(tiny_results):
     assert table["runs"].tolist() == [4, 4] and table["ok"].tolist() == [4, 4]
     assert (table["gap"] > 0).all()
     assert "fedalt" in tables.format_table(table)
+
+
+def test_plots_package_exports_every_figure_and_stays_light():
+    """``import experiments.plots`` gives every figure and imports neither sympy nor Numba."""
+    script = (
+        "import json, sys\n"
+        "from partialfed.experiments import plots\n"
+        "import matplotlib\n"
+        "print(json.dumps({'missing': [n for n in plots.__all__ if not hasattr(plots, n)],\n"
+        "  'backend': matplotlib.get_backend(), 'modules': sorted(sys.modules)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["missing"] == [] and result["backend"].lower() == "agg"
+    heavy = ("numba", "sympy", "partialfed.simulators", "partialfed.theory")
+    assert [m for m in result["modules"] if m.startswith(heavy)] == []
+    for name in ("strict_figure", "exponent_figure", "regime_figure", "calibration_figure"):
+        assert name in plots.__all__ and plots.__dict__[name].__doc__
+
+
+def test_panels_hides_the_unused_ones():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plots.panels(4)
+    assert len(axes) == 4 and all(ax.get_visible() for ax in axes)
+    assert len(fig.axes) == 6 and sum(ax.get_visible() for ax in fig.axes) == 4
+    plt.close(fig)
+
+
+def test_calibration_figure_draws_train_test_and_the_diagonal():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    c = SimpleNamespace(
+        bound="fedalt_main", train_ratios=[1.0, 2.0], test_ratios=[0.5], median_ratio=1.25
+    )
+    fig = plots.calibration_figure(c, [1.0, 3.0], [2.0])
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"training cells", "held-out cells", "predicted = measured"}
+    assert list(lines["training cells"].get_ydata()) == [1.0, 6.0]  # ratio times measured
+    assert list(lines["held-out cells"].get_ydata()) == [1.0]
+    assert "fedalt_main" in ax.get_title() and "1.25" in ax.get_title()
+    plt.close(fig)

@@ -1,8 +1,5 @@
 """Figures of stored sweeps: convergence curves and final values against a swept knob.
 
-Headless (matplotlib's Agg backend), one style throughout, one fixed colour and line style per
-algorithm (Okabe-Ito palette, readable in colour-blind vision and in black and white).
-
 - ``convergence``: a metric against the round, log-log, mean over seeds (line) and the range
   over seeds (band), one curve per algorithm. Round 0 is not drawn (log axis).
 - ``final_vs_knob``: the metric at the last round against a swept knob (``m`` is drawn as
@@ -22,109 +19,23 @@ Examples
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from partialfed.experiments import store, tables
+from partialfed.experiments.plots.style import LINESTYLES, STYLE, color_of, save
+from partialfed.experiments.plots.style import label as _label
 
-if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
-    matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import ticker  # noqa: E402
-
-from partialfed.experiments import store, tables  # noqa: E402
-
-__all__ = [
-    "COLORS",
-    "LINESTYLES",
-    "LABELS",
-    "STYLE",
-    "KNOB_PREFERENCE",
-    "color_of",
-    "convergence",
-    "final_vs_knob",
-    "plot_directory",
-    "save",
-]
-
-#: Fixed colour per algorithm (Okabe & Ito 2008).
-COLORS = {
-    "fedalt": "#0072B2",
-    "fedsim": "#D55E00",
-    "fedavg": "#009E73",
-    "local": "#CC79A7",
-    "fedrecon": "#E69F00",
-}
-_SPARE = ("#56B4E9", "#F0E442", "#000000", "#999999")
-
-#: Fixed line style per algorithm (so figures also read in black and white).
-LINESTYLES = {
-    "fedalt": "-",
-    "fedsim": "--",
-    "fedavg": "-.",
-    "local": ":",
-    "fedrecon": (0, (5, 1, 1, 1, 1, 1)),
-}
-
-#: Axis labels of the metrics and of common knobs.
-LABELS = {
-    "gap": r"$F(u^t, V^t) - F_{\mathrm{low}}$",
-    "loss": r"$F(u^t, V^t)$",
-    "grad_u_sq": r"$\|\nabla_u F(u^t, V^t)\|^2$",
-    "grad_v_sq": r"$\frac{1}{n}\sum_i \|\nabla_v F_i(u^t, v_i^t)\|^2$",
-    "grad_u_sq_at_V_next": r"$\|\nabla_u F(u^t, V^{t+1})\|^2$",
-    "round": "round $t$",
-    "delta": r"gradient diversity $\delta$",
-    "m": "participation $m/n$",
-    "chi": r"coupling $\chi$",
-    "sigma_u": r"noise $\sigma_u$",
-    "sigma_v": r"noise $\sigma_v$",
-    "tau_u": r"local steps $\tau_u$",
-    "tau_v": r"local steps $\tau_v$",
-    "T": "rounds $T$",
-    "n": "devices $n$",
-}
+__all__ = ["KNOB_PREFERENCE", "convergence", "final_vs_knob", "plot_directory"]
 
 #: Which swept knob goes on the x axis first (then facets), when several are swept.
 KNOB_PREFERENCE = ("delta", "m", "chi", "sigma_v", "sigma_u", "tau_u", "tau_v", "gamma_u", "n")
 
-#: The one style of every figure.
-STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "lines.linewidth": 1.6,
-    "legend.frameon": False,
-    "svg.hashsalt": "partialfed",
-    "svg.fonttype": "path",
-}
-
 _NOT_KNOBS = {"seed", "problem_seed", "init_seed", "algorithm", "hash", "family"}
-
-
-def color_of(algorithm: str) -> str:
-    """The colour of ``algorithm`` (a stable spare colour for unknown names)."""
-    if algorithm in COLORS:
-        return COLORS[algorithm]
-    return _SPARE[sum(map(ord, str(algorithm))) % len(_SPARE)]
-
-
-def _label(name: str) -> str:
-    return LABELS.get(name, name)
 
 
 def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
@@ -275,23 +186,6 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
         if legend and ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
     return ax
-
-
-def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Save ``fig`` as ``path.<fmt>`` for each format; returns the paths written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for fmt in formats:
-        if fmt not in ("png", "svg", "pdf"):
-            raise ValueError(
-                f"The 'formats' parameter of save must name png, svg or pdf. Got {fmt!r}."
-            )
-        target = path.with_name(f"{path.name}.{fmt}")
-        with plt.rc_context(STYLE):
-            fig.savefig(target, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-        out.append(target)
-    return out
 
 
 def _swept(df: pd.DataFrame) -> list[str]:

@@ -209,7 +209,7 @@ class Sweep:
 
 def shipped() -> dict[str, Path]:
     """The configurations shipped with the package: name -> path."""
-    root = resources.files("experiments") / "configs"
+    root = resources.files("partialfed.experiments") / "configs"
     out = {}
     for entry in root.iterdir():
         if entry.name.endswith(".toml"):

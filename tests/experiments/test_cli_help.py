@@ -54,3 +54,16 @@ def test_the_parser_names_the_schedulers_of_the_sweep_module():
     from partialfed.experiments.cli import _common
 
     assert _common.SCHEDULERS == sweep.SCHEDULERS
+
+
+def test_shipped_configs_are_found_outside_the_repository(tmp_path):
+    """The console script has no repository folder on ``sys.path``: names resolve by package."""
+    script = (
+        "import sys\nfrom partialfed.experiments.cli import main\n"
+        "assert 'experiments' not in sys.modules\nsys.exit(main(['run', 'quik']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Did you mean 'quick'" in done.stderr and "Traceback" not in done.stderr

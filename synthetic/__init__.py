@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 from pathlib import Path as _Path
 
 from partialfed._cache import install_numba_locator
@@ -17,12 +15,16 @@ from partialfed._cache import install_numba_locator
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
 from partialfed.synthetic._problem import CONSTANT_NAMES, KINDS, Constants, Problem
-from partialfed.synthetic._validation import check_choice, suggest
+from partialfed.synthetic._registry import (
+    FAMILIES,
+    factory_of,
+    family_names,
+    knobs_of_factory,
+    register,
+    unregister,
+)
+from partialfed.synthetic._validation import suggest
 from partialfed.synthetic.estimate import custom, estimate_constants, local_lipschitz
-from partialfed.synthetic.logistic import logistic
-from partialfed.synthetic.quadratic import quadratic
-from partialfed.synthetic.representation import representation
-from partialfed.synthetic.separable import separable
 
 __all__ = [
     "Constants",
@@ -30,6 +32,9 @@ __all__ = [
     "FAMILIES",
     "make",
     "knobs_of",
+    "register",
+    "unregister",
+    "family_names",
     "KINDS",
     "CONSTANT_NAMES",
     "estimate_constants",
@@ -37,28 +42,25 @@ __all__ = [
     "custom",
 ]
 
-#: Registered families: name -> factory taking keyword knobs.
-FAMILIES = {
-    "quadratic": quadratic,
-    "separable": separable,
-    "logistic": logistic,
-    "representation": representation,
-}
-
 
 def knobs_of(name: str) -> dict:
-    """The knobs of family ``name`` with their defaults."""
-    check_choice(name, "name", "synthetic.make", FAMILIES)
-    sig = inspect.signature(FAMILIES[name])
-    return {k: p.default for k, p in sig.parameters.items()}
+    """The knobs of family ``name`` with their defaults.
+
+    ``name`` is a built-in family (``FAMILIES``), a name given to ``register``, or an import
+    reference ``'module:function'`` (see ``docs/families.md``); the knobs are the keyword
+    parameters of its factory.
+    """
+    return knobs_of_factory(factory_of(name))
 
 
 def make(name: str, **knobs) -> Problem:
-    """Build a problem of family ``name`` (see ``FAMILIES``) with the given knobs.
+    """Build a problem of family ``name`` with the given knobs.
 
-    Unknown knobs are rejected with the list of allowed ones and a suggestion.
+    ``name`` is a built-in family (``FAMILIES``), a name given to ``register``, or an import
+    reference ``'module:function'``, imported in the calling process. Unknown knobs are rejected
+    with the list of allowed ones and a suggestion.
     """
-    check_choice(name, "name", "synthetic.make", FAMILIES)
+    factory = factory_of(name)
     allowed = knobs_of(name)
     for key in knobs:
         if key not in allowed:
@@ -66,4 +68,10 @@ def make(name: str, **knobs) -> Problem:
                 f"Unknown knob '{key}' for family '{name}'; allowed: {', '.join(allowed)}."
                 + suggest(key, allowed)
             )
-    return FAMILIES[name](**knobs)
+    problem = factory(**knobs)
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"The factory of family {name!r} must return a synthetic.Problem. "
+            f"Got {type(problem).__name__}."
+        )
+    return problem

@@ -4,7 +4,7 @@ A configuration is data (``tomllib``, never ``eval`` or ``pickle``); its format 
 ``docs/configs.md``. In short::
 
     name = "delta-sweep"
-    family = "quadratic"          # a key of synthetic.FAMILIES (a list is a grid axis)
+    family = "quadratic"          # synthetic.family_names() or "module:function" (a list: axis)
     seeds = 3                     # range(3), or an explicit list [0, 1, 2]
     init_seed = 0                 # optional: every run starts from problem.init(0)
     [problem]                     # knobs of synthetic.make(family, **knobs)
@@ -99,10 +99,17 @@ def run_fields() -> dict:
     return out
 
 
-def _families() -> dict:
+def _families() -> tuple:
     from partialfed import synthetic
 
-    return synthetic.FAMILIES
+    return synthetic.family_names()
+
+
+def _family_error(family) -> str | None:
+    """``None`` if ``family`` names a family (registered or ``'module:function'``), else why."""
+    from partialfed.synthetic._registry import family_error
+
+    return family_error(family)
 
 
 def _knobs_of(family: str) -> dict:
@@ -327,11 +334,9 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
 
     family_values = _axis(data["family"], "family", source)
     for fam in family_values:
-        if fam not in families:
-            raise ConfigError(
-                f"{source}: 'family' must be one of {_fam_list()}. Got {fam!r}."
-                + suggest(str(fam), families)
-            )
+        why = _family_error(fam)
+        if why is not None:
+            raise ConfigError(f"{source}: 'family' {why}")
     seeds = _seeds(data.get("seeds", [0]), source)
     init_seeds = [None]
     if "init_seed" in data:
@@ -418,7 +423,7 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
 
 
 def _fam_list() -> str:
-    return ", ".join(repr(f) for f in _families())
+    return ", ".join(repr(f) for f in _families()) + " or an import reference 'module:function'"
 
 
 def _axis(value, key: str, source: str) -> list:
@@ -487,7 +492,7 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
     fams = fams if isinstance(fams, list) else [fams]
     knob_names: set[str] = set()
     for fam in fams:
-        if fam in families:
+        if _family_error(fam) is None:
             knob_names.update(_knobs_of(fam))
     in_problem = key in knob_names or key in data["problem"]
     in_run = key in fields and key != "seed"

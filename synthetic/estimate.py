@@ -12,13 +12,14 @@ bound on the true infimum for ``F_low``), never a guarantee: kind ``estimate``.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
-
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
-from partialfed.synthetic._validation import check_array, check_int, check_real
+from partialfed.synthetic._progress import Stages, wanted
+from partialfed.synthetic._validation import check_array, check_int, check_real, suggest
 
 __all__ = ["estimate_constants", "local_lipschitz", "custom"]
 
@@ -54,6 +55,14 @@ class _Oracle:
         GV = np.empty((self.p.n, self.p.d_v))
         F = self.k.population_gradients(self.p.data, u, V, g, GV)
         return F, g, GV
+
+
+def _warm_up(orc: _Oracle, problem: Problem) -> None:
+    """Call every kernel once at the initial point, so compiling is a stage of its own."""
+    u0, V0 = problem.init(0)
+    orc.grads(np.zeros(1, dtype=np.int64), u0[None, :], V0[:1])
+    orc.population(u0, V0)
+    problem._metrics(u0, V0)
 
 
 def _unit_rows(rng, R, d):
@@ -177,6 +186,7 @@ def estimate_constants(
     power_steps: int = 25,
     noise_draws: int = 64,
     descent_steps: int = 200,
+    progress: bool | None = None,
 ) -> Constants:
     """Estimate every constant of ``problem`` numerically (kind ``estimate``).
 
@@ -197,6 +207,9 @@ def estimate_constants(
         Minibatches drawn per point for the variance, in [1, 10^5].
     descent_steps : int
         Full-gradient descent steps from the initial point for ``F_low``, in [0, 10^6].
+    progress : bool or None
+        Show the stages (compiling kernels, Lipschitz ratios, ...) as a tqdm bar on stderr;
+        ``None``: only when stderr is a terminal and not in a worker process.
 
     Returns
     -------
@@ -216,6 +229,28 @@ def estimate_constants(
           (steps ``1/L_u``, ``1/L_v`` of the estimates) and at the sampled points: an *upper*
           bound on ``inf F``.
     """
+    stages = Stages(len(_STAGES), "estimate_constants", wanted(progress, _OWNER))
+    try:
+        return _estimate(
+            problem, stages, n_pairs, seed, radius, power_steps, noise_draws, descent_steps
+        )
+    finally:
+        stages.close()
+
+
+#: The stages of ``estimate_constants``, in order (shown by its progress bar).
+_STAGES = (
+    "compiling kernels",
+    "Lipschitz ratios of random pairs",
+    "power iteration",
+    "minibatch variance",
+    "gradient diversity",
+    "gradient descent for F_low",
+)
+
+
+def _estimate(problem, stages, n_pairs, seed, radius, power_steps, noise_draws, descent_steps):
+    """``estimate_constants`` reporting its stages to ``stages`` (a ``_progress.Stages``)."""
     if not isinstance(problem, Problem):
         raise TypeError(
             f"The 'problem' parameter of {_OWNER} must be a synthetic.Problem. "
@@ -228,23 +263,29 @@ def estimate_constants(
     noise_draws = check_int(noise_draws, "noise_draws", _OWNER, lo=1, hi=10**5)
     descent_steps = check_int(descent_steps, "descent_steps", _OWNER, lo=0, hi=10**6)
     rng = np.random.default_rng([seed, 0xE57])
+    stages.stage(_STAGES[0])
     orc = _Oracle(problem)
+    _warm_up(orc, problem)
 
     # Smoothness: random pairs + power iteration.
+    stages.stage(_STAGES[1])
     I, U, V, u0, V0 = _random_points(problem, rng, n_pairs, radius)
     L = _pair_ratios(orc, problem, rng, I, U, V, radius)
+    stages.stage(_STAGES[2])
     if power_steps:
         R = min(n_pairs, 64)
         loc = local_lipschitz(problem, I[:R], U[:R], V[:R], steps=power_steps, seed=seed)
         L = {k: max(float(L[k]), float(loc[k].max())) for k in L}
 
     # Variance: additive part exact, minibatch part Monte Carlo.
+    stages.stage(_STAGES[3])
     R = min(n_pairs, 32)
     mb_u, mb_v = _minibatch_variance(orc, problem, rng, I[:R], U[:R], V[:R], noise_draws)
     sigma_u = math.sqrt(problem.sigma_u**2 + mb_u)
     sigma_v = math.sqrt(problem.sigma_v**2 + mb_v)
 
     # Diversity and F: population points in the ball and along gradient descent.
+    stages.stage(_STAGES[4])
     D, G, Fs = [], [], []
     n_pop = max(8, min(n_pairs // 4, 64))
     for _ in range(n_pop):
@@ -257,6 +298,7 @@ def estimate_constants(
         D.append(max(mean_sq - gu2, 0.0))
         G.append(gu2)
         Fs.append(F)
+    stages.stage(_STAGES[5])
     gam_u = 1.0 / L["L_u"] if L["L_u"] > 0 else 1.0
     gam_v = 1.0 / L["L_v"] if L["L_v"] > 0 else 1.0
     u, Vd = u0.copy(), V0.copy()
@@ -415,6 +457,7 @@ def custom(
     sigma_u: float = 0.0,
     sigma_v: float = 0.0,
     estimate: dict | None = None,
+    progress: bool | None = None,
 ) -> Problem:
     """A ``Problem`` from your own jitted objective (see docs/families.md for an example).
 
@@ -444,6 +487,13 @@ def custom(
         Minibatch size, in [0, min(sizes)].
     sigma_u, sigma_v : float
         Additive gradient-noise standard deviations, >= 0.
+    estimate : dict or None
+        Keyword arguments of ``estimate_constants`` (``n_pairs``, ``seed``, ``radius``,
+        ``power_steps``, ``noise_draws``, ``descent_steps``).
+    progress : bool or None
+        Show the stages (checking and compiling the functions, then those of
+        ``estimate_constants``) as a tqdm bar on stderr; ``None``: only when stderr is a
+        terminal and not in a worker process (as ``experiments.sweep.run_sweep`` decides).
 
     The functions are called once on the initial point (devices 0, n-1 and one at random):
     the loss must be a finite float, the gradients must fill ``out`` with finite values and
@@ -480,6 +530,14 @@ def custom(
             f"The 'constants' parameter of {_C_OWNER} must be a synthetic.Constants "
             f"or None. Got {type(constants).__name__}."
         )
+    estimate = dict(estimate or {})
+    for key in estimate:
+        if key not in _ESTIMATE_KEYS:
+            raise ValueError(
+                f"The 'estimate' parameter of {_C_OWNER} has an unknown key {key!r}; allowed: "
+                f"{', '.join(_ESTIMATE_KEYS)}." + suggest(str(key), _ESTIMATE_KEYS)
+            )
+    show = wanted(progress, _C_OWNER)
 
     if init is None:
 
@@ -522,8 +580,23 @@ def custom(
         sigma_v=sigma_v,
         description=f"custom problem {name!r}",
     )
-    u0, V0 = p.init(0)
-    _check_functions(p, name, u0, V0, np.random.default_rng(0xC057))
-    if constants is None:
-        p.constants = estimate_constants(p, **(estimate or {}))
+    total = 1 + (len(_STAGES) if constants is None else 0)
+    stages = Stages(total, f"custom problem {name!r}", show)
+    try:
+        stages.stage("checking loss and gradients (compiles them)")
+        u0, V0 = p.init(0)
+        _check_functions(p, name, u0, V0, np.random.default_rng(0xC057))
+        if constants is None:
+            kw = {**_ESTIMATE_DEFAULTS, **estimate}
+            p.constants = _estimate(p, stages, *(kw[k] for k in _ESTIMATE_KEYS))
+    finally:
+        stages.close()
     return p
+
+
+_ESTIMATE_KEYS = ("n_pairs", "seed", "radius", "power_steps", "noise_draws", "descent_steps")
+_ESTIMATE_DEFAULTS = {
+    k: v.default
+    for k, v in inspect.signature(estimate_constants).parameters.items()
+    if k in _ESTIMATE_KEYS
+}

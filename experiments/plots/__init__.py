@@ -45,6 +45,7 @@ from partialfed.experiments.plots.style import (  # noqa: E402
     LINESTYLES,
     STYLE,
     color_of,
+    file_stem,
     label,
     save,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "color_of",
     "label",
     "save",
+    "file_stem",
     "convergence",
     "final_vs_knob",
     "plot_directory",

@@ -7,12 +7,13 @@ in SVG metadata, a fixed SVG hash salt).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-__all__ = ["COLORS", "LINESTYLES", "LABELS", "STYLE", "color_of", "label", "save"]
+__all__ = ["COLORS", "LINESTYLES", "LABELS", "STYLE", "color_of", "label", "save", "file_stem"]
 
 #: Fixed colour per algorithm (Okabe & Ito 2008).
 COLORS = {
@@ -83,6 +84,15 @@ def color_of(algorithm: str) -> str:
 def label(name: str) -> str:
     """The axis label of a metric or knob (``name`` itself if none is known)."""
     return LABELS.get(name, name)
+
+
+def file_stem(name: str) -> str:
+    """``name`` made safe as part of a file name on every system.
+
+    Family names may be import references such as ``"mypkg.objectives:make"``: every run of
+    characters other than letters, digits, ``_``, ``.`` and ``-`` becomes one ``_``.
+    """
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(name)).strip(".") or "_"
 
 
 def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import ticker
 from partialfed.experiments import store, tables
-from partialfed.experiments.plots.style import LINESTYLES, STYLE, color_of, save
+from partialfed.experiments.plots.style import LINESTYLES, STYLE, color_of, file_stem, save
 from partialfed.experiments.plots.style import label as _label
 
 __all__ = ["KNOB_PREFERENCE", "convergence", "final_vs_knob", "plot_directory"]
@@ -291,7 +291,8 @@ def plot_directory(
             lambda sub, metric, ax: convergence(sub, metric, ax=ax, legend=False),
             note + (f"; pooled over {second}" if second else ""),
         )
-        written += save(fig, out / f"{family}-convergence", formats)
+        stem = file_stem(family)
+        written += save(fig, out / f"{stem}-convergence", formats)
         plt.close(fig)
         if first is not None:
             fin_df = _thin(fam_df, second, max_facets)
@@ -304,7 +305,7 @@ def plot_directory(
                 ),
                 note + " (runs that diverged or failed left out)",
             )
-            written += save(fig, out / f"{family}-final-{first}", formats)
+            written += save(fig, out / f"{stem}-final-{first}", formats)
             plt.close(fig)
     return written
 

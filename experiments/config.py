@@ -119,7 +119,7 @@ def _knobs_of(family: str) -> dict:
 
 
 # -- parsing -----------------------------------------------------------------------------------
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]*$")
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-:]*$")  # ":" for family=mod:make
 
 
 def _parse_item(text: str):
@@ -143,7 +143,8 @@ def parse_assignment(text: str) -> tuple[str, object]:
     """Parse one ``--set`` argument ``key=value`` into ``(key, value)``.
 
     The value is read as a TOML value (``1``, ``0.5``, ``"fedalt"``, ``[0, 1, 2]``, ``true``).
-    For convenience a bare word is a string (``algorithm=fedalt``), a list of bare words is a list
+    For convenience a bare word is a string (``algorithm=fedalt``, ``family=mypkg.mod:make``),
+    a list of bare words is a list
     of strings (``algorithm=[fedalt,fedsim]``) and ``.5`` is a float. Nothing is evaluated.
 
     Parameters

@@ -171,7 +171,18 @@ def _lookup(name) -> Callable:
                 _REGISTERED[name] = factory
             return factory
     hint = suggest(name, family_names()) if isinstance(name, str) else ""
+    if not hint and isinstance(name, str) and _NAME.match(name) and _in_worker():
+        hint = (
+            " A name registered in the parent process reaches workers only when its factory is "
+            "importable by name (see docs/families.md)."
+        )
     raise ValueError(f"must be {_allowed()}. Got {_fmt(name)}.{hint}")
+
+
+def _in_worker() -> bool:
+    import multiprocessing
+
+    return multiprocessing.parent_process() is not None
 
 
 def family_error(name) -> str | None:

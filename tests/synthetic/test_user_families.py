@@ -118,7 +118,7 @@ def test_register_refuses_with_one_line(clean_registry, name, factory, exc, word
     with pytest.raises(exc) as info:
         synthetic.register(name, factory)
     message = str(info.value)
-    assert "\n" not in message and "partialfed.synthetic.register" in message
+    assert "\n" not in message and "synthetic.register" in message
     for word in words:
         assert word in message
     assert synthetic.family_names() == tuple(synthetic.FAMILIES)
@@ -167,7 +167,7 @@ def test_estimate_constants_shows_its_stages_when_asked(capsys, problem_of):
 
 
 def test_progress_and_estimate_arguments_are_checked():
-    with pytest.raises(TypeError, match="'progress' parameter of partialfed.synthetic.custom"):
+    with pytest.raises(TypeError, match="'progress' parameter of synthetic.custom"):
         _custom(progress="yes")
     with pytest.raises(ValueError, match="'estimate' parameter .* 'n_pair'.* Did you mean"):
         _custom(estimate={"n_pair": 8})

@@ -102,7 +102,9 @@ def check(args: argparse.Namespace) -> int:
             ),
             fraction=0.5,
         )
-    problem, run = overrides(args.set, spec.problem, spec.run)
+    # Another family has other knobs: start from its defaults, not the study's knobs.
+    base = spec.problem if args.family in (None, spec.family) else {}
+    problem, run = overrides(args.set, base, spec.run)
     spec = replace(
         spec,
         family=args.family or spec.family,

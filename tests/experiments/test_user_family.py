@@ -7,6 +7,7 @@ find the module through ``PYTHONPATH``, and the registered name through ``PARTIA
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,3 +142,14 @@ def test_cli_runs_a_config_naming_a_user_family(user_module, tmp_path):
     bad = _partialfed("run", path, "--out", out, "--set", "family=userobj_example:nope")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert "'family' must be" in bad.stderr and "has no attribute 'nope'" in bad.stderr
+
+
+def test_cli_check_takes_a_user_family(user_module):
+    done = _partialfed(
+        "check", "fedalt_tau1_full", "--family", REF, "--set", "n=5", "--set", "T=10",
+        "--set", "m=2", "--seeds", "2", "--scheduler", "serial", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["family"] == REF and out["problem"] == {"n": 5} and out["seeds"] == 2
+    assert out["verdict"] in ("holds", "violated", "inconclusive")

@@ -42,7 +42,8 @@ def user_module(monkeypatch):
     path = os.pathsep.join(p for p in (str(USER_DIR), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
     monkeypatch.setattr(synthetic._registry, "_REGISTERED", {})
-    monkeypatch.delenv(synthetic._registry.ENV_VAR, raising=False)
+    monkeypatch.setenv(synthetic._registry.ENV_VAR, "")  # recorded: removed again afterwards
+    monkeypatch.delenv(synthetic._registry.ENV_VAR)
     import userobj_example
 
     return userobj_example

@@ -22,7 +22,8 @@ REF = "userobj_example:make"
 def clean_registry(monkeypatch):
     """Registrations and PARTIALFED_FAMILIES made by a test do not outlive it."""
     monkeypatch.setattr(_registry, "_REGISTERED", {})
-    monkeypatch.delenv(_registry.ENV_VAR, raising=False)
+    monkeypatch.setenv(_registry.ENV_VAR, "")  # recorded, so restored (removed) afterwards
+    monkeypatch.delenv(_registry.ENV_VAR)
 
 
 def test_import_reference_builds_the_users_problem():

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +174,20 @@ def test_progress_and_estimate_arguments_are_checked():
         _custom(progress="yes")
     with pytest.raises(ValueError, match="'estimate' parameter .* 'n_pair'.* Did you mean"):
         _custom(estimate={"n_pair": 8})
+
+
+# -- the example of docs/families.md -----------------------------------------------------------
+def test_the_docs_example_of_a_user_family_runs(clean_registry, tmp_path, monkeypatch):
+    text = (Path(__file__).resolve().parents[2] / "docs" / "families.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    functions = next(b for b in blocks if "def grad_v" in b).split("\nc = ")[0]
+    factory = next(b for b in blocks if "def make" in b)
+    (tmp_path / "myobjectives.py").write_text(functions + "\n\n" + factory)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = synthetic.make("myobjectives:make", n=4, scale=0.5)
+    assert (p.n, p.d_u, p.d_v) == (4, 3, 2) and p.constants.kind["L_u"] == "estimate"
+    import myobjectives
+
+    synthetic.register("toy", myobjectives.make)
+    assert synthetic.knobs_of("toy") == {"n": 6, "d_u": 3, "d_v": 2, "scale": 1.0, "seed": 0}
+    assert os.environ[_registry.ENV_VAR] == "toy=myobjectives:make"

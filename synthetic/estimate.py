@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
-
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
 from partialfed.synthetic._progress import Stages, wanted
 from partialfed.synthetic._validation import check_array, check_int, check_real, suggest

@@ -29,7 +29,7 @@ from pathlib import Path
 from partialfed.experiments import config, sweep
 
 
-def _specs(runs: int) -> list[dict]:
+def _cells(runs: int) -> list:
     seeds = max(1, math.ceil(runs / 8))
     data = {
         "name": "bench",
@@ -38,33 +38,26 @@ def _specs(runs: int) -> list[dict]:
         "problem": {"n": 8, "d_u": 3, "d_v": 2, "delta": [0.0, 1.0]},
         "run": {"algorithm": ["fedalt", "fedsim", "fedavg", "local"], "T": 20, "m": 3},
     }
-    return config.from_dict(data, source="bench").specs[:runs]
+    return config.from_dict(data, source="bench").cells[:runs]
 
 
-def _pure_simulation(specs: list[dict]) -> float:
+def _pure_simulation(cells: list) -> float:
     from partialfed import simulators
-    from partialfed import synthetic
 
-    problems = {}
-    for spec in specs:
-        key = repr(sorted(spec["problem"].items()))
-        if key not in problems:
-            problems[key] = synthetic.make(spec["family"], **spec["problem"])
-    configs = [simulators.RunConfig(**s["run"], seed=s["seed"]) for s in specs]
-    keys = [repr(sorted(s["problem"].items())) for s in specs]
-    simulators.run(problems[keys[0]], configs[0])  # load the compiled kernels
+    problems = [c.problem() for c in cells]  # built before the clock starts
+    simulators.run(problems[0], cells[0].run)  # load the compiled kernels
     start = time.perf_counter()
-    for key, cfg in zip(keys, configs, strict=True):
-        simulators.run(problems[key], cfg)
+    for problem, cell in zip(problems, cells, strict=True):
+        simulators.run(problem, cell.run)
     return time.perf_counter() - start
 
 
-def _timed(specs, directory, **kwargs) -> float:
+def _timed(cells, directory, **kwargs) -> float:
     shutil.rmtree(directory, ignore_errors=True)
     start = time.perf_counter()
-    report = sweep.run_sweep(specs, directory, progress=False, **kwargs)
+    report = sweep.run_sweep(cells, directory, progress=False, **kwargs)
     wall = time.perf_counter() - start
-    assert report.computed == len(specs), report.summary()
+    assert report.computed == len(cells), report.summary()
     return wall
 
 
@@ -77,20 +70,20 @@ def main(argv=None) -> dict:
     import numba
 
     numba.set_num_threads(1)  # like each pool worker, so the simulation times compare
-    specs = _specs(args.runs)
-    n, w = len(specs), args.workers
-    sim = _pure_simulation(specs)
+    cells = _cells(args.runs)
+    n, w = len(cells), args.workers
+    sim = _pure_simulation(cells)
     tmp = Path(tempfile.mkdtemp(prefix="partialfed-bench-"))
     try:
-        _timed(specs[:8], tmp / "warm", scheduler="serial")
-        serial = _timed(specs, tmp / "serial", scheduler="serial")
+        _timed(cells[:8], tmp / "warm", scheduler="serial")
+        serial = _timed(cells, tmp / "serial", scheduler="serial")
         executor = sweep.make_executor("local", w)
         try:
-            _timed(specs[: 4 * w], tmp / "warm-pool", executor=executor)
-            warm = _timed(specs, tmp / "warm-pool", executor=executor)
+            _timed(cells[: 4 * w], tmp / "warm-pool", executor=executor)
+            warm = _timed(cells, tmp / "warm-pool", executor=executor)
         finally:
             executor.close()
-        cold = _timed(specs, tmp / "cold-pool", scheduler="local", workers=w)
+        cold = _timed(cells, tmp / "cold-pool", scheduler="local", workers=w)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {

@@ -2,13 +2,15 @@
 
 Modules
 -------
-config      TOML grids and ``--set`` overrides, expanded into canonical run specs
+cell        ``Cell`` (family, knobs, RunConfig, init seed): its hash, its problem, ``execute``
+config      TOML grids and ``--set`` overrides, expanded into validated cells
 store       one Parquet file per run, written atomically; ``load`` gives one tidy DataFrame
 sweep       serial, process-pool and Dask executors behind ``run_sweep`` (resumable)
 plots/      every figure (matplotlib): ``sweeps`` (result folders), ``studies`` (the report's
             strict, exponent, regime and calibration figures), ``style`` (colours, ``save``)
 tables      final metrics per algorithm
-measure     the measured left-hand side of a ``theory.Bound`` from simulated runs
+measure     the measured left-hand side of a ``theory.Bound`` (bound terms -> History columns)
+steps       step-size rules of checks and studies: MaxStep, FixedStep, Eta, TunedEta
 checks      strict checks, exponent fits, calibration and per-round lemma checks
 regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
 studies     the shipped verification studies (quick and full sizes)

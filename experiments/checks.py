@@ -12,152 +12,64 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import sympy as sp
+from partialfed.experiments.cell import RUN_FIELDS, Cell
+from partialfed.experiments.measure import MeasuredLHS, confidence, lhs_per_run, simulate
+from partialfed.experiments.steps import MaxStep, stepped
 from scipy import optimize, stats
 
 from partialfed import theory
-from partialfed.experiments.measure import (
-    MeasuredLHS,
-    confidence,
-    lhs_per_run,
-    problem_of,
-    simulate,
-    symbol_values,
-)
 
 __all__ = [
-    "CheckSpec",
+    "Check",
+    "ExponentStudy",
     "StrictResult",
     "ExponentResult",
     "CalibrationResult",
-    "choose_steps",
     "strict_check",
     "fit_slope",
     "exponent_check",
     "calibrate",
+    "lemma_check",
 ]
 
-#: Bound symbols that name a run field or a constant under another name (single-block bounds).
-ALIASES = {"gamma": "gamma_u", "L": "L_u", "sigma": "sigma_u", "zeta": "delta", "tau": "tau_u"}
-STEP_FIELDS = ("gamma_u", "gamma_v")
 TOLERANCE = 0.05  # exponent agreement, as the issue states
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    """One configuration on which a bound is checked.
+class Check:
+    """One configuration on which a bound is checked strictly.
 
     Parameters
     ----------
     bound : str
         A key of ``theory.BOUNDS``.
-    family : str
-        A key of ``synthetic.FAMILIES``; ``problem`` holds its knobs.
-    run : dict
-        ``simulators.RunConfig`` fields except ``seed``. A step size given as ``"max"`` is set
-        to ``fraction`` times the largest value the bound's conditions allow (see
-        :func:`choose_steps`).
+    cell : Cell
+        The problem and run; its seed is replaced by each of ``seeds`` and its steps by those of
+        ``steps``. All runs start from the initial point of ``cell.init_seed`` (0 unless set),
+        so ``Delta_F0`` is one number and the expectation is over sampling and noise only.
     seeds : tuple of int
-        Seeds of sampling and noise. All runs start from the initial point of ``init_seed``, so
-        ``Delta_F0`` is one number and the expectation is over sampling and noise only.
+        Seeds of sampling and noise.
+    steps : step rule
+        Default ``MaxStep()``: the largest steps the bound's conditions allow (see
+        ``experiments.steps``); ``None`` keeps the cell's steps.
+    label : str
     """
 
     bound: str
-    family: str
-    problem: Mapping
-    run: Mapping
+    cell: Cell
     seeds: tuple = (0, 1, 2, 3, 4)
-    init_seed: int = 0
+    steps: object = MaxStep()
     label: str = ""
-    fraction: float = 1.0
 
-
-def _conditions(bound):
-    return [c for c in bound.conditions if c.checkable]
-
-
-def _holds(bound, values: Mapping) -> bool:
-    subs = {}
-    for c in _conditions(bound):
-        for s in c.relation.free_symbols:
-            name = s.name
-            alias = ALIASES.get(name)
-            key = alias if alias in values else name
-            if key not in values:
-                return False
-            subs[s] = values[key]
-        if not bool(c.relation.subs(subs)):
-            return False
-    return True
-
-
-def _step_symbols(bound) -> dict:
-    """Run step field -> symbols of the bound's conditions that stand for it."""
-    out: dict = {}
-    for c in _conditions(bound):
-        for s in c.relation.free_symbols:
-            field_ = ALIASES.get(s.name, s.name)
-            if field_ in STEP_FIELDS:
-                out.setdefault(field_, set()).add(s)
-    return out
-
-
-def choose_steps(bound, values: Mapping, run: Mapping, fraction: float = 1.0) -> dict:
-    """Step sizes for ``run``: those given as ``"max"`` become the largest allowed by ``bound``.
-
-    An equality condition (e.g. ``gamma = 1/L``) is solved exactly; otherwise the supremum is
-    found by bisection in log scale (conditions are monotone in the step in every bound here),
-    then multiplied by ``fraction``. Steps are chosen one after the other, the later ones with
-    the earlier fixed; if the result violates a joint condition, all are halved until it holds.
-    """
-    run = dict(run)
-    wanted = [f for f in STEP_FIELDS if run.get(f) == "max"]
-    if not wanted:
-        return run
-    symbols = _step_symbols(bound)
-    vals = dict(values)
-    for f in STEP_FIELDS:
-        vals[f] = 1e-12 if run.get(f) == "max" else float(run.get(f, 1e-12))
-    for f in wanted:
-        if f not in symbols:
-            raise ValueError(
-                f"The '{f}' parameter of the check is 'max', but bound '{bound.name}' has no "
-                f"condition on it; give a number."
-            )
-        eq = [
-            c.relation
-            for c in _conditions(bound)
-            if isinstance(c.relation, sp.Equality) and c.relation.free_symbols & symbols[f]
-        ]
-        if eq:
-            (sym,) = symbols[f] & eq[0].free_symbols
-            others = {
-                s: vals[ALIASES.get(s.name, s.name)] for s in eq[0].free_symbols if s is not sym
-            }
-            sol = sp.solve(eq[0].subs(others), sym)
-            vals[f] = float(sol[0])
-            continue
-        lo, hi = -12.0, 6.0
-        vals[f] = 10.0**lo
-        if not _holds(bound, vals):
-            raise ValueError(f"No step '{f}' satisfies the conditions of bound '{bound.name}'.")
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            vals[f] = 10.0**mid
-            lo, hi = (mid, hi) if _holds(bound, vals) else (lo, mid)
-        vals[f] = fraction * 10.0**lo
-    for _ in range(60):
-        if _holds(bound, vals):
-            break
-        for f in wanted:
-            vals[f] *= 0.5
-    for f in wanted:
-        run[f] = float(vals[f])
-    return run
+    def cells(self, cell: Cell | None = None) -> list[Cell]:
+        """One cell per seed (of ``cell``, default the check's), starting from ``init_seed``."""
+        cell = self.cell if cell is None else cell
+        init = 0 if cell.init_seed is None else cell.init_seed
+        return [replace(cell.with_run(seed=s), init_seed=init) for s in self.seeds]
 
 
 @dataclass(frozen=True)
@@ -167,21 +79,27 @@ class StrictResult:
     ``verdict`` is ``"holds"`` when the one-sided 95% upper confidence bound of the measured
     left-hand side is at most the bound, ``"violated"`` when the lower one exceeds it, and
     ``"inconclusive"`` otherwise. ``ratio = measured.mean / bound_value`` (tightness).
+    ``cell`` is the check's cell with the chosen steps; ``results`` its runs, one per seed.
     """
 
-    spec: CheckSpec
-    run: dict
+    check: Check
+    cell: Cell
     measured: MeasuredLHS
     bound_value: float
     scale: float
     provenance: str
     verdict: str
     values: dict = field(repr=False, default_factory=dict)
-    frames: tuple = field(repr=False, default=())
+    results: tuple = field(repr=False, default=())
 
     @property
     def ratio(self) -> float:
         return self.measured.mean / self.bound_value if self.bound_value > 0 else math.inf
+
+    @property
+    def frames(self) -> tuple:
+        """The runs' per-round frames (``round`` and the metrics), one per seed."""
+        return tuple(r.frame for r in self.results)
 
 
 def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
@@ -192,42 +110,26 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
     return "inconclusive"
 
 
-def _specs(spec: CheckSpec, run: Mapping) -> list[dict]:
-    return [
-        {
-            "family": spec.family,
-            "problem": dict(spec.problem),
-            "run": dict(run),
-            "seed": s,
-            "init_seed": spec.init_seed,
-        }
-        for s in spec.seeds
-    ]
-
-
 def strict_check(
-    spec: CheckSpec, *, scale: float = 1.0, runner: Callable | None = None
+    check: Check, *, scale: float = 1.0, runner: Callable | None = None
 ) -> StrictResult:
-    """Run ``spec`` and decide whether the measured left-hand side stays below the bound.
+    """Run ``check`` and decide whether the measured left-hand side stays below the bound.
 
     ``scale`` multiplies the bound (``0.5`` shows that the check can fail).
     """
-    bound = theory.get_bound(spec.bound)
+    bound = theory.get_bound(check.bound)
     if bound.has_free_constants:
         raise ValueError(
             f"Bound '{bound.name}' has free constants "
             f"{sorted(s.name for s in bound.free_constants)}; use exponent_check or calibrate."
         )
-    problem = problem_of(spec.family, spec.problem)
-    base = symbol_values(problem, {**spec.run, "gamma_u": 0.0, "gamma_v": 0.0})
-    run = choose_steps(bound, base, spec.run, fraction=spec.fraction)
-    frames = simulate(_specs(spec, run), runner)
+    check.cell.validate()
+    cell = stepped(check.cell, check.steps, bound)
+    results = simulate(check.cells(cell), runner)
     per_seed, bound_values, values = [], [], {}
-    for frame in frames:
-        frame = frame.sort_values("round")
-        loss = frame["loss"].to_numpy()
-        values = symbol_values(problem, run, loss0=float(loss[0]), lossT=float(loss[-1]))
-        per_seed.append(lhs_per_run(frame, bound, values))
+    for result in results:
+        values = cell.values(result.frame)
+        per_seed.append(lhs_per_run(result.frame, bound, values))
         bound_values.append(float(bound.evaluate(values, ignore_extra=True)))
     # With a common initial point Delta_F0 is shared; Delta_FT (pathwise bounds) is per run:
     # compare the per-run differences, so the verdict is right in both cases.
@@ -236,7 +138,7 @@ def strict_check(
     measured = confidence(per_seed)
     verdict = _verdict(replace(measured, upper=rhs + diffs.upper, lower=rhs + diffs.lower), rhs)
     return StrictResult(
-        spec, run, measured, rhs, scale, bound.provenance, verdict, values, tuple(frames)
+        check, cell, measured, rhs, scale, bound.provenance, verdict, values, tuple(results)
     )
 
 
@@ -296,47 +198,72 @@ class ExponentResult:
         return "faster" if gap < 0 else "slower"
 
 
-def exponent_check(
-    label: str,
-    bound_name: str,
-    family: str,
-    problem: Mapping,
-    run: Mapping,
-    variable: str,
-    xs: Sequence,
-    expected: float,
-    step_rule: Callable[[dict], dict] | None = None,
-    seeds: Sequence[int] = (0, 1, 2),
-    runner: Callable | None = None,
-) -> ExponentResult:
-    """Sweep ``variable`` over ``xs`` and fit the slope of the bound's measured left-hand side.
+@dataclass(frozen=True)
+class ExponentStudy:
+    """One exponent check: sweep ``variable`` over ``xs`` and fit the slope of the bound's LHS.
 
-    ``variable`` is a run field (``T``, ``m``, ...) or a problem knob (``sigma_u``, ``delta``).
-    ``step_rule(cell)`` returns the run fields to use for a cell (e.g. ``gamma_u, gamma_v`` from
-    the theorem's ``eta(T)``); it receives ``{"problem": ..., "run": ...}``.
+    Parameters
+    ----------
+    label : str
+    bound : str
+        A key of ``theory.BOUNDS`` (with free constants: only its exponents are checked).
+    cell : Cell
+        The problem and run at which ``variable`` (a run field or a knob) is swept.
+    variable : str
+    xs : tuple
+        Values of ``variable``.
+    expected : float
+        Theory's exponent.
+    steps : step rule, optional
+        Sets the steps of each swept cell (e.g. ``Eta`` with the theorem's tuned ``eta(T)``);
+        ``None`` keeps the cell's steps.
+    seeds : tuple of int
+        Every run starts from ``problem.init(0)``.
+    why : str
+        Which term of the bound leads in this regime, for the report.
     """
-    bound = theory.get_bound(bound_name)
-    specs, cells = [], []
-    for x in xs:
-        prob, rn = dict(problem), dict(run)
-        (rn if variable in rn or variable in ("T", "m") else prob)[variable] = x
-        if step_rule is not None:
-            rn.update(step_rule({"problem": prob, "run": rn}))
-        cells.append((prob, rn))
-        specs += [
-            {"family": family, "problem": prob, "run": rn, "seed": s, "init_seed": 0} for s in seeds
-        ]
-    frames = simulate(specs, runner)
+
+    label: str
+    bound: str
+    cell: Cell
+    variable: str
+    xs: tuple
+    expected: float
+    steps: object = None
+    seeds: tuple = (0, 1, 2)
+    why: str = ""
+
+    def swept(self) -> list[Cell]:
+        """The study's cell at each of ``xs``, with its steps."""
+        out = []
+        for x in self.xs:
+            if self.variable in RUN_FIELDS:
+                cell = self.cell.with_run(**{self.variable: x})
+            else:
+                cell = self.cell.with_knobs(**{self.variable: x})
+            out.append(stepped(cell, self.steps))
+        return out
+
+
+def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> ExponentResult:
+    """Sweep ``study.variable`` and fit the log-log slope of the bound's measured left-hand side.
+
+    Every (x, seed) run is one observation of the fit.
+    """
+    bound = theory.get_bound(study.bound)
+    cells = study.swept()
+    results = simulate(
+        [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds], runner
+    )
     xs_all, ys_all, means, kept = [], [], [], []
     k = 0
-    for x, (prob, rn) in zip(xs, cells, strict=True):
-        p = problem_of(family, prob)
+    for x, cell in zip(study.xs, cells, strict=True):
         vals, d0 = [], []
-        for _ in seeds:
-            f = frames[k].sort_values("round")
+        for _ in study.seeds:
+            frame = results[k].frame
             k += 1
-            values = symbol_values(p, rn, loss0=float(f["loss"].iloc[0]))
-            v = lhs_per_run(f, bound, values)
+            values = cell.values(frame)
+            v = lhs_per_run(frame, bound, values)
             vals.append(v)
             d0.append(values["Delta_F0"])
             xs_all.append(x)
@@ -345,7 +272,14 @@ def exponent_check(
         kept.append(({**values, "Delta_F0": float(np.mean(d0))}, means[-1]))
     fit = fit_slope(xs_all, ys_all)
     return ExponentResult(
-        label, variable, tuple(xs), tuple(means), fit, expected, bound=bound_name, cells=tuple(kept)
+        study.label,
+        study.variable,
+        tuple(study.xs),
+        tuple(means),
+        fit,
+        study.expected,
+        bound=study.bound,
+        cells=tuple(kept),
     )
 
 
@@ -381,7 +315,7 @@ def calibrate(
     Parameters
     ----------
     train, test : sequences of ``(values, measured)``
-        ``values`` are symbol values of a cell (``symbol_values``), ``measured`` its mean LHS.
+        ``values`` are symbol values of a cell (``Cell.values``), ``measured`` its mean LHS.
 
     The constants are positive, so they are fitted in log scale by least squares on
     ``log(bound) - log(measured)``.
@@ -416,21 +350,14 @@ def calibrate(
 # Per-round lemma checks (derived bounds)
 # ---------------------------------------------------------------------------------------------
 
-#: Per-round measured symbol -> (frame column, offset): round t reads ``column[t + offset]``.
-PER_ROUND_COLUMNS = {
-    "F_t": ("loss", 0),
-    "F_next": ("loss", 1),
-    "Delta_u_t": ("grad_u_sq", 0),
-    "Delta_v_t": ("grad_v_sq", 0),
-    "Delta_u_next_V": ("grad_u_sq_at_V_next", 0),
-}
-
 
 def _per_round(frame, T: int) -> dict:
+    from partialfed.theory.derived import HISTORY_FIELDS
+
     f = frame.sort_values("round")
     if len(f) != T + 1:
         raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
-    return {k: f[col].to_numpy(float)[off : off + T] for k, (col, off) in PER_ROUND_COLUMNS.items()}
+    return {k: f[col].to_numpy(float)[off : off + T] for k, (col, off) in HISTORY_FIELDS.items()}
 
 
 def _used(lemma, r: dict) -> dict:
@@ -454,12 +381,14 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         ``name, kind ("pathwise" or "in expectation"), rounds, violations, worst`` (largest
         excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere).
     """
-    T = int(result.run["T"])
-    p = problem_of(result.spec.family, result.spec.problem)
-    consts = symbol_values(p, result.run)
-    fixed = {k: consts[k] for k in lemma.required if k not in PER_ROUND_COLUMNS}
+    from partialfed.theory.derived import HISTORY_FIELDS
+
+    T = result.cell.run.T
+    p = result.cell.problem()
+    consts = result.cell.values()
+    fixed = {k: consts[k] for k in lemma.required if k not in HISTORY_FIELDS}
     rounds = [_per_round(f, T) for f in result.frames]
-    pathwise = lemma.holds_pathwise(p.sigma_u, p.sigma_v) and result.run["m"] == p.n
+    pathwise = lemma.holds_pathwise(p.sigma_u, p.sigma_v) and result.cell.run.m == p.n
     if pathwise:
         diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])

@@ -1,4 +1,4 @@
-"""Sweep configurations: TOML files (and ``--set key=value`` overrides) expanded into run specs.
+"""Sweep configurations: TOML files (and ``--set key=value`` overrides) expanded into cells.
 
 A configuration is data (``tomllib``, never ``eval`` or ``pickle``); its format is documented in
 ``docs/configs.md``. In short::
@@ -13,16 +13,14 @@ A configuration is data (``tomllib``, never ``eval`` or ``pickle``); its format 
     algorithm = ["fedalt", "fedsim"]
     T = 200
 
-Every grid cell becomes one canonical *spec*, a plain JSON-able dict::
+Every grid point becomes one :class:`experiments.cell.Cell` (its ``family``, every knob of the
+family with defaults filled in, a ``simulators.RunConfig`` and the optional ``init_seed``);
+building the cells validates them, once, before anything runs.
 
-    {"family": "quadratic", "seed": 0,
-     "problem": {every knob of the family, defaults filled in},
-     "run": {every RunConfig field except seed, defaults filled in}}
-
-The cell's ``seed`` is ``RunConfig.seed`` (initial point, device sampling, gradient noise) and,
+The cell's seed is ``RunConfig.seed`` (initial point, device sampling, gradient noise) and,
 unless ``[problem]`` sets ``seed`` itself, also the problem's instance seed. With a top-level
-``init_seed`` the spec also holds ``"init_seed"`` and every run starts from
-``problem.init(init_seed)`` instead of ``problem.init(seed)``.
+``init_seed`` every run starts from ``problem.init(init_seed)`` instead of
+``problem.init(seed)``.
 
 Examples
 --------
@@ -35,17 +33,17 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
 from partialfed.synthetic._validation import suggest
 
 __all__ = [
@@ -56,7 +54,6 @@ __all__ = [
     "parse_assignment",
     "resolve",
     "shipped",
-    "run_fields",
     "TOP_LEVEL_KEYS",
 ]
 
@@ -76,29 +73,6 @@ class ConfigError(ValueError):
 
 
 # -- the parts of the configuration that live elsewhere ----------------------------------------
-def run_fields() -> dict:
-    """The fields of ``simulators.RunConfig`` except ``seed``, with their defaults.
-
-    Returns
-    -------
-    dict
-        Field name -> default value, or ``dataclasses.MISSING`` for a required field.
-    """
-    from partialfed import simulators
-
-    out = {}
-    for f in dataclasses.fields(simulators.RunConfig):
-        if f.name == "seed":
-            continue
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-        else:
-            out[f.name] = dataclasses.MISSING
-    return out
-
-
 def _families() -> tuple:
     from partialfed import synthetic
 
@@ -197,8 +171,8 @@ class Sweep:
         The configuration's name (the file stem unless the file sets ``name``).
     source : str
         Where it came from (a path, or ``"<dict>"``), used in error messages.
-    specs : list of dict
-        One canonical spec per grid cell (see the module docstring), in grid order.
+    cells : list of Cell
+        One cell per grid point, in grid order.
     axes : dict
         The swept keys (``"problem.delta"``, ``"run.algorithm"``, ``"seed"``, ...) -> values.
     description : str
@@ -207,12 +181,12 @@ class Sweep:
 
     name: str
     source: str
-    specs: list = field(repr=False)
+    cells: list = field(repr=False)
     axes: dict
     description: str = ""
 
     def __len__(self) -> int:
-        return len(self.specs)
+        return len(self.cells)
 
 
 def shipped() -> dict[str, Path]:
@@ -318,7 +292,7 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
         if not isinstance(data[section], dict):
             raise ConfigError(f"{source}: {section!r} must be a table ([{section}]).")
     families = _families()
-    fields = run_fields()
+    fields = {k: v for k, v in RUN_FIELDS.items() if k != "seed"}
     for text in overrides:
         _apply_override(data, text, source, families, fields)
     if "family" not in data:
@@ -384,10 +358,6 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
                 f"{source}: unknown key {k!r} in [run]; allowed: {', '.join(fields)}."
                 + suggest(k, fields)
             )
-    missing = [k for k, d in fields.items() if d is dataclasses.MISSING and k not in run_axes]
-    if missing:
-        raise ConfigError(f"{source}: [run] must set {', '.join(map(repr, missing))}.")
-
     cells = len(family_values) * len(init_seeds) * len(seeds)
     for axis in (*problem_axes.values(), *run_axes.values()):
         cells *= len(axis)
@@ -396,11 +366,12 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
             f"{source}: the grid has {cells} runs, more than {MAX_CELLS}; split it into "
             "several configurations."
         )
-    specs = []
+    cells = []
     problem_keys = list(problem_axes)
     run_keys = list(run_axes)
+    n_of: dict[str, int] = {}
     for fam in family_values:
-        knobs = _knobs_of(fam)
+        has_seed = "seed" in _knobs_of(fam)
         grid = itertools.product(
             *(problem_axes[k] for k in problem_keys),
             *(run_axes[k] for k in run_keys),
@@ -408,19 +379,21 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
             seeds,
         )
         for combo in grid:
-            p_vals = dict(zip(problem_keys, combo[: len(problem_keys)], strict=True))
-            r_vals = dict(zip(run_keys, combo[len(problem_keys) : -2], strict=True))
+            knobs = dict(zip(problem_keys, combo[: len(problem_keys)], strict=True))
+            run = dict(zip(run_keys, combo[len(problem_keys) : -2], strict=True))
             init_seed, seed = combo[-2], combo[-1]
-            problem = {k: _coerce(p_vals.get(k, d), d) for k, d in knobs.items()}
-            if "seed" in knobs and "seed" not in p_vals:
-                problem["seed"] = seed
-            run = {k: _coerce(r_vals.get(k, d), d) for k, d in fields.items()}
-            spec = {"family": fam, "seed": seed, "problem": problem, "run": run}
-            if init_seed is not None:
-                spec["init_seed"] = init_seed
-            specs.append(spec)
-    _validate(specs, source)
-    return Sweep(name=name, source=source, specs=specs, axes=axes, description=description)
+            # one problem check per knob setting (not per instance seed)
+            problem_key = repr((fam, sorted((k, v) for k, v in knobs.items() if k != "seed")))
+            if has_seed and "seed" not in knobs:
+                knobs["seed"] = seed
+            try:
+                cell = Cell.of(fam, knobs, {**run, "seed": seed}, init_seed)
+                if problem_key not in n_of or cell.run.m > n_of[problem_key]:
+                    n_of[problem_key] = cell.validate().n
+            except CellError as exc:
+                raise ConfigError(_where(source, exc.section, exc)) from None
+            cells.append(cell)
+    return Sweep(name=name, source=source, cells=cells, axes=axes, description=description)
 
 
 def _fam_list() -> str:
@@ -462,16 +435,6 @@ def _seeds(value, source: str) -> list[int]:
     if len(set(values)) != len(values):
         raise ConfigError(f"{source}: 'seeds' lists a seed twice: {values!r}.")
     return list(values)
-
-
-def _coerce(value, default):
-    """Ints where the default is a float become floats, so ``delta = 1`` and ``1.0`` hash alike."""
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:  # too large for a float: the knob's own check reports it
-            return value
-    return value
 
 
 def _apply_override(data: dict, text: str, source: str, families, fields) -> None:
@@ -520,36 +483,6 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
 
 
 _PARAM = re.compile(r"The '([A-Za-z_0-9]+)' parameter")
-
-
-def _validate(specs: Sequence[dict], source: str) -> None:
-    """Build every RunConfig and every distinct problem once, before anything runs."""
-    from partialfed import simulators
-    from partialfed import synthetic
-
-    seen_run: set[str] = set()
-    n_of: dict[str, int] = {}
-    for spec in specs:
-        run_key = repr(sorted(spec["run"].items()))
-        if run_key not in seen_run:
-            seen_run.add(run_key)
-            try:
-                simulators.RunConfig(**spec["run"], seed=spec["seed"])
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(_where(source, "run", exc)) from None
-        knobs = {k: v for k, v in spec["problem"].items() if k != "seed"}
-        prob_key = repr((spec["family"], sorted(knobs.items())))
-        if prob_key not in n_of:
-            try:
-                n_of[prob_key] = synthetic.make(spec["family"], **spec["problem"]).n
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(_where(source, "problem", exc)) from None
-        m, n = spec["run"].get("m"), n_of[prob_key]
-        if isinstance(m, int) and m > n:
-            raise ConfigError(
-                f"{source}: [run] m: The 'm' parameter of RunConfig must be an int in "
-                f"[1, {n}] (n of the problem). Got {m}."
-            )
 
 
 def _where(source: str, section: str, exc: Exception) -> str:

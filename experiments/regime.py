@@ -16,18 +16,39 @@ Theory's verdict is the verified slide-40 comparison of the leading terms, with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.measure import lhs_per_run, simulate
+from partialfed.experiments.steps import TunedEta, stepped
 
 from partialfed import theory
-from partialfed.experiments.measure import lhs_per_run, problem_of, simulate, symbol_values
 
-__all__ = ["RegimeMap", "regime_map", "MIN_PREDICTED_DIFFERENCE"]
+__all__ = ["RegimeStudy", "RegimeMap", "regime_map", "MIN_PREDICTED_DIFFERENCE"]
 
 #: Cells where theory predicts a difference of at least this much are scored.
 MIN_PREDICTED_DIFFERENCE = 0.10
+
+
+@dataclass(frozen=True)
+class RegimeStudy:
+    """FedAlt against FedSim over the grid ``x in xs`` times ``y in ys`` (problem knobs).
+
+    ``cell`` holds the problem and ``T, m, tau_u, tau_v`` (its algorithm, seed and steps are
+    replaced); ``steps`` sets each algorithm's steps: ``TunedEta`` (default, each algorithm its
+    theorem-balanced step, which is how the rates being compared arise) or ``Eta(eta)`` (the
+    same normalised step for both). Every run starts from ``problem.init(0)``.
+    """
+
+    cell: Cell
+    x: str
+    xs: tuple
+    y: str
+    ys: tuple
+    steps: object = TunedEta()
+    seeds: tuple = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -83,37 +104,11 @@ class RegimeMap:
         return out
 
 
-def tuned_eta(algorithm: str, problem, run: Mapping, eta_max: float) -> float:
-    """``eta = min(eta_max, sqrt(Delta_F0 / (sigma_{alg,1}^2 T)))``: the step that balances the
-    descent and noise terms of the theorem (``theory.pillutla2022.eta_balanced`` with its
-    unknown constants set to 1), from the problem's initial gap and reconstructed variance."""
-    from partialfed.theory import pillutla2022
-
-    c = problem.constants
-    values = dict(
-        n=problem.n,
-        m=run["m"],
-        L_u=c.L_u,
-        L_v=c.L_v,
-        sigma_u=c.sigma_u,
-        sigma_v=c.sigma_v,
-        delta=c.delta,
-        chi=c.chi,
-    )
-    s1 = pillutla2022.sig1(algorithm)
-    s1 = float(s1.subs({sym: values[sym.name] for sym in s1.free_symbols}))
-    u0, V0 = problem.init(0)
-    gap = max(problem.F(u0, V0) - c.F_low, 0.0)
-    if s1 <= 0:
-        return eta_max
-    return min(eta_max, (gap / (s1 * run["T"])) ** 0.5)
-
-
-def _theory_factor(problem, run: Mapping) -> float:
+def _theory_factor(problem, m: int) -> float:
     c = problem.constants
     fav = theory.favoured(
         n=problem.n,
-        m=run["m"],
+        m=m,
         L_u=c.L_u,
         L_v=c.L_v,
         sigma_u=c.sigma_u,
@@ -124,79 +119,49 @@ def _theory_factor(problem, run: Mapping) -> float:
     return float(fav.factor)
 
 
-def regime_map(
-    family: str,
-    problem: Mapping,
-    run: Mapping,
-    x: str,
-    xs: Sequence[float],
-    y: str,
-    ys: Sequence[float],
-    *,
-    eta: float | str = "tuned",
-    eta_max: float = 0.5,
-    seeds: Sequence[int] = (0, 1, 2),
-    runner: Callable | None = None,
-) -> RegimeMap:
-    """Run FedAlt and FedSim over the grid ``x in xs`` times ``y in ys`` (problem knobs).
-
-    ``run`` holds ``T, m, tau_u, tau_v``; the steps follow from ``eta``: a number (the same for
-    both algorithms), or ``"tuned"``: each algorithm its own theorem-balanced step
-    (:func:`tuned_eta`, capped at ``eta_max``), which is how the rates being compared arise.
-    """
-    from partialfed import simulators
-
-    simulators.RunConfig(**{**run, "algorithm": "fedalt"})  # validate T, m, tau before use
+def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
+    """Run FedAlt and FedSim with the same seeds on every point of the study's grid."""
     bounds = {a: theory.get_bound(f"{a}_main") for a in ("fedalt", "fedsim")}
-    cells, specs = [], []
-    for yv in ys:
-        for xv in xs:
-            prob = {**problem, x: xv, y: yv}
-            p = problem_of(family, prob)
-            c = p.constants
+    base, seeds = study.cell, tuple(study.seeds)
+    points, cells = [], []
+    for yv in study.ys:
+        for xv in study.xs:
+            at = base.with_knobs(**{study.x: xv, study.y: yv})
+            at.validate()
             for alg in ("fedalt", "fedsim"):
-                tau_v = run["tau_u"] if alg == "fedsim" else run["tau_v"]
-                e = tuned_eta(alg, p, run, eta_max) if eta == "tuned" else float(eta)
-                rn = {
-                    **run,
-                    "algorithm": alg,
-                    "tau_v": tau_v,
-                    "gamma_u": e / (c.L_u * run["tau_u"]),
-                    "gamma_v": e / (c.L_v * tau_v),
-                }
-                cells.append((prob, rn, alg))
-                specs += [
-                    {"family": family, "problem": prob, "run": rn, "seed": s, "init_seed": 0}
-                    for s in seeds
-                ]
-    frames = simulate(specs, runner)
-    lhs = {"fedalt": np.zeros((len(ys), len(xs))), "fedsim": np.zeros((len(ys), len(xs)))}
-    factor = np.zeros((len(ys), len(xs)))
+                tau_v = at.run.tau_u if alg == "fedsim" else at.run.tau_v
+                cell = stepped(at.with_run(algorithm=alg, tau_v=tau_v), study.steps)
+                points.append((cell, alg))
+                cells += [replace(cell.with_run(seed=s), init_seed=0) for s in seeds]
+    results = simulate(cells, runner)
+    shape = (len(study.ys), len(study.xs))
+    lhs = {"fedalt": np.zeros(shape), "fedsim": np.zeros(shape)}
+    factor = np.zeros(shape)
     k = 0
-    for idx, (prob, rn, alg) in enumerate(cells):
-        iy, ix = divmod(idx // 2, len(xs))
-        p = problem_of(family, prob)
+    for idx, (cell, alg) in enumerate(points):
+        iy, ix = divmod(idx // 2, len(study.xs))
         vals = []
         for _ in seeds:
-            f = frames[k].sort_values("round")
+            frame = results[k].frame
             k += 1
-            v = symbol_values(p, rn, loss0=float(f["loss"].iloc[0]))
-            vals.append(lhs_per_run(f, bounds[alg], v))
+            vals.append(lhs_per_run(frame, bounds[alg], cell.values(frame)))
         lhs[alg][iy, ix] = np.mean(vals)
-        factor[iy, ix] = _theory_factor(p, rn)
+        factor[iy, ix] = _theory_factor(cell.problem(), cell.run.m)
+    run = {k: v for k, v in base.run.as_dict().items() if k in ("T", "m", "tau_u", "tau_v")}
+    problem = {k: v for k, v in base.knobs if k not in (study.x, study.y)}
     return RegimeMap(
-        x,
-        tuple(xs),
-        y,
-        tuple(ys),
+        study.x,
+        tuple(study.xs),
+        study.y,
+        tuple(study.ys),
         lhs["fedalt"],
         lhs["fedsim"],
         factor,
         {
-            "family": family,
-            "problem": dict(problem),
-            "run": dict(run),
-            "eta": eta,
-            "seeds": tuple(seeds),
+            "family": base.family,
+            "problem": problem,
+            "run": run,
+            "steps": study.steps,
+            "seeds": seeds,
         },
     )

@@ -31,7 +31,7 @@ from partialfed.experiments.checks import (  # noqa: E402
     strict_check,
 )
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
-from partialfed.experiments.studies import Plan, plan, step_rule  # noqa: E402
+from partialfed.experiments.studies import Plan, plan  # noqa: E402
 
 from partialfed import theory  # noqa: E402
 
@@ -58,7 +58,7 @@ class Report:
         for r in self.strict:
             if r.verdict != "holds":
                 out.append(
-                    f"Strict check of `{r.spec.bound}` is {r.verdict}: measured "
+                    f"Strict check of `{r.check.bound}` is {r.verdict}: measured "
                     f"{r.measured.mean:.4g} (95% upper {r.measured.upper:.4g}) against "
                     f"the bound {r.bound_value:.4g}."
                 )
@@ -94,13 +94,13 @@ class Report:
     def as_dict(self) -> dict:
         def strict(r: StrictResult):
             return {
-                "bound": r.spec.bound,
+                "bound": r.check.bound,
                 "provenance": r.provenance,
-                "label": r.spec.label,
-                "family": r.spec.family,
-                "problem": dict(r.spec.problem),
-                "run": r.run,
-                "seeds": len(r.spec.seeds),
+                "label": r.check.label,
+                "family": r.cell.family,
+                "problem": dict(r.cell.knobs),
+                "run": {k: v for k, v in r.cell.run.as_dict().items() if k != "seed"},
+                "seeds": len(r.check.seeds),
                 "measured": r.measured.mean,
                 "measured_upper95": r.measured.upper,
                 "bound_value": r.bound_value,
@@ -169,10 +169,10 @@ def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
 
     out = []
     for r in strict:
-        lemma = getattr(derived, "LEMMAS", {}).get(r.spec.bound)
+        lemma = getattr(derived, "LEMMAS", {}).get(r.check.bound)
         if lemma is None:
             continue
-        out.append({**lemma_check(r, lemma), "setting": r.spec.label})
+        out.append({**lemma_check(r, lemma), "setting": r.check.label})
     return out
 
 
@@ -183,15 +183,6 @@ def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
-
-
-def _eta_text(eta) -> str:
-    if eta == "tuned":
-        return (
-            "each algorithm its theorem-balanced eta = min(0.5, (Delta_F0/(sigma_1^2 T))^(1/2)), "
-            "gamma = eta/(L tau)"
-        )
-    return f"eta = {eta} for both, gamma = eta/(L tau)"
 
 
 def _markdown(rep: Report, command: str) -> str:
@@ -220,15 +211,14 @@ def _markdown(rep: Report, command: str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rep.strict:
+        run = r.cell.run
         steps = ", ".join(
-            f"{k}={r.run[k]:.3g}"
-            for k in ("gamma_u", "gamma_v")
-            if isinstance(r.run.get(k), float) and r.run[k] > 0
+            f"{k}={getattr(run, k):.3g}" for k in ("gamma_u", "gamma_v") if getattr(run, k) > 0
         )
         lines.append(
-            f"| `{r.spec.bound}` | {r.provenance} | {r.spec.label or r.spec.family}; "
-            f"{r.run['algorithm']}, T={r.run['T']}, m={r.run['m']}, {steps} | "
-            f"{len(r.spec.seeds)} | {_fmt(r.measured.mean)} ({_fmt(r.measured.upper)}) | "
+            f"| `{r.check.bound}` | {r.provenance} | {r.check.label or r.cell.family}; "
+            f"{run.algorithm}, T={run.T}, m={run.m}, {steps} | "
+            f"{len(r.check.seeds)} | {_fmt(r.measured.mean)} ({_fmt(r.measured.upper)}) | "
             f"{_fmt(r.bound_value)} | {r.ratio:.3f} | **{r.verdict}** |"
         )
     if "strict" in rep.figures:
@@ -286,7 +276,7 @@ def _markdown(rep: Report, command: str) -> str:
             "## Regime map: FedAlt or FedSim?",
             "",
             f"{r.fixed['family']} with {r.fixed['problem']}, T={r.fixed['run']['T']}, "
-            f"m={r.fixed['run']['m']}, steps: {_eta_text(r.fixed['eta'])}, seeds "
+            f"m={r.fixed['run']['m']}, steps: {r.fixed['steps']}, seeds "
             f"{list(r.fixed['seeds'])}. "
             f"On the {int(r.scored.sum())} cells where theory predicts a difference of at least "
             f"10%, simulation names the same winner in **{r.agreement:.0%}** of them.",
@@ -328,7 +318,8 @@ def reproduce(
     quick : bool
         Small sizes (a few minutes on two cores) instead of the full ones.
     runner : callable, optional
-        ``runner(specs) -> frames``; default: simulate in this process.
+        ``runner(cells) -> list of RunResult`` (e.g. ``sweep.cached_runner``); default:
+        execute in this process.
     log : callable
         Progress messages (one line each).
     """
@@ -337,30 +328,16 @@ def reproduce(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     pl = plan(quick)
     rep = Report(plan=pl)
-    for i, spec in enumerate(pl.strict, 1):
-        log(f"[strict {i}/{len(pl.strict)}] {spec.bound}")
-        rep.strict.append(strict_check(spec, runner=runner))
-    for i, s in enumerate(pl.exponents, 1):
-        log(f"[exponent {i}/{len(pl.exponents)}] {s.label}")
-        rep.exponents.append(
-            exponent_check(
-                s.label,
-                s.bound,
-                s.family,
-                s.problem,
-                s.run,
-                s.variable,
-                s.xs,
-                s.expected,
-                step_rule=step_rule(s),
-                seeds=s.seeds,
-                runner=runner,
-            )
-        )
+    for i, check in enumerate(pl.strict, 1):
+        log(f"[strict {i}/{len(pl.strict)}] {check.bound}")
+        rep.strict.append(strict_check(check, runner=runner))
+    for i, study in enumerate(pl.exponents, 1):
+        log(f"[exponent {i}/{len(pl.exponents)}] {study.label}")
+        rep.exponents.append(exponent_check(study, runner=runner))
     _calibrate(rep)
     rep.lemmas = _lemma_checks(rep.strict)
     log("[regime] FedAlt vs FedSim map")
-    rep.regime = regime_map(**pl.regime, runner=runner)
+    rep.regime = regime_map(pl.regime, runner=runner)
     figures = {
         "strict": plots.strict_figure(rep.strict),
         "exponents": plots.exponent_figure(rep.exponents),

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from partialfed.simulators import METRICS  # per-round metric columns, as History names them
 
 __all__ = [
     "RESULT_FORMAT_VERSION",
@@ -48,6 +49,7 @@ __all__ = [
     "sync_directory",
     "write",
     "read_info",
+    "read",
     "completed",
     "load",
     "flatten_spec",
@@ -59,8 +61,6 @@ __all__ = [
 #: and every run is computed afresh.
 RESULT_FORMAT_VERSION = 2
 
-#: Per-round metric columns (as ``simulators.History`` names them).
-METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
 
 #: Run statuses: the simulator's ``ok``/``diverged``, and ``error`` for a run that raised.
 STATUSES = ("ok", "diverged", "error")
@@ -257,6 +257,23 @@ def read_info(path: str | Path) -> dict:
     if raw is None:
         raise ValueError(f"{path}: not a partialfed result (no 'partialfed' metadata).")
     return json.loads(raw)
+
+
+def read(path: str | Path) -> RunResult:
+    """One stored run as a ``RunResult`` (its frame holds ``round`` and the ``METRICS``)."""
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: not a partialfed result (no 'partialfed' metadata).")
+    info = json.loads(raw)
+    return RunResult(
+        spec=info["spec"],
+        frame=table.to_pandas(),
+        status=info["status"],
+        message=info["message"],
+        constants=info.get("constants", {}),
+        elapsed_s=info.get("elapsed_s", math.nan),
+    )
 
 
 def completed(directory: str | Path) -> dict[str, str]:

@@ -1,57 +1,23 @@
 """The shipped verification studies: which bound is checked how, on which problem, at which size.
 
-``partialfed reproduce`` runs every study of :func:`plan`. ``quick`` sizes keep the whole report within
-a few minutes on two cores; the full sizes use more seeds and longer horizons. Every number a
-study uses is here, so the report can be read next to this file.
+``partialfed reproduce`` runs every study of :func:`plan`. ``quick`` sizes keep the whole report
+within a few minutes on two cores; the full sizes use more seeds and longer horizons. Every
+number a study uses is here, so the report can be read next to this file. Each check and study
+holds a :class:`experiments.cell.Cell` and a step rule (``experiments.steps``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.checks import Check, ExponentStudy
+from partialfed.experiments.regime import RegimeStudy
+from partialfed.experiments.steps import Eta, MaxStep, TunedEta
+
 from partialfed import theory
-from partialfed.experiments.checks import CheckSpec
-from partialfed.experiments.measure import problem_of
 
-__all__ = ["Plan", "plan", "ExponentStudy", "step_rule"]
-
-
-@dataclass(frozen=True)
-class ExponentStudy:
-    """One exponent check: sweep ``variable`` with the step rule of the theorem's tuned eta.
-
-    ``eta_scaling`` is the exponent ``p`` in ``eta = eta0 * (x / x0)^p`` (for ``T`` in the noise
-    regime ``p = -1/2`` balances the descent and noise terms; ``p = 0`` is a constant step).
-    """
-
-    label: str
-    bound: str
-    family: str
-    problem: dict
-    run: dict
-    variable: str
-    xs: tuple
-    expected: float
-    eta0: float
-    eta_scaling: float
-    why: str
-    seeds: tuple = (0, 1, 2)
-
-
-def step_rule(study: ExponentStudy):
-    """``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` with the study's ``eta(x)``
-    (docs/references.md#pillutla2022-step-sizes)."""
-    x0 = study.xs[0]
-
-    def rule(cell):
-        p = problem_of(study.family, cell["problem"])
-        run = cell["run"]
-        x = run.get(study.variable, cell["problem"].get(study.variable))
-        eta = study.eta0 * (x / x0) ** study.eta_scaling
-        c = p.constants
-        return {"gamma_u": eta / (c.L_u * run["tau_u"]), "gamma_v": eta / (c.L_v * run["tau_v"])}
-
-    return rule
+__all__ = ["Plan", "plan"]
 
 
 @dataclass(frozen=True)
@@ -61,49 +27,59 @@ class Plan:
     quick: bool
     strict: tuple
     exponents: tuple
-    regime: dict
+    regime: RegimeStudy
 
 
 def _strict(quick: bool) -> tuple:
     seeds = tuple(range(6 if quick else 24))
     T = 300 if quick else 2000
     single = dict(n=1, d_u=1, d_v=1, chi=0.0, delta=0.0, mu_u=1.0)
-    specs = [
-        CheckSpec(
+    u_only = MaxStep(fields=("gamma_u",))
+    checks = [
+        Check(
             "sgd_nonconvex",
-            "quadratic",
-            {**single, "d_u": 2, "mu_u": 0.5, "sigma_u": 1.0},
-            dict(algorithm="fedalt", T=T, m=1, gamma_u="max", gamma_v=0.0),
+            Cell.of(
+                "quadratic",
+                {**single, "d_u": 2, "mu_u": 0.5, "sigma_u": 1.0},
+                dict(algorithm="fedalt", T=T, m=1, gamma_v=0.0),
+            ),
             seeds,
+            u_only,
             # On a 1-D quadratic the bound is attained up to sigma^2/T, closer than any
             # confidence interval can resolve; eigenvalues (L, L/2) leave a margin of ~1/3.
             label="SGD on a quadratic with eigenvalues (L, L/2), noise-dominated",
         ),
-        CheckSpec(
+        Check(
             "gd_tight",
-            "quadratic",
             # Nearly flat directions (eigenvalues down to 1e-3 L) keep GD sublinear over the
             # horizon, as on the nonconvex functions the bound is about.
-            dict(n=1, d_u=20, d_v=1, chi=0.0, delta=0.0, mu_u=1e-3),
-            dict(algorithm="fedalt", T=T // 3, m=1, gamma_u="max", gamma_v=0.0),
+            Cell.of(
+                "quadratic",
+                dict(n=1, d_u=20, d_v=1, chi=0.0, delta=0.0, mu_u=1e-3),
+                dict(algorithm="fedalt", T=T // 3, m=1, gamma_v=0.0),
+            ),
             (0,),
+            u_only,
             label="GD with gamma = 1/L on an ill-conditioned quadratic (min over rounds)",
         ),
-        CheckSpec(
+        Check(
             "fedsgd_partial",
-            "quadratic",
             # eigenvalues (L, L/2): the bound is attained along the first direction only
-            dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
-            dict(algorithm="fedalt", T=T, m=3, gamma_u="max", gamma_v=0.0),
+            Cell.of(
+                "quadratic",
+                dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
+                dict(algorithm="fedalt", T=T, m=3, gamma_v=0.0),
+            ),
             seeds,
+            u_only,
             label="FedSGD, 3 of 10 devices per round (sampling and noise), eigenvalues (L, L/2)",
         ),
     ]
-    specs += _derived_specs(seeds, T)
-    return tuple(specs)
+    checks += _derived_checks(seeds, T)
+    return tuple(checks)
 
 
-def _derived_specs(seeds: tuple, T: int) -> list:
+def _derived_checks(seeds: tuple, T: int) -> list:
     """Strict checks of every in-project (``derived``) FedAlt/FedSim bound.
 
     Steps are half the supremum the conditions allow (``gamma < 2/((1 + chi_bar) L)`` gives
@@ -121,36 +97,29 @@ def _derived_specs(seeds: tuple, T: int) -> list:
         partial = name.endswith("_partial")
         tau_v = 3 if "tauv" in name else 1
         problem = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5, sigma_v=0.5)
-        run = dict(
-            algorithm=b.algorithm,
-            T=T,
-            m=3 if partial else 10,
-            tau_u=1,
-            tau_v=tau_v,
-            gamma_u="max",
-            gamma_v="max",
-        )
+        run = dict(algorithm=b.algorithm, T=T, m=3 if partial else 10, tau_u=1, tau_v=tau_v)
         label = (
             f"{b.algorithm}, tau_u=1, tau_v={tau_v}, "
             f"{'3 of 10' if partial else 'all 10'} devices, chi=0.5"
         )
-        out.append(
-            CheckSpec(name, "quadratic", problem, run, seeds, label=label + ", noisy", fraction=0.5)
-        )
+        half = MaxStep(fraction=0.5)
+        out.append(Check(name, Cell.of("quadratic", problem, run), seeds, half, label + ", noisy"))
         if not partial:
             exact = {**problem, "sigma_u": 0.0, "sigma_v": 0.0}
             out.append(
-                CheckSpec(
-                    name,
-                    "quadratic",
-                    exact,
-                    run,
-                    (0,),
-                    label=label + ", exact gradients",
-                    fraction=0.5,
+                Check(
+                    name, Cell.of("quadratic", exact, run), (0,), half, label + ", exact gradients"
                 )
             )
     return out
+
+
+def _study(label, bound, family, problem, run, variable, xs, expected, eta0, power, why, seeds):
+    """An exponent study whose steps follow ``eta = eta0 (x / xs[0])^power``, gamma = eta/(L tau)
+    (docs/references.md#pillutla2022-step-sizes)."""
+    cell = Cell.of(family, problem, run)
+    steps = Eta(eta0, variable, xs[0], power)
+    return ExponentStudy(label, bound, cell, variable, tuple(xs), expected, steps, seeds, why)
 
 
 def _exponents(quick: bool) -> tuple:
@@ -165,7 +134,7 @@ def _exponents(quick: bool) -> tuple:
         n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=1.0, sigma_v=1.0, mu_u=1.0, mu_v=1.0
     )
     studies = [
-        ExponentStudy(
+        _study(
             f"{alg}: T, noise-dominated",
             f"{alg}_main",
             "quadratic",
@@ -182,7 +151,7 @@ def _exponents(quick: bool) -> tuple:
         for alg in ("fedalt", "fedsim")
     ]
     studies.append(
-        ExponentStudy(
+        _study(
             "fedalt: T, deterministic, full participation",
             "fedalt_main",
             "quadratic",
@@ -198,7 +167,7 @@ def _exponents(quick: bool) -> tuple:
         )
     )
     studies.append(
-        ExponentStudy(
+        _study(
             "fedalt: T, client drift (tau = 5), deterministic",
             "fedalt_main",
             "separable",
@@ -215,7 +184,7 @@ def _exponents(quick: bool) -> tuple:
         )
     )
     studies.append(
-        ExponentStudy(
+        _study(
             "fedalt: m, noise on u only",
             "fedalt_main",
             "quadratic",
@@ -231,7 +200,7 @@ def _exponents(quick: bool) -> tuple:
         )
     )
     studies.append(
-        ExponentStudy(
+        _study(
             "fedsim: sigma_u, noise-dominated",
             "fedsim_main",
             "quadratic",
@@ -249,20 +218,16 @@ def _exponents(quick: bool) -> tuple:
     return tuple(studies)
 
 
-def _regime(quick: bool) -> dict:
+def _regime(quick: bool) -> RegimeStudy:
     """FedAlt vs FedSim over sigma_v x delta with m = n/5, each with its theorem-tuned step."""
     grid = (0.1, 0.5, 2.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
-    return dict(
-        family="quadratic",
-        problem=dict(n=20, d_u=5, d_v=3, chi=0.8, sigma_u=0.1),
-        run=dict(T=1000 if quick else 4000, m=4, tau_u=1, tau_v=1),
-        x="sigma_v",
-        xs=grid,
-        y="delta",
-        ys=grid,
-        eta="tuned",
-        seeds=(0, 1) if quick else tuple(range(6)),
+    cell = Cell.of(
+        "quadratic",
+        dict(n=20, d_u=5, d_v=3, chi=0.8, sigma_u=0.1),
+        dict(T=1000 if quick else 4000, m=4, tau_u=1, tau_v=1),
     )
+    seeds = (0, 1) if quick else tuple(range(6))
+    return RegimeStudy(cell, "sigma_v", grid, "delta", grid, TunedEta(0.5), seeds)
 
 
 def plan(quick: bool = True) -> Plan:

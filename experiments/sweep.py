@@ -1,9 +1,10 @@
-"""Run a grid of specs once each, on a local process pool, serially, or on a Dask cluster.
+"""Run a grid of cells once each, on a local process pool, serially, or on a Dask cluster.
 
-Every executor runs the same task, ``run_chunk``: it simulates a chunk of specs and returns each
-run encoded as Parquet bytes. The calling process writes them atomically into the store, so a
-sweep interrupted at any moment leaves only complete files, and a rerun computes only what is
-missing (``force=True`` recomputes everything).
+Every executor runs the same task, ``run_chunk``: it executes a chunk of cells
+(``experiments.cell.execute``) and returns each run encoded as Parquet bytes. The calling
+process writes them atomically into the store, so a sweep interrupted at any moment leaves
+only complete files, and a rerun computes only what is missing (``force=True`` recomputes
+everything).
 
 Schedulers
 ----------
@@ -16,8 +17,8 @@ Schedulers
 ``"dask-local"``
     A ``distributed.LocalCluster`` of worker processes started for the sweep.
 ``"tcp://HOST:PORT"``
-    An existing Dask scheduler; its workers need partialfed installed. A ``distributed.Client`` may be
-    passed instead of a string.
+    An existing Dask scheduler; its workers need partialfed installed. A ``distributed.Client``
+    may be passed instead of a string.
 
 Examples
 --------
@@ -43,15 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
 from partialfed.experiments import store
+from partialfed.experiments.cell import Cell, execute, one_line
 from partialfed.experiments.config import Sweep
 
 __all__ = [
     "SCHEDULERS",
     "SweepReport",
     "SweepInterrupted",
-    "run_spec",
     "run_chunk",
     "run_sweep",
     "make_executor",
@@ -61,101 +61,20 @@ __all__ = [
 #: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
 SCHEDULERS = ("serial", "local", "dask-local")
 
-Runner = Callable[[dict], store.RunResult]
-
-#: Keys of a spec: ``init_seed`` is optional (start every run from ``problem.init(init_seed)``).
-SPEC_KEYS = frozenset({"family", "seed", "problem", "run", "init_seed"})
-
-
-# -- one run -----------------------------------------------------------------------------------
-_PROBLEMS: dict[str, object] = {}
-
-
-def _problem(spec: dict):
-    """Build (or reuse, within a worker) the problem of ``spec``."""
-    from partialfed import synthetic
-
-    key = store.canonical_json({"family": spec["family"], "problem": spec["problem"]})
-    problem = _PROBLEMS.get(key)
-    if problem is None:
-        if len(_PROBLEMS) >= 8:
-            _PROBLEMS.clear()
-        problem = synthetic.make(spec["family"], **spec["problem"])
-        _PROBLEMS[key] = problem
-    return problem
-
-
-def run_spec(spec: dict) -> store.RunResult:
-    """Simulate one spec; never raises for a failing run.
-
-    Parameters
-    ----------
-    spec : dict
-        A canonical spec (``experiments.config``): ``family``, ``seed``, ``problem``, ``run``
-        and optionally ``init_seed`` (then the run starts from ``problem.init(init_seed)``).
-
-    Returns
-    -------
-    RunResult
-        ``status`` is the simulator's (``ok``/``diverged``, with its message), or ``error`` with
-        the exception as a one-line message when building or running raised.
-    """
-    from partialfed import simulators
-
-    start = time.perf_counter()
-    constants: dict = {}
-    try:
-        unknown = set(spec) - SPEC_KEYS
-        if unknown:
-            raise ValueError(
-                f"Unknown spec key(s) {', '.join(sorted(map(repr, unknown)))}; "
-                f"allowed: {', '.join(sorted(SPEC_KEYS))}."
-            )
-        problem = _problem(spec)
-        constants = problem.constants.as_dict()
-        cfg = simulators.RunConfig(**spec["run"], seed=spec["seed"])
-        if spec.get("init_seed") is None:
-            history = simulators.run(problem, cfg)
-        else:
-            u0, V0 = problem.init(spec["init_seed"])
-            history = simulators.run(problem, cfg, u0=u0, V0=V0)
-        frame = pd.DataFrame(
-            {"round": history.rounds, **{m: getattr(history, m) for m in store.METRICS}}
-        )
-        status, message = history.status, history.message
-        if status == "diverged" and not message:
-            message = f"diverged at round {history.diverged_at}"
-    except Exception as exc:  # noqa: BLE001 - one failing run never stops the others
-        frame = pd.DataFrame(columns=["round", *store.METRICS])
-        status = "error"
-        message = _one_line(exc)
-    return store.RunResult(
-        spec=spec,
-        frame=frame,
-        status=status,
-        message=message,
-        constants=constants,
-        elapsed_s=time.perf_counter() - start,
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+Runner = Callable[[Cell], store.RunResult]
 
 
 def run_chunk(
-    specs: Sequence[dict], runner: Runner | None = None, threads: int | None = None
+    cells: Sequence[Cell], runner: Runner | None = None, threads: int | None = None
 ) -> list[tuple[str, str, bytes]]:
-    """The task every executor runs: simulate ``specs`` and encode each result.
+    """The task every executor runs: execute ``cells`` and encode each result.
 
     Parameters
     ----------
-    specs : sequence of dict
-        Canonical specs.
+    cells : sequence of Cell
     runner : callable, optional
-        ``runner(spec) -> RunResult``; default ``run_spec``. Must be picklable (a module-level
-        function) for process-based executors.
+        ``runner(cell) -> RunResult``; default ``experiments.cell.execute``. Must be picklable
+        (a module-level function) for process-based executors.
     threads : int, optional
         Numba threads to use in this worker (``None``: leave as is).
 
@@ -167,21 +86,21 @@ def run_chunk(
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    runner = run_spec if runner is None else runner
+    runner = execute if runner is None else runner
     out = []
-    for spec in specs:
+    for cell in cells:
         try:
-            result = runner(spec)
+            result = runner(cell)
             payload = store.encode(result)
         except Exception as exc:  # noqa: BLE001 - a runner or encoder bug fails this run only
             result = store.RunResult(
-                spec=spec,
+                spec=cell.spec(),
                 frame=pd.DataFrame(columns=["round", *store.METRICS]),
                 status="error",
-                message=_one_line(exc),
+                message=one_line(exc),
             )
             payload = store.encode(result)
-        out.append((store.spec_hash(spec), result.status, payload))
+        out.append((cell.hash, result.status, payload))
     return out
 
 
@@ -273,7 +192,7 @@ class _Dask:
             except OSError as exc:
                 raise ValueError(
                     f"The 'scheduler' parameter of run_sweep could not reach {scheduler!r}: "
-                    f"{_one_line(exc)}"
+                    f"{one_line(exc)}"
                 ) from None
             self.name = str(scheduler)
         info = self.client.scheduler_info()
@@ -358,9 +277,9 @@ class SweepReport:
     directory : Path
         The result folder.
     hashes : list of str
-        The hash of every spec of the sweep (computed, skipped or lost), in spec order.
+        The hash of every cell of the sweep (computed, skipped or lost), in order.
     total, skipped, computed : int
-        Specs in the sweep; already stored (not recomputed); computed now.
+        Cells in the sweep; already stored (not recomputed); computed now.
     statuses : Counter
         Status of each run computed now (``ok``, ``diverged``, ``error``).
     lost : int
@@ -422,12 +341,12 @@ class SweepInterrupted(KeyboardInterrupt):
         self.report = report
 
 
-def _chunks(specs: list[dict], size: int) -> list[list[dict]]:
-    return [specs[i : i + size] for i in range(0, len(specs), size)]
+def _chunks(cells: list[Cell], size: int) -> list[list[Cell]]:
+    return [cells[i : i + size] for i in range(0, len(cells), size)]
 
 
 def run_sweep(
-    specs: Sweep | Sequence[dict],
+    cells: Sweep | Sequence[Cell],
     directory: str | Path,
     *,
     scheduler="local",
@@ -439,12 +358,12 @@ def run_sweep(
     runner: Runner | None = None,
     executor=None,
 ) -> SweepReport:
-    """Compute every spec not yet stored in ``directory`` and store it.
+    """Compute every cell not yet stored in ``directory`` and store it.
 
     Parameters
     ----------
-    specs : Sweep or sequence of dict
-        A loaded configuration or canonical specs.
+    cells : Sweep or sequence of Cell
+        A loaded configuration or its cells.
     directory : str or Path
         Result folder (created if missing).
     scheduler : str or distributed.Client
@@ -460,7 +379,7 @@ def run_sweep(
     chunksize : int, optional
         Runs per task; default about four tasks per worker, at most 64 runs each.
     runner : callable, optional
-        ``runner(spec) -> RunResult`` replacing ``run_spec`` (for tests; must be picklable).
+        ``runner(cell) -> RunResult`` replacing ``execute`` (for tests; must be picklable).
     executor : optional
         An executor from ``make_executor`` to reuse (then ``scheduler``/``workers`` are ignored
         and it is not closed).
@@ -477,21 +396,19 @@ def run_sweep(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    specs = list(specs.specs if isinstance(specs, Sweep) else specs)
+    cells = list(cells.cells if isinstance(cells, Sweep) else cells)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
         raise ValueError(
             f"The 'chunksize' parameter of run_sweep must be an int >= 1. Got {chunksize!r}."
         )
-    hashes = [store.spec_hash(s) for s in specs]
-    unique = dict(zip(hashes, specs, strict=True))
+    hashes = [c.hash for c in cells]
+    unique = dict(zip(hashes, cells, strict=True))
     done = {} if force else store.completed(directory)
-    todo = [
-        spec for h, spec in unique.items() if h not in done or (retry_errors and done[h] == "error")
-    ]
+    todo = [c for h, c in unique.items() if h not in done or (retry_errors and done[h] == "error")]
     # Runs of one problem go to the same chunk, so a worker builds each problem once.
-    todo.sort(key=lambda s: store.canonical_json({"f": s["family"], "p": s["problem"]}))
+    todo.sort(key=lambda c: store.canonical_json({"f": c.family, "p": dict(c.knobs)}))
     report = SweepReport(
         directory=directory, hashes=hashes, total=len(unique), skipped=len(unique) - len(todo)
     )
@@ -512,7 +429,7 @@ def run_sweep(
     try:
         for exc, outcome in executor.map_unordered(run_chunk, tasks):
             if exc is not None:  # a crashed task loses its chunk only
-                report.lost_messages.append(_one_line(exc))
+                report.lost_messages.append(one_line(exc))
                 continue
             for h, status, payload in outcome:
                 store.write_bytes(directory, f"{h}.parquet", payload, sync_dir=False)
@@ -540,35 +457,28 @@ def run_sweep(
     return report
 
 
-def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[dict]], list]:
-    """A ``runner(specs) -> list of DataFrame`` that sweeps through the store.
+def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]], list]:
+    """A ``runner(cells) -> list of RunResult`` that sweeps through the store.
 
-    For code that wants one frame per spec, in order (``experiments.measure.simulate``): each call
-    runs ``run_sweep(specs, directory, **kwargs)`` (so runs already stored are not recomputed and
-    any executor can be used) and returns, per spec, its rows of ``store.load`` plus an
-    ``F_low`` column (``= const_F_low``).
+    For the checks (``experiments.checks``), which take one result per cell, in order: each
+    call runs ``run_sweep(cells, directory, **kwargs)`` (so runs already stored are not
+    recomputed and any executor can be used) and reads the results back.
 
     Raises
     ------
     RuntimeError
         When a run could not be computed (its task was lost); rerunning retries it.
     """
+    directory = Path(directory)
 
-    def runner(specs: Sequence[dict]) -> list:
-        report = run_sweep(list(specs), directory, **kwargs)
-        df = store.load(directory, set(report.hashes))
-        groups = {h: g for h, g in df.groupby("hash", sort=False)}
-        missing = [h for h in report.hashes if h not in groups]
+    def runner(cells: Sequence[Cell]) -> list:
+        report = run_sweep(list(cells), directory, **kwargs)
+        missing = [h for h in report.hashes if not (directory / f"{h}.parquet").is_file()]
         if missing:
             raise RuntimeError(
                 f"{len(missing)} run(s) were not computed ({'; '.join(report.lost_messages)}); "
                 "call again to retry."
             )
-        frames = []
-        for h in report.hashes:
-            frame = groups[h].reset_index(drop=True)
-            frame["F_low"] = frame["const_F_low"] if "const_F_low" in frame else float("nan")
-            frames.append(frame)
-        return frames
+        return [store.read(directory / f"{h}.parquet") for h in report.hashes]
 
     return runner

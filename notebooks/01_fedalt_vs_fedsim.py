@@ -39,7 +39,8 @@ from partialfed import simulators
 from partialfed import synthetic
 from partialfed import theory
 from partialfed.experiments import plots
-from partialfed.experiments.measure import lhs_series, symbol_values
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.measure import lhs_series
 
 # %matplotlib inline
 
@@ -114,9 +115,8 @@ for name in ("fedalt", "fedsim"):
 # `certified`, `local`, `estimate`).
 
 # %%
-p = synthetic.make(
-    "quadratic", n=SIZE["n"], d_u=5, d_v=3, chi=0.9, delta=3.0, sigma_u=0.3, sigma_v=0.3, seed=0
-)
+knobs = dict(n=SIZE["n"], d_u=5, d_v=3, chi=0.9, delta=3.0, sigma_u=0.3, sigma_v=0.3, seed=0)
+p = synthetic.make("quadratic", **knobs)
 print(p.constants)
 
 # %% [markdown]
@@ -159,9 +159,9 @@ display(Math(theory.main_bound("fedsim").lhs.latex()))
 
 
 # %%
-def lhs_running_average(h, problem):
+def lhs_running_average(h, knobs):
     """The theorem's left-hand side of run ``h``, averaged over rounds 0..t-1, t = 1..T."""
-    values = symbol_values(problem, h.config.as_dict())
+    values = Cell.of("quadratic", knobs, h.config).values()  # constants, n, m, T, steps, ...
     rounds, series = lhs_series(h.to_frame(), theory.main_bound(h.algorithm), values)
     avg = np.cumsum(series)[:-1] / rounds[1:]
     return pd.DataFrame(
@@ -169,7 +169,7 @@ def lhs_running_average(h, problem):
     )
 
 
-curves = pd.concat([lhs_running_average(h, p) for h in runs])
+curves = pd.concat([lhs_running_average(h, knobs) for h in runs])
 ax = plots.convergence(curves, "lhs")
 ax.set_ylabel("running average of the left-hand side")
 _ = ax.set_title(f"n={p.n}, m=5, chi={c.chi:.2g}: mean (line) and range (band) over seeds")
@@ -223,7 +223,7 @@ print(f"theory: {fav.algorithm} favoured, leading-term factor {fav.factor:.3f}")
 # %%
 def run_lhs(alg, m, seed):
     cfg = simulators.RunConfig(alg, T=SIZE["T"], m=m, seed=seed, **steps)
-    return lhs_running_average(simulators.run(p, cfg, u0, V0), p).assign(m=m)
+    return lhs_running_average(simulators.run(p, cfg, u0, V0), knobs).assign(m=m)
 
 
 ALGS = ("fedalt", "fedsim")

@@ -34,7 +34,9 @@ from IPython.display import Math, display
 
 from partialfed import synthetic
 from partialfed import theory
-from partialfed.experiments.checks import CheckSpec, strict_check
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.checks import Check, strict_check
+from partialfed.experiments.steps import MaxStep
 
 SMOKE = os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"
 SIZE = dict(T=100, seeds=(0, 1, 2, 3)) if SMOKE else dict(T=1000, seeds=tuple(range(12)))
@@ -184,23 +186,26 @@ except ValueError as err:
 # ## 5. A strict check, and a check that fails
 #
 # `strict_check` runs the algorithm the bound is about, measures its left-hand side exactly as
-# the bound defines it, and compares. The step sizes given as `"max"` are set to `fraction`
-# times the largest step the bound's conditions allow. With several seeds the measured value
+# the bound defines it, and compares. Its cell (problem and run) is built once; the step rule
+# `MaxStep(fraction)` sets both steps to `fraction` times the largest the bound's conditions
+# allow. With several seeds the measured value
 # is an average, so the verdict uses a one-sided 95% confidence bound:
 # `holds` (upper confidence bound $\le$ bound), `violated` (lower confidence bound $>$ bound)
 # or `inconclusive`. The `ratio` measured / bound is the *tightness*.
 
 # %%
-spec = CheckSpec(
+check = Check(
     bound="fedalt_tau1_full",
-    family="quadratic",
-    problem=dict(base, sigma_u=0.5, sigma_v=0.5),
-    run=dict(algorithm="fedalt", T=SIZE["T"], m=10, tau_u=1, tau_v=1, gamma_u="max", gamma_v="max"),
+    cell=Cell.of(
+        "quadratic",
+        dict(base, sigma_u=0.5, sigma_v=0.5),
+        dict(algorithm="fedalt", T=SIZE["T"], m=10, tau_u=1, tau_v=1),
+    ),
     seeds=SIZE["seeds"],
-    fraction=0.5,
+    steps=MaxStep(fraction=0.5),
 )
-result = strict_check(spec)
-print(f"steps: gamma_u={result.run['gamma_u']:.3g}, gamma_v={result.run['gamma_v']:.3g}")
+result = strict_check(check)
+print(f"steps: gamma_u={result.cell.run.gamma_u:.3g}, gamma_v={result.cell.run.gamma_v:.3g}")
 print(f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4g})"
       f" vs bound {result.bound_value:.4g}: {result.verdict}, ratio {result.ratio:.2f}")
 
@@ -211,7 +216,7 @@ print(f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4
 # so the halved bound must be reported as violated.
 
 # %%
-halved = strict_check(spec, scale=0.5)
+halved = strict_check(check, scale=0.5)
 print(f"measured {halved.measured.mean:.4g} vs half the bound {halved.bound_value:.4g}: "
       f"{halved.verdict}")
 

@@ -37,7 +37,8 @@ from IPython.display import Math, display
 from partialfed import synthetic
 from partialfed import theory
 from partialfed.experiments import plots
-from partialfed.experiments.regime import regime_map
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.regime import RegimeStudy, regime_map
 
 # %matplotlib inline
 plt.rcParams.update(plots.STYLE)
@@ -98,7 +99,7 @@ for mm in (m, n // 2):
 # %% [markdown]
 # ## 2. A regime map
 #
-# `regime_map` runs FedAlt and FedSim on every cell of a grid of problem knobs (here the
+# `regime_map` runs FedAlt and FedSim on every point of a grid of problem knobs (here the
 # personal noise $\sigma_v$ against the diversity $\delta$), with the same seeds, the same
 # initial point and the theorem's step sizes $\gamma = \eta / (L \tau)$. It scores each
 # algorithm by its theorem's left-hand side (notebook 1) and records, per cell,
@@ -111,9 +112,11 @@ for mm in (m, n // 2):
 # %%
 problem = dict(n=n, d_u=3, d_v=2, chi=chi, sigma_u=0.0, seed=0)
 run = dict(T=SIZE["T"], m=m, tau_u=2, tau_v=2)
-rm = regime_map(
-    "quadratic", problem, run, "sigma_v", SIZE["grid"], "delta", SIZE["grid"], seeds=SIZE["seeds"]
+grid = tuple(SIZE["grid"])
+study = RegimeStudy(
+    Cell.of("quadratic", problem, run), "sigma_v", grid, "delta", grid, seeds=SIZE["seeds"]
 )
+rm = regime_map(study)
 print(f"agreement on scored cells: {rm.agreement:.0%} of {int(rm.scored.sum())}")
 pd.DataFrame(rm.disagreements())
 
@@ -163,8 +166,9 @@ for d in rm.disagreements():
 worst = sorted(rm.disagreements(), key=lambda d: abs(np.log(d["theory_factor"])))[-1:]
 for cell in worst:
     for T in (SIZE["T"], 4 * SIZE["T"]):
-        r = regime_map("quadratic", problem, {**run, "T": T}, "sigma_v", [cell["sigma_v"]],
-                       "delta", [cell["delta"]], seeds=tuple(range(4)))
+        longer = RegimeStudy(Cell.of("quadratic", problem, {**run, "T": T}), "sigma_v",
+                             (cell["sigma_v"],), "delta", (cell["delta"],), seeds=tuple(range(4)))
+        r = regime_map(longer)
         print(f"sigma_v={cell['sigma_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
               f"{cell['theory_factor']:.3f}, measured ratio {r.measured_ratio[0, 0]:.3f}")
 if not worst:
@@ -177,6 +181,7 @@ if not worst:
 #    predict for every cell? Run the map: does the simulation agree?
 # 2. **No coupling.** Set `chi = 0.0`. What factor does theory predict, and how many cells are
 #    scored? What does the simulation show? (Notebook 1, exercise 1, explains why.)
-# 3. **Tune the step.** `regime_map` takes `eta=` (default 0.2). Run the worst cell for
+# 3. **Tune the step.** `RegimeStudy` takes `steps=Eta(eta)` from `experiments.steps` (default
+#    `TunedEta()`, each algorithm its balanced step). Run the worst cell for
 #    $T = 200, 800, 3200$ with $\eta \propto T^{-1/2}$. Does the measured ratio approach the
 #    theory factor? Write down what you find: that is how a finding is reported.

@@ -24,14 +24,34 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-
 from partialfed.theory import classic, fallah2020, pillutla2022, regimes
-from partialfed.theory.bound import PROVENANCES, Bound, Condition, Measured, Term, validate_values
-from partialfed.theory.pillutla2022 import BOXED_CONDITION, SIG_ALT1, SIG_SIM1, Favoured, favoured, main_bound
-from partialfed.theory.regimes import boundary, delta_dominated_factor, leading_factor, term_exponents
+from partialfed.theory.bound import (
+    PROVENANCES,
+    At,
+    Bound,
+    Condition,
+    Measured,
+    Term,
+    validate_values,
+)
+from partialfed.theory.pillutla2022 import (
+    BOXED_CONDITION,
+    SIG_ALT1,
+    SIG_SIM1,
+    Favoured,
+    favoured,
+    main_bound,
+)
+from partialfed.theory.regimes import (
+    boundary,
+    delta_dominated_factor,
+    leading_factor,
+    term_exponents,
+)
 from partialfed.theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
 
 __all__ = [
+    "At",
     "Bound",
     "Condition",
     "Measured",

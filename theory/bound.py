@@ -19,6 +19,7 @@ broadcasting, and validates its inputs with one-line messages.
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -26,10 +27,9 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-
 from partialfed.theory.symbols import FREE_CONSTANTS, NONNEGATIVE, POSITIVE, SYMBOLS
 
-__all__ = ["Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
+__all__ = ["At", "Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
 
 PROVENANCES = ("verified", "reconstructed", "derived")
 """Allowed values of :attr:`Bound.provenance` (docs/references.md#provenance)."""
@@ -53,6 +53,19 @@ def _names(symbols) -> list[str]:
     return sorted(s.name for s in symbols)
 
 
+class At(enum.Enum):
+    """The point at which a per-round quantity is measured (what ``Term.point`` says).
+
+    ``ITERATE`` is ``(u^t, V^t)`` (for single-block methods ``x_t``); ``V_NEXT`` is
+    ``(u^t, V^{t+1})``, where FedAlt's theorem measures ``Delta_u``
+    (docs/references.md#pillutla2022-u-point); ``NEXT`` is the next iterate ``(u^{t+1}, V^{t+1})`` (per-round lemmas).
+    """
+
+    ITERATE = "iterate"
+    V_NEXT = "v_next"
+    NEXT = "next"
+
+
 @dataclass(frozen=True)
 class Term:
     """One weighted measured quantity of a left-hand side.
@@ -65,12 +78,15 @@ class Term:
     weight : sympy.Expr
         Symbolic weight, e.g. ``1/L_u`` or ``w_v/L_v``.
     at : str
-        The iterate at which it is measured, e.g. ``"(u^t, V^{t+1})"``.
+        The iterate at which it is measured, for display, e.g. ``"(u^t, V^{t+1})"``.
+    point : At
+        The same point as data: what a measurement reads (default ``At.ITERATE``).
     """
 
     quantity: str
     weight: sp.Expr
     at: str
+    point: At = At.ITERATE
 
     def __post_init__(self):
         object.__setattr__(self, "weight", _sympify(self.weight))

@@ -54,8 +54,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
-
-from partialfed.theory.bound import Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.symbols import (
     SYMBOLS,
     Delta_F0,
@@ -457,12 +456,13 @@ def _bound(name: str) -> Bound:
     d = DESCENTS[name]
     algo, doc, _, eq_bound, full, setting = _META[name]
     at_u = "(u^t, V^{t+1})" if d.u_symbol is Delta_u_next_V else "(u^t, V^t)"
+    point = At.V_NEXT if d.u_symbol is Delta_u_next_V else At.ITERATE
     label = "FedAlt" if algo == "fedalt" else "FedSim"
     return Bound(
         name=name,
         rhs=Delta_F0 / T + d.noise,  # telescoped lemma, eq. (eq_bound) of the doc
         lhs=Measured(
-            (Term("Delta_u", d.a_u, at_u), Term("Delta_v", d.a_v, "(u^t, V^t)")),
+            (Term("Delta_u", d.a_u, at_u, point), Term("Delta_v", d.a_v, "(u^t, V^t)")),
             aggregate="mean",
             over="t = 0..T-1",
             expectation=True,

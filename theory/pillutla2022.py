@@ -27,8 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
-
-from partialfed.theory.bound import Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.symbols import (
     Delta_F0,
     L_u,
@@ -412,8 +411,9 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
     if u_point not in ("next", "current"):
         raise ValueError(f"The 'u_point' parameter must be 'next' or 'current'. Got {u_point!r}.")
     at_u = "(u^t, V^{t+1})" if u_point == "next" else "(u^t, V^t)"
+    point = At.V_NEXT if u_point == "next" else At.ITERATE
     lhs = Measured(
-        (Term("Delta_u", 1 / L_u, at_u), Term("Delta_v", _W_V[w_v] / L_v, "(u^t, V^t)")),
+        (Term("Delta_u", 1 / L_u, at_u, point), Term("Delta_v", _W_V[w_v] / L_v, "(u^t, V^t)")),
         aggregate="mean",
         over="t = 0..T-1",
         description=(

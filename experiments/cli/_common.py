@@ -164,12 +164,11 @@ def runner(args: argparse.Namespace, default_cache: Path | None):
 
 def overrides(pairs, problem: dict, run: dict) -> tuple[dict, dict]:
     """Apply ``--set key=value`` to a problem/run pair (run fields win, then knobs)."""
+    from partialfed.experiments.cell import RUN_FIELDS
     from partialfed.experiments.config import parse_assignment
 
-    from partialfed import simulators
-
     problem, run = dict(problem), dict(run)
-    fields = set(simulators.RunConfig.__dataclass_fields__) - {"seed"}
+    fields = set(RUN_FIELDS) - {"seed"}
     for text in pairs:
         key, value = parse_assignment(text)
         if key in fields:

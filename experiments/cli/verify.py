@@ -69,7 +69,10 @@ def add_check(p: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from partialfed.experiments.checks import CheckSpec, strict_check
+    from partialfed.experiments.cell import Cell
+    from partialfed.experiments.checks import Check, strict_check
+    from partialfed.experiments.config import parse_assignment
+    from partialfed.experiments.steps import STEP_FIELDS, MaxStep
     from partialfed.experiments.studies import plan
 
     from partialfed import theory
@@ -85,41 +88,50 @@ def check(args: argparse.Namespace) -> int:
         )
     if args.seeds is not None and not 1 <= args.seeds <= 10_000:
         raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
-    shipped = [s for s in plan(quick=True).strict if s.bound == bound.name]
+    shipped = [c for c in plan(quick=True).strict if c.bound == bound.name]
     if shipped:
-        spec = shipped[0]
+        check = shipped[0]
     else:
-        spec = CheckSpec(
+        algorithm = bound.algorithm if bound.algorithm in ("fedalt", "fedsim") else "fedalt"
+        check = Check(
             bound.name,
-            "quadratic",
-            dict(n=10, d_u=2, d_v=2, chi=0.5, sigma_u=0.5, sigma_v=0.5),
-            dict(
-                algorithm=bound.algorithm if bound.algorithm in ("fedalt", "fedsim") else "fedalt",
-                T=300,
-                m=10,
-                gamma_u="max",
-                gamma_v="max",
+            Cell.of(
+                "quadratic",
+                dict(n=10, d_u=2, d_v=2, chi=0.5, sigma_u=0.5, sigma_v=0.5),
+                dict(algorithm=algorithm, T=300, m=10),
             ),
-            fraction=0.5,
+            steps=MaxStep(fraction=0.5),
         )
+    # gamma_u=max asks for the largest allowed step; a number fixes the step.
+    maxed = set(check.steps.fields) if isinstance(check.steps, MaxStep) else set()
     # Another family has other knobs: start from its defaults, not the study's knobs.
-    base = spec.problem if args.family in (None, spec.family) else {}
-    problem, run = overrides(args.set, base, spec.run)
-    spec = replace(
-        spec,
-        family=args.family or spec.family,
-        problem=problem,
-        run=run,
-        seeds=tuple(range(args.seeds)) if args.seeds else spec.seeds,
+    knobs = dict(check.cell.knobs) if args.family in (None, check.cell.family) else {}
+    run = {k: v for k, v in check.cell.run.as_dict().items() if k != "seed"}
+    problem, run = overrides(args.set, knobs, run)
+    given = dict(parse_assignment(text) for text in args.set)
+    for f in STEP_FIELDS:
+        if given.get(f) == "max":
+            maxed.add(f)
+            run[f] = 0.0
+        elif f in given:
+            maxed.discard(f)
+    fraction = check.steps.fraction if isinstance(check.steps, MaxStep) else 1.0
+    cell = Cell.of(args.family or check.cell.family, problem, run)
+    check = replace(
+        check,
+        cell=cell,
+        steps=MaxStep(fraction, tuple(f for f in STEP_FIELDS if f in maxed)) if maxed else None,
+        seeds=tuple(range(args.seeds)) if args.seeds else check.seeds,
     )
-    r = strict_check(spec, scale=args.scale, runner=runner(args, None))
+    r = strict_check(check, scale=args.scale, runner=runner(args, None))
+    run = {k: v for k, v in r.cell.run.as_dict().items() if k != "seed"}
     out = {
         "bound": bound.name,
         "provenance": r.provenance,
-        "family": spec.family,
-        "problem": spec.problem,
-        "run": r.run,
-        "seeds": len(spec.seeds),
+        "family": cell.family,
+        "problem": dict(cell.knobs),
+        "run": run,
+        "seeds": len(check.seeds),
         "measured": r.measured.mean,
         "measured_upper95": r.measured.upper,
         "measured_lower95": r.measured.lower,
@@ -131,11 +143,11 @@ def check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, default=float))
     else:
-        steps = ", ".join(f"{k}={r.run[k]:.4g}" for k in ("gamma_u", "gamma_v"))
-        print(f"{bound.name} ({r.provenance}) on {spec.family} {spec.problem}")
+        steps = ", ".join(f"{k}={run[k]:.4g}" for k in ("gamma_u", "gamma_v"))
+        print(f"{bound.name} ({r.provenance}) on {cell.family} {dict(cell.knobs)}")
         print(
-            f"  run: {r.run['algorithm']}, T={r.run['T']}, m={r.run['m']}, {steps}, "
-            f"{len(spec.seeds)} seeds"
+            f"  run: {run['algorithm']}, T={run['T']}, m={run['m']}, {steps}, "
+            f"{len(check.seeds)} seeds"
         )
         print(
             f"  measured {r.measured.mean:.6g} (95% upper {r.measured.upper:.6g}) vs bound "
@@ -175,7 +187,9 @@ def add_regime(p: argparse.ArgumentParser) -> None:
 def regime(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     from partialfed.experiments import plots
-    from partialfed.experiments.regime import regime_map
+    from partialfed.experiments.cell import Cell
+    from partialfed.experiments.regime import RegimeStudy, regime_map
+    from partialfed.experiments.steps import Eta
     from partialfed.experiments.studies import plan
 
     check_execution(args)
@@ -183,9 +197,10 @@ def regime(args: argparse.Namespace) -> int:
         positive(args.eta, "--eta")
     if args.out:
         prepare_out(args.out)
-    cfg = plan(quick=True).regime
-    problem = {**cfg["problem"], cfg["x"]: list(cfg["xs"]), cfg["y"]: list(cfg["ys"])}
-    problem, run = overrides(args.set, problem, cfg["run"])
+    study = plan(quick=True).regime
+    problem = {**dict(study.cell.knobs), study.x: list(study.xs), study.y: list(study.ys)}
+    run = {k: getattr(study.cell.run, k) for k in ("T", "m", "tau_u", "tau_v")}
+    problem, run = overrides(args.set, problem, run)
     xs, ys = problem.pop(args.x, None), problem.pop(args.y, None)
     for axis, name, values in (("--x", args.x, xs), ("--y", args.y, ys)):
         if not isinstance(values, list) or len(values) < 2:
@@ -193,22 +208,20 @@ def regime(args: argparse.Namespace) -> int:
                 f"The {axis} knob '{name}' needs a list of at least 2 values: "
                 f"--set '{name}=[0.1,1,10]'."
             )
-    for k in (cfg["x"], cfg["y"]):
+    for k in (study.x, study.y):
         problem.pop(k, None)
     if args.seeds is not None and not 1 <= args.seeds <= 1000:
         raise ValueError(f"The '--seeds' option must be an int in [1, 1000]. Got {args.seeds}.")
-    r = regime_map(
-        cfg["family"],
-        problem,
-        run,
+    study = RegimeStudy(
+        Cell.of(study.cell.family, problem, run),
         args.x,
-        xs,
+        tuple(xs),
         args.y,
-        ys,
-        eta=cfg["eta"] if args.eta is None else args.eta,
-        seeds=tuple(range(args.seeds)) if args.seeds else cfg["seeds"],
-        runner=runner(args, None),
+        tuple(ys),
+        study.steps if args.eta is None else Eta(args.eta),
+        tuple(range(args.seeds)) if args.seeds else study.seeds,
     )
+    r = regime_map(study, runner=runner(args, None))
     out = {
         "x": r.x,
         "xs": list(r.xs),

@@ -66,19 +66,18 @@ def strict_figure(results: list[StrictResult]):
     -------
     matplotlib Figure
     """
-    from partialfed.experiments.measure import lhs_series, problem_of, symbol_values
+    from partialfed.experiments.measure import lhs_series
 
     from partialfed import theory
 
     with plt.rc_context(STYLE):
         fig, axes = panels(len(results))
         for ax, r in zip(axes, results, strict=True):
-            bound = theory.get_bound(r.spec.bound)
-            p = problem_of(r.spec.family, r.spec.problem)
+            bound = theory.get_bound(r.check.bound)
             curves = []
             for f in r.frames:
                 f = f.sort_values("round")
-                vals = symbol_values(p, r.run, loss0=float(f["loss"].iloc[0]))
+                vals = r.cell.values(f)
                 rounds, series = lhs_series(f, bound, vals)
                 if bound.lhs.aggregate == "min":
                     agg = np.minimum.accumulate(series)
@@ -87,7 +86,7 @@ def strict_figure(results: list[StrictResult]):
                 curves.append(agg)
             curves = np.array(curves)
             t = rounds + 1 if bound.lhs.aggregate == "mean" else np.maximum(rounds, 1)
-            color = color_of(r.run["algorithm"])
+            color = color_of(r.cell.run.algorithm)
             ax.plot(t, curves.mean(axis=0), color=color, label="measured (mean over seeds)")
             if curves.shape[0] > 1:
                 ax.fill_between(
@@ -99,7 +98,7 @@ def strict_figure(results: list[StrictResult]):
                     lw=0,
                     label="range over seeds",
                 )
-            horizon = np.unique(np.geomspace(1, r.run["T"], 40).astype(int))
+            horizon = np.unique(np.geomspace(1, r.cell.run.T, 40).astype(int))
             bv = []
             for T in horizon:
                 v = dict(r.values, T=int(T))
@@ -117,7 +116,7 @@ def strict_figure(results: list[StrictResult]):
             ax.plot(horizon, bv, color="black", ls="--", label=f"bound ({bound.provenance})")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_title(f"{r.spec.bound}: {r.verdict}, ratio {r.ratio:.2f}")
+            ax.set_title(f"{r.check.bound}: {r.verdict}, ratio {r.ratio:.2f}")
             ax.set_xlabel("horizon $T$ (rounds)")
             ax.set_ylabel("left-hand side")
             ax.legend(fontsize=7)
@@ -181,7 +180,7 @@ def regime_figure(r: RegimeMap):
     -------
     matplotlib Figure
     """
-    from partialfed.experiments.measure import problem_of
+    from partialfed.experiments.cell import problem_of
 
     from partialfed import theory
 

@@ -6,29 +6,34 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from partialfed import theory
+from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import (
-    CheckSpec,
+    Check,
+    ExponentStudy,
     calibrate,
-    choose_steps,
     exponent_check,
     fit_slope,
     lemma_check,
     strict_check,
 )
-from partialfed.experiments.measure import confidence, problem_of, symbol_values
+from partialfed.experiments.measure import confidence
 from partialfed.experiments.regime import RegimeMap
+from partialfed.experiments.steps import MaxStep
+
+from partialfed import theory
 
 # FedSGD on a quadratic with gamma = 1/L and eigenvalues (L, L/2): in steady state the
 # gradient noise is attained exactly along the top direction and at 1/3 along the other, so
 # the measured average is about 2/3 of the bound: it holds, and half the bound is violated.
-TIGHT = CheckSpec(
+TIGHT = Check(
     "fedsgd_partial",
-    "quadratic",
-    dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
-    dict(algorithm="fedalt", T=600, m=3, gamma_u="max", gamma_v=0.0),
+    Cell.of(
+        "quadratic",
+        dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
+        dict(algorithm="fedalt", T=600, m=3, gamma_v=0.0),
+    ),
     seeds=tuple(range(12)),
+    steps=MaxStep(fields=("gamma_u",)),
 )
 
 
@@ -40,7 +45,8 @@ def tight_result():
 def test_strict_check_holds_and_is_tight(tight_result):
     r = tight_result
     assert r.verdict == "holds"
-    assert r.run["gamma_u"] == pytest.approx(1.0, rel=1e-9)  # gamma <= 1/L at equality
+    assert r.cell.run.gamma_u == pytest.approx(1.0, rel=1e-9)  # gamma <= 1/L at equality
+    assert r.cell.run.gamma_v == 0.0 and len(r.results) == 12
     assert 0.6 < r.ratio < 0.8
     assert r.measured.upper <= r.bound_value
 
@@ -57,20 +63,23 @@ def test_strict_check_refuses_free_constants():
         strict_check(spec)
 
 
-def test_choose_steps_solves_equality_and_bisects():
+def test_max_step_solves_equality_and_bisects():
     b = theory.get_bound("gd_tight")  # gamma = 1/L
-    p = problem_of("quadratic", dict(n=1, d_u=2, d_v=1, chi=0.0, L_u=4.0, mu_u=1.0))
-    vals = symbol_values(p, dict(T=10, m=1, gamma_u=0.0, gamma_v=0.0))
-    run = choose_steps(b, vals, dict(T=10, m=1, gamma_u="max", gamma_v=0.0))
-    assert run["gamma_u"] == pytest.approx(0.25)
+    cell = Cell.of(
+        "quadratic",
+        dict(n=1, d_u=2, d_v=1, chi=0.0, L_u=4.0, mu_u=1.0),
+        dict(T=10, m=1, gamma_v=0.0),
+    )
+    assert MaxStep(fields=("gamma_u",)).steps(cell, b) == {"gamma_u": pytest.approx(0.25)}
     b = theory.get_bound("fedsim_tau1_full")  # gamma_u < 2/((1 + chi_bar) L_u)
-    p = problem_of("quadratic", dict(n=4, d_u=2, d_v=2, chi=0.5))
-    vals = symbol_values(p, dict(T=10, m=4, gamma_u=0.0, gamma_v=0.0))
-    run = choose_steps(b, vals, dict(T=10, m=4, gamma_u="max", gamma_v="max"))
+    cell = Cell.of("quadratic", dict(n=4, d_u=2, d_v=2, chi=0.5), dict(T=10, m=4))
+    steps = MaxStep().steps(cell, b)
     sup = 2 / ((1 + 0.5) * 1.0)
-    assert run["gamma_u"] == pytest.approx(sup, rel=1e-6) and run["gamma_u"] < sup
-    half = choose_steps(b, vals, dict(T=10, m=4, gamma_u="max", gamma_v="max"), fraction=0.5)
+    assert steps["gamma_u"] == pytest.approx(sup, rel=1e-6) and steps["gamma_u"] < sup
+    half = MaxStep(fraction=0.5).steps(cell, b)
     assert half["gamma_v"] == pytest.approx(sup / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="'gamma_v' parameter of the check is 'max'"):
+        MaxStep().steps(cell, theory.get_bound("gd_tight"))
 
 
 def test_fit_slope_recovers_a_known_exponent():
@@ -91,17 +100,13 @@ def test_fit_slope_rejects_degenerate_input():
 def test_exponent_check_on_deterministic_runs():
     # Full participation, exact gradients, constant step: the running average of the
     # gradient norms decays like 1/T on a strongly convex quadratic.
-    e = exponent_check(
-        "det",
-        "fedalt_main",
+    cell = Cell.of(
         "quadratic",
         dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5, mu_v=0.5, sigma_u=0.0, sigma_v=0.0),
         dict(algorithm="fedalt", m=4, tau_u=1, tau_v=1, gamma_u=0.5, gamma_v=0.5),
-        "T",
-        (50, 100, 200, 400),
-        -1.0,
-        seeds=(0,),
     )
+    study = ExponentStudy("det", "fedalt_main", cell, "T", (50, 100, 200, 400), -1.0, seeds=(0,))
+    e = exponent_check(study)
     assert e.verdict == "agrees", e.fit
     wrong = replace(e, expected=-0.5)
     assert wrong.verdict == "faster"
@@ -146,15 +151,13 @@ class _Broken:
 def test_lemma_check_finds_no_violation_and_flags_a_broken_lemma(noisy):
     derived = pytest.importorskip("partialfed.theory.derived")
     problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy, sigma_v=0.5 * noisy)
-    spec = CheckSpec(
+    check = Check(
         "fedsim_tau1_full",
-        "quadratic",
-        problem,
-        dict(algorithm="fedsim", T=80, m=6, gamma_u="max", gamma_v="max"),
+        Cell.of("quadratic", problem, dict(algorithm="fedsim", T=80, m=6)),
         seeds=(0, 1, 2, 3) if noisy else (0,),
-        fraction=0.5,
+        steps=MaxStep(fraction=0.5),
     )
-    r = strict_check(spec)
+    r = strict_check(check)
     lemma = derived.LEMMAS["fedsim_tau1_full"]
     ok = lemma_check(r, lemma)
     assert ok["kind"] == ("in expectation" if noisy else "pathwise")
@@ -194,21 +197,16 @@ def test_calibration_recovers_constants_of_a_synthetic_truth():
 
 def test_a_failed_run_stops_the_study_with_its_message():
     import pandas as pd
-
     from partialfed.experiments.measure import simulate
+    from partialfed.experiments.store import RunResult
 
-    def runner(specs):
-        return [pd.DataFrame({"round": [], "loss": [], "status": [], "message": []})] + [
-            pd.DataFrame(
-                {"round": [0], "loss": [1.0], "status": ["error"], "message": ["ValueError: boom"]}
-            )
-        ]
-
-    specs = [
-        {"family": "quadratic", "problem": {}, "run": {"algorithm": "fedalt"}, "seed": s}
-        for s in (0, 1)
-    ]
+    cells = [Cell.of("quadratic", {}, {"seed": s}) for s in (0, 1)]
+    empty = RunResult(cells[0].spec(), pd.DataFrame({"round": [], "loss": []}))
+    failed = RunResult(cells[1].spec(), pd.DataFrame(), "error", "ValueError: boom")
     with pytest.raises(RuntimeError, match="no rows"):
-        simulate(specs, runner)
-    with pytest.raises(RuntimeError, match="boom"):
-        simulate(specs[1:], lambda sp: runner(sp + sp)[1:])
+        simulate(cells, lambda cs: [empty, failed])
+    with pytest.raises(RuntimeError, match="seed 1.*boom"):
+        simulate(cells[1:], lambda cs: [failed])
+    # a cell that cannot run (m > n) fails in execute, and the study stops with its message
+    with pytest.raises(RuntimeError, match="'m' parameter"):
+        simulate([Cell.of("quadratic", {"n": 2}, {"m": 3})])

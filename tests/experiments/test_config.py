@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-
-from partialfed import synthetic
 from partialfed.experiments import config
 from partialfed.experiments.config import ConfigError
+
+from partialfed import synthetic
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
@@ -40,13 +40,14 @@ def test_grid_is_the_cartesian_product(tmp_path):
         "run.algorithm": ["fedalt", "fedsim"],
         "seed": [0, 1],
     }
-    cells = {(sp["problem"]["delta"], sp["run"]["algorithm"], sp["seed"]) for sp in s.specs}
+    cells = {(dict(c.knobs)["delta"], c.run.algorithm, c.seed) for c in s.cells}
     assert len(cells) == 12
 
 
-def test_specs_are_complete_and_canonical(tiny_sweep):
+def test_cells_are_complete_and_canonical(tiny_sweep):
     knobs = synthetic.knobs_of("quadratic")
-    for spec in tiny_sweep.specs:
+    for cell in tiny_sweep.cells:
+        spec = cell.spec()
         assert set(spec) == {"family", "seed", "problem", "run"}
         assert set(spec["problem"]) == set(knobs)
         assert "seed" not in spec["run"]
@@ -59,18 +60,18 @@ def test_specs_are_complete_and_canonical(tiny_sweep):
 def test_fixed_problem_seed_and_int_to_float(tmp_path):
     text = BASE.replace("n = 8", "n = 8\nseed = 7\nchi = 0").replace("seeds = 2", "seeds = [3, 5]")
     s = config.load(_write(tmp_path, text))
-    assert {sp["problem"]["seed"] for sp in s.specs} == {7}
-    assert {sp["seed"] for sp in s.specs} == {3, 5}
-    assert all(type(sp["problem"]["chi"]) is float for sp in s.specs)
+    assert {dict(c.knobs)["seed"] for c in s.cells} == {7}
+    assert {c.seed for c in s.cells} == {3, 5}
+    assert all(type(dict(c.knobs)["chi"]) is float for c in s.cells)
 
 
 def test_overrides_find_their_section(tiny_path):
     s = config.load(tiny_path, ["delta=[0,1,2]", "m=5", "run.T=7", "seeds=1", "algorithm=fedalt"])
     assert len(s) == 3
-    assert {sp["run"]["m"] for sp in s.specs} == {5}
-    assert {sp["run"]["T"] for sp in s.specs} == {7}
-    assert {sp["problem"]["delta"] for sp in s.specs} == {0.0, 1.0, 2.0}
-    assert {sp["run"]["algorithm"] for sp in s.specs} == {"fedalt"}
+    assert {c.run.m for c in s.cells} == {5}
+    assert {c.run.T for c in s.cells} == {7}
+    assert {dict(c.knobs)["delta"] for c in s.cells} == {0.0, 1.0, 2.0}
+    assert {c.run.algorithm for c in s.cells} == {"fedalt"}
     s = config.load(tiny_path, ["problem.chi=[0.1, 0.2]"])
     assert s.axes["problem.chi"] == [0.1, 0.2]
 
@@ -183,10 +184,10 @@ def test_from_dict_validates_everything_before_running():
 
 def test_init_seed_is_an_optional_top_level_key(tmp_path):
     s = config.load(_write(tmp_path, "init_seed = 4\n" + BASE))
-    assert {sp["init_seed"] for sp in s.specs} == {4}
+    assert {c.init_seed for c in s.cells} == {4}
     s = config.load(_write(tmp_path, BASE), ["init_seed=[0, 1]"])
     assert s.axes["init_seed"] == [0, 1] and len(s) == 24
-    assert all("init_seed" not in sp for sp in config.load(_write(tmp_path, BASE)).specs)
+    assert all("init_seed" not in c.spec() for c in config.load(_write(tmp_path, BASE)).cells)
     with pytest.raises(ConfigError, match="'init_seed'"):
         config.load(_write(tmp_path, BASE), ["init_seed=-1"])
 

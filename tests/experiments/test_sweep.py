@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 import pytest
-
 from partialfed.experiments import store, sweep
+from partialfed.experiments.cell import Cell, CellError, execute
+
+from partialfed import simulators
 
 
 def _frame(directory, hashes=None):
@@ -32,9 +37,9 @@ def test_resume_computes_only_missing_runs(tmp_path, tiny_sweep):
 
 
 def test_failing_and_diverging_runs_are_stored_and_do_not_stop_others(tmp_path, tiny_sweep):
-    good = tiny_sweep.specs[0]
-    bad = {**good, "run": {**good["run"], "m": 99}}  # m > n: raises inside run()
-    wild = {**good, "run": {**good["run"], "gamma_u": 1e5, "gamma_v": 1e5, "T": 20}}
+    good = tiny_sweep.cells[0]
+    bad = good.with_run(m=99)  # m > n: raises inside run()
+    wild = good.with_run(gamma_u=1e5, gamma_v=1e5, T=20)
     report = sweep.run_sweep([bad, good, wild], tmp_path, scheduler="serial", progress=False)
     assert report.statuses == {"ok": 1, "error": 1, "diverged": 1}
     df = store.load(tmp_path)
@@ -52,11 +57,11 @@ def test_failing_and_diverging_runs_are_stored_and_do_not_stop_others(tmp_path, 
 def test_interrupt_keeps_what_was_stored(tmp_path, tiny_sweep):
     calls = []
 
-    def runner(spec):
+    def runner(cell):
         if len(calls) == 3:
             raise KeyboardInterrupt
-        calls.append(spec)
-        return sweep.run_spec(spec)
+        calls.append(cell)
+        return execute(cell)
 
     with pytest.raises(sweep.SweepInterrupted) as info:
         sweep.run_sweep(tiny_sweep, tmp_path, scheduler="serial", runner=runner, chunksize=1)
@@ -96,28 +101,39 @@ def test_executor_arguments_are_validated(tmp_path, tiny_sweep):
 
 
 def test_init_seed_and_unknown_spec_keys(tmp_path, tiny_sweep):
-    spec = tiny_sweep.specs[0]
-    a = sweep.run_spec({**spec, "init_seed": 5, "seed": 1})
-    b = sweep.run_spec({**spec, "init_seed": 5, "seed": 2})
-    c = sweep.run_spec({**spec, "seed": 1})
+    cell = tiny_sweep.cells[0]
+    a = execute(replace(cell.with_run(seed=1), init_seed=5))
+    b = execute(replace(cell.with_run(seed=2), init_seed=5))
+    c = execute(cell.with_run(seed=1))
     assert a.status == b.status == c.status == "ok"
     assert a.frame["loss"][0] == b.frame["loss"][0] != c.frame["loss"][0]
-    bad = sweep.run_spec({**spec, "init_sed": 5})
-    assert bad.status == "error" and "'init_sed'" in bad.message
+    with pytest.raises(CellError, match="'init_sed'"):
+        Cell.from_spec({**cell.spec(), "init_sed": 5})
 
 
-def test_cached_runner_gives_one_frame_per_spec_in_order(tmp_path, tiny_sweep):
-    specs = [tiny_sweep.specs[3], tiny_sweep.specs[0], {**tiny_sweep.specs[1], "init_seed": 0}]
+def test_cached_runner_gives_one_result_per_cell_in_order(tmp_path, tiny_sweep):
+    cells = [tiny_sweep.cells[3], tiny_sweep.cells[0], replace(tiny_sweep.cells[1], init_seed=0)]
     runner = sweep.cached_runner(tmp_path, scheduler="serial", progress=False)
-    frames = runner(specs)
-    assert len(frames) == 3
-    for spec, frame in zip(specs, frames, strict=True):
-        assert (frame["hash"] == store.spec_hash(spec)).all()
-        assert (frame["seed"] == spec["seed"]).all() and frame["round"].tolist() == list(range(21))
-        assert (frame["F_low"] == frame["const_F_low"]).all()
-    measure = pytest.importorskip("partialfed.experiments.measure")
-    if hasattr(measure, "run_frame"):
-        ref = measure.run_frame(specs[2])
-        assert ref["loss"].to_numpy() == pytest.approx(frames[2]["loss"].to_numpy(), rel=0, abs=0)
-    again = sweep.run_sweep(specs, tmp_path, scheduler="serial", progress=False)
+    results = runner(cells)
+    assert len(results) == 3
+    for cell, result in zip(cells, results, strict=True):
+        assert result.spec == cell.spec() and result.status == "ok"
+        assert result.frame["round"].tolist() == list(range(21))
+        assert result.constants == cell.problem().constants.as_dict()
+    # read back from the store, bit for bit what this process computes
+    ref = execute(cells[2])
+    pd.testing.assert_frame_equal(results[2].frame, ref.frame)
+    again = sweep.run_sweep(cells, tmp_path, scheduler="serial", progress=False)
     assert again.skipped == 3
+
+
+def test_execute_equals_simulators_run_bitwise(tiny_sweep):
+    cell = replace(tiny_sweep.cells[2], init_seed=3)
+    problem = cell.problem()
+    u0, V0 = problem.init(3)
+    h = simulators.run(problem, cell.run, u0=u0, V0=V0)
+    result = execute(cell)
+    assert result.status == h.status == "ok"
+    for m in simulators.METRICS:
+        np.testing.assert_array_equal(result.frame[m].to_numpy(), getattr(h, m))
+    np.testing.assert_array_equal(result.frame["round"].to_numpy(), h.rounds)

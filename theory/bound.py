@@ -58,7 +58,8 @@ class At(enum.Enum):
 
     ``ITERATE`` is ``(u^t, V^t)`` (for single-block methods ``x_t``); ``V_NEXT`` is
     ``(u^t, V^{t+1})``, where FedAlt's theorem measures ``Delta_u``
-    (docs/references.md#pillutla2022-u-point); ``NEXT`` is the next iterate ``(u^{t+1}, V^{t+1})`` (per-round lemmas).
+    (docs/references.md#pillutla2022-u-point); ``NEXT`` is the next iterate
+    ``(u^{t+1}, V^{t+1})`` (per-round lemmas).
     """
 
     ITERATE = "iterate"

@@ -34,11 +34,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from partialfed.simulators import METRICS  # per-round metric columns, as History names them
 
 __all__ = [
     "RESULT_FORMAT_VERSION",
-    "METRICS",
     "STATUSES",
     "RunResult",
     "spec_hash",
@@ -61,12 +59,29 @@ __all__ = [
 #: and every run is computed afresh.
 RESULT_FORMAT_VERSION = 2
 
-
 #: Run statuses: the simulator's ``ok``/``diverged``, and ``error`` for a run that raised.
 STATUSES = ("ok", "diverged", "error")
 
-#: Columns that are not part of a spec.
-RESULT_COLUMNS = ("round", *METRICS, "gap", "status", "message", "elapsed_s", "hash")
+
+def _metrics() -> tuple:
+    """``simulators.METRICS``, imported on first use (importing the store stays free of Numba)."""
+    from partialfed.simulators import METRICS
+
+    return METRICS
+
+
+def _result_columns() -> tuple:
+    return ("round", *_metrics(), "gap", "status", "message", "elapsed_s", "hash")
+
+
+def __getattr__(name: str):
+    # METRICS: the per-round metric columns, as simulators.History names them;
+    # RESULT_COLUMNS: the columns of a loaded frame that are not part of a spec.
+    if name == "METRICS":
+        return _metrics()
+    if name == "RESULT_COLUMNS":
+        return _result_columns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _META_KEY = b"partialfed"
 _SUFFIX = ".parquet"
@@ -137,7 +152,7 @@ def flatten_spec(spec: Mapping) -> dict:
     if "init_seed" in spec:
         out["init_seed"] = spec["init_seed"]
     run = dict(spec.get("run", {}))
-    taken = set(run) | set(RESULT_COLUMNS) | set(out)
+    taken = set(run) | set(_result_columns()) | set(out)
     for key, value in spec.get("problem", {}).items():
         out[f"problem_{key}" if key in taken else key] = value
     out.update(run)
@@ -160,7 +175,7 @@ def encode(result: RunResult) -> bytes:
     columns: dict[str, object] = {
         "round": np.asarray(frame["round"], dtype=np.int64) if n else np.empty(0, dtype=np.int64)
     }
-    for name in METRICS:
+    for name in _metrics():
         columns[name] = (
             np.asarray(frame[name], dtype=np.float64) if n else np.empty(0, dtype=np.float64)
         )
@@ -344,7 +359,7 @@ def load(
             stacklevel=2,
         )
     if not frames:
-        return pd.DataFrame(columns=["family", "seed", *RESULT_COLUMNS])
+        return pd.DataFrame(columns=["family", "seed", *_result_columns()])
     df = pd.concat(frames, ignore_index=True, sort=False)
     df["round"] = df["round"].astype("Int64")
     df = df.sort_values(["hash", "round"], kind="stable", ignore_index=True)
@@ -363,7 +378,7 @@ def _read_one(path: Path) -> pd.DataFrame:
         raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")
     frame = table.to_pandas()
     if frame.empty:
-        frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in METRICS}})
+        frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in _metrics()}})
     spec_cols = flatten_spec(info["spec"])
     consts = _const_columns(info.get("constants", {}))
     frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
@@ -381,7 +396,8 @@ def _read_one(path: Path) -> pd.DataFrame:
 
 def spec_columns(df: pd.DataFrame) -> list[str]:
     """The columns of ``df`` that come from the spec (knobs, run fields, family, seed)."""
-    return [c for c in df.columns if c not in RESULT_COLUMNS and not c.startswith("const_")]
+    skip = set(_result_columns())
+    return [c for c in df.columns if c not in skip and not c.startswith("const_")]
 
 
 def swept_columns(df: pd.DataFrame, exclude: Iterable[str] = ("seed",)) -> list[str]:

@@ -83,6 +83,7 @@ def __getattr__(name: str):
         return _result_columns()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 _META_KEY = b"partialfed"
 _SUFFIX = ".parquet"
 

@@ -276,12 +276,17 @@ def read_info(path: str | Path) -> dict:
 
 
 def read(path: str | Path) -> RunResult:
-    """One stored run as a ``RunResult`` (its frame holds ``round`` and the ``METRICS``)."""
+    """One stored run as a ``RunResult`` (its frame holds ``round`` and the ``METRICS``).
+
+    Raises ``OSError``/``ValueError`` on a damaged file or one of another result format.
+    """
     table = pq.read_table(path)
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise ValueError(f"{path}: not a partialfed result (no 'partialfed' metadata).")
+        raise ValueError("not a partialfed result (no 'partialfed' metadata)")
     info = json.loads(raw)
+    if info.get("format") != RESULT_FORMAT_VERSION:
+        raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")
     return RunResult(
         spec=info["spec"],
         frame=table.to_pandas(),
@@ -370,26 +375,16 @@ def load(
 
 
 def _read_one(path: Path) -> pd.DataFrame:
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(_META_KEY)
-    if raw is None:
-        raise ValueError("not a partialfed result (no 'partialfed' metadata)")
-    info = json.loads(raw)
-    if info.get("format") != RESULT_FORMAT_VERSION:
-        raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")
-    frame = table.to_pandas()
+    result = read(path)
+    frame = result.frame
     if frame.empty:
         frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in _metrics()}})
-    spec_cols = flatten_spec(info["spec"])
-    consts = _const_columns(info.get("constants", {}))
+    consts = _const_columns(result.constants)
     frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
     frame = frame.assign(
-        **consts,
-        status=info["status"],
-        message=info["message"],
-        elapsed_s=info.get("elapsed_s", math.nan),
+        **consts, status=result.status, message=result.message, elapsed_s=result.elapsed_s
     )
-    for i, (key, value) in enumerate(spec_cols.items()):
+    for i, (key, value) in enumerate(flatten_spec(result.spec).items()):
         frame.insert(i, key, value)
     frame["hash"] = path.stem
     return frame

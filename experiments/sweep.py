@@ -251,20 +251,12 @@ def make_executor(scheduler="local", workers: int | None = None):
         raise ValueError(
             f"The 'workers' parameter of run_sweep must be an int >= 1. Got {workers!r}."
         )
+    check_scheduler(scheduler)
     if scheduler == "serial":
         return _Serial()
     if scheduler == "local":
         return _Pool(workers or _cores())
-    if scheduler == "dask-local" or (
-        isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://"))
-    ):
-        return _Dask(scheduler, workers)
-    if type(scheduler).__name__ == "Client":
-        return _Dask(scheduler, workers)
-    raise ValueError(
-        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
-        f"tcp://HOST:PORT. Got {scheduler!r}."
-    )
+    return _Dask(scheduler, workers)
 
 
 # -- the sweep ---------------------------------------------------------------------------------

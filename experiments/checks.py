@@ -389,14 +389,13 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     fixed = {k: consts[k] for k in lemma.required if k not in HISTORY_FIELDS}
     rounds = [_per_round(f, T) for f in result.frames]
     pathwise = lemma.holds_pathwise(p.sigma_u, p.sigma_v) and result.cell.run.m == p.n
+    diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
     if pathwise:
-        diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])
         excess = diffs - 1e-9 * scale
         worst = float(np.max(excess))
         violations = int(np.sum(excess > 0))
     else:
-        diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
         mean = diffs.mean(axis=0)
         if diffs.shape[0] > 1:
             sd = diffs.std(axis=0, ddof=1)

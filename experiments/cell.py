@@ -79,7 +79,7 @@ def _factory_defaults(factory) -> dict:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _problem(family: str, key: tuple):
+def _problem(family: str, factory, key: tuple):
     from partialfed import synthetic
 
     return synthetic.make(family, **{k: v for k, _, v in key})
@@ -88,11 +88,15 @@ def _problem(family: str, key: tuple):
 def problem_of(family: str, knobs: Mapping | tuple):
     """The problem of ``family`` with ``knobs``, built once per process (the one problem cache).
 
-    The key holds each value's type: ``d_v = 2.0`` must not be served the problem of ``d_v = 2``
-    (``2.0 == 2``), since ``synthetic.make`` rejects the one and accepts the other.
+    The key holds the family's factory (a name registered again is another family) and each
+    value's type: ``d_v = 2.0`` must not be served the problem of ``d_v = 2`` (``2.0 == 2``),
+    since ``synthetic.make`` rejects the one and accepts the other.
     """
+    from partialfed import synthetic
+
     items = knobs.items() if isinstance(knobs, Mapping) else knobs
-    return _problem(family, tuple((k, type(v), v) for k, v in sorted(items, key=lambda kv: kv[0])))
+    key = tuple((k, type(v), v) for k, v in sorted(items, key=lambda kv: kv[0]))
+    return _problem(family, synthetic.factory_of(family), key)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_config_with_an_import_reference_runs_serially_and_plots(user_module, tm
     path.write_text(TOML)
     s = config.load(path)
     assert len(s) == 4 and s.axes == {"problem.scale": [0.5, 2.0], "seed": [0, 1]}
-    spec = s.specs[0]
+    spec = s.cells[0].spec()
     assert spec["family"] == REF
     assert spec["problem"] == {"n": 4, "d_u": 3, "d_v": 2, "scale": 0.5, "seed": 0}
     out = tmp_path / "res"
@@ -103,7 +103,8 @@ def test_config_checks_the_knobs_of_a_user_family(user_module):
     with pytest.raises(config.ConfigError, match="unknown key 'scal' .*Did you mean 'scale'"):
         config.from_dict(data)
     s = config.from_dict({**data, "problem": {}}, overrides=["scale=3", "n=5"])
-    assert s.specs[0]["problem"]["scale"] == 3.0 and s.specs[0]["problem"]["n"] == 5
+    knobs = dict(s.cells[0].knobs)
+    assert knobs["scale"] == 3.0 and knobs["n"] == 5
 
 
 def test_process_pool_workers_import_the_family_themselves(user_module, tmp_path):
@@ -152,5 +153,7 @@ def test_cli_check_takes_a_user_family(user_module):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["family"] == REF and out["problem"] == {"n": 5} and out["seeds"] == 2
+    # the cell's knobs: the family's defaults, with n set
+    assert out["family"] == REF and out["seeds"] == 2
+    assert out["problem"] == {**synthetic.knobs_of(REF), "n": 5}
     assert out["verdict"] in ("holds", "violated", "inconclusive")

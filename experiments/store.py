@@ -244,6 +244,19 @@ def write_bytes(directory: str | Path, name: str, payload: bytes, sync_dir: bool
     return final
 
 
+def remove_temporaries(directory: str | Path, hashes) -> int:
+    """Delete the temporary files that ``write_bytes`` left for these run hashes; return how many."""
+    removed = 0
+    for h in hashes:
+        for tmp in Path(directory).glob(f".{h}.parquet.*.tmp"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def sync_directory(directory: str | Path) -> None:
     """``fsync`` a folder, making the renames done in it durable (no-op where unsupported)."""
     try:

@@ -430,9 +430,12 @@ def run_sweep(
                 bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        store.sync_directory(directory)
         if own:
             executor.close(cancel=True)
+        # A Ctrl-C between creating a temporary file and renaming it (e.g. inside mkstemp)
+        # can leave one behind; remove those of this sweep's runs, which nothing else writes.
+        store.remove_temporaries(directory, [c.hash for c in todo])
+        store.sync_directory(directory)
         report.wall_s = time.perf_counter() - start
         raise SweepInterrupted(report) from None
     except BaseException:

@@ -128,7 +128,7 @@ def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
     assert proc.returncode == 130, err

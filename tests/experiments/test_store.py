@@ -152,3 +152,13 @@ def test_atomic_replace_keeps_old_file_until_new_is_complete(tmp_path):
     assert path.read_bytes() != before
     assert store.read_info(path)["status"] == "diverged"
     assert [p.name for p in Path(tmp_path).iterdir()] == [path.name]
+
+
+def test_remove_temporaries_deletes_only_this_sweeps_leftovers(tmp_path):
+    mine, other = "a" * 32, "b" * 32
+    (tmp_path / f".{mine}.parquet.x1y2.tmp").write_bytes(b"partial")
+    (tmp_path / f".{other}.parquet.x1y2.tmp").write_bytes(b"someone else's")
+    (tmp_path / f"{mine}.parquet").write_bytes(b"complete")
+    assert store.remove_temporaries(tmp_path, [mine]) == 1
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [f".{other}.parquet.x1y2.tmp", f"{mine}.parquet"]

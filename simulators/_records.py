@@ -61,4 +61,3 @@ class Noise(NamedTuple):
     def of(cls, problem) -> Noise:
         """The problem's attributes with the same names, as floats."""
         return cls._make(kind(getattr(problem, name)) for name, kind in get_type_hints(cls).items())
-

@@ -13,8 +13,8 @@ fixed cost dominates on small problems. One compiled variant serves both.
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
 # partialfed:template-body
-import numpy as np  # noqa: E402, I001
-from numba import njit, prange  # noqa: E402
+import numpy as np
+from numba import njit, prange
 
 #: Number of fixed partial sums for population reductions. Fixed (not one per thread), so the
 #: floating-point summation order, and hence every metric, is the same for any thread count.

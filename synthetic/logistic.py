@@ -29,7 +29,6 @@ OWNER = "synthetic.make('logistic')"
 _CHUNK = 8192
 
 
-
 class LogisticData(NamedTuple):
     """Features ``A (n N, d_u)`` and ``C (n N, d_v)`` (float32), labels ``y (n N,)``, device
     ``i``'s rows ``start[i]:start[i + 1]`` (int64) and ``par = [lam]``."""

@@ -22,7 +22,7 @@ OWNER = "synthetic.make('quadratic')"
 
 
 class QuadraticData(NamedTuple):
-    """Shared Hessian ``[[A, C], [C^T, B]]`` and the linear terms ``bu (n, d_u)``, ``bv (n, d_v)``."""
+    """Shared Hessian ``[[A, C], [C^T, B]]``, linear terms ``bu (n, d_u)`` and ``bv (n, d_v)``."""
 
     A: np.ndarray
     C: np.ndarray

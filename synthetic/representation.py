@@ -30,7 +30,6 @@ OWNER = "synthetic.make('representation')"
 _CHUNK = 8192
 
 
-
 class RepresentationData(NamedTuple):
     """Features ``X (n N, d)`` (float32), targets ``y (n N,)`` and device ``i``'s rows
     ``start[i]:start[i + 1]`` (int64)."""

@@ -48,10 +48,13 @@ def _importable(fn) -> tuple[str, str] | None:
 
 
 def _body(template: ModuleType) -> str:
-    head, sep, body = inspect.getsource(template).partition(BODY_MARKER)
-    if not sep:
-        raise RuntimeError(f"kernel module {template.__name__} has no '{BODY_MARKER}' line")
-    return body
+    """The code after the line that is exactly ``BODY_MARKER`` (a mention in a docstring is
+    not that line)."""
+    lines = inspect.getsource(template).splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.rstrip("\r\n") == BODY_MARKER:
+            return "".join(lines[k + 1 :])
+    raise RuntimeError(f"kernel module {template.__name__} has no '{BODY_MARKER}' line")
 
 
 def specialise(templates: tuple[ModuleType, ...], loss, grad_u, grad_v) -> ModuleType:

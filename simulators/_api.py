@@ -7,7 +7,6 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-
 from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._records import Alg, Noise, Steps
 from partialfed.synthetic import Problem

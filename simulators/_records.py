@@ -30,7 +30,8 @@ class Alg(IntEnum):
 
 
 class Steps(NamedTuple):
-    """Step parameters of a run, with ``RunConfig``'s names (docs/references.md#pillutla2022-rounds)."""
+    """Step parameters of a run, named as in ``RunConfig``
+    (docs/references.md#pillutla2022-rounds)."""
 
     T: int
     m: int

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
-
-from partialfed._codegen import specialise
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._objective import is_registered
 from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
+
+from partialfed._codegen import specialise
 
 __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
 

@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
 from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem

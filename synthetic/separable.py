@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
 from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real, check_size

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from numba.extending import overload
 
-__all__ = ["register", "is_registered", "loss", "grad_u", "grad_v"]
+__all__ = ["register", "dispatches", "loss", "grad_u", "grad_v"]
 
 _REGISTRY: dict[type, tuple] = {}
 
@@ -40,9 +40,10 @@ def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn) -> None:
     _REGISTRY[data_class] = (loss_fn, grad_u_fn, grad_v_fn)
 
 
-def is_registered(data) -> bool:
-    """Whether the kernels dispatch on ``data``'s type (else they are generated per objective)."""
-    return type(data) in _REGISTRY
+def dispatches(data, loss_fn, grad_u_fn, grad_v_fn) -> bool:
+    """Whether the kernels, called on ``data``, call exactly these three functions (``data``'s
+    type is registered for them); otherwise kernels must be generated for the functions."""
+    return _REGISTRY.get(type(data)) == (loss_fn, grad_u_fn, grad_v_fn)
 
 
 def loss(data, i, u, v):

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import numpy as np
 from partialfed.synthetic import _kernels as _metric_kernels
-from partialfed.synthetic._objective import is_registered
+from partialfed.synthetic._objective import dispatches
 from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
 
 from partialfed._codegen import specialise
@@ -185,13 +185,13 @@ class Problem:
         """The kernel module(s) ``modules`` for this objective: a module, or a tuple of modules
         of which the last is wanted (the earlier ones are those it calls).
 
-        A family's data is a registered NamedTuple (``synthetic._objective``): the kernels
-        dispatch on its type, and the module itself is returned. Any other data (a user's
+        A family's data is a NamedTuple registered for its functions (``synthetic._objective``):
+        the kernels dispatch on its type, and the module itself is returned. Otherwise (a user's
         objective, ``synthetic.custom``): a module generated for ``loss_fn``, ``grad_u_fn``,
         ``grad_v_fn`` with the same kernels (``partialfed._codegen``, cached on disk).
         """
         modules = modules if isinstance(modules, tuple) else (modules,)
-        if is_registered(self.data):
+        if dispatches(self.data, self.loss_fn, self.grad_u_fn, self.grad_v_fn):
             return modules[-1]
         return specialise(modules, self.loss_fn, self.grad_u_fn, self.grad_v_fn)
 

@@ -133,3 +133,25 @@ def test_cached_kernels_load_in_a_new_process():
     )
     hits, misses = map(int, out.stdout.split()[-2:])
     assert (hits, misses) == (1, 0), out.stdout + out.stderr
+
+
+def test_family_kernels_dispatch_and_user_objectives_get_generated_ones():
+    """A family's problem runs the kernel modules themselves; the same data with other
+    functions (a user's objective) gets kernels generated for those functions."""
+    from partialfed.synthetic import _kernels as metric_kernels
+
+    p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+    assert p.kernels(metric_kernels) is metric_kernels
+    q = synthetic._problem.Problem(
+        name="q-again",
+        n=p.n,
+        d_u=p.d_u,
+        d_v=p.d_v,
+        data=p.data,
+        loss_fn=p.loss_fn,
+        grad_u_fn=p.grad_v_fn,  # swapped: must not be dispatched to quadratic's grad_u
+        grad_v_fn=p.grad_u_fn,
+        constants=p.constants,
+        init=p.init,
+    )
+    assert q.kernels(metric_kernels) is not metric_kernels

@@ -9,7 +9,15 @@ package that shadows a later editable install. So the kernels of this package ar
     $PARTIALFED_CACHE_DIR/numba      when set, else
     $XDG_CACHE_HOME/partialfed/numba or ~/.cache/partialfed/numba
 
-and the generated kernel modules (``simulators._codegen``) under ``.../kernels`` beside it.
+and the kernel modules generated for user objectives (``partialfed._codegen``) under
+``.../kernels`` beside it.
+
+A cached kernel's machine code contains the functions it calls from other modules (the round
+kernel inlines each family's objective, found by dispatch on the data type, and the random
+generator), but numba's cache only checks the source of the kernel's own file. So the stamp
+of every cached function here is a digest of the jitted sources of partialfed's kernel
+folders (``synthetic/`` and ``simulators/``): editing any of them recompiles instead of loading
+a stale kernel.
 
 The folder is created with mode 0700. One owned by another user, or writable by group or
 others, is refused (numba unpickles the index files it finds there): then a fresh private
@@ -19,16 +27,23 @@ path.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 import tempfile
 import warnings
 from pathlib import Path
 
-__all__ = ["cache_root", "kernel_dir", "install_numba_locator"]
+__all__ = ["cache_root", "kernel_dir", "install_numba_locator", "sources_digest"]
 
 _ROOT: Path | None = None
 _DIRS: set[str] = set()
+_SOURCE_DIGEST: str | None = None
+_JITTED = re.compile(rb"^@(njit|overload)\b", re.MULTILINE)
+
+#: The subpackages whose jitted code calls each other's (their sources stamp every cache entry).
+KERNEL_PACKAGES = ("synthetic", "simulators")
 
 
 def _default_root() -> Path:
@@ -77,6 +92,28 @@ def kernel_dir() -> Path:
     return _private(cache_root() / "kernels")
 
 
+def sources_digest() -> str:
+    """SHA-256 of the jitted ``*.py`` sources of ``KERNEL_PACKAGES`` (once per process).
+
+    A file counts if a line starts with ``@njit`` or ``@overload``: validation code cannot
+    enter a kernel, and editing it should not recompile every kernel.
+    """
+    global _SOURCE_DIGEST
+    if _SOURCE_DIGEST is None:
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for name in KERNEL_PACKAGES:
+            # Editable layout: the folders are the repository's top level, beside partialfed/;
+            # installed layout: partialfed/<name>/.
+            folder = here / name if (here / name).is_dir() else here.parent / name
+            for path in sorted(folder.glob("*.py")):
+                text = path.read_bytes()
+                if _JITTED.search(text):  # only jitted code can enter a kernel
+                    h.update(path.name.encode() + b"\0" + text + b"\0")
+        _SOURCE_DIGEST = h.hexdigest()
+    return _SOURCE_DIGEST
+
+
 def _locator_class():
     from numba.core import caching
 
@@ -90,6 +127,9 @@ def _locator_class():
             self._lineno = py_func.__code__.co_firstlineno
             sub = self.get_suitable_cache_subpath(py_file)
             self._cache_path = str(cache_root() / "numba" / sub)
+
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), sources_digest())
 
         @classmethod
         def from_function(cls, py_func, py_file):

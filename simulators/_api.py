@@ -7,8 +7,10 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-
+from partialfed.simulators import _kernels as _round_kernels
+from partialfed.simulators._records import Alg, Noise, Steps
 from partialfed.synthetic import Problem
+from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
 
 __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
@@ -16,11 +18,55 @@ __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
 
 @dataclass(frozen=True)
 class Algorithm:
-    """What an algorithm does, in one line each (see DESIGN.md, Semantics)."""
+    """What an algorithm does (see DESIGN.md, Semantics), as data the wrapper reads.
 
-    code: int
-    local_update: str  # "alternating" or "simultaneous"
+    Attributes
+    ----------
+    alg : Alg
+        Its identity in the round kernel (``simulators._records.Alg``).
+    local_update : str
+        ``"alternating"`` (v-steps, then u-steps) or ``"simultaneous"`` (joint steps, which
+        need ``tau_u == tau_v``).
+    u : str
+        ``"shared"`` (the server averages the sampled devices' u) or ``"per_device"`` (each
+        device keeps its own u; no communication).
+    v : str
+        ``"personal"`` (each device keeps its v_i), ``"stateless"`` (v_i restarts from its
+        initial value every round) or ``"global"`` (one v, averaged like u).
+    description : str
+    """
+
+    alg: Alg
+    local_update: str
+    u: str
+    v: str
     description: str
+
+    @property
+    def joint_steps(self) -> bool:
+        """Local steps on u and v at the same point from the same sample (``tau_u == tau_v``)."""
+        return self.local_update == "simultaneous"
+
+    @property
+    def per_device_u(self) -> bool:
+        """Every device keeps its own u (``History.U``); ``History.u`` is their mean."""
+        return self.u == "per_device"
+
+    @property
+    def stateless_v(self) -> bool:
+        """v_i restarts from the initial ``V^0`` every round."""
+        return self.v == "stateless"
+
+    @property
+    def global_v(self) -> bool:
+        """One global v, averaged by the server (every row of V is a copy)."""
+        return self.v == "global"
+
+    @property
+    def records_V_next(self) -> bool:
+        """History records ``||grad_u F(u^t, V^{t+1})||^2``: a shared u updated after a complete
+        v-phase (FedAlt's u-stationarity measure)."""
+        return self.local_update == "alternating" and not self.per_device_u
 
 
 # Update rules: docs/references.md#pillutla2022-fedalt, docs/references.md#pillutla2022-fedsim.
@@ -28,31 +74,41 @@ class Algorithm:
 ALGORITHMS = MappingProxyType(
     {
         "fedalt": Algorithm(
-            0,
+            Alg.FEDALT,
             "alternating",
+            "shared",
+            "personal",
             "FedAlt (Pillutla et al. 2022): tau_v steps on v_i at u^t, then tau_u steps on "
             "a local copy of u at the new v_i; the server averages u.",
         ),
         "fedsim": Algorithm(
-            1,
+            Alg.FEDSIM,
             "simultaneous",
+            "shared",
+            "personal",
             "FedSim (Pillutla et al. 2022): tau joint steps, both partial gradients at the "
             "same point from the same sample; the server averages u.",
         ),
         "fedavg": Algorithm(
-            2,
+            Alg.FEDAVG,
             "simultaneous",
+            "shared",
+            "global",
             "FedAvg: u and v are both global; joint local steps, the server averages both.",
         ),
         "local": Algorithm(
-            3,
+            Alg.LOCAL,
             "alternating",
+            "per_device",
+            "personal",
             "Local training: no communication; each sampled device runs FedAlt's local update "
             "on its own (u_i, v_i).",
         ),
         "fedrecon": Algorithm(
-            4,
+            Alg.FEDRECON,
             "alternating",
+            "shared",
+            "stateless",
             "FedRecon (Singhal et al. 2021): FedAlt with stateless devices; v_i restarts from "
             "its initial value every round.",
         ),
@@ -110,7 +166,7 @@ class RunConfig:
         check_real(self.gamma_v, "gamma_v", _OWNER, lo=0.0, hi=1e6)
         check_int(self.seed, "seed", _OWNER, lo=0, hi=2**63 - 1)
         check_int(self.eval_every, "eval_every", _OWNER, lo=1, hi=self.T)
-        if ALGORITHMS[self.algorithm].local_update == "simultaneous" and self.tau_u != self.tau_v:
+        if ALGORITHMS[self.algorithm].joint_steps and self.tau_u != self.tau_v:
             raise ValueError(
                 f"The 'tau_v' parameter of RunConfig must equal tau_u (={self.tau_u}) for "
                 f"algorithm '{self.algorithm}', which takes joint steps. Got {self.tau_v}."
@@ -181,8 +237,9 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
     return rounds if rounds[-1] == T else np.append(rounds, T)
 
 
-#: Templates of the round kernels: synthetic's population metrics, then the rounds.
-KERNEL_TEMPLATES = ("partialfed.synthetic._kernels", "partialfed.simulators._kernels")
+#: The kernel modules of a run: synthetic's population metrics, then the rounds (in this order
+#: because the second calls the first; ``Problem.kernels`` joins them for a user objective).
+KERNEL_MODULES = (_metric_kernels, _round_kernels)
 
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000
@@ -203,9 +260,10 @@ def run(
     Starts from ``problem.init(config.seed)`` unless ``u0`` and/or ``V0`` are given. A run whose
     iterates blow up stops there and returns ``status="diverged"`` instead of raising.
 
-    ``parallel`` chooses the kernels compiled with threads (``prange`` over devices) or without;
-    by default threads are used when a round has more than ``PARALLEL_WORK`` coordinate
-    operations. Both give bitwise-identical results (fixed summation order).
+    ``parallel`` chooses whether the kernel updates the sampled devices on threads (``prange``)
+    or in a plain loop; by default threads are used when a round has more than
+    ``PARALLEL_WORK`` coordinate operations. Both give bitwise-identical results (same code,
+    fixed summation order).
     """
     if not isinstance(problem, Problem):
         raise TypeError(
@@ -225,40 +283,33 @@ def run(
     if V0 is not None:
         V_init = check_array(V0, "V0", "run", (problem.n, problem.d_v))
     V = V_init.copy()
-    if config.algorithm == "fedavg":
+    if alg.global_v:
         # FedAvg has one global v: start every device from the mean of the initial V (given or
         # not, so run(p, cfg) and run(p, cfg, V0=p.init(cfg.seed)[1]) agree).
         V[:] = V.mean(axis=0)
-    per_device = config.algorithm == "local"
+    per_device = alg.per_device_u
     U = np.tile(u_init, (problem.n, 1)) if per_device else u_init[None, :].copy()
-    V_start = V.copy() if config.algorithm == "fedrecon" else V
+    V_start = V.copy() if alg.stateless_v else V
 
     rounds = _recorded_rounds(config.T, config.eval_every)
     rec = np.full((rounds.size, 4), np.nan)
     clients = np.full((config.T, config.m), -1, dtype=np.int64)
     if parallel is None:
         parallel = work_per_round(problem, config) > PARALLEL_WORK
-    kernels = problem.kernels(KERNEL_TEMPLATES, parallel=bool(parallel))
+    kernels = problem.kernels(KERNEL_MODULES)
     bad = kernels.run_rounds(
-        alg.code,
+        alg.alg,
+        Steps.of(config),
+        Noise.of(problem),
         problem.data,
         problem.sizes,
         problem.batch,
         U,
         V,
         V_start,
-        config.T,
-        config.m,
-        config.tau_u,
-        config.tau_v,
-        config.gamma_u,
-        config.gamma_v,
-        problem.sigma_u,
-        problem.sigma_v,
-        config.seed,
-        config.eval_every,
         rec,
         clients,
+        bool(parallel),
     )
     # An iterate below the blow-up threshold can still have metrics that overflow: the run
     # diverged at the first recorded round whose metrics are not finite.
@@ -275,7 +326,7 @@ def run(
         )
         clients = clients[:bad]
         rec[rounds >= bad] = np.nan
-    if alg.code not in (0, 4):
+    if not alg.records_V_next:
         rec[:, 3] = np.nan
     return History(
         algorithm=config.algorithm,

@@ -28,14 +28,14 @@ _TWO_PI = 6.283185307179586
 _INV_2_53 = 1.0 / 9007199254740992.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _mix(z):
     z = (z ^ (z >> uint64(30))) * _M1
     z = (z ^ (z >> uint64(27))) * _M2
     return z ^ (z >> uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def key(seed, stream, t, i, k):
     """Return the 64-bit key of the counter ``(seed, stream, t, i, k)``.
 
@@ -50,7 +50,7 @@ def key(seed, stream, t, i, k):
     return h
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def uniform(kk, j):
     """The ``j``-th uniform in (0, 1) of key ``kk`` (53-bit resolution, never exactly 0)."""
     # uint64(kk): a key passed in from Python arrives as int64, and int64 + uint64 would
@@ -59,7 +59,7 @@ def uniform(kk, j):
     return (float(z >> uint64(11)) + 0.5) * _INV_2_53
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def normal_pair(kk, p):
     """Standard normals ``2p`` and ``2p+1`` of key ``kk``: both outputs of one Box-Muller
     transform of uniforms ``2p`` and ``2p+1`` (independent N(0, 1) variables)."""
@@ -68,14 +68,14 @@ def normal_pair(kk, p):
     return r * np.cos(a), r * np.sin(a)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def normal(kk, j):
     """The ``j``-th standard normal of key ``kk`` (component ``j % 2`` of pair ``j // 2``)."""
     z0, z1 = normal_pair(kk, j // 2)
     return z0 if j % 2 == 0 else z1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def add_normals(g, scale, kk):
     """``g[c] += scale * normal(kk, c)`` for every c, one Box-Muller transform per pair."""
     d = g.shape[0]
@@ -88,7 +88,7 @@ def add_normals(g, scale, kk):
         g[d - 1] += scale * z0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def normal_vector(seed, stream, t, i, k, d):
     """``d`` standard normals for the counter ``(seed, stream, t, i, k)`` (for references/tests)."""
     out = np.zeros(d)
@@ -96,7 +96,7 @@ def normal_vector(seed, stream, t, i, k, d):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_indices(seed, t, i, k, size, b):
     """``b`` indices drawn uniformly with replacement from ``range(size)`` for step ``k``."""
     kk = key(seed, STREAM_BATCH, t, i, k)
@@ -106,7 +106,7 @@ def batch_indices(seed, t, i, k, size, b):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sample_round(seed, t, perm, m):
     """Sample ``m`` of ``n = len(perm)`` devices uniformly without replacement for round ``t``.
 

@@ -1,29 +1,35 @@
-"""Jitted helpers shared by every family: whole-population metrics.
+"""Jitted population metrics of any problem: ``F``, its gradients, batched point evaluations.
 
-Objective functions follow one calling convention (the ``Problem`` contract, see
-``synthetic._problem``)::
+The kernels call ``loss``, ``grad_u`` and ``grad_v`` in the calling convention of
+``synthetic._objective``, which dispatches on the type of a family's data. For a user's
+objective (plain tuple data) ``partialfed._codegen`` generates a copy of the code after the
+``# partialfed:template-body`` line with the user's functions bound to those three names.
 
-    loss(data, i, u, v) -> float                  # F_i(u, v), noise free
-    grad_u(data, i, u, v, out, idx) -> None        # out[:] = grad_u F_i(u, v)   (idx empty)
-    grad_v(data, i, u, v, out, idx) -> None        #   or the minibatch estimate on samples idx
-
-``data`` is a tuple of arrays owned by the family.
+Threads: every kernel with a ``prange`` takes ``threads``; ``False`` runs the same loop body
+with ``range`` (same code, same summation order, same bits) and opens no parallel region, whose
+fixed cost dominates on small problems. One compiled variant serves both.
 """
 
-# The objective's functions: generated modules bind them (see synthetic._codegen); this module
-# is a template and its kernels are only called through ``synthetic._codegen.specialise``.
-loss = grad_u = grad_v = None
+from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
 # partialfed:template-body
-import numpy as np  # noqa: E402, I001
-from numba import njit, prange  # noqa: E402
+import numpy as np
+from numba import njit, prange
 
 #: Number of fixed partial sums for population reductions. Fixed (not one per thread), so the
 #: floating-point summation order, and hence every metric, is the same for any thread count.
 N_CHUNKS = 64
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def zeros(shape):
+    """``np.zeros(shape)`` compiled without threads. (Inside a ``parallel=True`` kernel numba
+    turns ``np.zeros`` into a parallel region of its own, which costs more than filling a few
+    numbers.)"""
+    return np.zeros(shape)
+
+
+@njit(cache=True, nogil=True)
 def chunk_metrics(data, U, V, lo, hi, gsum, gu, gv, idx):
     """Accumulate the metrics of devices ``lo..hi-1`` (sequential, in index order).
 
@@ -48,31 +54,40 @@ def chunk_metrics(data, U, V, lo, hi, gsum, gu, gv, idx):
     return lsum, usq, vsq
 
 
-@njit(parallel=True, cache=True)
-def population_metrics(data, U, V):
+@njit(cache=True, nogil=True)
+def _metrics_chunk(data, U, V, c, nc, gsums, parts):
+    """Chunk ``c`` of ``nc``: devices ``c n / nc .. (c + 1) n / nc - 1``."""
+    n = V.shape[0]
+    gu = np.empty(U.shape[1])
+    gv = np.empty(V.shape[1])
+    idx = np.empty(0, dtype=np.int64)
+    a, b, e = chunk_metrics(data, U, V, (c * n) // nc, ((c + 1) * n) // nc, gsums[c], gu, gv, idx)
+    parts[c, 0] = a
+    parts[c, 1] = b
+    parts[c, 2] = e
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def population_metrics(data, U, V, threads):
     """Return ``(F, ||grad_u F||^2, mean_i ||grad_u F_i||^2, mean_i ||grad_v F_i||^2)``.
 
     ``F = (1/n) sum_i F_i(u, v_i)`` and ``grad_u F = (1/n) sum_i grad_u F_i(u, v_i)``. The sums
-    run over ``N_CHUNKS`` fixed blocks of devices in parallel, then over the blocks in order.
+    run over ``N_CHUNKS`` fixed blocks of devices (in parallel if ``threads``), then over the
+    blocks in order.
     """
     n = V.shape[0]
     d_u = U.shape[1]
-    d_v = V.shape[1]
     nc = min(N_CHUNKS, n)
-    gsums = np.zeros((nc, d_u))
-    parts = np.zeros((nc, 3))
-    for c in prange(nc):
-        lo = (c * n) // nc
-        hi = ((c + 1) * n) // nc
-        gu = np.empty(d_u)
-        gv = np.empty(d_v)
-        idx = np.empty(0, dtype=np.int64)
-        a, b, e = chunk_metrics(data, U, V, lo, hi, gsums[c], gu, gv, idx)
-        parts[c, 0] = a
-        parts[c, 1] = b
-        parts[c, 2] = e
-    g = np.zeros(d_u)
-    tot = np.zeros(3)
+    gsums = zeros((nc, d_u))
+    parts = zeros((nc, 3))
+    if threads:
+        for c in prange(nc):
+            _metrics_chunk(data, U, V, c, nc, gsums, parts)
+    else:
+        for c in range(nc):
+            _metrics_chunk(data, U, V, c, nc, gsums, parts)
+    g = zeros(d_u)
+    tot = zeros(3)
     for c in range(nc):
         for j in range(d_u):
             g[j] += gsums[c, j]
@@ -84,47 +99,69 @@ def population_metrics(data, U, V):
     return tot[0] / n, gnorm, tot[1] / n, tot[2] / n
 
 
-@njit(parallel=True, cache=True)
-def point_gradients(data, I, U, V, IDX, GU, GV):
+@njit(cache=True, nogil=True)
+def _point_gradients(data, I, U, V, IDX, GU, GV, r):
+    grad_u(data, I[r], U[r], V[r], GU[r], IDX[r])
+    grad_v(data, I[r], U[r], V[r], GV[r], IDX[r])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def point_gradients(data, I, U, V, IDX, GU, GV, threads):
     """Row ``r``: ``GU[r], GV[r] = grad F_{I[r]}(U[r], V[r])`` on the minibatch ``IDX[r]``.
 
     ``IDX`` has shape ``(R, b)``; ``b = 0`` gives exact gradients. Used by
     ``synthetic.estimate`` to evaluate many (device, point) pairs in one call.
     """
-    for r in prange(I.shape[0]):
-        grad_u(data, I[r], U[r], V[r], GU[r], IDX[r])
-        grad_v(data, I[r], U[r], V[r], GV[r], IDX[r])
+    if threads:
+        for r in prange(I.shape[0]):
+            _point_gradients(data, I, U, V, IDX, GU, GV, r)
+    else:
+        for r in range(I.shape[0]):
+            _point_gradients(data, I, U, V, IDX, GU, GV, r)
 
 
-@njit(parallel=True, cache=True)
-def point_losses(data, I, U, V, out):
+@njit(parallel=True, cache=True, nogil=True)
+def point_losses(data, I, U, V, out, threads):
     """Row ``r``: ``out[r] = F_{I[r]}(U[r], V[r])``."""
-    for r in prange(I.shape[0]):
-        out[r] = loss(data, I[r], U[r], V[r])
+    if threads:
+        for r in prange(I.shape[0]):
+            out[r] = loss(data, I[r], U[r], V[r])
+    else:
+        for r in range(I.shape[0]):
+            out[r] = loss(data, I[r], U[r], V[r])
 
 
-@njit(parallel=True, cache=True)
-def population_gradients(data, u, V, g, GV):
+@njit(cache=True, nogil=True)
+def _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums):
+    n = V.shape[0]
+    d_u = u.shape[0]
+    gu = np.empty(d_u)
+    idx = np.empty(0, dtype=np.int64)
+    s = 0.0
+    for i in range((c * n) // nc, ((c + 1) * n) // nc):
+        s += loss(data, i, u, V[i])
+        grad_u(data, i, u, V[i], gu, idx)
+        grad_v(data, i, u, V[i], GV[i], idx)
+        for j in range(d_u):
+            gsums[c, j] += gu[j]
+    lsums[c] = s
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def population_gradients(data, u, V, g, GV, threads):
     """``g = grad_u F(u, V)`` (mean over devices, fixed summation order) and
     ``GV[i] = grad_v F_i(u, v_i)``; returns ``F(u, V)``."""
     n = V.shape[0]
     d_u = u.shape[0]
     nc = min(N_CHUNKS, n)
-    gsums = np.zeros((nc, d_u))
-    lsums = np.zeros(nc)
-    for c in prange(nc):
-        lo = (c * n) // nc
-        hi = ((c + 1) * n) // nc
-        gu = np.empty(d_u)
-        idx = np.empty(0, dtype=np.int64)
-        s = 0.0
-        for i in range(lo, hi):
-            s += loss(data, i, u, V[i])
-            grad_u(data, i, u, V[i], gu, idx)
-            grad_v(data, i, u, V[i], GV[i], idx)
-            for j in range(d_u):
-                gsums[c, j] += gu[j]
-        lsums[c] = s
+    gsums = zeros((nc, d_u))
+    lsums = zeros(nc)
+    if threads:
+        for c in prange(nc):
+            _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums)
+    else:
+        for c in range(nc):
+            _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums)
     tot = 0.0
     for j in range(d_u):
         g[j] = 0.0

@@ -1,7 +1,7 @@
 """The ``Problem`` contract: what a simulator may know about an objective.
 
 A problem is ``F(u, V) = (1/n) sum_i F_i(u, v_i)`` (Pillutla et al. 2022, objective on slides 22,
-29, 33) given by three jitted functions of one calling convention (see ``synthetic._kernels``), a
+29, 33) given by three jitted functions of one calling convention (see ``synthetic._objective``), a
 tuple of arrays they read, its sizes, a stochastic-gradient model (additive Gaussian noise per
 block and/or minibatches of a finite sum), its constants, and an initial point.
 """
@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
-
-from partialfed.synthetic._codegen import specialise
+from partialfed.synthetic import _kernels as _metric_kernels
+from partialfed.synthetic._objective import dispatches
 from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
+
+from partialfed._codegen import specialise
 
 __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
 
@@ -179,12 +181,19 @@ class Problem:
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
 
-    def kernels(self, template: str | tuple, parallel: bool = True):
-        """The kernel template module ``template`` specialised to this objective (cached).
+    def kernels(self, modules):
+        """The kernel module(s) ``modules`` for this objective: a module, or a tuple of modules
+        of which the last is wanted (the earlier ones are those it calls).
 
-        ``parallel=False`` gives the same kernels compiled without threads (same results).
+        A family's data is a NamedTuple registered for its functions (``synthetic._objective``):
+        the kernels dispatch on its type, and the module itself is returned. Otherwise (a user's
+        objective, ``synthetic.custom``): a module generated for ``loss_fn``, ``grad_u_fn``,
+        ``grad_v_fn`` with the same kernels (``partialfed._codegen``, cached on disk).
         """
-        return specialise(template, self.loss_fn, self.grad_u_fn, self.grad_v_fn, parallel)
+        modules = modules if isinstance(modules, tuple) else (modules,)
+        if dispatches(self.data, self.loss_fn, self.grad_u_fn, self.grad_v_fn):
+            return modules[-1]
+        return specialise(modules, self.loss_fn, self.grad_u_fn, self.grad_v_fn)
 
     # -- single device -------------------------------------------------------------------------
     def _check_i(self, i) -> int:
@@ -214,8 +223,8 @@ class Problem:
     def _metrics(self, u, V):
         u = check_array(u, "u", self.name, (self.d_u,))
         V = check_array(V, "V", self.name, (self.n, self.d_v))
-        kernels = self.kernels("partialfed.synthetic._kernels", parallel=self.n * (self.d_u + self.d_v) > 2e5)
-        return kernels.population_metrics(self.data, u[None, :], V)
+        threads = self.n * (self.d_u + self.d_v) > 2e5
+        return self.kernels(_metric_kernels).population_metrics(self.data, u[None, :], V, threads)
 
     def F(self, u, V) -> float:
         """``F(u, V) = (1/n) sum_i F_i(u, v_i)``."""

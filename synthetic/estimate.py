@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
+from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
 from partialfed.synthetic._progress import Stages, wanted
 from partialfed.synthetic._validation import check_array, check_int, check_real, suggest
@@ -31,7 +32,7 @@ class _Oracle:
 
     def __init__(self, problem: Problem):
         self.p = problem
-        self.k = problem.kernels("partialfed.synthetic._kernels")
+        self.k = problem.kernels(_metric_kernels)
 
     def grads(self, I, U, V, IDX=None):
         R = I.shape[0]
@@ -47,13 +48,14 @@ class _Oracle:
             np.ascontiguousarray(IDX, dtype=np.int64),
             GU,
             GV,
+            True,
         )
         return GU, GV
 
     def population(self, u, V):
         g = np.empty(self.p.d_u)
         GV = np.empty((self.p.n, self.p.d_v))
-        F = self.k.population_gradients(self.p.data, u, V, g, GV)
+        F = self.k.population_gradients(self.p.data, u, V, g, GV, True)
         return F, g, GV
 
 
@@ -468,7 +470,7 @@ def custom(
     n, d_u, d_v : int
         Devices (>= 1), shared dimension (>= 1), personal dimension (>= 0).
     loss, grad_u, grad_v : numba @njit functions
-        The calling convention of ``synthetic._kernels``: ``loss(data, i, u, v) -> float``,
+        The calling convention of ``synthetic._objective``: ``loss(data, i, u, v) -> float``,
         ``grad_u(data, i, u, v, out, idx)`` fills ``out`` with ``grad_u F_i(u, v)`` when
         ``idx`` is empty, else with the average over the samples ``idx`` (indices in
         ``range(sizes[i])``); likewise ``grad_v``. Define them at module level with

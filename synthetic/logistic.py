@@ -15,22 +15,31 @@ replacement give the stochastic gradients (the regulariser's gradient is always 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
 from partialfed.synthetic._linalg import gram_top, row_norms
+from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real
 
 OWNER = "synthetic.make('logistic')"
 _CHUNK = 8192
 
-# data = (A (n N, d_u) float32, C (n N, d_v) float32, y (n N,) float64, start (n + 1,) int64,
-#         par = [lam])
+
+class LogisticData(NamedTuple):
+    """Features ``A (n N, d_u)`` and ``C (n N, d_v)`` (float32), labels ``y (n N,)``, device
+    ``i``'s rows ``start[i]:start[i + 1]`` (int64) and ``par = [lam]``."""
+
+    A: np.ndarray
+    C: np.ndarray
+    y: np.ndarray
+    start: np.ndarray
+    par: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _margin(A, C, y, row, u, v):
     """``z = y (a^T u + c^T v)`` for sample ``row``."""
     z = 0.0
@@ -41,7 +50,7 @@ def _margin(A, C, y, row, u, v):
     return y[row] * z
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _softplus_neg(z):
     """``ell(z) = log(1 + exp(-z))``, overflow-free."""
     if z > 0.0:
@@ -49,7 +58,7 @@ def _softplus_neg(z):
     return -z + math.log1p(math.exp(z))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     A, C, y, start, par = data
     lam = par[0]
@@ -67,7 +76,7 @@ def _loss(data, i, u, v):
     return s + lam * r  # + lam (sum_k phi(u_k) + sum_k phi(v_k))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grad_block(data, i, u, v, out, idx, which):
     """``which = 0``: grad_u, ``1``: grad_v; exact (``idx`` empty) or on the minibatch ``idx``."""
     A, C, y, start, par = data
@@ -90,14 +99,17 @@ def _grad_block(data, i, u, v, out, idx, which):
         out[c] = out[c] / nb + lam * 2.0 * x[c] / (q * q)  # + lam phi'(x_c)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     _grad_block(data, i, u, v, out, idx, 0)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     _grad_block(data, i, u, v, out, idx, 1)
+
+
+register(LogisticData, _loss, _grad_u, _grad_v)
 
 
 def logistic(
@@ -198,7 +210,9 @@ def logistic(
     A = np.ascontiguousarray(A3.reshape(n * N, d_u))
     C = np.ascontiguousarray(C3.reshape(n * N, d_v))
     del X, A3, C3
-    data = (A, C, y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N, np.array([lam]))
+    data = LogisticData(
+        A, C, y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N, np.array([lam])
+    )
 
     G = np.minimum(na.mean(axis=1), np.sqrt(lam_A))
     mb_u = float(np.max(np.mean(na**2, axis=1))) / batch if batch else 0.0

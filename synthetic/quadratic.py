@@ -9,16 +9,38 @@ with ``hessian_spread > 0`` (and ``chi = 0``), device Hessians
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
-
+from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real, check_size
 
 OWNER = "synthetic.make('quadratic')"
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+class QuadraticData(NamedTuple):
+    """Shared Hessian ``[[A, C], [C^T, B]]``, linear terms ``bu (n, d_u)`` and ``bv (n, d_v)``."""
+
+    A: np.ndarray
+    C: np.ndarray
+    B: np.ndarray
+    bu: np.ndarray
+    bv: np.ndarray
+
+
+class SpreadQuadraticData(NamedTuple):
+    """Device Hessians ``A_i = Q diag(lam_i) Q^T`` (no coupling), ``B``, ``bu``, ``bv``."""
+
+    Q: np.ndarray
+    lam: np.ndarray
+    B: np.ndarray
+    bu: np.ndarray
+    bv: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     A, C, B, bu, bv = data
     s = 0.0
@@ -38,7 +60,7 @@ def _loss(data, i, u, v):
     return s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     A, C, B, bu, bv = data
     for a in range(u.shape[0]):
@@ -50,7 +72,7 @@ def _grad_u(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     A, C, B, bu, bv = data
     for a in range(v.shape[0]):
@@ -62,7 +84,7 @@ def _grad_v(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss_h(data, i, u, v):
     """``F_i = 1/2 u^T A_i u - bu_i^T u + 1/2 v^T B v - bv_i^T v``, ``A_i = Q diag(lam_i) Q^T``."""
     Q, lam, B, bu, bv = data
@@ -82,7 +104,7 @@ def _loss_h(data, i, u, v):
     return s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u_h(data, i, u, v, out, idx):
     """``out = A_i u - bu_i = Q (lam_i * (Q^T u)) - bu_i``."""
     Q, lam, B, bu, bv = data
@@ -100,7 +122,7 @@ def _grad_u_h(data, i, u, v, out, idx):
         out[a] = s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v_h(data, i, u, v, out, idx):
     """``out = B v - bv_i`` (no coupling: heterogeneous Hessians require chi = 0)."""
     Q, lam, B, bu, bv = data
@@ -109,6 +131,10 @@ def _grad_v_h(data, i, u, v, out, idx):
         for b in range(v.shape[0]):
             s += B[a, b] * v[b]
         out[a] = s
+
+
+register(QuadraticData, _loss, _grad_u, _grad_v)
+register(SpreadQuadraticData, _loss_h, _grad_u_h, _grad_v_h)
 
 
 def _orthogonal(rng, d):
@@ -283,7 +309,7 @@ def quadratic(
         # A_i = Q_u diag(su * (1 + s D_i)) Q_u^T (eq. in the docstring); mean_i A_i = A.
         Dm = _spread_directions(rng, n, d_u)
         lam = su[None, :] * (1.0 + spread * Dm)
-        data = (Qu, np.ascontiguousarray(lam), B, bu, bv)
+        data = SpreadQuadraticData(Qu, np.ascontiguousarray(lam), B, bu, bv)
         fns = (_loss_h, _grad_u_h, _grad_v_h)
         L_u_value = float(lam.max())
         i_top = int(np.argmax(lam.max(axis=1)))
@@ -297,7 +323,7 @@ def quadratic(
         # Witness: grad_u F = Q(x* - beta) at u = Q (x* / mean lam).
         witnesses["delta"] = (Qu @ (xs / lam.mean(axis=0)), V_star)
     else:
-        data = (A, C, B, bu, bv)
+        data = QuadraticData(A, C, B, bu, bv)
         fns = (_loss, _grad_u, _grad_v)
         L_u_value, i_top = L_u, 0
         # Exact infimum: minimise over v_i first (v_i* = B^{-1}(bv_i - C^T u)), then over u.

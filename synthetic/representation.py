@@ -16,21 +16,29 @@ they hold on the region ``{||B||_2 <= beta_B, ||w|| <= beta_w}`` (kind ``local``
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
 from partialfed.synthetic._linalg import gram_top, row_norms
+from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real
 
 OWNER = "synthetic.make('representation')"
 _CHUNK = 8192
 
-# data = (X (n N, d) float32, y (n N,) float64, start (n + 1,) int64)
+
+class RepresentationData(NamedTuple):
+    """Features ``X (n N, d)`` (float32), targets ``y (n N,)`` and device ``i``'s rows
+    ``start[i]:start[i + 1]`` (int64)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    start: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _residual(X, y, row, u, v):
     """``r = x^T B w - y`` for sample ``row`` (no temporaries: O(d k))."""
     k = v.shape[0]
@@ -43,7 +51,7 @@ def _residual(X, y, row, u, v):
     return z - y[row]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     X, y, start = data
     lo = start[i]
@@ -55,7 +63,7 @@ def _loss(data, i, u, v):
     return 0.5 * s / N  # 1/(2N) ||y_i - X_i B w||^2
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     """``grad_B F_i = (1/N) X^T r w^T`` (flattened row-major), exact or on minibatch ``idx``."""
     X, y, start = data
@@ -76,7 +84,7 @@ def _grad_u(data, i, u, v, out, idx):
         out[c] /= nb
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     """``grad_w F_i = (1/N) B^T X^T r``, exact or on minibatch ``idx``."""
     X, y, start = data
@@ -95,6 +103,9 @@ def _grad_v(data, i, u, v, out, idx):
                 out[c] += u[a * k + c] * xr
     for c in range(k):
         out[c] /= nb
+
+
+register(RepresentationData, _loss, _grad_u, _grad_v)
 
 
 def _orthonormal_columns(rng, d, k):
@@ -237,7 +248,9 @@ def representation(
         )
     t = Xy / N
     Lam = float(lam.max())
-    data = (X.reshape(n * N, d), y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N)
+    data = RepresentationData(
+        X.reshape(n * N, d), y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N
+    )
 
     L_cross = float(np.max(2 * lam * beta_B * beta_w + t))
     delta = float(np.sqrt(np.mean((beta_w * (lam * beta_B * beta_w + t)) ** 2)))

@@ -18,10 +18,11 @@ personal targets ``b_i``; every one-dimensional computation then costs O(cluster
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
+from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 from partialfed.synthetic._validation import check_int, check_real, check_size
 
@@ -32,11 +33,23 @@ _GRID_STEP = 0.05
 _GOLDEN = 0.5 * (math.sqrt(5.0) - 1.0)
 
 
-# -- the objective (calling convention of synthetic._kernels) ---------------------------------
-# data = (a (K, d_u), cl (n,) int64, r (d_v,), b (K, d_v), Q (d_u, d_v) or (0, 0), par = [mu])
+# -- the objective (calling convention of synthetic._objective) -------------------------------
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+class SeparableData(NamedTuple):
+    """Cluster offsets ``a (K, d_u)``, cluster of each device ``cl (n,)`` int64, ``R``'s
+    diagonal ``r (d_v,)``, personal targets ``b (K, d_v)``, coupling ``Q (d_u, d_v)`` (or
+    ``(0, 0)`` when ``chi = 0``) and ``par = [mu]``."""
+
+    a: np.ndarray
+    cl: np.ndarray
+    r: np.ndarray
+    b: np.ndarray
+    Q: np.ndarray
+    par: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
     a, cl, r, b, Q, par = data
     k = cl[i]
@@ -58,7 +71,7 @@ def _loss(data, i, u, v):
     return s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     a, cl, r, b, Q, par = data
     k = cl[i]
@@ -75,7 +88,7 @@ def _grad_u(data, i, u, v, out, idx):
             out[j] += qv  # + Q v
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     a, cl, r, b, Q, par = data
     k = cl[i]
@@ -88,10 +101,13 @@ def _grad_v(data, i, u, v, out, idx):
                 out[m] += Q[j, m] * uj  # + Q^T u
 
 
+register(SeparableData, _loss, _grad_u, _grad_v)
+
+
 # -- one-dimensional sup/inf, used for the exact delta and F_low -----------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coord_value(which, t, acol, w, qcol, mu):
     """``which = 0``: ``h(t) = sum_k w_k (p_k - pbar)^2`` with ``p_k = phi'(t - a_k) + q_k``
     (one coordinate of the diversity); ``which = 1``: ``sum_k w_k phi(t - a_k) + mu t^2/2``."""
@@ -116,7 +132,7 @@ def _coord_value(which, t, acol, w, qcol, mu):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coord_extremum(which, acol, w, qcol, mu, step):
     """``(sup h, argmax)`` (which = 0) or ``(min f, argmin)`` (which = 1) on the real line.
 
@@ -189,7 +205,7 @@ def _coord_extremum(which, acol, w, qcol, mu, step):
     return sign * best, best_t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sum_extrema(which, a, w, q, mu, step, ts):
     """``sum_j`` of the coordinate extrema over the columns of ``a`` (K, d); fills ``ts``."""
     total = 0.0
@@ -373,7 +389,8 @@ def separable(
     b = np.ascontiguousarray(rng.standard_normal(d_v)[None, :] + cspread)
     Q = chi * math.sqrt(L_u * L_v) * W
     bbar = w @ b
-    data = (a, cl, r, b, np.ascontiguousarray(Q) if chi > 0 else np.zeros((0, 0)), np.array([mu]))
+    Qd = np.ascontiguousarray(Q) if chi > 0 else np.zeros((0, 0))
+    data = SeparableData(a, cl, r, b, Qd, np.array([mu]))
 
     # delta: sum_j sup_t h_j(t) with q_kj = (Q (b_k - bbar))_j (q = 0 when chi = 0).
     q = np.ascontiguousarray((b - bbar) @ Q.T)

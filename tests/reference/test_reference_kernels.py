@@ -97,7 +97,7 @@ def test_kernel_matches_reference(problems, algorithm, case):
     p = noisy_p if noisy else det
     if p is None:
         pytest.skip(f"family {family!r} has no stochastic-gradient knob (sigma_u/sigma_v/batch)")
-    joint = simulators.ALGORITHMS[algorithm].local_update == "simultaneous"
+    joint = simulators.ALGORITHMS[algorithm].joint_steps
     gu, gv = step_sizes(p)
     cfg = simulators.RunConfig(
         algorithm,
@@ -124,7 +124,7 @@ def test_given_initial_point(problems, algorithm):
     rng = np.random.default_rng(5)
     u0 = rng.standard_normal(det.d_u)
     V0 = rng.standard_normal((det.n, det.d_v))
-    joint = simulators.ALGORITHMS[algorithm].local_update == "simultaneous"
+    joint = simulators.ALGORITHMS[algorithm].joint_steps
     gu, gv = step_sizes(det)
     cfg = simulators.RunConfig(
         algorithm, T=3, m=4, tau_u=2, tau_v=2 if joint else 1, gamma_u=gu, gamma_v=gv, seed=2

@@ -233,7 +233,7 @@ def test_runconfig_rejects_invalid_field(field, data):
 @settings(max_examples=budget("test_runconfig_joint_steps_need_equal_tau", 50, 1, 1), **SETTINGS)
 @given(
     alg=st.sampled_from(
-        [a for a, v in simulators.ALGORITHMS.items() if v.local_update == "simultaneous"]
+        [a for a, v in simulators.ALGORITHMS.items() if v.joint_steps]
     ),
     tau_u=st.integers(1, 50),
     tau_v=st.integers(1, 50),

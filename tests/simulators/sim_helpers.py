@@ -30,7 +30,7 @@ def tiny_problem(family, noisy=False, n=N, **extra):
 def config(p, algorithm, **kw):
     """A stable ``RunConfig`` for ``p`` (step sizes 0.4/L per block, legal taus)."""
     c = p.constants
-    joint = simulators.ALGORITHMS[algorithm].local_update == "simultaneous"
+    joint = simulators.ALGORITHMS[algorithm].joint_steps
     base = dict(
         T=4,
         m=min(3, p.n),

@@ -61,7 +61,7 @@ def grads(p, I, U, V, IDX=None):
     GV = np.empty((R, p.d_v))
     if IDX is None:
         IDX = np.empty((R, 0), dtype=np.int64)
-    p.kernels("partialfed.synthetic._kernels").point_gradients(
+    p.kernels(synthetic._kernels).point_gradients(
         p.data,
         np.asarray(I, np.int64),
         np.ascontiguousarray(U),
@@ -69,6 +69,7 @@ def grads(p, I, U, V, IDX=None):
         np.ascontiguousarray(IDX, dtype=np.int64),
         GU,
         GV,
+        True,
     )
     return GU, GV
 

@@ -1,14 +1,18 @@
-"""Specialise kernel templates to one objective, keeping numba's on-disk cache effective.
+"""Kernels generated for objectives that the kernels cannot dispatch on (user objectives).
 
-Kernels must call an objective's jitted ``loss``/``grad_u``/``grad_v``. Passing them as
+The built-in families give their data a NamedTuple type of their own and the kernels dispatch
+on it (``synthetic._objective``). A user's objective (``synthetic.custom``) comes as three
+jitted functions and a plain tuple of arrays: nothing to dispatch on. Passing the functions as
 first-class arguments works, but numba's cache key then contains the functions' identities, so
-every new process compiles again (seconds per kernel). Instead, a *template* is an ordinary,
-importable module whose kernels call the module globals ``loss``, ``grad_u`` and ``grad_v``. For
-each objective we write a small module to a cache directory: an import of the objective's three
-functions under those names, followed by the template's body. Numba caches that file like any
-other, so a second process, a worker of a sweep, or a test subprocess loads machine code instead
-of compiling.
+every new process compiles again (seconds per kernel). Instead, for each such objective we
+write a small module to the cache folder: an import of the objective's three functions under
+the names ``loss``, ``grad_u`` and ``grad_v``, followed by the *bodies* of the kernel modules
+(the code after their ``# partialfed:template-body`` line, which refers to those three names).
+Numba caches that file like any other, so a second process, a worker of a sweep, or a test
+subprocess loads machine code instead of compiling.
 
+This module sits beside ``_cache.py`` because both layers use it: ``synthetic`` for a user
+objective's population metrics and constant estimates, ``simulators`` for its round kernel.
 Functions that are not importable by name (defined in ``__main__`` or a notebook) are injected
 into the generated module instead; those kernels still work and may compile once per process.
 """
@@ -21,17 +25,14 @@ import importlib.util
 import inspect
 import os
 import sys
-from pathlib import Path
+from types import ModuleType
 
 from partialfed._cache import kernel_dir
 
+__all__ = ["BODY_MARKER", "specialise"]
+
 BODY_MARKER = "# partialfed:template-body"
 _MEMO: dict = {}
-
-
-def cache_dir() -> Path:
-    """Directory of generated kernel modules (``partialfed._cache.kernel_dir``)."""
-    return kernel_dir()
 
 
 def _importable(fn) -> tuple[str, str] | None:
@@ -46,32 +47,30 @@ def _importable(fn) -> tuple[str, str] | None:
     return (mod, qual) if found is fn else None
 
 
-def _body(template: str) -> str:
-    source = inspect.getsource(importlib.import_module(template))
-    head, sep, body = source.partition(BODY_MARKER)
-    if not sep:
-        raise RuntimeError(f"kernel template {template} has no '{BODY_MARKER}' line")
-    return body
+def _body(template: ModuleType) -> str:
+    """The code after the line that is exactly ``BODY_MARKER`` (a mention in a docstring is
+    not that line)."""
+    lines = inspect.getsource(template).splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.rstrip("\r\n") == BODY_MARKER:
+            return "".join(lines[k + 1 :])
+    raise RuntimeError(f"kernel module {template.__name__} has no '{BODY_MARKER}' line")
 
 
-def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = True):
-    """Return the module ``template`` specialised to the three objective functions.
+def specialise(templates: tuple[ModuleType, ...], loss, grad_u, grad_v) -> ModuleType:
+    """Return the kernel modules ``templates`` generated for one objective (memoised).
 
     Parameters
     ----------
-    template : str or tuple of str
-        Dotted name of a template module (it has a ``# partialfed:template-body`` line; the code after
-        it refers to ``loss``, ``grad_u``, ``grad_v`` as globals), or several: their bodies
-        are joined in order into one module, so a later template calls an earlier one's kernels.
+    templates : tuple of modules
+        Kernel modules with a ``# partialfed:template-body`` line; the code after it calls
+        ``loss``, ``grad_u``, ``grad_v`` as globals. Their bodies are joined in order into one
+        module, so a later one calls an earlier one's kernels (the round kernel calls
+        ``population_metrics``).
     loss, grad_u, grad_v : numba dispatchers
-        The objective, in the calling convention of ``synthetic._kernels``.
-    parallel : bool
-        ``False`` compiles every ``parallel=True`` kernel of the template without threads
-        (``prange`` becomes ``range``). Same code, same summation order, so the same bits; it
-        avoids the cost of parallel regions on small problems, which dominates there (and is
-        severe when the cores are shared).
+        The objective, in the calling convention of ``synthetic._objective``.
     """
-    key = (template, loss, grad_u, grad_v, parallel)
+    key = (templates, loss, grad_u, grad_v)
     if key in _MEMO:
         return _MEMO[key]
     names = {"loss": loss, "grad_u": grad_u, "grad_v": grad_v}
@@ -82,10 +81,7 @@ def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = Tru
             inject[alias] = fn
         else:
             header.append(f"from {where[0]} import {where[1]} as {alias}  # noqa: F401")
-    templates = (template,) if isinstance(template, str) else tuple(template)
     body = "\n".join(_body(t) for t in templates)
-    if not parallel:
-        body = body.replace("parallel=True", "parallel=False")
     # The objective's code ends up inside the compiled kernels (inlined or linked), but numba's
     # cache only watches the generated file: a digest of the objective's source in the file
     # gives an edited objective a new file, hence a fresh compile instead of a stale kernel.
@@ -93,8 +89,8 @@ def specialise(template: str | tuple, loss, grad_u, grad_v, parallel: bool = Tru
     stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
     source = f"# objective source digest: {stamp}\n" + "\n".join(header) + "\n" + body
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    modname = f"partialfed_kernels_{templates[-1].replace('.', '_')}_{digest}"
-    path = cache_dir() / f"{modname}.py"
+    modname = f"partialfed_kernels_{templates[-1].__name__.replace('.', '_')}_{digest}"
+    path = kernel_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != source:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)

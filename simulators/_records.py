@@ -1,0 +1,64 @@
+"""The typed records that cross the kernel boundary: ``Alg``, ``Steps``, ``Noise``.
+
+``run`` passes the round kernel one ``Alg`` member and two NamedTuples instead of positional
+scalars, so a parameter cannot be swapped silently and keeps its name from the TOML file
+(``RunConfig``) to the kernel (``steps.gamma_u``). Numba types an ``IntEnum`` member as a
+constant-comparable integer and a NamedTuple as a record with named fields; both classes are
+importable, so the kernels' on-disk cache keys stay valid in a new process.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple, get_type_hints
+
+__all__ = ["Alg", "Steps", "Noise"]
+
+
+class Alg(IntEnum):
+    """The algorithms of the round kernel: the one encoding of their identity.
+
+    ``simulators.ALGORITHMS`` maps each public name to an ``Algorithm`` record that holds one of
+    these members and derives what the wrapper needs from it (``per_device_u``, ...).
+    """
+
+    FEDALT = 0
+    FEDSIM = 1
+    FEDAVG = 2
+    LOCAL = 3
+    FEDRECON = 4
+
+
+class Steps(NamedTuple):
+    """Step parameters of a run, named as in ``RunConfig``
+    (docs/references.md#pillutla2022-rounds)."""
+
+    T: int
+    m: int
+    tau_u: int
+    tau_v: int
+    gamma_u: float
+    gamma_v: float
+    eval_every: int
+    seed: int
+
+    @classmethod
+    def of(cls, config) -> Steps:
+        """The fields of ``config`` (a ``RunConfig``) with the same names, typed as declared.
+
+        The cast makes the kernel's signature independent of whether a step size was given as
+        ``1`` or ``1.0`` (one compiled variant, not two).
+        """
+        return cls._make(kind(getattr(config, name)) for name, kind in get_type_hints(cls).items())
+
+
+class Noise(NamedTuple):
+    """Additive gradient noise of a problem: ``xi ~ N(0, sigma^2/d I)`` per block (A2)."""
+
+    sigma_u: float
+    sigma_v: float
+
+    @classmethod
+    def of(cls, problem) -> Noise:
+        """The problem's attributes with the same names, as floats."""
+        return cls._make(kind(getattr(problem, name)) for name, kind in get_type_hints(cls).items())

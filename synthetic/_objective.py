@@ -1,0 +1,102 @@
+"""Dispatch of ``loss``/``grad_u``/``grad_v`` on the type of a family's data.
+
+Every family stores its arrays in a NamedTuple of its own (``QuadraticData``, ...) and registers
+its three jitted functions for that type with ``register``. Kernels call the generic ``loss``,
+``grad_u`` and ``grad_v`` of this module; numba resolves each call, at compile time, to the
+functions registered for the data's type (``numba.extending.overload``), so one kernel module
+serves every family, with one cached machine-code variant per data type. The data classes are
+importable, so the cache index is valid in a new process (measured in docs/design-notes.md).
+
+Calling convention (the ``Problem`` contract, see ``synthetic._kernels``)::
+
+    loss(data, i, u, v) -> float                  # F_i(u, v), noise free
+    grad_u(data, i, u, v, out, idx) -> None        # out[:] = grad_u F_i(u, v)   (idx empty)
+    grad_v(data, i, u, v, out, idx) -> None        #   or the minibatch estimate on samples idx
+
+Data of any other type (a plain tuple, as ``synthetic.custom`` takes) is not dispatched: such a
+problem gets kernels generated for its functions (``partialfed._codegen``).
+"""
+
+from __future__ import annotations
+
+from numba.extending import overload
+
+__all__ = ["register", "dispatches", "loss", "grad_u", "grad_v"]
+
+_REGISTRY: dict[type, tuple] = {}
+
+
+def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn) -> None:
+    """Make the kernels call ``loss_fn``/``grad_u_fn``/``grad_v_fn`` on ``data_class`` data.
+
+    ``data_class`` must be a module-level NamedTuple class (importable by name, so that cached
+    kernels for it load in a new process).
+    """
+    if not (isinstance(data_class, type) and issubclass(data_class, tuple)):
+        raise TypeError(
+            f"The 'data_class' parameter of register must be a NamedTuple class. "
+            f"Got {data_class!r}."
+        )
+    _REGISTRY[data_class] = (loss_fn, grad_u_fn, grad_v_fn)
+
+
+def dispatches(data, loss_fn, grad_u_fn, grad_v_fn) -> bool:
+    """Whether the kernels, called on ``data``, call exactly these three functions (``data``'s
+    type is registered for them); otherwise kernels must be generated for the functions."""
+    return _REGISTRY.get(type(data)) == (loss_fn, grad_u_fn, grad_v_fn)
+
+
+def loss(data, i, u, v):
+    """``F_i(u, v)`` of the family of ``data`` (callable from jitted code only)."""
+    raise NotImplementedError("loss of synthetic._objective is callable from jitted code only")
+
+
+def grad_u(data, i, u, v, out, idx):
+    """``out[:] = grad_u F_i(u, v)`` (or its minibatch estimate; jitted code only)."""
+    raise NotImplementedError("grad_u of synthetic._objective is callable from jitted code only")
+
+
+def grad_v(data, i, u, v, out, idx):
+    """``out[:] = grad_v F_i(u, v)`` (or its minibatch estimate; jitted code only)."""
+    raise NotImplementedError("grad_v of synthetic._objective is callable from jitted code only")
+
+
+def _registered(data, which: int):
+    fns = _REGISTRY.get(getattr(data, "instance_class", None))
+    return None if fns is None else fns[which]
+
+
+@overload(loss, inline="always")
+def _loss_impl(data, i, u, v):
+    fn = _registered(data, 0)
+    if fn is None:
+        return None
+
+    def impl(data, i, u, v):
+        return fn(data, i, u, v)
+
+    return impl
+
+
+@overload(grad_u, inline="always")
+def _grad_u_impl(data, i, u, v, out, idx):
+    fn = _registered(data, 1)
+    if fn is None:
+        return None
+
+    def impl(data, i, u, v, out, idx):
+        fn(data, i, u, v, out, idx)
+
+    return impl
+
+
+@overload(grad_v, inline="always")
+def _grad_v_impl(data, i, u, v, out, idx):
+    fn = _registered(data, 2)
+    if fn is None:
+        return None
+
+    def impl(data, i, u, v, out, idx):
+        fn(data, i, u, v, out, idx)
+
+    return impl

@@ -1,0 +1,157 @@
+"""The kernel boundary: typed records, one algorithm encoding, the GIL released, cache hits."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+from partialfed.simulators._records import Alg, Noise, Steps
+
+from partialfed import simulators, synthetic
+
+
+def test_steps_carry_every_step_parameter_under_its_config_name():
+    cfg = simulators.RunConfig(
+        "fedsim", T=7, m=2, tau_u=3, tau_v=3, gamma_u=1, gamma_v=0.25, seed=5, eval_every=2
+    )
+    steps = Steps.of(cfg)
+    config_fields = {f.name for f in dataclasses.fields(simulators.RunConfig)}
+    assert set(Steps._fields) == config_fields - {"algorithm"}
+    for name in Steps._fields:
+        assert getattr(steps, name) == getattr(cfg, name), name
+    # Typed as declared: an integer step size still reaches the kernel as a float.
+    assert type(steps.gamma_u) is float and type(steps.T) is int
+
+
+def test_noise_is_the_problems_additive_noise():
+    p = synthetic.make("quadratic", n=4, sigma_u=0.3, sigma_v=0.2, seed=0)
+    assert Noise.of(p) == (0.3, 0.2)
+
+
+def test_one_algorithm_encoding():
+    members = [a.alg for a in simulators.ALGORITHMS.values()]
+    assert sorted(members) == sorted(Alg) and len(set(members)) == len(members)
+    for name, a in simulators.ALGORITHMS.items():
+        assert a.alg.name.lower() == name
+    algs = simulators.ALGORITHMS
+    assert {n for n, a in algs.items() if a.records_V_next} == {"fedalt", "fedrecon"}
+    assert {n for n, a in algs.items() if a.joint_steps} == {"fedsim", "fedavg"}
+    assert {n for n, a in algs.items() if a.per_device_u} == {"local"}
+    assert {n for n, a in algs.items() if a.stateless_v} == {"fedrecon"}
+    assert {n for n, a in algs.items() if a.global_v} == {"fedavg"}
+
+
+def _kernel_call(p, T):
+    """The round kernel's arguments for a stable FedAlt run of T rounds, and its ``rec``."""
+    cfg = simulators.RunConfig("fedalt", T=T, m=2, gamma_u=0.1, gamma_v=0.1, seed=0)
+    u0, V0 = p.init(0)
+    rec = np.full((T + 1, 4), np.nan)
+    clients = np.full((T, cfg.m), -1, dtype=np.int64)
+    args = (
+        Alg.FEDALT,
+        Steps.of(cfg),
+        Noise.of(p),
+        p.data,
+        p.sizes,
+        p.batch,
+        u0[None, :].copy(),
+        V0.copy(),
+        V0.copy(),
+        rec,
+        clients,
+        False,
+    )
+    return args, rec
+
+
+def test_round_kernel_releases_the_gil():
+    """Another Python thread runs while the kernel runs (a Dask worker keeps its heartbeat).
+
+    The kernel fills ``rec`` row by row: row 0 at round 0, the last row just before it returns.
+    A watcher thread that sees row 0 written and the last row not yet written has executed
+    Python code while the kernel was running, which is impossible if the kernel holds the GIL.
+    No clock is involved: if the kernel finishes before the watcher was scheduled (a loaded
+    machine), the run is repeated with more rounds.
+    """
+    p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+    kernels = p.kernels(simulators._api.KERNEL_MODULES)
+    kernels.run_rounds(*_kernel_call(p, 2)[0])  # compile (or load) outside the observed call
+    T = 20_000
+    for _ in range(4):
+        args, rec = _kernel_call(p, T)
+        seen = threading.Event()
+        finished = threading.Event()
+        iterations = [0]
+
+        def watch(rec=rec, seen=seen, finished=finished, iterations=iterations):
+            while not finished.is_set():
+                iterations[0] += 1
+                if not np.isnan(rec[0, 0]) and np.isnan(rec[-1, 0]):
+                    seen.set()
+                    return
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            kernels.run_rounds(*args)
+        finally:
+            finished.set()
+            watcher.join()
+        assert not np.isnan(rec[:, 0]).any()  # the kernel ran to the end
+        if seen.is_set():
+            break
+        T *= 4
+    assert seen.is_set(), f"no other thread ran during a {T}-round kernel ({iterations[0]} loops)"
+    assert iterations[0] > 0
+
+
+def test_cached_kernels_load_in_a_new_process():
+    """Dispatch on the family's data type keeps numba's on-disk cache valid across processes."""
+    script = textwrap.dedent(
+        """
+        from partialfed import simulators, synthetic
+        p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+        simulators.run(p, simulators.RunConfig("fedalt", T=2, m=2))
+        k = p.kernels(simulators._api.KERNEL_MODULES).run_rounds
+        print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
+        """
+    )
+    p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+    simulators.run(p, simulators.RunConfig("fedalt", T=2, m=2))  # compiles or loads the cache
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    hits, misses = map(int, out.stdout.split()[-2:])
+    assert (hits, misses) == (1, 0), out.stdout + out.stderr
+
+
+def test_family_kernels_dispatch_and_user_objectives_get_generated_ones():
+    """A family's problem runs the kernel modules themselves; the same data with other
+    functions (a user's objective) gets kernels generated for those functions."""
+    from partialfed.synthetic import _kernels as metric_kernels
+
+    p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+    assert p.kernels(metric_kernels) is metric_kernels
+    q = synthetic._problem.Problem(
+        name="q-again",
+        n=p.n,
+        d_u=p.d_u,
+        d_v=p.d_v,
+        data=p.data,
+        loss_fn=p.loss_fn,
+        grad_u_fn=p.grad_v_fn,  # swapped: must not be dispatched to quadratic's grad_u
+        grad_v_fn=p.grad_u_fn,
+        constants=p.constants,
+        init=p.init,
+    )
+    assert q.kernels(metric_kernels) is not metric_kernels

@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 from partialfed.experiments import store
 
 from partialfed import simulators
+from partialfed._constraints import Interval, validate
 
 __all__ = ["Cell", "CellError", "SINGLE_BLOCK", "RUN_FIELDS", "execute", "problem_of"]
 
@@ -237,12 +238,10 @@ class Cell:
             problem = self.problem()
         except (TypeError, ValueError) as exc:
             raise CellError("problem", " ".join(str(exc).split())) from None
-        if self.run.m > problem.n:
-            raise CellError(
-                "run",
-                f"The 'm' parameter of RunConfig must be an int in [1, {problem.n}] (n of the "
-                f"problem). Got {self.run.m}.",
-            )
+        try:
+            validate(self.run.m, "m", "RunConfig (n of the problem)", Interval(int, 1, problem.n))
+        except ValueError as exc:
+            raise CellError("run", str(exc)) from None
         return problem
 
     # -- theory -----------------------------------------------------------------------------

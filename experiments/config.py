@@ -44,7 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
-from partialfed.synthetic._validation import suggest
+from partialfed._constraints import Interval, check_names, suggest, validate
 
 __all__ = [
     "ConfigError",
@@ -66,6 +66,8 @@ _SCALARS = (bool, int, float, str)
 #: Largest number of seeds, and of runs, one configuration may expand to.
 MAX_SEEDS = 100_000
 MAX_CELLS = 1_000_000
+_COUNT = Interval(int, 1, MAX_SEEDS)
+_SEED = Interval(int, 0, 2**63 - 1)
 
 
 class ConfigError(ValueError):
@@ -281,12 +283,7 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
             f"to values). Got {type(data).__name__}."
         )
     data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(
-                f"{source}: unknown top-level key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}."
-                + suggest(key, TOP_LEVEL_KEYS)
-            )
+    _check_names(data, TOP_LEVEL_KEYS, source, "the top level")
     for section in _SECTIONS:
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
@@ -316,11 +313,11 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
     init_seeds = [None]
     if "init_seed" in data:
         init_seeds = _axis(data["init_seed"], "init_seed", source)
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in init_seeds):
-            raise ConfigError(
-                f"{source}: 'init_seed' must be an int >= 0 (or a list of them). "
-                f"Got {data['init_seed']!r}."
-            )
+        for v in init_seeds:
+            try:
+                validate(v, "init_seed", "the configuration (or a list of them)", _SEED)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: {exc}") from None
 
     axes: dict[str, list] = {}
     if len(family_values) > 1:
@@ -341,23 +338,14 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
     # Names first, for every family, before any value is checked.
     for fam in family_values:
         knobs = _knobs_of(fam)
-        for k in problem_axes:
-            if k not in knobs:
-                raise ConfigError(
-                    f"{source}: unknown key {k!r} in [problem] for family {fam!r}; "
-                    f"allowed: {', '.join(knobs)}." + suggest(k, knobs)
-                )
+        _check_names(problem_axes, knobs, source, f"[problem] for family {fam!r}")
     for k in run_axes:
         if k == "seed":
             raise ConfigError(
                 f"{source}: [run] seed is not allowed; set the top-level 'seeds' "
                 "(for example seeds = 3 or seeds = [0, 1, 2])."
             )
-        if k not in fields:
-            raise ConfigError(
-                f"{source}: unknown key {k!r} in [run]; allowed: {', '.join(fields)}."
-                + suggest(k, fields)
-            )
+        _check_names([k], fields, source, "[run]")
     cells = len(family_values) * len(init_seeds) * len(seeds)
     for axis in (*problem_axes.values(), *run_axes.values()):
         cells *= len(axis)
@@ -417,11 +405,10 @@ def _axis(value, key: str, source: str) -> list:
 
 def _seeds(value, source: str) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if not 1 <= value <= MAX_SEEDS:
-            raise ConfigError(
-                f"{source}: 'seeds' must be a count in [1, {MAX_SEEDS}] or a list of ints. "
-                f"Got {value}."
-            )
+        try:
+            validate(value, "seeds", "the configuration (a count, or a list of ints)", _COUNT)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         return list(range(value))
     if isinstance(value, list) and len(value) > MAX_SEEDS:
         raise ConfigError(f"{source}: 'seeds' lists more than {MAX_SEEDS} seeds.")
@@ -442,11 +429,7 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
     where = f"{source} (--set {text})"
     if "." in key:
         section, sub = key.split(".", 1)
-        if section not in _SECTIONS:
-            raise ConfigError(
-                f"{where}: unknown section {section!r}; allowed: problem, run."
-                + suggest(section, _SECTIONS)
-            )
+        _check_names([section], _SECTIONS, where, "the configuration", noun="section")
         data[section][sub] = value
         return
     if key in ("name", "description", "family", "seeds", "init_seed"):
@@ -477,9 +460,15 @@ def _apply_override(data: dict, text: str, source: str, families, fields) -> Non
     else:
         top = {"family", "seeds", "init_seed", "name", "description"}
         allowed = sorted((top | knob_names | set(fields)) - {"seed"})
-        raise ConfigError(
-            f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}." + suggest(key, allowed)
-        )
+        _check_names([key], allowed, where, "the configuration")
+
+
+def _check_names(given, allowed, source: str, owner: str, noun: str = "key") -> None:
+    """``check_names`` with the configuration's source in front of the message."""
+    try:
+        check_names(given, allowed, owner, noun=noun)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 _PARAM = re.compile(r"The '([A-Za-z_0-9]+)' parameter")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 
 import numpy as np
@@ -11,7 +11,7 @@ from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._records import Alg, Noise, Steps
 from partialfed.synthetic import Problem
 from partialfed.synthetic import _kernels as _metric_kernels
-from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
+from partialfed._constraints import Array, Interval, Options, validate, validate_params
 
 __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
 
@@ -156,16 +156,26 @@ class RunConfig:
     seed: int = 0
     eval_every: int = 1
 
+    #: What each field accepts (``eval_every`` is bounded by ``T``; ``m`` by the problem's
+    #: ``n``, which ``run`` checks).
+    _parameter_constraints = MappingProxyType(
+        {
+            "algorithm": [Options(str, ALGORITHMS)],
+            "T": [Interval(int, 1, _BIG)],
+            "m": [Interval(int, 1, _BIG)],
+            "tau_u": [Interval(int, 1, 10**4)],
+            "tau_v": [Interval(int, 1, 10**4)],
+            "gamma_u": [Interval(float, 0.0, 1e6)],
+            "gamma_v": [Interval(float, 0.0, 1e6)],
+            "seed": [Interval(int, 0, 2**63 - 1)],
+            "eval_every": [Interval(int, 1, "T")],
+        }
+    )
+
     def __post_init__(self):
-        check_choice(self.algorithm, "algorithm", _OWNER, ALGORITHMS)
-        check_int(self.T, "T", _OWNER, lo=1, hi=_BIG)
-        check_int(self.m, "m", _OWNER, lo=1, hi=_BIG)
-        check_int(self.tau_u, "tau_u", _OWNER, lo=1, hi=10**4)
-        check_int(self.tau_v, "tau_v", _OWNER, lo=1, hi=10**4)
-        check_real(self.gamma_u, "gamma_u", _OWNER, lo=0.0, hi=1e6)
-        check_real(self.gamma_v, "gamma_v", _OWNER, lo=0.0, hi=1e6)
-        check_int(self.seed, "seed", _OWNER, lo=0, hi=2**63 - 1)
-        check_int(self.eval_every, "eval_every", _OWNER, lo=1, hi=self.T)
+        # Checked only: the fields keep the values given (numpy scalars included).
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        validate_params(values, self._parameter_constraints, _OWNER)
         if ALGORITHMS[self.algorithm].joint_steps and self.tau_u != self.tau_v:
             raise ValueError(
                 f"The 'tau_v' parameter of RunConfig must equal tau_u (={self.tau_u}) for "
@@ -275,13 +285,13 @@ def run(
             f"The 'config' parameter of run must be a simulators.RunConfig. "
             f"Got {type(config).__name__}."
         )
-    check_int(config.m, "m", _OWNER, lo=1, hi=problem.n)
+    validate(config.m, "m", _OWNER, Interval(int, 1, problem.n))
     alg = ALGORITHMS[config.algorithm]
     u_init, V_init = problem.init(config.seed)
     if u0 is not None:
-        u_init = check_array(u0, "u0", "run", (problem.d_u,))
+        u_init = validate(u0, "u0", "run", Array((problem.d_u,)))
     if V0 is not None:
-        V_init = check_array(V0, "V0", "run", (problem.n, problem.d_v))
+        V_init = validate(V0, "V0", "run", Array((problem.n, problem.d_v)))
     V = V_init.copy()
     if alg.global_v:
         # FedAvg has one global v: start every device from the mean of the initial V (given or

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path as _Path
 
 from partialfed._cache import install_numba_locator
+from partialfed._constraints import check_names
 
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
@@ -23,7 +24,6 @@ from partialfed.synthetic._registry import (
     register,
     unregister,
 )
-from partialfed.synthetic._validation import suggest
 from partialfed.synthetic.estimate import custom, estimate_constants, local_lipschitz
 
 __all__ = [
@@ -61,13 +61,7 @@ def make(name: str, **knobs) -> Problem:
     with the list of allowed ones and a suggestion.
     """
     factory = factory_of(name)
-    allowed = knobs_of(name)
-    for key in knobs:
-        if key not in allowed:
-            raise ValueError(
-                f"Unknown knob '{key}' for family '{name}'; allowed: {', '.join(allowed)}."
-                + suggest(key, allowed)
-            )
+    check_names(knobs, knobs_of(name), f"synthetic.make({name!r})", noun="knob")
     problem = factory(**knobs)
     if not isinstance(problem, Problem):
         raise TypeError(

@@ -16,11 +16,11 @@ from types import MappingProxyType
 import numpy as np
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._objective import dispatches
-from partialfed.synthetic._validation import check_array, check_choice, check_int, check_real
 
 from partialfed._codegen import specialise
+from partialfed._constraints import Array, Interval, Options, validate, validate_params
 
-__all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
+__all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES", "SEED", "NOISE", "check_size"]
 
 #: How a declared constant is known.
 #: ``exact``: the supremum/infimum itself (attained or approached);
@@ -30,6 +30,19 @@ __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES"]
 KINDS = ("exact", "certified", "local", "estimate")
 
 CONSTANT_NAMES = ("L_u", "L_v", "L_uv", "L_vu", "sigma_u", "sigma_v", "delta", "rho", "F_low")
+
+#: Constraints shared by the families' factories.
+SEED = Interval(int, 0, 2**63 - 1)
+NOISE = Interval(float, 0.0, 1e6)
+
+#: Largest number of per-device floats a family may allocate (n * (d_u + d_v)): 1.6 GB each.
+MAX_FLOATS = 2 * 10**8
+
+
+def check_size(n: int, d: int, owner: str, limit: int = MAX_FLOATS) -> None:
+    """Refuse instances whose per-device arrays (n x d floats) would not fit in memory."""
+    owner = f"{owner} with d_u + d_v = {d} (memory: n * (d_u + d_v) <= {limit:.0e} floats)"
+    validate(n, "n", owner, Interval(int, 1, max(limit // max(d, 1), 1)))
 
 
 @dataclass(frozen=True)
@@ -61,15 +74,24 @@ class Constants:
     kind: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
 
+    #: What each field accepts (checked by ``partialfed._constraints``).
+    _parameter_constraints = MappingProxyType(
+        {
+            **{name: [Interval(float, 0.0, None)] for name in CONSTANT_NAMES if name != "F_low"},
+            "F_low": [Interval(float, None, None)],
+        }
+    )
+
     def __post_init__(self):
-        for name in CONSTANT_NAMES:
-            value = getattr(self, name)
-            lo = None if name == "F_low" else 0.0
-            check_real(value, name, "Constants", lo=lo)
+        validate_params(
+            {name: getattr(self, name) for name in CONSTANT_NAMES},
+            self._parameter_constraints,
+            "Constants",
+        )
         kind = dict(self.kind)
         for name in CONSTANT_NAMES:
             kind.setdefault(name, "estimate")
-            check_choice(kind[name], f"kind[{name!r}]", "Constants", KINDS)
+            validate(kind[name], f"kind[{name!r}]", "Constants", Options(str, KINDS))
         object.__setattr__(self, "kind", MappingProxyType(kind))
         object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
 
@@ -85,7 +107,7 @@ class Constants:
 
     def is_exact(self, name: str) -> bool:
         """Whether constant ``name`` is exact (not only a bound or an estimate)."""
-        check_choice(name, "name", "Constants.is_exact", CONSTANT_NAMES)
+        validate(name, "name", "Constants.is_exact", Options(str, CONSTANT_NAMES))
         return self.kind[name] == "exact"
 
     def as_dict(self) -> dict:
@@ -154,9 +176,9 @@ class Problem:
     ):
         owner = f"Problem {name!r}"
         self.name = name
-        self.n = check_int(n, "n", owner, lo=1)
-        self.d_u = check_int(d_u, "d_u", owner, lo=1)
-        self.d_v = check_int(d_v, "d_v", owner, lo=0)
+        self.n = validate(n, "n", owner, Interval(int, 1, None))
+        self.d_u = validate(d_u, "d_u", owner, Interval(int, 1, None))
+        self.d_v = validate(d_v, "d_v", owner, Interval(int, 0, None))
         if not isinstance(data, tuple):
             raise TypeError(f"The 'data' parameter of {owner} must be a tuple of arrays.")
         self.data = data
@@ -174,9 +196,9 @@ class Problem:
         if self.sizes.shape != (self.n,) or np.any(self.sizes < 0):
             raise ValueError(f"The 'sizes' parameter of {owner} must be n non-negative ints.")
         max_batch = int(self.sizes.max()) if self.n else 0
-        self.batch = check_int(batch, "batch", owner, lo=0, hi=max_batch)
-        self.sigma_u = check_real(sigma_u, "sigma_u", owner, lo=0.0)
-        self.sigma_v = check_real(sigma_v, "sigma_v", owner, lo=0.0)
+        self.batch = validate(batch, "batch", owner, Interval(int, 0, max_batch))
+        self.sigma_u = validate(sigma_u, "sigma_u", owner, Interval(float, 0.0, None))
+        self.sigma_v = validate(sigma_v, "sigma_v", owner, Interval(float, 0.0, None))
         self.description = description
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
@@ -197,11 +219,11 @@ class Problem:
 
     # -- single device -------------------------------------------------------------------------
     def _check_i(self, i) -> int:
-        return check_int(i, "i", f"{self.name}.loss/grad", lo=0, hi=self.n - 1)
+        return validate(i, "i", f"{self.name}.loss/grad", Interval(int, 0, self.n - 1))
 
     def _check_uv(self, u, v):
-        u = check_array(u, "u", self.name, (self.d_u,))
-        v = check_array(v, "v", self.name, (self.d_v,))
+        u = validate(u, "u", self.name, Array((self.d_u,)))
+        v = validate(v, "v", self.name, Array((self.d_v,)))
         return u, v
 
     def loss(self, i, u, v) -> float:
@@ -221,8 +243,8 @@ class Problem:
 
     # -- population ----------------------------------------------------------------------------
     def _metrics(self, u, V):
-        u = check_array(u, "u", self.name, (self.d_u,))
-        V = check_array(V, "V", self.name, (self.n, self.d_v))
+        u = validate(u, "u", self.name, Array((self.d_u,)))
+        V = validate(V, "V", self.name, Array((self.n, self.d_v)))
         threads = self.n * (self.d_u + self.d_v) > 2e5
         return self.kernels(_metric_kernels).population_metrics(self.data, u[None, :], V, threads)
 
@@ -242,7 +264,7 @@ class Problem:
 
     def init(self, seed=0) -> tuple[np.ndarray, np.ndarray]:
         """The initial point ``(u0, V0)`` of a run with this seed; ``V0`` has shape ``(n, d_v)``."""
-        seed = check_int(seed, "seed", f"{self.name}.init", lo=0, hi=2**63 - 1)
+        seed = validate(seed, "seed", f"{self.name}.init", SEED)
         u0, V0 = self._init(seed)
         return (
             np.ascontiguousarray(u0, dtype=np.float64),

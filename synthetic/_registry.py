@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Callable
 
-from partialfed.synthetic._validation import suggest
+from partialfed._constraints import suggest
 from partialfed.synthetic.logistic import logistic
 from partialfed.synthetic.quadratic import quadratic
 from partialfed.synthetic.representation import representation

@@ -20,7 +20,7 @@ from numba.core.dispatcher import Dispatcher
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
 from partialfed.synthetic._progress import Stages, wanted
-from partialfed.synthetic._validation import check_array, check_int, check_real, suggest
+from partialfed._constraints import Array, Interval, suggest, validate, validate_params
 
 __all__ = ["estimate_constants", "local_lipschitz", "custom"]
 
@@ -180,6 +180,17 @@ def _minibatch_variance(orc, problem, rng, I, U, V, draws):
     return float(np.max(su / draws)), float(np.max(sv / draws))
 
 
+#: What the settings of ``estimate_constants`` accept.
+_ESTIMATE_CONSTRAINTS = {
+    "n_pairs": [Interval(int, 4, 10**6)],
+    "seed": [Interval(int, 0, 2**63 - 1)],
+    "radius": [Interval(float, 0.0, 1e6, closed="right")],
+    "power_steps": [Interval(int, 0, 1000)],
+    "noise_draws": [Interval(int, 1, 10**5)],
+    "descent_steps": [Interval(int, 0, 10**6)],
+}
+
+
 def estimate_constants(
     problem: Problem,
     n_pairs: int = 256,
@@ -258,12 +269,21 @@ def _estimate(problem, stages, n_pairs, seed, radius, power_steps, noise_draws, 
             f"The 'problem' parameter of {_OWNER} must be a synthetic.Problem. "
             f"Got {type(problem).__name__}."
         )
-    n_pairs = check_int(n_pairs, "n_pairs", _OWNER, lo=4, hi=10**6)
-    seed = check_int(seed, "seed", _OWNER, lo=0, hi=2**63 - 1)
-    radius = check_real(radius, "radius", _OWNER, lo=0.0, hi=1e6, lo_open=True)
-    power_steps = check_int(power_steps, "power_steps", _OWNER, lo=0, hi=1000)
-    noise_draws = check_int(noise_draws, "noise_draws", _OWNER, lo=1, hi=10**5)
-    descent_steps = check_int(descent_steps, "descent_steps", _OWNER, lo=0, hi=10**6)
+    checked = validate_params(
+        dict(
+            n_pairs=n_pairs,
+            seed=seed,
+            radius=radius,
+            power_steps=power_steps,
+            noise_draws=noise_draws,
+            descent_steps=descent_steps,
+        ),
+        _ESTIMATE_CONSTRAINTS,
+        _OWNER,
+    )
+    n_pairs, seed, radius = checked["n_pairs"], checked["seed"], checked["radius"]
+    power_steps, noise_draws = checked["power_steps"], checked["noise_draws"]
+    descent_steps = checked["descent_steps"]
     rng = np.random.default_rng([seed, 0xE57])
     stages.stage(_STAGES[0])
     orc = _Oracle(problem)
@@ -507,9 +527,9 @@ def custom(
         raise TypeError(
             f"The 'name' parameter of {_C_OWNER} must be a non-empty str. Got {name!r}."
         )
-    n = check_int(n, "n", _C_OWNER, lo=1, hi=10**8)
-    d_u = check_int(d_u, "d_u", _C_OWNER, lo=1, hi=10**6)
-    d_v = check_int(d_v, "d_v", _C_OWNER, lo=0, hi=10**6)
+    n = validate(n, "n", _C_OWNER, Interval(int, 1, 10**8))
+    d_u = validate(d_u, "d_u", _C_OWNER, Interval(int, 1, 10**6))
+    d_v = validate(d_v, "d_v", _C_OWNER, Interval(int, 0, 10**6))
     for fn, pname in ((loss, "loss"), (grad_u, "grad_u"), (grad_v, "grad_v")):
         _check_jitted(fn, pname)
     if isinstance(data, list):
@@ -524,9 +544,9 @@ def custom(
         if sizes.shape != (n,) or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
             raise ValueError(f"The 'sizes' parameter of {_C_OWNER} must be n={n} positive ints.")
     lim = int(sizes.min()) if sizes is not None else 0
-    batch = check_int(batch, "batch", _C_OWNER, lo=0, hi=lim)
-    sigma_u = check_real(sigma_u, "sigma_u", _C_OWNER, lo=0.0, hi=1e6)
-    sigma_v = check_real(sigma_v, "sigma_v", _C_OWNER, lo=0.0, hi=1e6)
+    batch = validate(batch, "batch", _C_OWNER, Interval(int, 0, lim))
+    sigma_u = validate(sigma_u, "sigma_u", _C_OWNER, Interval(float, 0.0, 1e6))
+    sigma_v = validate(sigma_v, "sigma_v", _C_OWNER, Interval(float, 0.0, 1e6))
     if constants is not None and not isinstance(constants, Constants):
         raise TypeError(
             f"The 'constants' parameter of {_C_OWNER} must be a synthetic.Constants "
@@ -557,8 +577,8 @@ def custom(
                 f"The 'init' parameter of {_C_OWNER} must be None, a callable "
                 "seed -> (u0, V0) or a pair (u0, V0)."
             ) from None
-        u_fixed = check_array(u_fixed, "init[0]", _C_OWNER, (d_u,))
-        V_fixed = check_array(V_fixed, "init[1]", _C_OWNER, (n, d_v))
+        u_fixed = validate(u_fixed, "init[0]", _C_OWNER, Array((d_u,)))
+        V_fixed = validate(V_fixed, "init[1]", _C_OWNER, Array((n, d_v)))
 
         def init_fn(seed):
             return u_fixed.copy(), V_fixed.copy()

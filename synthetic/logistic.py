@@ -19,10 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from partialfed._constraints import Interval, validate_args
 from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._objective import register
-from partialfed.synthetic._problem import Constants, Problem
-from partialfed.synthetic._validation import check_int, check_real
+from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem
 
 OWNER = "synthetic.make('logistic')"
 _CHUNK = 8192
@@ -112,6 +112,22 @@ def _grad_v(data, i, u, v, out, idx):
 register(LogisticData, _loss, _grad_u, _grad_v)
 
 
+#: What each knob of ``logistic`` accepts (checked before the body runs).
+_parameter_constraints = {
+    "n": [Interval(int, 1, 10**7)],
+    "d_u": [Interval(int, 1, 10**4)],
+    "d_v": [Interval(int, 0, 10**4)],
+    "samples": [Interval(int, 1, 10**6)],
+    "heterogeneity": [Interval(float, 0.0, 1e3)],
+    "lam": [Interval(float, 0.0, 1e6)],
+    "batch": [Interval(int, 0, "samples")],
+    "sigma_u": [NOISE],
+    "sigma_v": [NOISE],
+    "seed": [SEED],
+}
+
+
+@validate_args(_parameter_constraints, OWNER)
 def logistic(
     *,
     n: int = 20,
@@ -175,20 +191,11 @@ def logistic(
     seed : int
         Instance seed.
     """
-    n = check_int(n, "n", OWNER, lo=1, hi=10**7)
-    d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
-    d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
-    N = check_int(samples, "samples", OWNER, lo=1, hi=10**6)
-    het = check_real(heterogeneity, "heterogeneity", OWNER, lo=0.0, hi=1e3)
-    lam = check_real(lam, "lam", OWNER, lo=0.0, hi=1e6)
-    batch = check_int(batch, "batch", OWNER, lo=0, hi=N)
-    sigma_u = check_real(sigma_u, "sigma_u", OWNER, lo=0.0, hi=1e6)
-    sigma_v = check_real(sigma_v, "sigma_v", OWNER, lo=0.0, hi=1e6)
-    seed = check_int(seed, "seed", OWNER, lo=0, hi=2**63 - 1)
+    N, het = samples, heterogeneity
     if n * N * (d_u + d_v) > 4 * 10**8:
         raise ValueError(
-            f"The 'samples' parameter of {OWNER} makes n*samples*(d_u+d_v) = "
-            f"{n * N * (d_u + d_v)} features, more than 4e8 (memory). Got {N}."
+            f"The 'samples' parameter of {OWNER} must keep n*samples*(d_u+d_v) <= 4e8 features "
+            f"(memory; here n*(d_u+d_v) = {n * (d_u + d_v)}). Got {N}."
         )
     rng = np.random.default_rng([seed, 0x106])
     d = d_u + d_v

@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._objective import register
-from partialfed.synthetic._problem import Constants, Problem
-from partialfed.synthetic._validation import check_int, check_real, check_size
+from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
 
 OWNER = "synthetic.make('quadratic')"
 
@@ -184,6 +184,26 @@ def _diversity_pair(s, su, Dm, E, beta):
     return float(np.sqrt(max(val.sum(), 0.0))), float(np.sqrt(rho2)), xs
 
 
+#: What each knob of ``quadratic`` accepts (checked before the body runs).
+_parameter_constraints = {
+    "n": [Interval(int, 1, 10**7)],
+    "d_u": [Interval(int, 1, 10**4)],
+    "d_v": [Interval(int, 0, 10**4)],
+    "delta": [Interval(float, 0.0, 1e6)],
+    "chi": [Interval(float, 0.0, 1.0, closed="left")],
+    "L_u": [Interval(float, 0.0, 1e6, closed="right")],
+    "L_v": [Interval(float, 0.0, 1e6, closed="right")],
+    "mu_u": [Interval(float, 0.0, "L_u", closed="right")],
+    "mu_v": [Interval(float, 0.0, "L_v", closed="right")],
+    "personal": [Interval(float, 0.0, 1e6)],
+    "hessian_spread": [Interval(float, 0.0, 1.0, closed="left")],
+    "sigma_u": [NOISE],
+    "sigma_v": [NOISE],
+    "seed": [SEED],
+}
+
+
+@validate_args(_parameter_constraints, OWNER)
 def quadratic(
     *,
     n: int = 20,
@@ -260,25 +280,12 @@ def quadratic(
     seed : int
         Instance seed (same seed, same instance).
     """
-    n = check_int(n, "n", OWNER, lo=1, hi=10**7)
-    d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
-    d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
     check_size(n, d_u + d_v, OWNER)
-    delta = check_real(delta, "delta", OWNER, lo=0.0, hi=1e6)
-    chi = check_real(chi, "chi", OWNER, lo=0.0, hi=1.0, hi_open=True)
-    L_u = check_real(L_u, "L_u", OWNER, lo=0.0, hi=1e6, lo_open=True)
-    L_v = check_real(L_v, "L_v", OWNER, lo=0.0, hi=1e6, lo_open=True)
-    mu_u = check_real(mu_u, "mu_u", OWNER, lo=0.0, hi=L_u, lo_open=True)
-    mu_v = check_real(mu_v, "mu_v", OWNER, lo=0.0, hi=L_v, lo_open=True)
-    personal = check_real(personal, "personal", OWNER, lo=0.0, hi=1e6)
-    spread = check_real(hessian_spread, "hessian_spread", OWNER, lo=0.0, hi=1.0, hi_open=True)
-    sigma_u = check_real(sigma_u, "sigma_u", OWNER, lo=0.0, hi=1e6)
-    sigma_v = check_real(sigma_v, "sigma_v", OWNER, lo=0.0, hi=1e6)
-    seed = check_int(seed, "seed", OWNER, lo=0, hi=2**63 - 1)
     if d_v == 0 and chi != 0:
-        check_real(chi, "chi", OWNER + " with d_v=0", lo=0.0, hi=0.0)
-    if spread > 0 and chi != 0:
-        check_real(chi, "chi", OWNER + " with hessian_spread > 0", lo=0.0, hi=0.0)
+        validate(chi, "chi", OWNER + " with d_v=0", Interval(float, 0.0, 0.0))
+    if hessian_spread > 0 and chi != 0:
+        validate(chi, "chi", OWNER + " with hessian_spread > 0", Interval(float, 0.0, 0.0))
+    spread = hessian_spread
     rng = np.random.default_rng([seed, 0x9A7])
 
     Qu, Qv = _orthogonal(rng, d_u), _orthogonal(rng, d_v)

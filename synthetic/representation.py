@@ -21,9 +21,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 from partialfed.synthetic._linalg import gram_top, row_norms
+from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._objective import register
-from partialfed.synthetic._problem import Constants, Problem
-from partialfed.synthetic._validation import check_int, check_real
+from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem
 
 OWNER = "synthetic.make('representation')"
 _CHUNK = 8192
@@ -113,30 +113,54 @@ def _orthonormal_columns(rng, d, k):
     return q * np.sign(np.diag(r))
 
 
+def _int(value, name, owner, lo, hi):
+    return validate(value, name, owner, Interval(int, lo, hi))
+
+
 def _dims(d, k, d_u, d_v):
+    """``(d, k)`` from the knobs given (each already an int in its declared range, or None)."""
     if d is None and k is None and d_u is None and d_v is None:
         return 10, 2
     if d_v is not None:
-        d_v = check_int(d_v, "d_v", OWNER, lo=1, hi=10**3)
-        if k is not None and check_int(k, "k", OWNER, lo=1, hi=10**3) != d_v:
-            check_int(k, "k", OWNER + f" (d_v={d_v} given, d_v = k)", lo=d_v, hi=d_v)
+        if k is not None and k != d_v:
+            _int(k, "k", OWNER + f" (d_v={d_v} given, d_v = k)", d_v, d_v)
         k = d_v
-    k = 2 if k is None else check_int(k, "k", OWNER, lo=1, hi=10**3)
+    k = 2 if k is None else k
     if d_u is not None:
-        d_u = check_int(d_u, "d_u", OWNER, lo=k, hi=10**5)
+        d_u = _int(d_u, "d_u", OWNER, k, 10**5)
         if d_u % k:
             raise ValueError(
                 f"The 'd_u' parameter of {OWNER} must be a multiple of k={k} (d_u = d k). "
                 f"Got {d_u}."
             )
-        if d is not None and check_int(d, "d", OWNER, lo=1, hi=10**4) != d_u // k:
-            check_int(d, "d", OWNER + f" (d_u={d_u} given, d_u = d k)", d_u // k, d_u // k)
+        if d is not None and d != d_u // k:
+            _int(d, "d", OWNER + f" (d_u={d_u} given, d_u = d k)", d_u // k, d_u // k)
         d = d_u // k
-    d = 10 if d is None else check_int(d, "d", OWNER, lo=1, hi=10**4)
-    check_int(k, "k", OWNER + f" (k <= d = {d}: a rank-k representation of R^d)", lo=1, hi=d)
+    d = 10 if d is None else d
+    _int(k, "k", OWNER + f" (k <= d = {d}: a rank-k representation of R^d)", 1, d)
     return d, k
 
 
+#: What each knob of ``representation`` accepts (checked before the body runs); ``_dims``
+#: then checks how ``d, k, d_u, d_v`` fit together.
+_parameter_constraints = {
+    "n": [Interval(int, 1, 10**7)],
+    "d": [Interval(int, 1, 10**4), None],
+    "k": [Interval(int, 1, 10**3), None],
+    "d_u": [Interval(int, 1, 10**5), None],
+    "d_v": [Interval(int, 1, 10**3), None],
+    "samples": [Interval(int, 1, 10**6)],
+    "label_noise": [Interval(float, 0.0, 1e6)],
+    "beta_B": [Interval(float, 0.0, 1e6, closed="right")],
+    "beta_w": [Interval(float, 0.0, 1e6, closed="right")],
+    "batch": [Interval(int, 0, "samples")],
+    "sigma_u": [NOISE],
+    "sigma_v": [NOISE],
+    "seed": [SEED],
+}
+
+
+@validate_args(_parameter_constraints, OWNER)
 def representation(
     *,
     n: int = 20,
@@ -210,20 +234,12 @@ def representation(
     seed : int
         Instance seed.
     """
-    n = check_int(n, "n", OWNER, lo=1, hi=10**7)
     d, k = _dims(d, k, d_u, d_v)
-    N = check_int(samples, "samples", OWNER, lo=1, hi=10**6)
-    noise = check_real(label_noise, "label_noise", OWNER, lo=0.0, hi=1e6)
-    beta_B = check_real(beta_B, "beta_B", OWNER, lo=0.0, hi=1e6, lo_open=True)
-    beta_w = check_real(beta_w, "beta_w", OWNER, lo=0.0, hi=1e6, lo_open=True)
-    batch = check_int(batch, "batch", OWNER, lo=0, hi=N)
-    sigma_u = check_real(sigma_u, "sigma_u", OWNER, lo=0.0, hi=1e6)
-    sigma_v = check_real(sigma_v, "sigma_v", OWNER, lo=0.0, hi=1e6)
-    seed = check_int(seed, "seed", OWNER, lo=0, hi=2**63 - 1)
+    N, noise = samples, label_noise
     if n * N * d > 4 * 10**8:
         raise ValueError(
-            f"The 'samples' parameter of {OWNER} makes n*samples*d = {n * N * d} features, "
-            f"more than 4e8 (memory). Got {N}."
+            f"The 'samples' parameter of {OWNER} must keep n*samples*d <= 4e8 features "
+            f"(memory; here n*d = {n * d}). Got {N}."
         )
     rng = np.random.default_rng([seed, 0x4E9])
     B_star = _orthonormal_columns(rng, d, k)

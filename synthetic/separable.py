@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._objective import register
-from partialfed.synthetic._problem import Constants, Problem
-from partialfed.synthetic._validation import check_int, check_real, check_size
+from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
 
 OWNER = "synthetic.make('separable')"
 #: ``max |phi'| = phi'(1/sqrt(3)) = 3 sqrt(3) / 8``.
@@ -230,13 +230,8 @@ def _scale_for_delta(delta, Z, w, d_u, K):
     vals = np.array([_phi_diversity(s, Z, w) for s in scan])
     above = np.flatnonzero(vals >= delta * delta)
     if above.size == 0:
-        check_real(
-            delta,
-            "delta",
-            f"{OWNER} with d_u={d_u}, clusters={K}",
-            lo=0.0,
-            hi=float(np.floor(np.sqrt(vals.max()) * 1e4) / 1e4),
-        )
+        hi = float(np.floor(np.sqrt(vals.max()) * 1e4) / 1e4)
+        validate(delta, "delta", f"{OWNER} with d_u={d_u}, clusters={K}", Interval(float, 0.0, hi))
     j = int(above[0])
     lo, hi = (0.0 if j == 0 else scan[j - 1]), scan[j]
     for _ in range(60):
@@ -254,6 +249,25 @@ def _partial_isometry(rng, d_u, d_v):
     return U @ Vt  # all singular values 1: ||W||_2 = 1
 
 
+#: What each knob of ``separable`` accepts (checked before the body runs).
+_parameter_constraints = {
+    "n": [Interval(int, 1, 10**7)],
+    "d_u": [Interval(int, 1, 10**4)],
+    "d_v": [Interval(int, 0, 10**4)],
+    "delta": [Interval(float, 0.0, lambda p: DPHI_MAX * math.sqrt(p["d_u"]))],
+    "chi": [Interval(float, 0.0, 1.0, closed="left")],
+    "L_v": [Interval(float, 0.0, 1e6, closed="right")],
+    "mu_v": [Interval(float, 0.0, "L_v", closed="right")],
+    "personal": [Interval(float, 0.0, 1e6)],
+    "clusters": [Interval(int, 1, lambda p: min(p["n"], 1024)), None],
+    "ridge": [Interval(float, 0.0, 1e6), None],
+    "sigma_u": [NOISE],
+    "sigma_v": [NOISE],
+    "seed": [SEED],
+}
+
+
+@validate_args(_parameter_constraints, OWNER)
 def separable(
     *,
     n: int = 20,
@@ -340,21 +354,10 @@ def separable(
     seed : int
         Instance seed.
     """
-    n = check_int(n, "n", OWNER, lo=1, hi=10**7)
-    d_u = check_int(d_u, "d_u", OWNER, lo=1, hi=10**4)
-    d_v = check_int(d_v, "d_v", OWNER, lo=0, hi=10**4)
     check_size(n, d_u + d_v, OWNER)
-    delta = check_real(delta, "delta", OWNER, lo=0.0, hi=DPHI_MAX * math.sqrt(d_u))
-    chi = check_real(chi, "chi", OWNER, lo=0.0, hi=1.0, hi_open=True)
     if d_v == 0:
-        chi = check_real(chi, "chi", OWNER + " with d_v=0", lo=0.0, hi=0.0)
-    L_v = check_real(L_v, "L_v", OWNER, lo=0.0, hi=1e6, lo_open=True)
-    mu_v = check_real(mu_v, "mu_v", OWNER, lo=0.0, hi=L_v, lo_open=True)
-    personal = check_real(personal, "personal", OWNER, lo=0.0, hi=1e6)
-    K = min(n, 8) if clusters is None else check_int(clusters, "clusters", OWNER, 1, min(n, 1024))
-    sigma_u = check_real(sigma_u, "sigma_u", OWNER, lo=0.0, hi=1e6)
-    sigma_v = check_real(sigma_v, "sigma_v", OWNER, lo=0.0, hi=1e6)
-    seed = check_int(seed, "seed", OWNER, lo=0, hi=2**63 - 1)
+        chi = validate(chi, "chi", OWNER + " with d_v=0", Interval(float, 0.0, 0.0))
+    K = min(n, 8) if clusters is None else clusters
     rng = np.random.default_rng([seed, 0x5E9A])
 
     r = np.linspace(L_v, mu_v, d_v) if d_v > 1 else np.full(d_v, L_v)
@@ -363,16 +366,16 @@ def separable(
     c = chi**2 * L_v * (float(np.linalg.eigvalsh((W / r) @ W.T).max()) if chi > 0 else 0.0)
     if c >= 1.0:
         chi_max = math.sqrt(chi**2 / c)
-        check_real(chi, "chi", OWNER + " (F bounded below)", lo=0.0, hi=chi_max, hi_open=True)
+        owner = OWNER + " (F bounded below)"
+        validate(chi, "chi", owner, Interval(float, 0.0, chi_max, closed="left"))
     mu_min = 2.0 * c / (1.0 - c)
     if ridge is None:
         mu = 1.25 * mu_min
     elif chi > 0:
-        mu = check_real(
-            ridge, "ridge", OWNER + f" with chi={chi:g}", lo=mu_min, hi=1e6, lo_open=True
-        )
+        owner = OWNER + f" with chi={chi:g}"
+        mu = validate(ridge, "ridge", owner, Interval(float, mu_min, 1e6, closed="right"))
     else:
-        mu = check_real(ridge, "ridge", OWNER, lo=0.0, hi=1e6)
+        mu = ridge
     L_u = 2.0 + mu
 
     cl = np.arange(n, dtype=np.int64) % K

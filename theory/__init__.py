@@ -16,7 +16,6 @@ Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from partialfed._constraints import suggest
 from partialfed.theory import classic, fallah2020, pillutla2022, regimes
 from partialfed.theory.bound import (
     PROVENANCES,
@@ -120,8 +120,7 @@ def get_bound(name: str) -> Bound:
     try:
         return BOUNDS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(BOUNDS), n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = suggest(name, BOUNDS)
         raise ValueError(
             f"Unknown bound {name!r}.{hint} Known bounds: {', '.join(sorted(BOUNDS))}."
         ) from None

@@ -18,7 +18,6 @@ broadcasting, and validates its inputs with one-line messages.
 
 from __future__ import annotations
 
-import difflib
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 from partialfed.theory.symbols import FREE_CONSTANTS, NONNEGATIVE, POSITIVE, SYMBOLS
+
+from partialfed._constraints import Array, Interval, check_names, suggest, validate
 
 __all__ = ["At", "Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
 
@@ -42,11 +43,6 @@ _RTOL = 1e-12
 
 def _sympify(x: Any) -> sp.Expr:
     return x if isinstance(x, sp.Basic) else sp.sympify(x)
-
-
-def _did_you_mean(name: str, options) -> str:
-    close = difflib.get_close_matches(name, sorted(options), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _names(symbols) -> list[str]:
@@ -213,24 +209,18 @@ class Condition:
         return Condition(self.label, self.relation.subs(subs))
 
 
-def _short(value: Any) -> str:
-    """A one-line, bounded repr of a user value for messages."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
+#: What a value of each kind of symbol accepts: a finite real number or a non-empty array of
+#: them, > 0 for the symbols in ``POSITIVE``, >= 0 for those in ``NONNEGATIVE``.
+_POSITIVE = Array(within=Interval(float, 0.0, None, closed="neither"))
+_NONNEGATIVE = Array(within=Interval(float, 0.0, None))
+_REAL = Array()
 
 
-def _as_real_array(value: Any) -> np.ndarray | None:
-    """``value`` as a float array, or None if it is not real numbers (strings, bools, bytes,
-    complex, objects, ragged or empty sequences, ints too large for a float)."""
-    if isinstance(value, str | bytes | bool | np.bool_):
-        return None
-    try:
-        raw = np.asarray(value)
-        if raw.size == 0 or raw.dtype.kind not in "iuf":
-            return None
-        return raw.astype(float)
-    except (TypeError, ValueError, OverflowError):
-        return None
+def constraint_of(name: str) -> Array:
+    """The constraint on a numeric value of symbol ``name`` (see ``theory.symbols``)."""
+    if name in POSITIVE:
+        return _POSITIVE
+    return _NONNEGATIVE if name in NONNEGATIVE else _REAL
 
 
 def validate_values(values: Mapping[str, Any], *, owner: str = "value") -> dict[str, np.ndarray]:
@@ -258,24 +248,7 @@ def validate_values(values: Mapping[str, Any], *, owner: str = "value") -> dict[
             f"The 'values' parameter of {owner} must be a mapping of symbol names to numbers. "
             f"Got {type(values).__name__}."
         )
-    out = {}
-    for name, v in values.items():
-        a = _as_real_array(v)
-        if a is None:
-            raise ValueError(
-                f"The {name!r} parameter of {owner} must be a real number or a non-empty array "
-                f"of them. Got {_short(v)}."
-            )
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"The {name!r} parameter of {owner} must be finite. Got {_short(v)}.")
-        if name in POSITIVE and np.any(a <= 0):
-            bad = float(a[a <= 0].flat[0]) if a.ndim else float(a)
-            raise ValueError(f"The {name!r} parameter of {owner} must be > 0. Got {bad!r}.")
-        if name in NONNEGATIVE and np.any(a < 0):
-            bad = float(a[a < 0].flat[0]) if a.ndim else float(a)
-            raise ValueError(f"The {name!r} parameter of {owner} must be >= 0. Got {bad!r}.")
-        out[name] = a
-    return out
+    return {name: validate(v, name, owner, constraint_of(name)) for name, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -396,13 +369,11 @@ class Bound:
                 continue
             if k in SYMBOLS:
                 raise ValueError(
-                    f"Bound {self.name!r} does not use {k!r}{_did_you_mean(k, required)}"
-                    f" (it uses: {', '.join(self.required)}; pass ignore_extra=True to skip it)."
+                    f"Bound {self.name!r} does not use {k!r} (it uses: "
+                    f"{', '.join(self.required)}; pass ignore_extra=True to skip it)."
+                    + suggest(k, self.required)
                 )
-            raise ValueError(
-                f"Bound {self.name!r}: unknown parameter {k!r}"
-                f"{_did_you_mean(k, required | set(SYMBOLS))}"
-            )
+            check_names([k], self.required, f"Bound {self.name!r}")
         missing = required - set(used)
         fc = {s.name for s in self.free_constants}
         missing_plain = sorted(missing - fc)
@@ -575,11 +546,12 @@ class Bound:
         subs = {}
         for k, v in merged.items():
             if k not in SYMBOLS:
-                raise ValueError(
-                    f"Bound {self.name!r}: unknown parameter {k!r}{_did_you_mean(k, known)}"
-                )
+                check_names([k], sorted(known), f"Bound {self.name!r}")
             if k not in known:
-                raise ValueError(f"Bound {self.name!r} does not use {k!r}{_did_you_mean(k, known)}")
+                raise ValueError(
+                    f"Bound {self.name!r} does not use {k!r}; it uses {', '.join(sorted(known))}."
+                    + suggest(k, known)
+                )
             if isinstance(v, sp.Basic):
                 subs[SYMBOLS[k]] = v
             else:

@@ -74,6 +74,8 @@ from partialfed.theory.symbols import (
     tau_v,
 )
 
+from partialfed._constraints import Array, Interval, check_names, validate
+
 __all__ = [
     "F_t",
     "F_next",
@@ -138,6 +140,9 @@ Q_WOR = (n - m) / (m * (n - 1))
 
 
 _ONE = sp.Integer(1)
+
+#: Measured squared norms passed to a lemma are >= 0.
+_SQUARED_NORM = Array(within=Interval(float, 0.0, None))
 
 
 class Descent(NamedTuple):
@@ -405,11 +410,7 @@ class Lemma:
         merged.update(kwargs)
         owner = f"Lemma {self.name!r}"
         required = set(self.required)
-        unknown = sorted(set(merged) - required)
-        if unknown:
-            raise ValueError(
-                f"{owner}: unknown parameter {unknown[0]!r}; it uses {', '.join(self.required)}."
-            )
+        check_names(sorted(merged), self.required, owner)
         missing = sorted(required - set(merged))
         if missing:
             raise ValueError(
@@ -417,8 +418,8 @@ class Lemma:
             )
         arr = validate_values(merged, owner=owner)
         for k in ("Delta_u_t", "Delta_v_t", "Delta_u_next_V"):
-            if k in arr and np.any(arr[k] < 0):
-                raise ValueError(f"The {k!r} parameter of {owner} must be >= 0.")
+            if k in arr:
+                validate(arr[k], k, owner, _SQUARED_NORM)
         args, f = self._compiled
         arrays = [arr[s.name] for s in args]
         if check:

@@ -166,8 +166,6 @@ def symbol(name: str) -> sp.Symbol:
     try:
         return SYMBOLS[name]
     except KeyError:
-        import difflib
+        from partialfed._constraints import suggest
 
-        close = difflib.get_close_matches(name, list(SYMBOLS), n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"Unknown symbol {name!r}{hint}") from None
+        raise ValueError(f"Unknown symbol {name!r}.{suggest(name, SYMBOLS)}") from None

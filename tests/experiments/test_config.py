@@ -129,7 +129,7 @@ ERRORS = [
     (BASE.replace("T = 5", "T = 5\nseed = 1"), [], ["[run] seed", "seeds"]),
     (BASE.replace('family = "quadratic"', ""), [], ["'family' is missing", "'quadratic'"]),
     (BASE.replace('"quadratic"', '"quadratik"'), [], ["'family'", "Did you mean 'quadratic'"]),
-    (BASE.replace("seeds = 2", "seeds = 0"), [], ["'seeds'", "count in [1, 100000]"]),
+    (BASE.replace("seeds = 2", "seeds = 0"), [], ["'seeds'", "a count", "[1, 100000]", "Got 0"]),
     (BASE.replace("seeds = 2", "seeds = [1, 1]"), [], ["'seeds'", "twice"]),
     (BASE.replace("seeds = 2", 'seeds = "a"'), [], ["'seeds'"]),
     (BASE.replace("[0.0, 1.0, 2.0]", "[]"), [], ["problem.delta", "empty"]),

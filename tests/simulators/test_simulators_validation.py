@@ -167,7 +167,7 @@ def test_run_rejects_wrong_objects(quad):
     [
         (
             dict(u0=np.zeros(4)),
-            r"'u0' parameter of run must be a float array of shape 3\. "
+            r"'u0' parameter of run must be a finite float array of shape 3\. "
             r"Got shape 4\.",
         ),
         (dict(u0=np.zeros((3, 1))), r"'u0' .* shape 3\. Got shape 3x1\."),
@@ -177,10 +177,10 @@ def test_run_rejects_wrong_objects(quad):
             r"NaN or inf",
         ),
         (dict(u0=np.array([0.0, np.inf, 0.0])), r"'u0' .* NaN or inf"),
-        (dict(u0=["a", "b", "c"]), r"'u0' parameter of run must be a float array"),
+        (dict(u0=["a", "b", "c"]), r"'u0' parameter of run must be a finite float array"),
         (
             dict(V0=np.zeros((6, 3))),
-            r"'V0' parameter of run must be a float array of shape "
+            r"'V0' parameter of run must be a finite float array of shape "
             r"6x2\. Got shape 6x3\.",
         ),
         (dict(V0=np.zeros(12)), r"'V0' .* shape 6x2\. Got shape 12\."),

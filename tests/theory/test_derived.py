@@ -341,7 +341,7 @@ def test_lemma_validation_messages():
     assert float(lem.lhs_minus_rhs(base)) < 0
     with pytest.raises(ValueError, match="needs a value for 'F_t'"):
         lem.lhs_minus_rhs({k: v for k, v in base.items() if k != "F_t"})
-    with pytest.raises(ValueError, match="unknown parameter 'chi'"):
+    with pytest.raises(ValueError, match="Unknown parameter 'chi' of Lemma"):
         lem.lhs_minus_rhs(base, chi=0.1)
     with pytest.raises(ValueError, match="gamma_u < 2/L_u"):
         lem.lhs_minus_rhs({**base, "gamma_u": 2.5})

@@ -39,5 +39,5 @@ def test_names_match_and_module_attributes_are_the_same_objects():
 
 def test_symbol_lookup_suggests():
     assert S.symbol("sigma_u") is S.sigma_u
-    with pytest.raises(ValueError, match="did you mean 'sigma_u'"):
+    with pytest.raises(ValueError, match="Did you mean 'sigma_u'"):
         S.symbol("sigmau")

@@ -100,7 +100,9 @@ def test_config_refuses_a_bad_family_in_one_line(user_module, family, words):
 
 def test_config_checks_the_knobs_of_a_user_family(user_module):
     data = {"family": REF, "problem": {"scal": 1.0}, "run": {"algorithm": "fedalt", "T": 4}}
-    with pytest.raises(config.ConfigError, match="unknown key 'scal' .*Did you mean 'scale'"):
+    with pytest.raises(
+        config.ConfigError, match=r"Unknown key 'scal' of \[problem\] .*Did you mean 'scale'"
+    ):
         config.from_dict(data)
     s = config.from_dict({**data, "problem": {}}, overrides=["scale=3", "n=5"])
     knobs = dict(s.cells[0].knobs)

@@ -46,10 +46,10 @@ TARGETS = {"vectorised": 20.0, "loop": 200.0, "ms_per_round": 1.0, "peak_rss_gb"
 
 
 def make_problem(n, d_u, d_v, noisy, seed=0):
-    """The benchmark instance (``separable``; noise ``sigma_u = sigma_v = 0.5`` if noisy)."""
+    """The benchmark instance (``separable``; noise ``noise_u = noise_v = 0.5`` if noisy)."""
     sigma = 0.5 if noisy else 0.0
     return synthetic.make(
-        "separable", n=n, d_u=d_u, d_v=d_v, sigma_u=sigma, sigma_v=sigma, seed=seed
+        "separable", n=n, d_u=d_u, d_v=d_v, noise_u=sigma, noise_v=sigma, seed=seed
     )
 
 
@@ -88,8 +88,8 @@ def vectorised_rounds(p, alg, rounds, tau, gamma, u, V, rng):
     g = SeparableNumpy(p)
     n = p.n
     rows = np.arange(n)
-    su = p.sigma_u / np.sqrt(p.d_u) if p.sigma_u else 0.0
-    sv = p.sigma_v / np.sqrt(p.d_v) if p.sigma_v and p.d_v else 0.0
+    su = p.noise_u / np.sqrt(p.d_u) if p.noise_u else 0.0
+    sv = p.noise_v / np.sqrt(p.d_v) if p.noise_v and p.d_v else 0.0
     V = V.copy()
     for _ in range(rounds):
         U = np.broadcast_to(u, (n, p.d_u)).copy()
@@ -121,8 +121,8 @@ def vectorised_rounds(p, alg, rounds, tau, gamma, u, V, rng):
 def loop_rounds(p, alg, rounds, tau, gamma, u, V, rng):
     """``rounds`` full-participation rounds of ``alg``: a Python loop over the clients."""
     g = SeparableNumpy(p)
-    su = p.sigma_u / np.sqrt(p.d_u) if p.sigma_u else 0.0
-    sv = p.sigma_v / np.sqrt(p.d_v) if p.sigma_v and p.d_v else 0.0
+    su = p.noise_u / np.sqrt(p.d_u) if p.noise_u else 0.0
+    sv = p.noise_v / np.sqrt(p.d_v) if p.noise_v and p.d_v else 0.0
     V = V.copy()
     for _ in range(rounds):
         total = np.zeros(p.d_u)

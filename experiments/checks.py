@@ -388,7 +388,9 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     consts = result.cell.values()
     fixed = {k: consts[k] for k in lemma.required if k not in HISTORY_FIELDS}
     rounds = [_per_round(f, T) for f in result.frames]
-    pathwise = lemma.holds_pathwise(p.sigma_u, p.sigma_v) and result.cell.run.m == p.n
+    # The A2 constants (minibatch variance included), not the additive-noise knobs.
+    exact = lemma.holds_pathwise(p.constants.sigma_u, p.constants.sigma_v)
+    pathwise = exact and result.cell.run.m == p.n
     diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
     if pathwise:
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])

@@ -1,6 +1,6 @@
 """Regime maps: where does FedAlt beat FedSim, in simulation and in theory?
 
-Over a 2-D grid of problem knobs (e.g. ``sigma_v`` x ``delta``), FedAlt and FedSim run with the
+Over a 2-D grid of problem knobs (e.g. ``noise_v`` x ``delta``), FedAlt and FedSim run with the
 same seeds, the same initial point, and the theorem's step-size parametrisation
 ``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)``
 (docs/references.md#pillutla2022-step-sizes).

@@ -40,7 +40,7 @@ def _strict(quick: bool) -> tuple:
             "sgd_nonconvex",
             Cell.of(
                 "quadratic",
-                {**single, "d_u": 2, "mu_u": 0.5, "sigma_u": 1.0},
+                {**single, "d_u": 2, "mu_u": 0.5, "noise_u": 1.0},
                 dict(algorithm="fedalt", T=T, m=1, gamma_v=0.0),
             ),
             seeds,
@@ -67,7 +67,7 @@ def _strict(quick: bool) -> tuple:
             # eigenvalues (L, L/2): the bound is attained along the first direction only
             Cell.of(
                 "quadratic",
-                dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
+                dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, noise_u=1.0, mu_u=0.5),
                 dict(algorithm="fedalt", T=T, m=3, gamma_v=0.0),
             ),
             seeds,
@@ -96,7 +96,7 @@ def _derived_checks(seeds: tuple, T: int) -> list:
             continue
         partial = name.endswith("_partial")
         tau_v = 3 if "tauv" in name else 1
-        problem = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5, sigma_v=0.5)
+        problem = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, noise_u=0.5, noise_v=0.5)
         run = dict(algorithm=b.algorithm, T=T, m=3 if partial else 10, tau_u=1, tau_v=tau_v)
         label = (
             f"{b.algorithm}, tau_u=1, tau_v={tau_v}, "
@@ -105,7 +105,7 @@ def _derived_checks(seeds: tuple, T: int) -> list:
         half = MaxStep(fraction=0.5)
         out.append(Check(name, Cell.of("quadratic", problem, run), seeds, half, label + ", noisy"))
         if not partial:
-            exact = {**problem, "sigma_u": 0.0, "sigma_v": 0.0}
+            exact = {**problem, "noise_u": 0.0, "noise_v": 0.0}
             out.append(
                 Check(
                     name, Cell.of("quadratic", exact, run), (0,), half, label + ", exact gradients"
@@ -131,7 +131,7 @@ def _exponents(quick: bool) -> tuple:
     Ts = (400, 800, 1600, 3200) if quick else (800, 1600, 3200, 6400, 12800)
     T_fixed = 1600 if quick else 6400
     noisy = dict(
-        n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=1.0, sigma_v=1.0, mu_u=1.0, mu_v=1.0
+        n=10, d_u=3, d_v=2, chi=0.5, delta=0.5, noise_u=1.0, noise_v=1.0, mu_u=1.0, mu_v=1.0
     )
     studies = [
         _study(
@@ -155,7 +155,7 @@ def _exponents(quick: bool) -> tuple:
             "fedalt: T, deterministic, full participation",
             "fedalt_main",
             "quadratic",
-            {**noisy, "sigma_u": 0.0, "sigma_v": 0.0},
+            {**noisy, "noise_u": 0.0, "noise_v": 0.0},
             dict(algorithm="fedalt", m=10, tau_u=1, tau_v=1),
             "T",
             Ts,
@@ -171,7 +171,7 @@ def _exponents(quick: bool) -> tuple:
             "fedalt: T, client drift (tau = 5), deterministic",
             "fedalt_main",
             "separable",
-            dict(n=10, d_u=3, d_v=2, delta=0.8, chi=0.0, sigma_u=0.0, sigma_v=0.0),
+            dict(n=10, d_u=3, d_v=2, delta=0.8, chi=0.0, noise_u=0.0, noise_v=0.0),
             dict(algorithm="fedalt", m=10, tau_u=5, tau_v=5),
             "T",
             Ts,
@@ -188,7 +188,7 @@ def _exponents(quick: bool) -> tuple:
             "fedalt: m, noise on u only",
             "fedalt_main",
             "quadratic",
-            {**noisy, "n": 32, "delta": 0.0, "sigma_v": 0.0, "sigma_u": 2.0},
+            {**noisy, "n": 32, "delta": 0.0, "noise_v": 0.0, "noise_u": 2.0},
             dict(algorithm="fedalt", T=T_fixed, m=2, tau_u=1, tau_v=1),
             "m",
             (2, 4, 8, 16) if quick else (2, 4, 8, 16, 32),
@@ -201,12 +201,12 @@ def _exponents(quick: bool) -> tuple:
     )
     studies.append(
         _study(
-            "fedsim: sigma_u, noise-dominated",
+            "fedsim: noise_u, noise-dominated",
             "fedsim_main",
             "quadratic",
-            {**noisy, "sigma_v": 0.0, "delta": 0.0},
+            {**noisy, "noise_v": 0.0, "delta": 0.0},
             dict(algorithm="fedsim", T=T_fixed, m=3, tau_u=1, tau_v=1),
-            "sigma_u",
+            "noise_u",
             (1.0, 2.0, 4.0, 8.0),
             1.0,
             0.125,
@@ -219,15 +219,15 @@ def _exponents(quick: bool) -> tuple:
 
 
 def _regime(quick: bool) -> RegimeStudy:
-    """FedAlt vs FedSim over sigma_v x delta with m = n/5, each with its theorem-tuned step."""
+    """FedAlt vs FedSim over noise_v x delta with m = n/5, each with its theorem-tuned step."""
     grid = (0.1, 0.5, 2.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
     cell = Cell.of(
         "quadratic",
-        dict(n=20, d_u=5, d_v=3, chi=0.8, sigma_u=0.1),
+        dict(n=20, d_u=5, d_v=3, chi=0.8, noise_u=0.1),
         dict(T=1000 if quick else 4000, m=4, tau_u=1, tau_v=1),
     )
     seeds = (0, 1) if quick else tuple(range(6))
-    return RegimeStudy(cell, "sigma_v", grid, "delta", grid, TunedEta(0.5), seeds)
+    return RegimeStudy(cell, "noise_v", grid, "delta", grid, TunedEta(0.5), seeds)
 
 
 def plan(quick: bool = True) -> Plan:

@@ -115,7 +115,7 @@ for name in ("fedalt", "fedsim"):
 # `certified`, `local`, `estimate`).
 
 # %%
-knobs = dict(n=SIZE["n"], d_u=5, d_v=3, chi=0.9, delta=3.0, sigma_u=0.3, sigma_v=0.3, seed=0)
+knobs = dict(n=SIZE["n"], d_u=5, d_v=3, chi=0.9, delta=3.0, noise_u=0.3, noise_v=0.3, seed=0)
 p = synthetic.make("quadratic", **knobs)
 print(p.constants)
 
@@ -253,7 +253,7 @@ display(table.round(3))
 # 1. **No coupling.** Set `chi=0.0` in `synthetic.make` and rerun. Before you look: what
 #    should happen to the difference between FedAlt and FedSim, and why? (Hint: with
 #    $\chi = 0$, does $\nabla_u F_i$ depend on $v_i$ at all for this quadratic?)
-# 2. **Noise-free.** Set `sigma_u=0.0, sigma_v=0.0`. Fit the slope of the running average in
+# 2. **Noise-free.** Set `noise_u=0.0, noise_v=0.0`. Fit the slope of the running average in
 #    log-log scale over the second half of the rounds (`experiments.checks.fit_slope` does
 #    the fit). Is it closer to $-1/2$ or to $-1$? Which term of the bound
 #    $\sqrt{\sigma^2/T} + (\tilde\sigma^2/T)^{2/3} + O(1/T)$ is left?

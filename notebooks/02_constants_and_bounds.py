@@ -81,13 +81,13 @@ print(synthetic.knobs_of("quadratic"))
 # grows: the cross constants $L_{uv} = L_{vu} = \chi\sqrt{L_u L_v}$ grow with it.
 
 # %%
-base = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=1.0, sigma_u=0.1, sigma_v=0.1, seed=0)
+base = dict(n=10, d_u=3, d_v=2, chi=0.5, delta=1.0, noise_u=0.1, noise_v=0.1, seed=0)
 changes = {
     "baseline": {},
     "L_u=4": dict(L_u=4.0),
     "chi=0.9": dict(chi=0.9),
     "delta=3": dict(delta=3.0),
-    "sigma_v=1": dict(sigma_v=1.0),
+    "noise_v=1": dict(noise_v=1.0),
 }
 table = {k: synthetic.make("quadratic", **{**base, **v}).constants for k, v in changes.items()}
 pd.DataFrame({k: c.as_dict() for k, c in table.items()}).T.round(3)
@@ -198,7 +198,7 @@ check = Check(
     bound="fedalt_tau1_full",
     cell=Cell.of(
         "quadratic",
-        dict(base, sigma_u=0.5, sigma_v=0.5),
+        dict(base, noise_u=0.5, noise_v=0.5),
         dict(algorithm="fedalt", T=SIZE["T"], m=10, tau_u=1, tau_v=1),
     ),
     seeds=SIZE["seeds"],

@@ -100,7 +100,8 @@ for mm in (m, n // 2):
 # ## 2. A regime map
 #
 # `regime_map` runs FedAlt and FedSim on every point of a grid of problem knobs (here the
-# personal noise $\sigma_v$ against the diversity $\delta$), with the same seeds, the same
+# additive personal noise `noise_v`, which is $\sigma_v$ for this family, against the
+# diversity $\delta$), with the same seeds, the same
 # initial point and the theorem's step sizes $\gamma = \eta / (L \tau)$. It scores each
 # algorithm by its theorem's left-hand side (notebook 1) and records, per cell,
 #
@@ -110,11 +111,11 @@ for mm in (m, n // 2):
 # Cells where theory predicts less than a 10% difference are not scored.
 
 # %%
-problem = dict(n=n, d_u=3, d_v=2, chi=chi, sigma_u=0.0, seed=0)
+problem = dict(n=n, d_u=3, d_v=2, chi=chi, noise_u=0.0, seed=0)
 run = dict(T=SIZE["T"], m=m, tau_u=2, tau_v=2)
 grid = tuple(SIZE["grid"])
 study = RegimeStudy(
-    Cell.of("quadratic", problem, run), "sigma_v", grid, "delta", grid, seeds=SIZE["seeds"]
+    Cell.of("quadratic", problem, run), "noise_v", grid, "delta", grid, seeds=SIZE["seeds"]
 )
 rm = regime_map(study)
 print(f"agreement on scored cells: {rm.agreement:.0%} of {int(rm.scored.sum())}")
@@ -166,10 +167,10 @@ for d in rm.disagreements():
 worst = sorted(rm.disagreements(), key=lambda d: abs(np.log(d["theory_factor"])))[-1:]
 for cell in worst:
     for T in (SIZE["T"], 4 * SIZE["T"]):
-        longer = RegimeStudy(Cell.of("quadratic", problem, {**run, "T": T}), "sigma_v",
-                             (cell["sigma_v"],), "delta", (cell["delta"],), seeds=tuple(range(4)))
+        longer = RegimeStudy(Cell.of("quadratic", problem, {**run, "T": T}), "noise_v",
+                             (cell["noise_v"],), "delta", (cell["delta"],), seeds=tuple(range(4)))
         r = regime_map(longer)
-        print(f"sigma_v={cell['sigma_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
+        print(f"noise_v={cell['noise_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
               f"{cell['theory_factor']:.3f}, measured ratio {r.measured_ratio[0, 0]:.3f}")
 if not worst:
     print("No scored cell disagrees at this size.")

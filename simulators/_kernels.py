@@ -61,7 +61,7 @@ def _v_step(data, i, u, v, g, idx, steps, noise, t, k, size):
     """One personal step ``v <- v - gamma_v (grad_v f_i(u, v; z) [+ xi_v])``."""
     _draw_batch(steps.seed, t, i, k, size, idx)
     grad_v(data, i, u, v, g, idx)
-    _add_noise(g, noise.sigma_v, steps.seed, STREAM_NOISE_V, t, i, k)
+    _add_noise(g, noise.noise_v, steps.seed, STREAM_NOISE_V, t, i, k)
     for c in range(v.shape[0]):
         v[c] -= steps.gamma_v * g[c]
 
@@ -71,7 +71,7 @@ def _u_step(data, i, u, v, g, idx, steps, noise, t, k, size):
     """One shared step ``u <- u - gamma_u (grad_u f_i(u, v; z) [+ xi_u])``."""
     _draw_batch(steps.seed, t, i, k, size, idx)
     grad_u(data, i, u, v, g, idx)
-    _add_noise(g, noise.sigma_u, steps.seed, STREAM_NOISE_U, t, i, k)
+    _add_noise(g, noise.noise_u, steps.seed, STREAM_NOISE_U, t, i, k)
     for c in range(u.shape[0]):
         u[c] -= steps.gamma_u * g[c]
 
@@ -85,8 +85,8 @@ def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size):
         _draw_batch(seed, t, i, k, size, idx)
         grad_u(data, i, ul, vl, gu, idx)
         grad_v(data, i, ul, vl, gv, idx)
-        _add_noise(gu, noise.sigma_u, seed, STREAM_NOISE_U, t, i, k)
-        _add_noise(gv, noise.sigma_v, seed, STREAM_NOISE_V, t, i, k)
+        _add_noise(gu, noise.noise_u, seed, STREAM_NOISE_U, t, i, k)
+        _add_noise(gv, noise.noise_v, seed, STREAM_NOISE_V, t, i, k)
         for c in range(ul.shape[0]):
             ul[c] -= steps.gamma_u * gu[c]
         for c in range(vl.shape[0]):
@@ -167,7 +167,7 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
     steps : Steps
         ``T, m, tau_u, tau_v, gamma_u, gamma_v, eval_every, seed`` as in ``RunConfig``.
     noise : Noise
-        ``sigma_u, sigma_v``: additive gradient noise ``N(0, sigma^2/d I)`` per block (A2).
+        ``noise_u, noise_v``: additive gradient noise ``N(0, noise^2/d I)`` per block.
     data, sizes, batch
         The problem's data (dispatched on its type), samples per device, minibatch size.
     U : (1, d_u) or (n, d_u) array

@@ -53,10 +53,14 @@ class Steps(NamedTuple):
 
 
 class Noise(NamedTuple):
-    """Additive gradient noise of a problem: ``xi ~ N(0, sigma^2/d I)`` per block (A2)."""
+    """Additive gradient noise of a problem: ``xi ~ N(0, noise^2/d I)`` per block.
 
-    sigma_u: float
-    sigma_v: float
+    The knobs ``noise_u, noise_v``, not the A2 constants ``sigma_u, sigma_v`` (which also count
+    minibatch variance).
+    """
+
+    noise_u: float
+    noise_v: float
 
     @classmethod
     def of(cls, problem) -> Noise:

@@ -142,9 +142,10 @@ class Problem:
         Samples per device for finite-sum families (minibatches draw from them), zeros otherwise.
     batch : int
         Minibatch size for stochastic gradients (0: exact gradients plus additive noise only).
-    sigma_u, sigma_v : float
-        Standard deviations of the additive Gaussian noise: ``xi ~ N(0, sigma^2/d I)`` per block,
-        so ``E||xi||^2 = sigma^2`` exactly.
+    noise_u, noise_v : float
+        Standard deviations of the additive Gaussian noise (the knobs): ``xi ~ N(0, noise^2/d I)``
+        per block, so ``E||xi||^2 = noise^2`` exactly. Not the A2 constants
+        ``constants.sigma_u``, ``constants.sigma_v``, which also count minibatch variance.
     witnesses : mapping
         Where exact constants are attained or approached (for tests and for the curious):
         ``'L_u'``, ``'L_v'``, ``'L_uv'``, ``'L_vu'`` map to ``(i, u, v)``, a device and a point
@@ -169,8 +170,8 @@ class Problem:
         knobs: Mapping | None = None,
         sizes: np.ndarray | None = None,
         batch: int = 0,
-        sigma_u: float = 0.0,
-        sigma_v: float = 0.0,
+        noise_u: float = 0.0,
+        noise_v: float = 0.0,
         description: str = "",
         witnesses: Mapping | None = None,
     ):
@@ -197,8 +198,8 @@ class Problem:
             raise ValueError(f"The 'sizes' parameter of {owner} must be n non-negative ints.")
         max_batch = int(self.sizes.max()) if self.n else 0
         self.batch = validate(batch, "batch", owner, Interval(int, 0, max_batch))
-        self.sigma_u = validate(sigma_u, "sigma_u", owner, Interval(float, 0.0, None))
-        self.sigma_v = validate(sigma_v, "sigma_v", owner, Interval(float, 0.0, None))
+        self.noise_u = validate(noise_u, "noise_u", owner, Interval(float, 0.0, None))
+        self.noise_v = validate(noise_v, "noise_v", owner, Interval(float, 0.0, None))
         self.description = description
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)

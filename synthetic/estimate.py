@@ -2,7 +2,7 @@
 
 ``estimate_constants`` measures what a family's docstring derives: Lipschitz ratios of the
 partial gradients (sampled pairs plus finite-difference power iteration), the variance of the
-stochastic oracle (the simulators' noise model: additive ``N(0, sigma^2/d I)`` plus
+stochastic oracle (the simulators' noise model: additive ``N(0, noise^2/d I)`` plus
 with-replacement minibatches), the gradient diversity and a lower-value search. Every number
 it returns is an observed quantity, so each is a lower bound on the true supremum (an upper
 bound on the true infimum for ``F_low``), never a guarantee: kind ``estimate``.
@@ -232,7 +232,7 @@ def estimate_constants(
         - ``L_*``: max of (a) ratios over random pairs at log-uniform distances in the ball and
           (b) ``local_lipschitz`` at the first ``min(n_pairs, 64)`` points. Lower bounds of the
           true constants on the ball; for quadratics (b) is exact up to rounding.
-        - ``sigma_u^2 = problem.sigma_u^2 + max_points E||g_batch - grad_u F_i||^2``: the
+        - ``sigma_u^2 = problem.noise_u^2 + max_points E||g_batch - grad_u F_i||^2``: the
           additive part is exact by construction, the minibatch part is a Monte-Carlo mean
           (``noise_draws`` batches per point, the simulators' with-replacement sampling).
         - ``rho^2``: least-squares slope (clipped at 0) of the diversity against
@@ -303,8 +303,8 @@ def _estimate(problem, stages, n_pairs, seed, radius, power_steps, noise_draws, 
     stages.stage(_STAGES[3])
     R = min(n_pairs, 32)
     mb_u, mb_v = _minibatch_variance(orc, problem, rng, I[:R], U[:R], V[:R], noise_draws)
-    sigma_u = math.sqrt(problem.sigma_u**2 + mb_u)
-    sigma_v = math.sqrt(problem.sigma_v**2 + mb_v)
+    sigma_u = math.sqrt(problem.noise_u**2 + mb_u)
+    sigma_v = math.sqrt(problem.noise_v**2 + mb_v)
 
     # Diversity and F: population points in the ball and along gradient descent.
     stages.stage(_STAGES[4])
@@ -364,7 +364,7 @@ def _estimate(problem, stages, n_pairs, seed, radius, power_steps, noise_draws, 
             "L_v": "as L_u",
             "L_uv": "as L_u (grad_u along v)",
             "L_vu": "as L_u (grad_v along u)",
-            "sigma_u": "additive sigma_u^2 (exact) + Monte-Carlo minibatch variance, max over "
+            "sigma_u": "additive noise_u^2 (exact) + Monte-Carlo minibatch variance, max over "
             "points",
             "sigma_v": "as sigma_u",
             "delta": f"max over {D.size} population points of diversity - rho^2 ||grad_u F||^2",
@@ -476,8 +476,8 @@ def custom(
     constants: Constants | None = None,
     sizes=None,
     batch: int = 0,
-    sigma_u: float = 0.0,
-    sigma_v: float = 0.0,
+    noise_u: float = 0.0,
+    noise_v: float = 0.0,
     estimate: dict | None = None,
     progress: bool | None = None,
 ) -> Problem:
@@ -507,7 +507,7 @@ def custom(
         Samples per device of a finite sum (needed when ``batch > 0``).
     batch : int
         Minibatch size, in [0, min(sizes)].
-    sigma_u, sigma_v : float
+    noise_u, noise_v : float
         Additive gradient-noise standard deviations, >= 0.
     estimate : dict or None
         Keyword arguments of ``estimate_constants`` (``n_pairs``, ``seed``, ``radius``,
@@ -545,8 +545,8 @@ def custom(
             raise ValueError(f"The 'sizes' parameter of {_C_OWNER} must be n={n} positive ints.")
     lim = int(sizes.min()) if sizes is not None else 0
     batch = validate(batch, "batch", _C_OWNER, Interval(int, 0, lim))
-    sigma_u = validate(sigma_u, "sigma_u", _C_OWNER, Interval(float, 0.0, 1e6))
-    sigma_v = validate(sigma_v, "sigma_v", _C_OWNER, Interval(float, 0.0, 1e6))
+    noise_u = validate(noise_u, "noise_u", _C_OWNER, Interval(float, 0.0, 1e6))
+    noise_v = validate(noise_v, "noise_v", _C_OWNER, Interval(float, 0.0, 1e6))
     if constants is not None and not isinstance(constants, Constants):
         raise TypeError(
             f"The 'constants' parameter of {_C_OWNER} must be a synthetic.Constants "
@@ -595,11 +595,11 @@ def custom(
         grad_v_fn=grad_v,
         constants=constants if constants is not None else placeholder,
         init=init_fn,
-        knobs=dict(n=n, d_u=d_u, d_v=d_v, batch=batch, sigma_u=sigma_u, sigma_v=sigma_v),
+        knobs=dict(n=n, d_u=d_u, d_v=d_v, batch=batch, noise_u=noise_u, noise_v=noise_v),
         sizes=sizes,
         batch=batch,
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        noise_u=noise_u,
+        noise_v=noise_v,
         description=f"custom problem {name!r}",
     )
     total = 1 + (len(_STAGES) if constants is None else 0)

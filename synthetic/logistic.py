@@ -121,8 +121,8 @@ _parameter_constraints = {
     "heterogeneity": [Interval(float, 0.0, 1e3)],
     "lam": [Interval(float, 0.0, 1e6)],
     "batch": [Interval(int, 0, "samples")],
-    "sigma_u": [NOISE],
-    "sigma_v": [NOISE],
+    "noise_u": [NOISE],
+    "noise_v": [NOISE],
     "seed": [SEED],
 }
 
@@ -137,8 +137,8 @@ def logistic(
     heterogeneity: float = 1.0,
     lam: float = 0.1,
     batch: int = 0,
-    sigma_u: float = 0.0,
-    sigma_v: float = 0.0,
+    noise_u: float = 0.0,
+    noise_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
     r"""Logistic regression, shared body ``u``, personal head ``v``, nonconvex regulariser.
@@ -169,7 +169,7 @@ def logistic(
       ``g_i = (1/N) sum_j ell'(z_j) y_j a_j`` has ``|ell'| < 1``, so
       ``||g_i|| <= G_i = min((1/N) sum_j ||a_ij||, sqrt(lam_A,i))`` and the diversity
       ``= mean ||g_i||^2 - ||mean g||^2 <= mean_i G_i^2 = delta^2``; ``rho = 0``.
-    - ``sigma_u^2 = sigma_u_knob^2 + (1/b) max_i (1/N) sum_j ||a_ij||^2`` when ``batch = b > 0``
+    - ``sigma_u^2 = noise_u^2 + (1/b) max_i (1/N) sum_j ||a_ij||^2`` when ``batch = b > 0``
       (variance of a with-replacement minibatch mean is ``Var/b`` and a per-sample gradient
       has norm ``<= ||a_ij||``); exactly the knob when ``batch = 0``. Likewise ``sigma_v``.
     - ``F_low = 0`` (both terms are non-negative).
@@ -186,8 +186,9 @@ def logistic(
         Weight of the nonconvex regulariser, >= 0.
     batch : int
         Minibatch size in [0, samples] (0: exact gradients).
-    sigma_u, sigma_v : float
-        Additive gradient-noise standard deviations, >= 0.
+    noise_u, noise_v : float
+        Standard deviations of the additive gradient noise, >= 0 (not the constants
+        ``sigma_u``, ``sigma_v``, which also count minibatch variance).
     seed : int
         Instance seed.
     """
@@ -230,8 +231,8 @@ def logistic(
         L_v=float(lam_C.max() / 4 + 2 * lam) if d_v else 0.0,
         L_uv=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
         L_vu=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
-        sigma_u=math.sqrt(sigma_u**2 + mb_u),
-        sigma_v=math.sqrt(sigma_v**2 + mb_v),
+        sigma_u=math.sqrt(noise_u**2 + mb_u),
+        sigma_v=math.sqrt(noise_v**2 + mb_v),
         delta=float(np.sqrt(np.mean(G**2))),
         rho=0.0,
         F_low=0.0,
@@ -250,7 +251,7 @@ def logistic(
             "L_u": "max_i lambda_max(A_i^T A_i/N)/4 + 2 lam (logistic'' <= 1/4, phi'' <= 2)",
             "L_uv": "max_i ||A_i|| ||C_i|| / (4N) (Cauchy-Schwarz)",
             "delta": "mean_i min(mean_j ||a_ij||, sqrt(lambda_max(A_i^T A_i/N)))^2",
-            "sigma_u": "additive sigma_u^2 + max_i mean_j ||a_ij||^2 / batch"
+            "sigma_u": "additive noise_u^2 + max_i mean_j ||a_ij||^2 / batch"
             if batch
             else "additive noise only",
             "F_low": "both terms are non-negative",
@@ -280,13 +281,13 @@ def logistic(
             heterogeneity=het,
             lam=lam,
             batch=batch,
-            sigma_u=sigma_u,
-            sigma_v=sigma_v,
+            noise_u=noise_u,
+            noise_v=noise_v,
             seed=seed,
         ),
         sizes=np.full(n, N, dtype=np.int64),
         batch=batch,
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        noise_u=noise_u,
+        noise_v=noise_v,
         description="nonconvex-regularised logistic regression, personal head",
     )

@@ -197,8 +197,8 @@ _parameter_constraints = {
     "mu_v": [Interval(float, 0.0, "L_v", closed="right")],
     "personal": [Interval(float, 0.0, 1e6)],
     "hessian_spread": [Interval(float, 0.0, 1.0, closed="left")],
-    "sigma_u": [NOISE],
-    "sigma_v": [NOISE],
+    "noise_u": [NOISE],
+    "noise_v": [NOISE],
     "seed": [SEED],
 }
 
@@ -217,8 +217,8 @@ def quadratic(
     mu_v: float = 0.1,
     personal: float = 1.0,
     hessian_spread: float = 0.0,
-    sigma_u: float = 0.0,
-    sigma_v: float = 0.0,
+    noise_u: float = 0.0,
+    noise_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
     r"""Block quadratic with a shared (or spread) Hessian; every constant exact.
@@ -258,7 +258,8 @@ def quadratic(
       makes A3 hold with that ``rho``: **exact** given ``rho``, attained at a computed point.
       Then ``delta`` differs from the knob (the knob still sets the spread of ``e_i``).
     - ``rho = 0``: exact (shared Hessian).
-    - ``sigma_u``, ``sigma_v``: additive noise ``N(0, sigma^2/d I)`` per block, exact.
+    - ``sigma_u = noise_u``, ``sigma_v = noise_v``: additive noise ``N(0, noise^2/d I)`` per
+      block, exact.
     - ``F_low = inf F``: **exact**, from the linear system of the joint minimiser.
 
     Parameters
@@ -275,8 +276,9 @@ def quadratic(
         Root-mean-square spread of the personal targets ``b_{v,i}``, >= 0.
     hessian_spread : float
         Relative spread ``s`` of the device Hessians ``A_i``, in [0, 1).
-    sigma_u, sigma_v : float
-        Gradient-noise standard deviations, >= 0.
+    noise_u, noise_v : float
+        Standard deviations of the additive gradient noise, >= 0 (not the constants
+        ``sigma_u``, ``sigma_v``, which also count minibatch variance).
     seed : int
         Instance seed (same seed, same instance).
     """
@@ -373,8 +375,8 @@ def quadratic(
         L_v=L_v if d_v > 0 else 0.0,
         L_uv=L_uv,
         L_vu=L_uv,
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        sigma_u=noise_u,
+        sigma_v=noise_v,
         delta=delta_value,
         rho=rho_value,
         F_low=F_low,
@@ -427,12 +429,12 @@ def quadratic(
             mu_v=mu_v,
             personal=personal,
             hessian_spread=spread,
-            sigma_u=sigma_u,
-            sigma_v=sigma_v,
+            noise_u=noise_u,
+            noise_v=noise_v,
             seed=seed,
         ),
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        noise_u=noise_u,
+        noise_v=noise_v,
         description="block quadratic, exact constants"
         + (", heterogeneous Hessians" if spread > 0 else ", shared Hessian"),
         witnesses=witnesses,

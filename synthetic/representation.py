@@ -154,8 +154,8 @@ _parameter_constraints = {
     "beta_B": [Interval(float, 0.0, 1e6, closed="right")],
     "beta_w": [Interval(float, 0.0, 1e6, closed="right")],
     "batch": [Interval(int, 0, "samples")],
-    "sigma_u": [NOISE],
-    "sigma_v": [NOISE],
+    "noise_u": [NOISE],
+    "noise_v": [NOISE],
     "seed": [SEED],
 }
 
@@ -173,8 +173,8 @@ def representation(
     beta_B: float = 1.5,
     beta_w: float = 1.5,
     batch: int = 0,
-    sigma_u: float = 0.0,
-    sigma_v: float = 0.0,
+    noise_u: float = 0.0,
+    noise_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
     r"""Linear shared representation ``B`` (d x k), personal heads ``w_i`` (FedRep's model).
@@ -203,8 +203,8 @@ def representation(
     - ``delta^2 = mean_i (beta_w (lam_i beta_B beta_w + t_i))^2`` with ``rho = 0``:
       ``||grad_B F_i||_F = ||w|| ||S_i B w - X^T y / N||`` and the diversity is at most
       ``mean_i ||grad_B F_i||^2``; certified on ``R``.
-    - ``sigma_u^2 = sigma_u_knob^2 + (1/b) max_i mean_j (beta_w ||x_ij|| e_ij)^2`` and
-      ``sigma_v^2 = sigma_v_knob^2 + (1/b) max_i mean_j (beta_B ||x_ij|| e_ij)^2`` with
+    - ``sigma_u^2 = noise_u^2 + (1/b) max_i mean_j (beta_w ||x_ij|| e_ij)^2`` and
+      ``sigma_v^2 = noise_v^2 + (1/b) max_i mean_j (beta_B ||x_ij|| e_ij)^2`` with
       ``e_ij = ||x_ij|| beta_B beta_w + |y_ij|`` (a bound on the residual on ``R``) when
       ``batch = b > 0``: certified on ``R``; exactly the knobs when ``batch = 0``.
     - ``F_low = 0``: exact when ``label_noise = 0`` (``F(B^*, W^*) = 0``; ``witnesses``), a
@@ -229,8 +229,9 @@ def representation(
         Radii of the region ``R``, > 0.
     batch : int
         Minibatch size in [0, samples].
-    sigma_u, sigma_v : float
-        Additive gradient-noise standard deviations, >= 0.
+    noise_u, noise_v : float
+        Standard deviations of the additive gradient noise, >= 0 (not the constants
+        ``sigma_u``, ``sigma_v``, which also count minibatch variance).
     seed : int
         Instance seed.
     """
@@ -291,8 +292,8 @@ def representation(
         L_v=Lam * beta_B**2,
         L_uv=L_cross,
         L_vu=L_cross,
-        sigma_u=math.sqrt(sigma_u**2 + mb_u),
-        sigma_v=math.sqrt(sigma_v**2 + mb_v),
+        sigma_u=math.sqrt(noise_u**2 + mb_u),
+        sigma_v=math.sqrt(noise_v**2 + mb_v),
         delta=delta,
         rho=0.0,
         F_low=0.0,
@@ -350,14 +351,14 @@ def representation(
             beta_B=beta_B,
             beta_w=beta_w,
             batch=batch,
-            sigma_u=sigma_u,
-            sigma_v=sigma_v,
+            noise_u=noise_u,
+            noise_v=noise_v,
             seed=seed,
         ),
         sizes=np.full(n, N, dtype=np.int64),
         batch=batch,
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        noise_u=noise_u,
+        noise_v=noise_v,
         description="FedRep linear representation: shared B, personal heads",
         witnesses=witnesses,
     )

@@ -261,8 +261,8 @@ _parameter_constraints = {
     "personal": [Interval(float, 0.0, 1e6)],
     "clusters": [Interval(int, 1, lambda p: min(p["n"], 1024)), None],
     "ridge": [Interval(float, 0.0, 1e6), None],
-    "sigma_u": [NOISE],
-    "sigma_v": [NOISE],
+    "noise_u": [NOISE],
+    "noise_v": [NOISE],
     "seed": [SEED],
 }
 
@@ -280,8 +280,8 @@ def separable(
     personal: float = 1.0,
     clusters: int | None = None,
     ridge: float | None = None,
-    sigma_u: float = 0.0,
-    sigma_v: float = 0.0,
+    noise_u: float = 0.0,
+    noise_v: float = 0.0,
     seed: int = 0,
 ) -> Problem:
     r"""Separable nonconvex block model; exact constants when ``chi = 0``.
@@ -331,7 +331,8 @@ def separable(
       ``mu_min = 2 c / (1 - c)``, ``c = chi^2 L_v lambda_max(W R^{-1} W^T)``, is the smallest ridge
       with ``M`` positive definite (needs ``c < 1``). The u-block stays nonconvex only while
       ``mu < 1/2`` (``phi'' >= -1/2``), i.e. for small ``chi``; say so in experiments.
-    - ``sigma_u``, ``sigma_v``: additive noise ``N(0, sigma^2/d I)`` per block, exact.
+    - ``sigma_u = noise_u``, ``sigma_v = noise_v``: additive noise ``N(0, noise^2/d I)`` per
+      block, exact.
 
     Parameters
     ----------
@@ -349,8 +350,9 @@ def separable(
         Number of device groups ``K`` in ``[1, min(n, 1024)]`` (default ``min(n, 8)``).
     ridge : float or None
         ``mu >= 0`` (default: see above).
-    sigma_u, sigma_v : float
-        Additive gradient-noise standard deviations, >= 0.
+    noise_u, noise_v : float
+        Standard deviations of the additive gradient noise, >= 0 (not the constants
+        ``sigma_u``, ``sigma_v``, which also count minibatch variance).
     seed : int
         Instance seed.
     """
@@ -439,8 +441,8 @@ def separable(
         L_v=L_v if d_v > 0 else 0.0,
         L_uv=L_uv,
         L_vu=L_uv,
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        sigma_u=noise_u,
+        sigma_v=noise_v,
         delta=math.sqrt(max(delta2, 0.0)),
         rho=0.0,
         F_low=float(F_low),
@@ -484,12 +486,12 @@ def separable(
             personal=personal,
             clusters=K,
             ridge=mu,
-            sigma_u=sigma_u,
-            sigma_v=sigma_v,
+            noise_u=noise_u,
+            noise_v=noise_v,
             seed=seed,
         ),
-        sigma_u=sigma_u,
-        sigma_v=sigma_v,
+        noise_u=noise_u,
+        noise_v=noise_v,
         description="separable nonconvex phi(t) = t^2/(1+t^2) block model",
         witnesses=witnesses,
     )

@@ -40,7 +40,7 @@ CHECK_EXAMPLE = """examples:
 
 REGIME_EXAMPLE = """examples:
   partialfed regime
-  partialfed regime --set m=2 --set 'sigma_v=[0.1,1,10]' --set 'delta=[0.1,1,10]' --out regime"""
+  partialfed regime --set m=2 --set 'noise_v=[0.1,1,10]' --set 'delta=[0.1,1,10]' --out regime"""
 
 REPRODUCE_EXAMPLE = """examples:
   partialfed reproduce --quick
@@ -97,7 +97,7 @@ def check(args: argparse.Namespace) -> int:
             bound.name,
             Cell.of(
                 "quadratic",
-                dict(n=10, d_u=2, d_v=2, chi=0.5, sigma_u=0.5, sigma_v=0.5),
+                dict(n=10, d_u=2, d_v=2, chi=0.5, noise_u=0.5, noise_v=0.5),
                 dict(algorithm=algorithm, T=300, m=10),
             ),
             steps=MaxStep(fraction=0.5),
@@ -163,7 +163,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def add_regime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--x", default="sigma_v", help="knob on the x axis (default sigma_v)")
+    p.add_argument("--x", default="noise_v", help="knob on the x axis (default noise_v)")
     p.add_argument("--y", default="delta", help="knob on the y axis (default delta)")
     p.add_argument(
         "--set",

@@ -210,14 +210,17 @@ def regime_figure(r: RegimeMap):
             c = problem_of(
                 r.fixed["family"], {**r.fixed["problem"], r.x: r.xs[0], r.y: r.ys[0]}
             ).constants
+            # theory's boundary is in the A2 constants; the map's axes are knobs. The noise
+            # knobs set sigma_u, sigma_v exactly when batch = 0 (the regime map's families).
+            sym = {"noise_u": "sigma_u", "noise_v": "sigma_v"}
             bx = theory.boundary(
-                r.x,
+                sym.get(r.x, r.x),
                 n=r.fixed["problem"]["n"],
                 m=r.fixed["run"]["m"],
                 L_u=c.L_u,
                 L_v=c.L_v,
                 sigma_u=c.sigma_u,
-                **{r.y: ys_fine},
+                **{sym.get(r.y, r.y): ys_fine},
             )
             ok = np.isfinite(bx) & (bx > 0)
             ax.plot(

@@ -33,7 +33,7 @@ from partialfed.experiments.plots.style import label as _label
 __all__ = ["KNOB_PREFERENCE", "convergence", "final_vs_knob", "plot_directory"]
 
 #: Which swept knob goes on the x axis first (then facets), when several are swept.
-KNOB_PREFERENCE = ("delta", "m", "chi", "sigma_v", "sigma_u", "tau_u", "tau_v", "gamma_u", "n")
+KNOB_PREFERENCE = ("delta", "m", "chi", "noise_v", "noise_u", "tau_u", "tau_v", "gamma_u", "n")
 
 _NOT_KNOBS = {"seed", "problem_seed", "init_seed", "algorithm", "hash", "family"}
 
@@ -135,7 +135,7 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
     df : DataFrame
         Rows of ``experiments.store.load``.
     knob : str
-        A spec column (``delta``, ``m`` (drawn as ``m/n``), ``chi``, ``sigma_v``, ``tau_u``...).
+        A spec column (``delta``, ``m`` (drawn as ``m/n``), ``chi``, ``noise_v``, ``tau_u``...).
     metric : str
         A metric column.
     ax : matplotlib Axes, optional

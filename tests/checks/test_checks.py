@@ -29,7 +29,7 @@ TIGHT = Check(
     "fedsgd_partial",
     Cell.of(
         "quadratic",
-        dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, sigma_u=1.0, mu_u=0.5),
+        dict(n=10, d_u=2, d_v=1, chi=0.0, delta=1.0, noise_u=1.0, mu_u=0.5),
         dict(algorithm="fedalt", T=600, m=3, gamma_v=0.0),
     ),
     seeds=tuple(range(12)),
@@ -102,7 +102,7 @@ def test_exponent_check_on_deterministic_runs():
     # gradient norms decays like 1/T on a strongly convex quadratic.
     cell = Cell.of(
         "quadratic",
-        dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5, mu_v=0.5, sigma_u=0.0, sigma_v=0.0),
+        dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5, mu_v=0.5, noise_u=0.0, noise_v=0.0),
         dict(algorithm="fedalt", m=4, tau_u=1, tau_v=1, gamma_u=0.5, gamma_v=0.5),
     )
     study = ExponentStudy("det", "fedalt_main", cell, "T", (50, 100, 200, 400), -1.0, seeds=(0,))
@@ -124,13 +124,13 @@ def test_regime_agreement_on_a_hand_made_grid():
     factor = np.array([[1.5, 1.05, 0.7], [0.8, 1.2, 1.0]])
     lhs_alt = np.ones((2, 3))
     lhs_sim = np.array([[1.3, 0.9, 0.8], [1.1, 1.4, 2.0]])
-    r = RegimeMap("sigma_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor, {})
+    r = RegimeMap("noise_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor, {})
     # scored: |factor - 1| >= 0.1 -> (0,0), (0,2), (1,0), (1,1)
     assert r.scored.tolist() == [[True, False, True], [True, True, False]]
     # agree: (0,0) alt/alt yes; (0,2) sim/sim yes; (1,0) theory sim, measured alt: no; (1,1) yes
     assert r.agreement == pytest.approx(3 / 4)
     (d,) = r.disagreements()
-    assert d == {"sigma_v": 0.1, "delta": 1.0, "theory_factor": 0.8, "measured_ratio": 1.1}
+    assert d == {"noise_v": 0.1, "delta": 1.0, "theory_factor": 0.8, "measured_ratio": 1.1}
 
 
 class _Broken:
@@ -150,7 +150,7 @@ class _Broken:
 @pytest.mark.parametrize("noisy", [False, True])
 def test_lemma_check_finds_no_violation_and_flags_a_broken_lemma(noisy):
     derived = pytest.importorskip("partialfed.theory.derived")
-    problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, sigma_u=0.5 * noisy, sigma_v=0.5 * noisy)
+    problem = dict(n=6, d_u=3, d_v=2, chi=0.5, delta=0.5, noise_u=0.5 * noisy, noise_v=0.5 * noisy)
     check = Check(
         "fedsim_tau1_full",
         Cell.of("quadratic", problem, dict(algorithm="fedsim", T=80, m=6)),

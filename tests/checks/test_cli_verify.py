@@ -52,7 +52,7 @@ def test_regime_small_grid(tmp_path):
     r = partialfed(
         "regime",
         "--set",
-        "sigma_v=[0.1,3]",
+        "noise_v=[0.1,3]",
         "--set",
         "delta=[0.1,3]",
         "--set",

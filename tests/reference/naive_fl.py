@@ -22,8 +22,8 @@ Every random number is a pure function of a counter (see ``simulators._rng``). I
 device ``i`` draws, at its local step with counter ``k``:
 
 - additive gradient noise ``xi = sigma / sqrt(d) * normal_vector(seed, stream, t, i, k, d)``
-  with ``stream = STREAM_NOISE_U`` (``d = d_u``, ``sigma = sigma_u``) for a u-gradient and
-  ``STREAM_NOISE_V`` (``d = d_v``, ``sigma = sigma_v``) for a v-gradient; no noise is drawn
+  with ``stream = STREAM_NOISE_U`` (``d = d_u``, ``sigma = noise_u``) for a u-gradient and
+  ``STREAM_NOISE_V`` (``d = d_v``, ``sigma = noise_v``) for a v-gradient; no noise is drawn
   when ``sigma == 0`` or ``d == 0``;
 - minibatch indices ``batch_indices(seed, t, i, k, sizes[i], batch)`` (uniform with
   replacement) when the problem is a finite sum with ``batch > 0``; otherwise the exact
@@ -105,14 +105,14 @@ class Oracle:
         idx = self.batch(t, i, k) if idx is None else idx
         g = np.empty(self.p.d_u)
         self.p.grad_u_fn(self.p.data, i, u, v, g, idx)
-        return g + self.noise(STREAM_NOISE_U, self.p.sigma_u, self.p.d_u, t, i, k)
+        return g + self.noise(STREAM_NOISE_U, self.p.noise_u, self.p.d_u, t, i, k)
 
     def stoch_v(self, i, u, v, t, k, idx=None):
         """Stochastic ``grad_v f_i(u, v; z)`` (+ noise) for counter ``(t, i, k)``."""
         idx = self.batch(t, i, k) if idx is None else idx
         g = np.empty(self.p.d_v)
         self.p.grad_v_fn(self.p.data, i, u, v, g, idx)
-        return g + self.noise(STREAM_NOISE_V, self.p.sigma_v, self.p.d_v, t, i, k)
+        return g + self.noise(STREAM_NOISE_V, self.p.noise_v, self.p.d_v, t, i, k)
 
 
 def population_metrics(oracle, U, V, per_device=False):

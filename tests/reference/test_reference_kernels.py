@@ -25,7 +25,7 @@ def tiny_problem(family, noisy, **extra):
     """A tiny instance of ``family``: only the knobs the family has are set.
 
     ``noisy`` turns on every source of stochastic gradients the family offers (additive noise
-    ``sigma_u``/``sigma_v`` and/or minibatches ``batch``). Returns ``None`` if it offers none.
+    ``noise_u``/``noise_v`` and/or minibatches ``batch``). Returns ``None`` if it offers none.
     """
     knobs = synthetic.knobs_of(family)
     want = {"n": N, "seed": 3, "samples": 8}
@@ -34,10 +34,10 @@ def tiny_problem(family, noisy, **extra):
     else:
         want.update(d_u=3, d_v=2)
     if noisy:
-        want.update(sigma_u=0.3, sigma_v=0.2, batch=2)
+        want.update(noise_u=0.3, noise_v=0.2, batch=2)
     want.update(extra)
     p = synthetic.make(family, **{k: v for k, v in want.items() if k in knobs})
-    if noisy and p.sigma_u == 0 and p.sigma_v == 0 and p.batch == 0:
+    if noisy and p.noise_u == 0 and p.noise_v == 0 and p.batch == 0:
         return None
     return p
 
@@ -96,7 +96,7 @@ def test_kernel_matches_reference(problems, algorithm, case):
     _, noisy, m, T, every = case
     p = noisy_p if noisy else det
     if p is None:
-        pytest.skip(f"family {family!r} has no stochastic-gradient knob (sigma_u/sigma_v/batch)")
+        pytest.skip(f"family {family!r} has no stochastic-gradient knob (noise_u/noise_v/batch)")
     joint = simulators.ALGORITHMS[algorithm].joint_steps
     gu, gv = step_sizes(p)
     cfg = simulators.RunConfig(

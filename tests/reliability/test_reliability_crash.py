@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
     from partialfed.experiments import config, sweep
     s = config.from_dict({{
         "name": "crash", "family": "quadratic", "seeds": 4,
-        "problem": {{"n": 8, "d_u": 3, "d_v": 2, "sigma_u": 0.1}},
+        "problem": {{"n": 8, "d_u": 3, "d_v": 2, "noise_u": 0.1}},
         "run": {{"algorithm": ["fedalt", "fedsim", "fedavg"], "T": 40000, "m": 3,
                  "gamma_u": [0.05, 0.1], "gamma_v": 0.05, "eval_every": 500}},
     }})

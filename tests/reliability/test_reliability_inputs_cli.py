@@ -250,7 +250,7 @@ def good_toml(workdir) -> Path:
     return path
 
 
-@pytest.mark.parametrize("knob", ["n", "d_u", "delta", "chi", "sigma_u", "mu_v", "personal"])
+@pytest.mark.parametrize("knob", ["n", "d_u", "delta", "chi", "noise_u", "mu_v", "personal"])
 @settings(max_examples=budget("test_cli_run_rejects_invalid_set", 8, 7 + 4, SMALL), **SETTINGS)
 @given(data=st.data())
 def test_cli_run_rejects_invalid_set(capsys, workdir, good_toml, knob, data):
@@ -592,7 +592,7 @@ def test_bug_cli_workers_zero_ignored(capsys, verb):
     argv = [verb] + (
         ["fedsgd_partial"]
         if verb == "check"
-        else ["--set", "sigma_v=[0,1]", "--set", "delta=[0,1]"]
+        else ["--set", "noise_v=[0,1]", "--set", "delta=[0,1]"]
     )
     argv += ["--workers", "0", "--set", "T=2", "--seeds", "1", "--scheduler", "serial"]
     rc, err = _main(capsys, argv)

@@ -35,13 +35,13 @@ def test_history_and_iterates_are_float64(family):
 #: Knobs at the largest values the validators accept (n stays tiny).
 EXTREMES = [
     ("quadratic", {"delta": 1e6}),
-    ("quadratic", {"sigma_u": 1e6, "sigma_v": 1e6}),
+    ("quadratic", {"noise_u": 1e6, "noise_v": 1e6}),
     ("quadratic", {"L_u": 1e6, "L_v": 1e6, "mu_u": 1e-6, "mu_v": 1e-6}),
     ("quadratic", {"personal": 1e6, "chi": 0.999999}),
     ("quadratic", {"hessian_spread": 0.999999, "chi": 0.0, "delta": 1e6}),
-    ("separable", {"L_v": 1e6, "personal": 1e6, "sigma_u": 1e6}),
-    ("separable", {"ridge": 1e6, "sigma_v": 1e6}),
-    ("logistic", {"heterogeneity": 1e3, "lam": 1e6, "sigma_u": 1e6}),
+    ("separable", {"L_v": 1e6, "personal": 1e6, "noise_u": 1e6}),
+    ("separable", {"ridge": 1e6, "noise_v": 1e6}),
+    ("logistic", {"heterogeneity": 1e3, "lam": 1e6, "noise_u": 1e6}),
     ("representation", {"label_noise": 1e6, "beta_B": 1e6, "beta_w": 1e6}),
 ]
 
@@ -102,7 +102,7 @@ def replay(problem, cfg, clients, order=None):
 
 @pytest.mark.parametrize("alg", ["fedalt", "fedsim"])
 def test_server_average_order_only_moves_last_bits(alg):
-    p = tiny_problem("quadratic", n=7, sigma_u=0.5, sigma_v=0.5, chi=0.7)
+    p = tiny_problem("quadratic", n=7, noise_u=0.5, noise_v=0.5, chi=0.7)
     cfg = simulators.RunConfig(alg, T=12, m=6, tau_u=2, tau_v=2, gamma_u=0.2, gamma_v=0.2, seed=3)
     h = simulators.run(p, cfg)
     ascending = replay(p, cfg, h.clients)

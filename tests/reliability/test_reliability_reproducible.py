@@ -32,8 +32,8 @@ def histories(seed: int) -> dict:
 
     out = {}
     problems = {
-        "quadratic": tiny_problem("quadratic", n=12, sigma_u=0.3, sigma_v=0.2),
-        "logistic": tiny_problem("logistic", n=12, batch=2, sigma_u=0.1),
+        "quadratic": tiny_problem("quadratic", n=12, noise_u=0.3, noise_v=0.2),
+        "logistic": tiny_problem("logistic", n=12, batch=2, noise_u=0.1),
     }
     for family, p in problems.items():
         for alg in sorted(simulators.ALGORITHMS):
@@ -104,7 +104,7 @@ GRID = {
     "name": "bits",
     "family": "quadratic",
     "seeds": 2,
-    "problem": {"n": 8, "d_u": 3, "d_v": 2, "sigma_u": 0.2, "sigma_v": 0.1},
+    "problem": {"n": 8, "d_u": 3, "d_v": 2, "noise_u": 0.2, "noise_v": 0.1},
     "run": {"algorithm": ["fedalt", "fedsim", "local"], "T": 10, "m": 3, "gamma_u": 0.1},
 }
 

@@ -12,7 +12,7 @@ def tiny_problem(family, noisy=False, n=N, **extra):
     """A tiny instance of ``family``; only the knobs the family has are set.
 
     ``noisy`` turns on every stochastic-gradient source the family offers (additive noise
-    ``sigma_u``/``sigma_v``, minibatches ``batch``). ``extra`` overrides (dropped if the family
+    ``noise_u``/``noise_v``, minibatches ``batch``). ``extra`` overrides (dropped if the family
     lacks the knob).
     """
     knobs = synthetic.knobs_of(family)
@@ -22,7 +22,7 @@ def tiny_problem(family, noisy=False, n=N, **extra):
     else:
         want.update(d_u=3, d_v=2)
     if noisy:
-        want.update(sigma_u=0.3, sigma_v=0.2, batch=2)
+        want.update(noise_u=0.3, noise_v=0.2, batch=2)
     want.update(extra)
     return synthetic.make(family, **{k: v for k, v in want.items() if k in knobs})
 

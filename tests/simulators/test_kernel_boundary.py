@@ -29,7 +29,7 @@ def test_steps_carry_every_step_parameter_under_its_config_name():
 
 
 def test_noise_is_the_problems_additive_noise():
-    p = synthetic.make("quadratic", n=4, sigma_u=0.3, sigma_v=0.2, seed=0)
+    p = synthetic.make("quadratic", n=4, noise_u=0.3, noise_v=0.2, seed=0)
     assert Noise.of(p) == (0.3, 0.2)
 
 

@@ -13,7 +13,7 @@ FIELDS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next", "u", "V", "cl
 
 @pytest.mark.parametrize("algorithm", sorted(simulators.ALGORITHMS))
 def test_parallel_and_serial_kernels_agree_bitwise(algorithm):
-    p = synthetic.make("quadratic", n=12, d_u=3, d_v=2, chi=0.4, sigma_u=0.3, sigma_v=0.2, seed=1)
+    p = synthetic.make("quadratic", n=12, d_u=3, d_v=2, chi=0.4, noise_u=0.3, noise_v=0.2, seed=1)
     cfg = simulators.RunConfig(
         algorithm, T=30, m=5, tau_u=2, tau_v=2, gamma_u=0.3, gamma_v=0.3, seed=3
     )

@@ -217,9 +217,9 @@ def test_largest_allowed_step_does_not_raise(quad):
 
 
 def test_zero_dimensional_personal_block_with_noise():
-    """d_v = 0 with sigma_v > 0: no noise on an empty block (used to divide by zero)."""
+    """d_v = 0 with noise_v > 0: no noise on an empty block (used to divide by zero)."""
     p = tiny_problem("quadratic", noisy=True, d_v=0, chi=0.0)
-    assert p.d_v == 0 and p.sigma_v > 0
+    assert p.d_v == 0 and p.noise_v > 0
     for alg in ALGORITHMS:
         h = simulators.run(p, config(p, alg))
         assert h.status == "ok" and h.V.shape == (p.n, 0)

@@ -20,7 +20,7 @@ def test_at_least_four_families_registered():
     assert {"quadratic", "separable", "logistic", "representation"} <= set(synthetic.FAMILIES)
     for name in synthetic.FAMILIES:
         knobs = synthetic.knobs_of(name)
-        assert {"n", "d_u", "d_v", "sigma_u", "sigma_v", "seed"} <= set(knobs)
+        assert {"n", "d_u", "d_v", "noise_u", "noise_v", "seed"} <= set(knobs)
 
 
 def _sample(p, rng, R, scale):
@@ -181,7 +181,7 @@ def test_noise_constants(case):
     ``E||xi||^2 = sigma^2``; the declared constant is the knob (exact) or, with minibatches,
     a bound on the Monte-Carlo minibatch variance."""
     _, family, knobs = next(x for x in CASES if x[0] == case)
-    p = synthetic.make(family, **knobs, sigma_u=0.7, sigma_v=0.3)
+    p = synthetic.make(family, **knobs, noise_u=0.7, noise_v=0.3)
     draws = 4000
     for sigma, stream, d in ((0.7, STREAM_NOISE_U, p.d_u), (0.3, STREAM_NOISE_V, p.d_v)):
         if d == 0:
@@ -279,7 +279,7 @@ def test_every_knob_rejects_bad_values(family, knob, bad):
 
 def test_unknown_knob_suggests():
     for family in synthetic.FAMILIES:
-        with pytest.raises(ValueError, match="Did you mean 'sigma_u'"):
-            synthetic.make(family, sigmau=1.0)
+        with pytest.raises(ValueError, match="Did you mean 'noise_u'"):
+            synthetic.make(family, noiseu=1.0)
     with pytest.raises(ValueError, match="Did you mean 'separable'"):
         synthetic.make("seperable")

@@ -18,7 +18,7 @@ __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
 
 @dataclass(frozen=True)
 class Algorithm:
-    """What an algorithm does (see DESIGN.md, Semantics), as data the wrapper reads.
+    """What an algorithm does (docs/architecture.md#the-algorithms), as data the wrapper reads.
 
     Attributes
     ----------

@@ -1,6 +1,6 @@
 """The :class:`Bound` data type: a rate bound as data, evaluated numerically on demand.
 
-A bound is *data*, not a sympy subclass (``DESIGN.md``, "Bounds"):
+A bound is *data*, not a sympy subclass (docs/architecture.md#bounds-are-data):
 
 * ``rhs`` -- a sympy expression (the right-hand side);
 * ``lhs`` -- a :class:`Measured`: which measured quantities, with which (symbolic) weights, at

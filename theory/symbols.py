@@ -1,8 +1,8 @@
 """Every sympy symbol of the ``theory`` package, defined once, with its assumptions.
 
-The ASCII names follow the papers' notation (see ``DESIGN.md``, "Notation is the naming
-scheme"), so that values flow between configs, simulators and bounds as ``**kwargs`` without
-translation tables. Each symbol carries the sympy assumptions that hold for it:
+The ASCII names follow the papers' notation (docs/architecture.md#names), so that values flow
+between configs, simulators and bounds as ``**kwargs`` without translation tables. Each symbol
+carries the sympy assumptions that hold for it:
 
 * ``positive=True`` for counts, step sizes, smoothness constants, gaps and absolute constants;
 * ``nonnegative=True`` for the noise/heterogeneity levels ``sigma``, ``sigma_u``, ``sigma_v``,

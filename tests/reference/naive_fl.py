@@ -2,7 +2,7 @@
 
 Written from the round structure and local updates of Pillutla et al. (2022)
 (docs/references.md#pillutla2022-algorithms)
-and the Semantics paragraph of DESIGN.md, one device and one local step at a time, with no
+and docs/architecture.md#the-algorithms, one device and one local step at a time, with no
 attempt at speed. The round kernels of ``simulators`` must agree with it (tests in this folder).
 
 What is shared with the kernels, and what is not

@@ -1,4 +1,5 @@
-"""The ``run``/``History`` contract over ``ALGORITHMS x FAMILIES`` (DESIGN.md, Semantics)."""
+"""The ``run``/``History`` contract over ``ALGORITHMS x FAMILIES``
+(docs/architecture.md#the-algorithms)."""
 
 from __future__ import annotations
 

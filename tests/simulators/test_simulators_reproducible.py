@@ -1,7 +1,8 @@
 """Bitwise reproducibility: any thread count, any process, same seed -> same run.
 
 The kernels draw every random number from a counter-based generator and reduce in a fixed
-order (DESIGN.md, Kernels), so histories must be equal bit for bit, not merely close.
+order (docs/architecture.md#randomness-and-reproducibility), so histories must be equal bit for
+bit, not merely close.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ file. For an installed package that is site-packages, and what it leaves there s
 ``pip uninstall``: the empty ``partialfed/synthetic/__pycache__`` folders then make a namespace
 package that shadows a later editable install. So the kernels of this package are cached under
 
-    $NUMBA_CACHE_DIR                 when set (numba's own setting, respected as is), else
+    $NUMBA_CACHE_DIR                 when set (numba's own setting), else
     $PARTIALFED_CACHE_DIR/numba      when set, else
     $XDG_CACHE_HOME/partialfed/numba or ~/.cache/partialfed/numba
 
@@ -115,7 +115,7 @@ def sources_digest() -> str:
 
 
 def _locator_class():
-    from numba.core import caching
+    from numba.core import caching, config
 
     base = getattr(caching, "UserWideCacheLocator", None) or caching._UserWideCacheLocator
 
@@ -126,7 +126,9 @@ def _locator_class():
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
             sub = self.get_suitable_cache_subpath(py_file)
-            self._cache_path = str(cache_root() / "numba" / sub)
+            # NUMBA_CACHE_DIR is the user's choice of place; the stamp below applies there too.
+            root = Path(config.CACHE_DIR) if config.CACHE_DIR else cache_root() / "numba"
+            self._cache_path = str(root / sub)
 
         def get_source_stamp(self):
             return (super().get_source_stamp(), sources_digest())
@@ -145,8 +147,8 @@ def install_numba_locator(folder: str | os.PathLike) -> None:
     """Cache the ``cache=True`` functions of the modules in ``folder`` under ``cache_root()``.
 
     Call it before the module's ``@njit(cache=True)`` decorators run (numba picks a function's
-    cache location when it is decorated). ``NUMBA_CACHE_DIR`` still wins when set, because
-    numba's own locator for it stays first.
+    cache location when it is decorated). ``NUMBA_CACHE_DIR``, when set, is where the entries
+    go; this locator comes first even then, so that its source stamp still applies.
     """
     from numba.core import caching
 
@@ -154,4 +156,4 @@ def install_numba_locator(folder: str | os.PathLike) -> None:
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     classes = impl._locator_classes
     if not any(getattr(c, "__name__", "") == "PartialfedCacheLocator" for c in classes):
-        classes.insert(1, _locator_class())
+        classes.insert(0, _locator_class())

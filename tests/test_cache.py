@@ -1,0 +1,67 @@
+"""Where compiled kernels are cached (partialfed/_cache.py), in fresh processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+SNIPPET = """
+from partialfed import synthetic
+from partialfed.synthetic import _kernels
+p = synthetic.make("quadratic", n=4, d_u=2, d_v=2, delta=1.0, seed=0)
+u, V = p.init(0)
+print(p.F(u, V))
+"""
+
+
+def _run(env):
+    done = subprocess.run(
+        [sys.executable, "-c", SNIPPET], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_numba_cache_dir_is_respected_and_partialfed_stamp_still_applies(tmp_path):
+    numba_dir, own = tmp_path / "numba-cache", tmp_path / "partialfed-cache"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_dir), "PARTIALFED_CACHE_DIR": str(own)}
+    _run(env)
+    assert any(numba_dir.rglob("*.nbi")), "nothing cached under NUMBA_CACHE_DIR"
+    assert not list(own.rglob("*.nbi")), "NUMBA_CACHE_DIR was set but entries went elsewhere"
+    # The entries were written by partialfed's locator (its stamp covers the kernel sources).
+    probe = (
+        "from numba.core import caching\n"
+        "impl = getattr(caching, 'CacheImpl', None) or caching._CacheImpl\n"
+        "import partialfed.synthetic\n"
+        "print(impl._locator_classes[0].__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == "PartialfedCacheLocator", done.stderr
+
+
+def test_private_cache_folder_is_created_0700(tmp_path):
+    own = tmp_path / "partialfed-cache"
+    env = {**os.environ, "PARTIALFED_CACHE_DIR": str(own)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    _run(env)
+    assert oct(own.stat().st_mode & 0o777) == "0o700"
+    assert any((own / "numba").rglob("*.nbi"))
+
+
+def test_a_folder_writable_by_others_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    env = {**os.environ, "PARTIALFED_CACHE_DIR": str(shared)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", SNIPPET],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "writable by group or others" in done.stderr
+    assert not list(shared.rglob("*.nbi")), "kernels were cached in a folder others can write"

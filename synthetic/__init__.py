@@ -15,6 +15,7 @@ from partialfed._constraints import check_names
 
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
+from partialfed.synthetic._custom import custom
 from partialfed.synthetic._problem import CONSTANT_NAMES, KINDS, Constants, Problem
 from partialfed.synthetic._registry import (
     FAMILIES,
@@ -24,7 +25,7 @@ from partialfed.synthetic._registry import (
     register,
     unregister,
 )
-from partialfed.synthetic.estimate import custom, estimate_constants, local_lipschitz
+from partialfed.synthetic.estimate import estimate_constants, local_lipschitz
 
 __all__ = [
     "Constants",

@@ -1,0 +1,84 @@
+"""The separable block model's data type and jitted objective (``synthetic.separable`` builds it).
+
+``SeparableData`` holds the cluster offsets, each device's cluster, ``R``'s diagonal, the personal
+targets, the coupling and the ridge. Its ``loss``/``grad_u``/``grad_v`` (the calling convention of
+``synthetic._objective``) are registered for it at import, so the kernels dispatch on it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+from partialfed.synthetic._objective import register
+
+__all__ = ["SeparableData"]
+
+
+class SeparableData(NamedTuple):
+    """Cluster offsets ``a (K, d_u)``, cluster of each device ``cl (n,)`` int64, ``R``'s
+    diagonal ``r (d_v,)``, personal targets ``b (K, d_v)``, coupling ``Q (d_u, d_v)`` (or
+    ``(0, 0)`` when ``chi = 0``) and ``par = [mu]``."""
+
+    a: np.ndarray
+    cl: np.ndarray
+    r: np.ndarray
+    b: np.ndarray
+    Q: np.ndarray
+    par: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _loss(data, i, u, v):
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    mu = par[0]
+    s = 0.0
+    for j in range(u.shape[0]):
+        t = u[j] - a[k, j]
+        t2 = t * t
+        s += t2 / (1.0 + t2) + 0.5 * mu * u[j] * u[j]  # phi(u_j - a_ij) + mu/2 u_j^2
+    for m in range(v.shape[0]):
+        w = v[m] - b[k, m]
+        s += 0.5 * r[m] * w * w  # 1/2 (v - b_i)^T R (v - b_i), R = diag(r)
+    if Q.shape[0] > 0:
+        for j in range(u.shape[0]):
+            qv = 0.0
+            for m in range(v.shape[0]):
+                qv += Q[j, m] * v[m]
+            s += u[j] * qv  # u^T Q v
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _grad_u(data, i, u, v, out, idx):
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    mu = par[0]
+    for j in range(u.shape[0]):
+        t = u[j] - a[k, j]
+        q = 1.0 + t * t
+        out[j] = 2.0 * t / (q * q) + mu * u[j]  # phi'(u_j - a_ij) + mu u_j
+    if Q.shape[0] > 0:
+        for j in range(u.shape[0]):
+            qv = 0.0
+            for m in range(v.shape[0]):
+                qv += Q[j, m] * v[m]
+            out[j] += qv  # + Q v
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _grad_v(data, i, u, v, out, idx):
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    for m in range(v.shape[0]):
+        out[m] = r[m] * (v[m] - b[k, m])  # R (v - b_i)
+    if Q.shape[0] > 0:
+        for j in range(u.shape[0]):
+            uj = u[j]
+            for m in range(v.shape[0]):
+                out[m] += Q[j, m] * uj  # + Q^T u
+
+
+register(SeparableData, _loss, _grad_u, _grad_v)

@@ -3,9 +3,14 @@
 Modules
 -------
 symbols      every symbol once, with assumptions (``SYMBOLS``)
-bound        the :class:`Bound` data type (``Measured``, ``Term``, ``Condition``)
-pillutla2022 FedAlt / FedSim (Pillutla et al., ICML 2022): assumptions, main-text theorems,
-             the verified slide-40 comparison, ``favoured``
+bound        the :class:`Bound` data type (re-exports the names of the next two)
+bound_parts  its parts: ``Measured`` (of ``Term``, ``At``) and ``Condition``
+bound_evaluation  its numeric evaluation (``Bound.evaluate``, ``weights``), ``validate_values``
+pillutla2022 FedAlt / FedSim (Pillutla et al., ICML 2022): main-text theorems, step sizes,
+             tuned rates (re-exports the names of the next two)
+pillutla2022_assumptions  assumptions A0-A3 as data, the definitions of ``chi``
+pillutla2022_comparison   the verified slide-40 comparison, the reconstructed variances behind
+             it, ``favoured``
 classic      GD/SGD with explicit constants, tight GD, FedSGD anchor, local-SGD template
 fallah2020   Per-FedAvg: lemma constants, Theorem 4.5 template, exact quadratic closed forms
 regimes      regime boundaries, the (1 + chi^2)^{1/2} factor, exponents in T
@@ -23,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from partialfed._constraints import suggest
 from partialfed.theory import classic, fallah2020, pillutla2022, regimes
 from partialfed.theory.bound import (
     PROVENANCES,
@@ -49,6 +53,8 @@ from partialfed.theory.regimes import (
     term_exponents,
 )
 from partialfed.theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
+
+from partialfed._constraints import suggest
 
 __all__ = [
     "At",

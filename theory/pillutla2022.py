@@ -18,22 +18,41 @@ docs/references.md#pillutla2022):
   ``c_1, c_2, c_3``), ``eta_max``, the ``tau``-dependence.
 
 No number is invented for an unrecovered constant.
+
+This module holds the main-text theorems: the rate template, the step sizes, the tuned step and
+rate, :func:`main_bound` and :data:`BOUNDS`. The assumptions A0-A3 and ``chi`` are in
+``theory/pillutla2022_assumptions.py``; the verified slide-40 comparison with the reconstructed
+variances behind it (:data:`SIG_ALT1`, :data:`SIG_SIM1`, :func:`favoured`) in
+``theory/pillutla2022_comparison.py``. Every name is importable from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import sympy as sp
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.pillutla2022_assumptions import (
+    ASSUMPTIONS,
+    CHI_DEF,
+    CHI_SLIDE_DEF,
+    Assumption,
+    chi_from,
+)
+from partialfed.theory.pillutla2022_comparison import (
+    BOXED_CONDITION,
+    SIG_ALT1,
+    SIG_SIM1,
+    A,
+    B,
+    Favoured,
+    favoured,
+)
 from partialfed.theory.symbols import (
     Delta_F0,
     L_u,
-    L_uv,
     L_v,
-    L_vu,
     T,
     a_alt_d,
     a_alt_u,
@@ -47,7 +66,6 @@ from partialfed.theory.symbols import (
     c_4,
     c_5,
     c_6,
-    chi,
     delta,
     eta,
     eta_max,
@@ -94,138 +112,8 @@ __all__ = [
 SOURCE = "Pillutla et al., Federated Learning with Partial Model Personalization, ICML 2022"
 
 # ---------------------------------------------------------------------------------------------
-# Assumptions A0-A3 as data (docs/references.md#pillutla2022-assumptions)
+# Drift variances (docs/references.md#pillutla2022-drift-variances) and the rate template
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Assumption:
-    """One assumption of the analysis.
-
-    Parameters
-    ----------
-    key : str
-        Short key, e.g. ``"A1"``.
-    title : str
-        Its name.
-    constants : tuple of str
-        The symbols it introduces.
-    definition : str
-        The statement, in plain text.
-    algorithms : tuple of str
-        Algorithms whose theorems need it.
-    provenance : str
-        ``"verified"``, ``"unverified"`` (recalled), ``"reconstructed"`` or a mix, with the
-        source in ``source``.
-    source : str
-        Where it was read.
-    """
-
-    key: str
-    title: str
-    constants: tuple[str, ...]
-    definition: str
-    algorithms: tuple[str, ...]
-    provenance: str
-    source: str
-
-
-ASSUMPTIONS: dict[str, Assumption] = {
-    a.key: a
-    for a in [
-        Assumption(
-            "A0",
-            "lower bound",
-            ("F_low", "Delta_F0"),
-            "F* = inf_{u,V} F(u,V) > -inf (F* >= F_low); Delta_F0 = F(u^0, V^0) - F*.",
-            ("fedalt", "fedsim"),
-            "unverified",
-            "Pillutla et al. 2022, A0 (recalled; docs/references.md#pillutla2022-a0)",
-        ),
-        Assumption(
-            "A1",
-            "smoothness",
-            ("L_u", "L_v", "L_uv", "L_vu", "chi"),
-            "grad_u F_i is L_u-Lipschitz in u and L_uv-Lipschitz in v_i; grad_v F_i is "
-            "L_v-Lipschitz in v_i and L_vu-Lipschitz in u; chi = max(L_uv, L_vu)/sqrt(L_u L_v).",
-            ("fedalt", "fedsim"),
-            "verified (slide form chi^2 = L_uv^2/(L_u L_v)); two-constant chi unverified",
-            "FLOW talk slides 33, 40; paper's chi recalled",
-        ),
-        Assumption(
-            "A2",
-            "bounded variance",
-            ("sigma_u", "sigma_v"),
-            "E||grad_u f_i(u,v_i,z) - grad_u F_i(u,v_i)||^2 <= sigma_u^2 and the same for v "
-            "with sigma_v^2, for all u, v_i, i (unbiased stochastic gradients).",
-            ("fedalt", "fedsim"),
-            "verified",
-            "FLOW talk slide 34",
-        ),
-        Assumption(
-            "A3",
-            "partial gradient diversity",
-            ("delta", "rho"),
-            "(1/n) sum_i ||grad_u F_i(u,v_i) - grad_u F(u,V)||^2 <= delta^2 "
-            "+ rho^2 ||grad_u F(u,V)||^2 (u-gradients only; the slide has rho = 0).",
-            ("fedalt", "fedsim"),
-            "verified for rho = 0; the rho term unverified",
-            "FLOW talk slide 34; rho term recalled",
-        ),
-    ]
-}
-"""The assumptions of the FedAlt/FedSim theorems, with provenance."""
-
-# ---------------------------------------------------------------------------------------------
-# chi (docs/references.md#pillutla2022-a1) and effective variances
-# ---------------------------------------------------------------------------------------------
-
-CHI_DEF = sp.Max(L_uv, L_vu) / sp.sqrt(L_u * L_v)
-"""chi = max(L_uv, L_vu)/sqrt(L_u L_v)  -- the paper's definition, unverified (recalled)."""
-
-CHI_SLIDE_DEF = L_uv / sp.sqrt(L_u * L_v)
-"""chi = L_uv/sqrt(L_u L_v)  -- verified: FLOW talk slides 33, 40 (chi^2 = L_uv^2/(L_u L_v))."""
-
-
-def chi_from(L_u, L_v, L_uv, L_vu=None):
-    """Numeric ``chi = max(L_uv, L_vu)/sqrt(L_u L_v)`` (A1; slide form if ``L_vu`` is None).
-
-    Parameters
-    ----------
-    L_u, L_v, L_uv : float or array-like
-        Smoothness constants (positive).
-    L_vu : float or array-like, optional
-        Defaults to ``L_uv`` (then the slide-33 definition).
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    vals = {"L_u": L_u, "L_v": L_v, "L_uv": L_uv, "L_vu": L_uv if L_vu is None else L_vu}
-    a = validate_values(vals, owner="chi_from")
-    return np.maximum(a["L_uv"], a["L_vu"]) / np.sqrt(a["L_u"] * a["L_v"])
-
-
-A = sigma_u**2 / (m * L_u) + delta**2 / (m * L_u) * (1 - m / n)
-"""Server-side averaging noise of the u-updates: minibatch noise plus without-replacement
-sampling variance (reconstructed, docs/references.md#pillutla2022-effective-variances)."""
-
-B = sigma_v**2 / L_v
-"""Personal-gradient noise in units of F (reconstructed, as A; the units of slide 40)."""
-
-SIG_ALT1 = A + (m / n + chi**2 * (1 - m / n)) * B
-"""sigma^2_{alt,1}: RECONSTRUCTED here, not the paper's formula.
-
-``A + (m/n + chi^2 (1 - m/n)) B``. Together with :data:`SIG_SIM1` it reproduces the verified
-slide-40 condition exactly: ``SIG_SIM1 - SIG_ALT1 = chi^2 (A - (1 - 2m/n) B)``
-(docs/references.md#pillutla2022-effective-variances)."""
-
-SIG_SIM1 = (1 + chi**2) * (A + m / n * B)
-"""sigma^2_{sim,1}: RECONSTRUCTED here, not the paper's formula.
-
-``(1 + chi^2)(A + (m/n) B)``; ratio to :data:`SIG_ALT1` tends to ``1 + chi^2`` as
-``sigma_v -> 0`` (the verified factor of slide 40, squared;
-docs/references.md#pillutla2022-effective-variances)."""
 
 SIG_ALT2 = a_alt_u * sigma_u**2 / L_u + a_alt_v * sigma_v**2 / L_v + a_alt_d * delta**2 / L_u
 """sigma^2_{alt,2}: NOT RECOVERED. A linear combination of sigma_u^2, sigma_v^2, delta^2 is
@@ -271,17 +159,6 @@ def rate_template(s1: sp.Expr, s2: sp.Expr) -> sp.Expr:
         + c_3 * Delta_F0 / T
     )
 
-
-# ---------------------------------------------------------------------------------------------
-# The verified comparison (slide 40; docs/references.md#pillutla2022-comparison)
-# ---------------------------------------------------------------------------------------------
-
-BOXED_CONDITION = sp.StrictLessThan(
-    sigma_v**2 / L_v * (1 - 2 * m / n),
-    sigma_u**2 / (m * L_u) + delta**2 / (m * L_u) * (1 - m / n),
-)
-"""FedAlt is better than FedSim iff this holds -- VERIFIED (FLOW talk slide 40, boxed):
-``sigma_v^2/L_v (1 - 2m/n) < sigma_u^2/(m L_u) + delta^2/(m L_u) (1 - m/n)``."""
 
 # ---------------------------------------------------------------------------------------------
 # Step sizes (docs/references.md#pillutla2022-step-sizes) and the tuned eta (derived here)
@@ -469,86 +346,3 @@ BOUNDS: dict[str, Bound] = {
     )
 }
 """Bounds of this module, by name."""
-
-# ---------------------------------------------------------------------------------------------
-# Which algorithm the theory favours (slide 40)
-# ---------------------------------------------------------------------------------------------
-
-_FAV_ARGS = ("n", "m", "L_u", "L_v", "sigma_u", "sigma_v", "delta", "chi")
-_SIG_ALT1_F = sp.lambdify(
-    [sp.Symbol(k) for k in _FAV_ARGS],
-    SIG_ALT1.subs({s: sp.Symbol(s.name) for s in SIG_ALT1.free_symbols}),
-    "numpy",
-)
-_SIG_SIM1_F = sp.lambdify(
-    [sp.Symbol(k) for k in _FAV_ARGS],
-    SIG_SIM1.subs({s: sp.Symbol(s.name) for s in SIG_SIM1.free_symbols}),
-    "numpy",
-)
-
-
-class Favoured(NamedTuple):
-    """Result of :func:`favoured`.
-
-    Attributes
-    ----------
-    algorithm : str or numpy.ndarray of str
-        ``"fedalt"``, ``"fedsim"`` or ``"tie"`` (by the reconstructed leading terms).
-    factor : float or numpy.ndarray
-        ``sqrt(sig_sim1/sig_alt1)``: FedSim's leading ``T^{-1/2}`` term divided by FedAlt's
-        (> 1: FedAlt better by this factor; 1 where both vanish).
-    fedalt_better : bool or numpy.ndarray
-        The verified slide-40 condition :data:`BOXED_CONDITION`.
-    """
-
-    algorithm: Any
-    factor: Any
-    fedalt_better: Any
-
-
-def favoured(*, rtol: float = 1e-12, **values: Any) -> Favoured:
-    """Which algorithm the theory favours, and by what factor of the leading term.
-
-    Parameters
-    ----------
-    rtol : float
-        Relative tolerance under which the two leading terms count as a tie.
-    **values : float or array-like
-        ``n, m, L_u, L_v, sigma_u, sigma_v, delta, chi`` (arrays broadcast; extra known
-        symbols are ignored).
-
-    Returns
-    -------
-    Favoured
-        Scalars for scalar inputs, arrays otherwise.
-
-    Notes
-    -----
-    The factor uses the reconstructed :data:`SIG_ALT1`, :data:`SIG_SIM1`; for ``chi > 0`` its
-    sign of ``factor - 1`` agrees with the verified boxed condition of slide 40 exactly, since
-    ``sig_sim1 - sig_alt1 = chi^2 (A - (1 - 2m/n) B)``.
-    """
-    missing = [k for k in _FAV_ARGS if k not in values]
-    if missing:
-        raise ValueError(
-            f"favoured needs a value for {missing[0]!r}; required: {', '.join(_FAV_ARGS)}."
-        )
-    v = validate_values({k: values[k] for k in _FAV_ARGS}, owner="favoured")
-    if np.any(v["m"] > v["n"]):
-        raise ValueError("favoured: condition m <= n is violated.")
-    args = [v[k] for k in _FAV_ARGS]
-    shape = np.broadcast_shapes(*(a.shape for a in args))
-    s_alt = np.broadcast_to(np.asarray(_SIG_ALT1_F(*args), dtype=float), shape)
-    s_sim = np.broadcast_to(np.asarray(_SIG_SIM1_F(*args), dtype=float), shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(s_alt > 0, np.sqrt(s_sim / np.where(s_alt > 0, s_alt, 1.0)), 1.0)
-    tie = np.abs(s_sim - s_alt) <= rtol * np.maximum(np.abs(s_sim), np.abs(s_alt))
-    algo = np.where(tie, "tie", np.where(s_sim > s_alt, "fedalt", "fedsim"))
-    n_, m_, L_u_, L_v_, su, sv, d = (v[k] for k in _FAV_ARGS[:7])
-    better = sv**2 / L_v_ * (1 - 2 * m_ / n_) < su**2 / (m_ * L_u_) + d**2 / (m_ * L_u_) * (
-        1 - m_ / n_
-    )
-    better = np.broadcast_to(better, shape)
-    if shape == ():
-        return Favoured(str(algo[()]), float(factor), bool(better))
-    return Favoured(algo, factor, better.copy())

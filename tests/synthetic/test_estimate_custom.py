@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import get
+from family_cases import get
 from numba import njit
 
 from partialfed import simulators

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import CASES, IDS, get, grads, in_region, personal_optimum
+from family_cases import CASES, IDS, get, grads, in_region, personal_optimum
 
 from partialfed import simulators
 from partialfed import synthetic

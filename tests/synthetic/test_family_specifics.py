@@ -7,7 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import get
+from family_cases import get
 
 from partialfed import simulators
 from partialfed import synthetic

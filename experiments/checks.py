@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from partialfed.experiments.cell import RUN_FIELDS, Cell
-from partialfed.experiments.measure import MeasuredLHS, confidence, lhs_per_run, simulate
+from partialfed.experiments.measure import (
+    MeasuredLHS,
+    confidence,
+    lhs_per_run,
+    per_round,
+    simulate,
+)
 from partialfed.experiments.steps import MaxStep, stepped
 from scipy import optimize, stats
 
@@ -100,6 +106,25 @@ class StrictResult:
     def frames(self) -> tuple:
         """The runs' per-round frames (``round`` and the metrics), one per seed."""
         return tuple(r.frame for r in self.results)
+
+    def as_dict(self) -> dict:
+        """JSON-able summary (``partialfed check --json``, the report's ``results.json``)."""
+        return {
+            "bound": self.check.bound,
+            "provenance": self.provenance,
+            "label": self.check.label,
+            "family": self.cell.family,
+            "problem": dict(self.cell.knobs),
+            "run": {k: v for k, v in self.cell.run.as_dict().items() if k != "seed"},
+            "seeds": len(self.check.seeds),
+            "measured": self.measured.mean,
+            "measured_upper95": self.measured.upper,
+            "measured_lower95": self.measured.lower,
+            "bound_value": self.bound_value,
+            "scale": self.scale,
+            "ratio": self.ratio,
+            "verdict": self.verdict,
+        }
 
 
 def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
@@ -351,15 +376,6 @@ def calibrate(
 # ---------------------------------------------------------------------------------------------
 
 
-def _per_round(frame, T: int) -> dict:
-    from partialfed.theory.derived import HISTORY_FIELDS
-
-    f = frame.sort_values("round")
-    if len(f) != T + 1:
-        raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
-    return {k: f[col].to_numpy(float)[off : off + T] for k, (col, off) in HISTORY_FIELDS.items()}
-
-
 def _used(lemma, r: dict) -> dict:
     return {k: v for k, v in r.items() if k in lemma.required}
 
@@ -381,13 +397,13 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         ``name, kind ("pathwise" or "in expectation"), rounds, violations, worst`` (largest
         excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere).
     """
-    from partialfed.theory.derived import HISTORY_FIELDS
+    from partialfed.theory.derived import MEASURED_AT
 
     T = result.cell.run.T
     p = result.cell.problem()
     consts = result.cell.values()
-    fixed = {k: consts[k] for k in lemma.required if k not in HISTORY_FIELDS}
-    rounds = [_per_round(f, T) for f in result.frames]
+    fixed = {k: consts[k] for k in lemma.required if k not in MEASURED_AT}
+    rounds = [per_round(f, MEASURED_AT, T) for f in result.frames]
     # The A2 constants (minibatch variance included), not the additive-noise knobs.
     exact = lemma.holds_pathwise(p.constants.sigma_u, p.constants.sigma_v)
     pathwise = exact and result.cell.run.m == p.n

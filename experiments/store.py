@@ -75,12 +75,9 @@ def _result_columns() -> tuple:
 
 
 def __getattr__(name: str):
-    # METRICS: the per-round metric columns, as simulators.History names them;
-    # RESULT_COLUMNS: the columns of a loaded frame that are not part of a spec.
+    # METRICS: the per-round metric columns, as simulators.History names them.
     if name == "METRICS":
         return _metrics()
-    if name == "RESULT_COLUMNS":
-        return _result_columns()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -158,10 +155,6 @@ def flatten_spec(spec: Mapping) -> dict:
         out[f"problem_{key}" if key in taken else key] = value
     out.update(run)
     return out
-
-
-def _const_columns(constants: Mapping) -> dict:
-    return {f"const_{k}": float(v) for k, v in constants.items()}
 
 
 def encode(result: RunResult) -> bytes:
@@ -245,7 +238,7 @@ def write_bytes(directory: str | Path, name: str, payload: bytes, sync_dir: bool
 
 
 def remove_temporaries(directory: str | Path, hashes) -> int:
-    """Delete the temporary files that ``write_bytes`` left for these run hashes; return how many."""
+    """Delete the temporary files ``write_bytes`` left for these run hashes; return how many."""
     removed = 0
     for h in hashes:
         for tmp in Path(directory).glob(f".{h}.parquet.*.tmp"):
@@ -392,7 +385,7 @@ def _read_one(path: Path) -> pd.DataFrame:
     frame = result.frame
     if frame.empty:
         frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in _metrics()}})
-    consts = _const_columns(result.constants)
+    consts = {f"const_{k}": float(v) for k, v in result.constants.items()}
     frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
     frame = frame.assign(
         **consts, status=result.status, message=result.message, elapsed_s=result.elapsed_s

@@ -40,7 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -310,19 +310,11 @@ class SweepReport:
         )
 
     def as_dict(self) -> dict:
-        """JSON-able form (for ``--json``)."""
-        return {
-            "directory": str(self.directory),
-            "total": self.total,
-            "skipped": self.skipped,
-            "computed": self.computed,
-            "statuses": dict(self.statuses),
-            "lost": self.lost,
-            "lost_messages": list(self.lost_messages),
-            "scheduler": self.scheduler,
-            "workers": self.workers,
-            "wall_s": self.wall_s,
-        }
+        """JSON-able form (for ``--json``): every field but ``hashes``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hashes"}
+        out.update(directory=str(self.directory), statuses=dict(self.statuses))
+        out.update(lost_messages=list(self.lost_messages))
+        return out
 
 
 class SweepInterrupted(KeyboardInterrupt):

@@ -10,6 +10,7 @@ from pathlib import Path
 from partialfed.experiments.cli._common import (
     SCHEDULERS,
     UsageError,
+    add_set,
     finite_or_none,
     prepare_out,
     print_json,
@@ -33,13 +34,7 @@ def add_run(p: argparse.ArgumentParser) -> None:
         "config",
         help="a TOML file, or the name of a shipped configuration (quick, delta-sweep, ...)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the file; a list value is a grid axis (delta=[0,1,2])",
-    )
+    add_set(p, "override a key of the file; a list value is a grid axis (delta=[0,1,2])")
     p.add_argument(
         "--out", type=Path, help="result folder (default: partialfed-results/<config name>)"
     )

@@ -411,8 +411,6 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     if pathwise:
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])
         excess = diffs - 1e-9 * scale
-        worst = float(np.max(excess))
-        violations = int(np.sum(excess > 0))
     else:
         mean = diffs.mean(axis=0)
         if diffs.shape[0] > 1:
@@ -422,12 +420,10 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         else:
             margin = np.zeros_like(mean)
         excess = mean - margin - 1e-9 * (np.abs(rounds[0]["F_t"]) + 1.0)
-        worst = float(np.max(excess))
-        violations = int(np.sum(excess > 0))
     return {
         "name": lemma.name,
         "kind": "pathwise" if pathwise else "in expectation",
-        "rounds": int(diffs.size if pathwise else diffs.shape[1]),
-        "violations": violations,
-        "worst": worst,
+        "rounds": int(excess.size),
+        "violations": int(np.sum(excess > 0)),
+        "worst": float(np.max(excess)),
     }

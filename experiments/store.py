@@ -165,15 +165,13 @@ def encode(result: RunResult) -> bytes:
             f"Got {result.status!r}."
         )
     frame = result.frame
-    n = len(frame)
-    columns: dict[str, object] = {
-        "round": np.asarray(frame["round"], dtype=np.int64) if n else np.empty(0, dtype=np.int64)
-    }
-    for name in _metrics():
-        columns[name] = (
-            np.asarray(frame[name], dtype=np.float64) if n else np.empty(0, dtype=np.float64)
-        )
-    table = pa.table(columns)
+
+    def column(name, dtype):
+        return np.asarray(frame[name], dtype=dtype) if len(frame) else np.empty(0, dtype=dtype)
+
+    table = pa.table(
+        {"round": column("round", np.int64), **{m: column(m, np.float64) for m in _metrics()}}
+    )
     meta = {
         "format": RESULT_FORMAT_VERSION,
         "hash": spec_hash(result.spec),

@@ -325,10 +325,6 @@ class SweepInterrupted(KeyboardInterrupt):
         self.report = report
 
 
-def _chunks(cells: list[Cell], size: int) -> list[list[Cell]]:
-    return [cells[i : i + size] for i in range(0, len(cells), size)]
-
-
 def run_sweep(
     cells: Sweep | Sequence[Cell],
     directory: str | Path,
@@ -405,11 +401,10 @@ def run_sweep(
     executor = make_executor(scheduler, workers) if own else executor
     report.scheduler, report.workers = executor.name, executor.workers
     size = chunksize or max(1, min(64, math.ceil(len(todo) / (4 * executor.workers))))
-    chunks = _chunks(todo, size)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress, leave=False)
-    tasks = [(chunk, runner, executor.threads) for chunk in chunks]
+    tasks = [(todo[i : i + size], runner, executor.threads) for i in range(0, len(todo), size)]
     try:
         for exc, outcome in executor.map_unordered(run_chunk, tasks):
             if exc is not None:  # a crashed task loses its chunk only
@@ -420,21 +415,18 @@ def run_sweep(
                 report.computed += 1
                 report.statuses[status] += 1
                 bar.update(1)
-    except KeyboardInterrupt:
+    except BaseException as exc:
         bar.close()
         if own:
             executor.close(cancel=True)
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         # A Ctrl-C between creating a temporary file and renaming it (e.g. inside mkstemp)
         # can leave one behind; remove those of this sweep's runs, which nothing else writes.
         store.remove_temporaries(directory, [c.hash for c in todo])
         store.sync_directory(directory)
         report.wall_s = time.perf_counter() - start
         raise SweepInterrupted(report) from None
-    except BaseException:
-        bar.close()
-        if own:
-            executor.close(cancel=True)
-        raise
     bar.close()
     store.sync_directory(directory)
     if own:

@@ -11,6 +11,7 @@ from partialfed.experiments.cli._common import (
     SCHEDULERS,
     UsageError,
     add_set,
+    check_execution,
     finite_or_none,
     prepare_out,
     print_json,
@@ -67,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from partialfed.experiments import config, store, tables
     from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
+    check_execution(args)
     sweep = config.load(args.config, args.set)
     out = args.out if args.out is not None else Path("partialfed-results") / sweep.name
     prepare_out(out)

@@ -277,22 +277,18 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
     """
     bound = theory.get_bound(study.bound)
     cells = study.swept()
-    results = simulate(
-        [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds], runner
-    )
+    seeded = [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds]
+    results = iter(simulate(seeded, runner))
     xs_all, ys_all, means, kept = [], [], [], []
-    k = 0
     for x, cell in zip(study.xs, cells, strict=True):
         vals, d0 = [], []
         for _ in study.seeds:
-            frame = results[k].frame
-            k += 1
+            frame = next(results).frame
             values = cell.values(frame)
-            v = lhs_per_run(frame, bound, values)
-            vals.append(v)
+            vals.append(lhs_per_run(frame, bound, values))
             d0.append(values["Delta_F0"])
-            xs_all.append(x)
-            ys_all.append(v)
+        xs_all += [x] * len(vals)
+        ys_all += vals
         means.append(float(np.mean(vals)))
         kept.append(({**values, "Delta_F0": float(np.mean(d0))}, means[-1]))
     fit = fit_slope(xs_all, ys_all)

@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
+
 from partialfed._constraints import Interval, check_names, suggest, validate
 
 __all__ = [

@@ -144,19 +144,14 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
                 cell = stepped(at.with_run(algorithm=alg, tau_v=tau_v), study.steps)
                 points.append((cell, alg))
                 cells += [replace(cell.with_run(seed=s), init_seed=0) for s in seeds]
-    results = simulate(cells, runner)
+    results = iter(simulate(cells, runner))
     shape = (len(study.ys), len(study.xs))
     lhs = {"fedalt": np.zeros(shape), "fedsim": np.zeros(shape)}
     factor = np.zeros(shape)
-    k = 0
     for idx, (cell, alg) in enumerate(points):
         iy, ix = divmod(idx // 2, len(study.xs))
-        vals = []
-        for _ in seeds:
-            frame = results[k].frame
-            k += 1
-            vals.append(lhs_per_run(frame, bounds[alg], cell.values(frame)))
-        lhs[alg][iy, ix] = np.mean(vals)
+        frames = [next(results).frame for _ in seeds]
+        lhs[alg][iy, ix] = np.mean([lhs_per_run(f, bounds[alg], cell.values(f)) for f in frames])
         factor[iy, ix] = theory_factor(cell.problem(), cell.run.m)
     run = {k: v for k, v in base.run.as_dict().items() if k in ("T", "m", "tau_u", "tau_v")}
     problem = {k: v for k, v in base.knobs if k not in (study.x, study.y)}
@@ -168,11 +163,5 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
         lhs["fedalt"],
         lhs["fedsim"],
         factor,
-        {
-            "family": base.family,
-            "problem": problem,
-            "run": run,
-            "steps": study.steps,
-            "seeds": seeds,
-        },
+        dict(family=base.family, problem=problem, run=run, steps=study.steps, seeds=seeds),
     )

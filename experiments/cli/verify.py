@@ -199,8 +199,7 @@ def regime(args: argparse.Namespace) -> int:
     r = regime_map(study, runner=runner(args, None))
     out = r.as_dict()
     if args.out:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path(args.out)  # created by prepare_out above
         fig = plots.regime_figure(r)
         plots.save(fig, folder / "regime", formats=("png",))
         plt.close(fig)

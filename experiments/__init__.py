@@ -10,7 +10,7 @@ plots/      every figure (matplotlib): ``sweeps`` (result folders), ``studies`` 
             strict, exponent, regime and calibration figures), ``style`` (colours, ``save``)
 tables      final metrics per algorithm
 measure     the measured left-hand side of a ``theory.Bound`` (bound terms -> History columns)
-steps       step-size rules of checks and studies: MaxStep, FixedStep, Eta, TunedEta
+steps       step-size rules of checks and studies: MaxStep, Eta, TunedEta
 checks      strict checks, exponent fits, calibration and per-round lemma checks
 regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
 studies     the shipped verification studies (quick and full sizes)

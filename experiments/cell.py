@@ -40,6 +40,9 @@ RUN_FIELDS = {f.name: f.default for f in dataclasses.fields(simulators.RunConfig
 #: symbol of a bound is named as in the configuration (run fields, knobs, problem constants).
 SINGLE_BLOCK = {"gamma": "gamma_u", "L": "L_u", "sigma": "sigma_u", "zeta": "delta", "tau": "tau_u"}
 
+#: The run fields that are theory symbols (``Cell.values``).
+RUN_SYMBOLS = ("m", "T", "tau_u", "tau_v", "gamma_u", "gamma_v")
+
 #: Keys of a stored spec (``Cell.spec``); ``init_seed`` is optional.
 SPEC_KEYS = frozenset({"family", "seed", "problem", "run", "init_seed"})
 
@@ -254,17 +257,8 @@ class Cell:
         and ``Delta_FT = F(u^0, V^0) - F(u^T, V^T)``.
         """
         problem = self.problem()
-        values = problem.constants.as_dict()
-        run = self.run
-        values.update(
-            n=problem.n,
-            m=run.m,
-            T=run.T,
-            tau_u=run.tau_u,
-            tau_v=run.tau_v,
-            gamma_u=run.gamma_u,
-            gamma_v=run.gamma_v,
-        )
+        values = dict(problem.constants.as_dict(), n=problem.n)
+        values.update({k: getattr(self.run, k) for k in RUN_SYMBOLS})
         if frame is not None:
             loss = frame.sort_values("round")["loss"].to_numpy()
             values["Delta_F0"] = max(float(loss[0]) - values["F_low"], 0.0)

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from partialfed.experiments.cell import RUN_FIELDS, Cell
-from partialfed.experiments.measure import MeasuredLHS, confidence, lhs_per_run, simulate
+from partialfed.experiments.measure import (
+    MeasuredLHS,
+    confidence,
+    lhs_per_run,
+    per_round,
+    simulate,
+)
 from partialfed.experiments.steps import MaxStep, stepped
 from scipy import optimize, stats
 
@@ -100,6 +106,25 @@ class StrictResult:
     def frames(self) -> tuple:
         """The runs' per-round frames (``round`` and the metrics), one per seed."""
         return tuple(r.frame for r in self.results)
+
+    def as_dict(self) -> dict:
+        """JSON-able summary (``partialfed check --json``, the report's ``results.json``)."""
+        return {
+            "bound": self.check.bound,
+            "provenance": self.provenance,
+            "label": self.check.label,
+            "family": self.cell.family,
+            "problem": dict(self.cell.knobs),
+            "run": {k: v for k, v in self.cell.run.as_dict().items() if k != "seed"},
+            "seeds": len(self.check.seeds),
+            "measured": self.measured.mean,
+            "measured_upper95": self.measured.upper,
+            "measured_lower95": self.measured.lower,
+            "bound_value": self.bound_value,
+            "scale": self.scale,
+            "ratio": self.ratio,
+            "verdict": self.verdict,
+        }
 
 
 def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
@@ -252,22 +277,18 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
     """
     bound = theory.get_bound(study.bound)
     cells = study.swept()
-    results = simulate(
-        [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds], runner
-    )
+    seeded = [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds]
+    results = iter(simulate(seeded, runner))
     xs_all, ys_all, means, kept = [], [], [], []
-    k = 0
     for x, cell in zip(study.xs, cells, strict=True):
         vals, d0 = [], []
         for _ in study.seeds:
-            frame = results[k].frame
-            k += 1
+            frame = next(results).frame
             values = cell.values(frame)
-            v = lhs_per_run(frame, bound, values)
-            vals.append(v)
+            vals.append(lhs_per_run(frame, bound, values))
             d0.append(values["Delta_F0"])
-            xs_all.append(x)
-            ys_all.append(v)
+        xs_all += [x] * len(vals)
+        ys_all += vals
         means.append(float(np.mean(vals)))
         kept.append(({**values, "Delta_F0": float(np.mean(d0))}, means[-1]))
     fit = fit_slope(xs_all, ys_all)
@@ -351,15 +372,6 @@ def calibrate(
 # ---------------------------------------------------------------------------------------------
 
 
-def _per_round(frame, T: int) -> dict:
-    from partialfed.theory.derived import HISTORY_FIELDS
-
-    f = frame.sort_values("round")
-    if len(f) != T + 1:
-        raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
-    return {k: f[col].to_numpy(float)[off : off + T] for k, (col, off) in HISTORY_FIELDS.items()}
-
-
 def _used(lemma, r: dict) -> dict:
     return {k: v for k, v in r.items() if k in lemma.required}
 
@@ -381,13 +393,13 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         ``name, kind ("pathwise" or "in expectation"), rounds, violations, worst`` (largest
         excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere).
     """
-    from partialfed.theory.derived import HISTORY_FIELDS
+    from partialfed.theory.derived import MEASURED_AT
 
     T = result.cell.run.T
     p = result.cell.problem()
     consts = result.cell.values()
-    fixed = {k: consts[k] for k in lemma.required if k not in HISTORY_FIELDS}
-    rounds = [_per_round(f, T) for f in result.frames]
+    fixed = {k: consts[k] for k in lemma.required if k not in MEASURED_AT}
+    rounds = [per_round(f, MEASURED_AT, T) for f in result.frames]
     # The A2 constants (minibatch variance included), not the additive-noise knobs.
     exact = lemma.holds_pathwise(p.constants.sigma_u, p.constants.sigma_v)
     pathwise = exact and result.cell.run.m == p.n
@@ -395,8 +407,6 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     if pathwise:
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])
         excess = diffs - 1e-9 * scale
-        worst = float(np.max(excess))
-        violations = int(np.sum(excess > 0))
     else:
         mean = diffs.mean(axis=0)
         if diffs.shape[0] > 1:
@@ -406,12 +416,10 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         else:
             margin = np.zeros_like(mean)
         excess = mean - margin - 1e-9 * (np.abs(rounds[0]["F_t"]) + 1.0)
-        worst = float(np.max(excess))
-        violations = int(np.sum(excess > 0))
     return {
         "name": lemma.name,
         "kind": "pathwise" if pathwise else "in expectation",
-        "rounds": int(diffs.size if pathwise else diffs.shape[1]),
-        "violations": violations,
-        "worst": worst,
+        "rounds": int(excess.size),
+        "violations": int(np.sum(excess > 0)),
+        "worst": float(np.max(excess)),
     }

@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
+
 from partialfed._constraints import Interval, check_names, suggest, validate
 
 __all__ = [
@@ -324,12 +325,8 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
         axes["family"] = family_values
     problem_axes = {k: _axis(v, f"problem.{k}", source) for k, v in data["problem"].items()}
     run_axes = {k: _axis(v, f"run.{k}", source) for k, v in data["run"].items()}
-    for k, v in problem_axes.items():
-        if len(v) > 1:
-            axes[f"problem.{k}"] = v
-    for k, v in run_axes.items():
-        if len(v) > 1:
-            axes[f"run.{k}"] = v
+    for section, section_axes in (("problem", problem_axes), ("run", run_axes)):
+        axes.update({f"{section}.{k}": v for k, v in section_axes.items() if len(v) > 1})
     if len(seeds) > 1:
         axes["seed"] = seeds
     if len(init_seeds) > 1:
@@ -346,9 +343,8 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
                 "(for example seeds = 3 or seeds = [0, 1, 2])."
             )
         _check_names([k], fields, source, "[run]")
-    cells = len(family_values) * len(init_seeds) * len(seeds)
-    for axis in (*problem_axes.values(), *run_axes.values()):
-        cells *= len(axis)
+    sizes = (family_values, init_seeds, seeds, *problem_axes.values(), *run_axes.values())
+    cells = math.prod(map(len, sizes))
     if cells > MAX_CELLS:
         raise ConfigError(
             f"{source}: the grid has {cells} runs, more than {MAX_CELLS}; split it into "

@@ -27,6 +27,7 @@ __all__ = [
     "confidence",
     "lhs_series",
     "lhs_per_run",
+    "per_round",
     "simulate",
 ]
 
@@ -57,6 +58,23 @@ def column(quantity: str, point: At = At.ITERATE) -> str:
             f"The measured quantity {quantity!r} at {point.name} has no recorded column; "
             f"known: {known}."
         ) from None
+
+
+def per_round(frame: pd.DataFrame, symbols: Mapping, T: int) -> dict[str, np.ndarray]:
+    """Per-round values ``t = 0..T-1`` of measured symbols on one run that recorded every round.
+
+    ``symbols`` maps a name to its ``(quantity, point)`` (``theory.derived.MEASURED_AT``);
+    ``At.NEXT``, the next iterate, reads the ``At.ITERATE`` column one round later.
+    """
+    frame = frame.sort_values("round")
+    if len(frame) != T + 1:
+        raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
+    out = {}
+    for name, (quantity, point) in symbols.items():
+        k = 1 if point is At.NEXT else 0
+        col = column(quantity, At.ITERATE if k else point)
+        out[name] = frame[col].to_numpy(float)[k : k + T]
+    return out
 
 
 def lhs_series(frame: pd.DataFrame, bound, values: Mapping) -> tuple[np.ndarray, np.ndarray]:

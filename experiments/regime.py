@@ -26,7 +26,13 @@ from partialfed.experiments.steps import TunedEta, stepped
 
 from partialfed import theory
 
-__all__ = ["RegimeStudy", "RegimeMap", "regime_map", "MIN_PREDICTED_DIFFERENCE"]
+__all__ = [
+    "RegimeStudy",
+    "RegimeMap",
+    "regime_map",
+    "theory_factor",
+    "MIN_PREDICTED_DIFFERENCE",
+]
 
 #: Cells where theory predicts a difference of at least this much are scored.
 MIN_PREDICTED_DIFFERENCE = 0.10
@@ -89,6 +95,20 @@ class RegimeMap:
         s = self.scored
         return float(np.mean(self.agree[s])) if s.any() else float("nan")
 
+    def as_dict(self) -> dict:
+        """JSON-able summary (``partialfed regime --json``, the report's ``results.json``)."""
+        return {
+            "x": self.x,
+            "xs": list(self.xs),
+            "y": self.y,
+            "ys": list(self.ys),
+            "measured_ratio": self.measured_ratio.tolist(),
+            "theory_factor": self.theory_factor.tolist(),
+            "agreement": self.agreement,
+            "scored": int(self.scored.sum()),
+            "disagreements": self.disagreements(),
+        }
+
     def disagreements(self) -> list[dict]:
         """Scored cells where simulation disagrees with theory, and by how much."""
         out = []
@@ -104,19 +124,10 @@ class RegimeMap:
         return out
 
 
-def _theory_factor(problem, m: int) -> float:
-    c = problem.constants
-    fav = theory.favoured(
-        n=problem.n,
-        m=m,
-        L_u=c.L_u,
-        L_v=c.L_v,
-        sigma_u=c.sigma_u,
-        sigma_v=c.sigma_v,
-        delta=c.delta,
-        chi=c.chi,
-    )
-    return float(fav.factor)
+def theory_factor(problem, m: int) -> float:
+    """Theory's leading-term factor ``sqrt(sigma_sim,1^2/sigma_alt,1^2)`` for ``problem`` with
+    ``m`` devices per round, from the problem's constants (> 1: FedAlt favoured)."""
+    return float(theory.favoured(**problem.constants.as_dict(), n=problem.n, m=m).factor)
 
 
 def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
@@ -133,20 +144,15 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
                 cell = stepped(at.with_run(algorithm=alg, tau_v=tau_v), study.steps)
                 points.append((cell, alg))
                 cells += [replace(cell.with_run(seed=s), init_seed=0) for s in seeds]
-    results = simulate(cells, runner)
+    results = iter(simulate(cells, runner))
     shape = (len(study.ys), len(study.xs))
     lhs = {"fedalt": np.zeros(shape), "fedsim": np.zeros(shape)}
     factor = np.zeros(shape)
-    k = 0
     for idx, (cell, alg) in enumerate(points):
         iy, ix = divmod(idx // 2, len(study.xs))
-        vals = []
-        for _ in seeds:
-            frame = results[k].frame
-            k += 1
-            vals.append(lhs_per_run(frame, bounds[alg], cell.values(frame)))
-        lhs[alg][iy, ix] = np.mean(vals)
-        factor[iy, ix] = _theory_factor(cell.problem(), cell.run.m)
+        frames = [next(results).frame for _ in seeds]
+        lhs[alg][iy, ix] = np.mean([lhs_per_run(f, bounds[alg], cell.values(f)) for f in frames])
+        factor[iy, ix] = theory_factor(cell.problem(), cell.run.m)
     run = {k: v for k, v in base.run.as_dict().items() if k in ("T", "m", "tau_u", "tau_v")}
     problem = {k: v for k, v in base.knobs if k not in (study.x, study.y)}
     return RegimeMap(
@@ -157,11 +163,5 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
         lhs["fedalt"],
         lhs["fedsim"],
         factor,
-        {
-            "family": base.family,
-            "problem": problem,
-            "run": run,
-            "steps": study.steps,
-            "seeds": seeds,
-        },
+        dict(family=base.family, problem=problem, run=run, steps=study.steps, seeds=seeds),
     )

@@ -28,6 +28,7 @@ from partialfed.experiments.checks import (  # noqa: E402
     StrictResult,
     calibrate,
     exponent_check,
+    lemma_check,
     strict_check,
 )
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
@@ -92,22 +93,6 @@ class Report:
         return out
 
     def as_dict(self) -> dict:
-        def strict(r: StrictResult):
-            return {
-                "bound": r.check.bound,
-                "provenance": r.provenance,
-                "label": r.check.label,
-                "family": r.cell.family,
-                "problem": dict(r.cell.knobs),
-                "run": {k: v for k, v in r.cell.run.as_dict().items() if k != "seed"},
-                "seeds": len(r.check.seeds),
-                "measured": r.measured.mean,
-                "measured_upper95": r.measured.upper,
-                "bound_value": r.bound_value,
-                "ratio": r.ratio,
-                "verdict": r.verdict,
-            }
-
         def expo(e: ExponentResult):
             return {
                 "label": e.label,
@@ -124,7 +109,7 @@ class Report:
         out = {
             "quick": self.plan.quick,
             "seconds": round(self.seconds, 1),
-            "strict": [strict(r) for r in self.strict],
+            "strict": [r.as_dict() for r in self.strict],
             "exponents": [expo(e) for e in self.exponents],
             "lemmas": self.lemmas,
             "findings": self.findings(),
@@ -139,18 +124,7 @@ class Report:
                 "test_ratios": list(c.test_ratios),
             }
         if self.regime is not None:
-            r = self.regime
-            out["regime"] = {
-                "x": r.x,
-                "xs": list(r.xs),
-                "y": r.y,
-                "ys": list(r.ys),
-                "measured_ratio": r.measured_ratio.tolist(),
-                "theory_factor": r.theory_factor.tolist(),
-                "agreement": r.agreement,
-                "scored": int(r.scored.sum()),
-                "disagreements": r.disagreements(),
-            }
+            out["regime"] = self.regime.as_dict()
         return out
 
 
@@ -161,19 +135,13 @@ class Report:
 
 def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
     """Evaluate, round by round, the per-round lemma of each derived bound on its own runs."""
-    try:
-        from partialfed.theory import derived
-    except ImportError:
-        return []
-    from partialfed.experiments.checks import lemma_check
+    from partialfed.theory.derived import LEMMAS
 
-    out = []
-    for r in strict:
-        lemma = getattr(derived, "LEMMAS", {}).get(r.check.bound)
-        if lemma is None:
-            continue
-        out.append({**lemma_check(r, lemma), "setting": r.check.label})
-    return out
+    return [
+        {**lemma_check(r, LEMMAS[r.check.bound]), "setting": r.check.label}
+        for r in strict
+        if r.check.bound in LEMMAS
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +312,8 @@ def reproduce(
         "regime": plots.regime_figure(rep.regime),
     }
     if rep.calibration is not None:
-        figures["calibration"] = plots.calibration_figure(rep.calibration, *_cal_measured(rep))
+        measured = ([m for _, m in cells] for cells in rep.calibration_cells)
+        figures["calibration"] = plots.calibration_figure(rep.calibration, *measured)
     for key, fig in figures.items():
         plots.save(fig, out / "figures" / key, formats=("png",))
         plt.close(fig)
@@ -356,24 +325,11 @@ def reproduce(
     return rep
 
 
-def _cal_cells(rep: Report):
-    cells = []
-    for e in rep.exponents:
-        if e.cells and e.bound == "fedalt_main":
-            cells += list(e.cells)
-    return cells
-
-
 def _calibrate(rep: Report) -> None:
     """Fit fedalt_main's free constants on every other cell of its exponent studies."""
-    cells = _cal_cells(rep)
+    cells = [c for e in rep.exponents if e.bound == "fedalt_main" for c in e.cells]
     if len(cells) < 8:
         return
     train, test = cells[0::2], cells[1::2]
     rep.calibration = calibrate("fedalt_main", train, test)
     rep.calibration_cells = (tuple(train), tuple(test))
-
-
-def _cal_measured(rep: Report):
-    train, test = rep.calibration_cells
-    return [m for _, m in train], [m for _, m in test]

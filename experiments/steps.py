@@ -3,7 +3,6 @@
 Each rule is a small frozen object with one method, ``steps(cell, bound=None) -> dict`` of the
 step fields it sets; :func:`stepped` returns the cell with them.
 
-- :class:`FixedStep` -- the given numbers.
 - :class:`MaxStep` -- ``fraction`` times the largest steps the bound's conditions allow.
 - :class:`Eta` -- the theorems' parametrisation ``gamma_u = eta/(L_u tau_u)``,
   ``gamma_v = eta/(L_v tau_v)`` (docs/references.md#pillutla2022-step-sizes), with
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 from partialfed.experiments.cell import RUN_FIELDS, SINGLE_BLOCK, Cell
 
-__all__ = ["STEP_FIELDS", "FixedStep", "MaxStep", "Eta", "TunedEta", "stepped", "tuned_eta"]
+__all__ = ["STEP_FIELDS", "MaxStep", "Eta", "TunedEta", "stepped", "tuned_eta"]
 
 #: The run fields a step rule sets.
 STEP_FIELDS = ("gamma_u", "gamma_v")
@@ -29,17 +28,6 @@ STEP_FIELDS = ("gamma_u", "gamma_v")
 def stepped(cell: Cell, rule, bound=None) -> Cell:
     """``cell`` with the steps of ``rule`` (unchanged when ``rule`` is None)."""
     return cell if rule is None else cell.with_run(**rule.steps(cell, bound))
-
-
-@dataclass(frozen=True)
-class FixedStep:
-    """The steps ``gamma_u``, ``gamma_v`` as given."""
-
-    gamma_u: float
-    gamma_v: float
-
-    def steps(self, cell: Cell, bound=None) -> dict:
-        return {"gamma_u": float(self.gamma_u), "gamma_v": float(self.gamma_v)}
 
 
 # -- the largest steps a bound allows -----------------------------------------------------------
@@ -178,21 +166,11 @@ def tuned_eta(algorithm: str, problem, run, eta_max: float) -> float:
     unknown constants set to 1), from the problem's initial gap and reconstructed variance."""
     from partialfed.theory import pillutla2022
 
-    c = problem.constants
-    values = dict(
-        n=problem.n,
-        m=run.m,
-        L_u=c.L_u,
-        L_v=c.L_v,
-        sigma_u=c.sigma_u,
-        sigma_v=c.sigma_v,
-        delta=c.delta,
-        chi=c.chi,
-    )
+    values = dict(problem.constants.as_dict(), n=problem.n, m=run.m)
     s1 = pillutla2022.sig1(algorithm)
     s1 = float(s1.subs({sym: values[sym.name] for sym in s1.free_symbols}))
     u0, V0 = problem.init(0)
-    gap = max(problem.F(u0, V0) - c.F_low, 0.0)
+    gap = max(problem.F(u0, V0) - values["F_low"], 0.0)
     if s1 <= 0:
         return eta_max
     return min(eta_max, (gap / (s1 * run.T)) ** 0.5)

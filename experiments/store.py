@@ -75,12 +75,9 @@ def _result_columns() -> tuple:
 
 
 def __getattr__(name: str):
-    # METRICS: the per-round metric columns, as simulators.History names them;
-    # RESULT_COLUMNS: the columns of a loaded frame that are not part of a spec.
+    # METRICS: the per-round metric columns, as simulators.History names them.
     if name == "METRICS":
         return _metrics()
-    if name == "RESULT_COLUMNS":
-        return _result_columns()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -160,10 +157,6 @@ def flatten_spec(spec: Mapping) -> dict:
     return out
 
 
-def _const_columns(constants: Mapping) -> dict:
-    return {f"const_{k}": float(v) for k, v in constants.items()}
-
-
 def encode(result: RunResult) -> bytes:
     """The Parquet bytes of one run (what ``write_bytes`` stores)."""
     if result.status not in STATUSES:
@@ -172,15 +165,13 @@ def encode(result: RunResult) -> bytes:
             f"Got {result.status!r}."
         )
     frame = result.frame
-    n = len(frame)
-    columns: dict[str, object] = {
-        "round": np.asarray(frame["round"], dtype=np.int64) if n else np.empty(0, dtype=np.int64)
-    }
-    for name in _metrics():
-        columns[name] = (
-            np.asarray(frame[name], dtype=np.float64) if n else np.empty(0, dtype=np.float64)
-        )
-    table = pa.table(columns)
+
+    def column(name, dtype):
+        return np.asarray(frame[name], dtype=dtype) if len(frame) else np.empty(0, dtype=dtype)
+
+    table = pa.table(
+        {"round": column("round", np.int64), **{m: column(m, np.float64) for m in _metrics()}}
+    )
     meta = {
         "format": RESULT_FORMAT_VERSION,
         "hash": spec_hash(result.spec),
@@ -245,7 +236,7 @@ def write_bytes(directory: str | Path, name: str, payload: bytes, sync_dir: bool
 
 
 def remove_temporaries(directory: str | Path, hashes) -> int:
-    """Delete the temporary files that ``write_bytes`` left for these run hashes; return how many."""
+    """Delete the temporary files ``write_bytes`` left for these run hashes; return how many."""
     removed = 0
     for h in hashes:
         for tmp in Path(directory).glob(f".{h}.parquet.*.tmp"):
@@ -392,7 +383,7 @@ def _read_one(path: Path) -> pd.DataFrame:
     frame = result.frame
     if frame.empty:
         frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in _metrics()}})
-    consts = _const_columns(result.constants)
+    consts = {f"const_{k}": float(v) for k, v in result.constants.items()}
     frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
     frame = frame.assign(
         **consts, status=result.status, message=result.message, elapsed_s=result.elapsed_s

@@ -40,7 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -310,19 +310,11 @@ class SweepReport:
         )
 
     def as_dict(self) -> dict:
-        """JSON-able form (for ``--json``)."""
-        return {
-            "directory": str(self.directory),
-            "total": self.total,
-            "skipped": self.skipped,
-            "computed": self.computed,
-            "statuses": dict(self.statuses),
-            "lost": self.lost,
-            "lost_messages": list(self.lost_messages),
-            "scheduler": self.scheduler,
-            "workers": self.workers,
-            "wall_s": self.wall_s,
-        }
+        """JSON-able form (for ``--json``): every field but ``hashes``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hashes"}
+        out.update(directory=str(self.directory), statuses=dict(self.statuses))
+        out.update(lost_messages=list(self.lost_messages))
+        return out
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -331,10 +323,6 @@ class SweepInterrupted(KeyboardInterrupt):
     def __init__(self, report: SweepReport):
         super().__init__(report.summary())
         self.report = report
-
-
-def _chunks(cells: list[Cell], size: int) -> list[list[Cell]]:
-    return [cells[i : i + size] for i in range(0, len(cells), size)]
 
 
 def run_sweep(
@@ -413,11 +401,10 @@ def run_sweep(
     executor = make_executor(scheduler, workers) if own else executor
     report.scheduler, report.workers = executor.name, executor.workers
     size = chunksize or max(1, min(64, math.ceil(len(todo) / (4 * executor.workers))))
-    chunks = _chunks(todo, size)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress, leave=False)
-    tasks = [(chunk, runner, executor.threads) for chunk in chunks]
+    tasks = [(todo[i : i + size], runner, executor.threads) for i in range(0, len(todo), size)]
     try:
         for exc, outcome in executor.map_unordered(run_chunk, tasks):
             if exc is not None:  # a crashed task loses its chunk only
@@ -428,21 +415,18 @@ def run_sweep(
                 report.computed += 1
                 report.statuses[status] += 1
                 bar.update(1)
-    except KeyboardInterrupt:
+    except BaseException as exc:
         bar.close()
         if own:
             executor.close(cancel=True)
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         # A Ctrl-C between creating a temporary file and renaming it (e.g. inside mkstemp)
         # can leave one behind; remove those of this sweep's runs, which nothing else writes.
         store.remove_temporaries(directory, [c.hash for c in todo])
         store.sync_directory(directory)
         report.wall_s = time.perf_counter() - start
         raise SweepInterrupted(report) from None
-    except BaseException:
-        bar.close()
-        if own:
-            executor.close(cancel=True)
-        raise
     bar.close()
     store.sync_directory(directory)
     if own:

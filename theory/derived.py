@@ -83,7 +83,7 @@ __all__ = [
     "Delta_v_t",
     "Delta_u_next_V",
     "PER_ROUND",
-    "HISTORY_FIELDS",
+    "MEASURED_AT",
     "CHI_BAR",
     "P_OUT",
     "Q_WOR",
@@ -93,7 +93,6 @@ __all__ = [
     "LEMMAS",
     "BOUNDS",
     "get_lemma",
-    "lemma_values_from_history",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -116,14 +115,15 @@ PER_ROUND: dict[str, sp.Symbol] = {
 }
 """Name -> per-round measured symbol."""
 
-HISTORY_FIELDS: dict[str, tuple[str, int]] = {
-    "F_t": ("loss", 0),
-    "F_next": ("loss", 1),
-    "Delta_u_t": ("grad_u_sq", 0),
-    "Delta_v_t": ("grad_v_sq", 0),
-    "Delta_u_next_V": ("grad_u_sq_at_V_next", 0),
+MEASURED_AT: dict[str, tuple[str, At]] = {
+    "F_t": ("F", At.ITERATE),
+    "F_next": ("F", At.NEXT),
+    "Delta_u_t": ("Delta_u", At.ITERATE),
+    "Delta_v_t": ("Delta_v", At.ITERATE),
+    "Delta_u_next_V": ("Delta_u", At.V_NEXT),
 }
-"""Per-round symbol -> (History attribute, offset): round ``t`` reads ``attr[t + offset]``."""
+"""Per-round symbol -> (measured quantity, point) at round ``t`` (``experiments.measure`` maps
+them to History columns)."""
 
 # ---------------------------------------------------------------------------------------------
 # Shorthands (docs/derivations/preliminaries.md, eqs. (P2), (P3))
@@ -519,27 +519,3 @@ def get_lemma(name: str) -> Lemma:
         raise ValueError(
             f"Unknown lemma {name!r}. Known lemmas: {', '.join(sorted(LEMMAS))}."
         ) from None
-
-
-def lemma_values_from_history(history: Any) -> dict[str, np.ndarray]:
-    """Per-round measured values (length ``T``) from a History-like object.
-
-    Parameters
-    ----------
-    history : object
-        With arrays ``loss``, ``grad_u_sq``, ``grad_v_sq``, ``grad_u_sq_at_V_next`` indexed by
-        recorded round ``t = 0..T`` (the last entry of ``grad_u_sq_at_V_next`` is unused).
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        ``F_t, F_next, Delta_u_t, Delta_v_t, Delta_u_next_V`` for ``t = 0..T-1``
-        (see :data:`HISTORY_FIELDS`).
-    """
-    loss = np.asarray(history.loss, dtype=float)
-    T_ = loss.shape[0] - 1
-    out = {}
-    for name, (attr, off) in HISTORY_FIELDS.items():
-        a = np.asarray(getattr(history, attr), dtype=float)
-        out[name] = a[off : off + T_]
-    return out

@@ -25,6 +25,7 @@ __all__ = [
     "UsageError",
     "Verb",
     "add_execution",
+    "add_set",
     "check_execution",
     "finite_or_none",
     "overrides",
@@ -98,6 +99,11 @@ def finite_or_none(value):
 def progress(enabled: bool) -> Callable[[str], None]:
     """A ``log(line)`` function writing to stderr, or doing nothing."""
     return (lambda s: print(s, file=sys.stderr, flush=True)) if enabled else (lambda s: None)
+
+
+def add_set(p: argparse.ArgumentParser, help: str) -> None:
+    """Declare the repeatable ``--set KEY=VALUE``."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def add_execution(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 from partialfed.experiments.cli._common import (
     SCHEDULERS,
     UsageError,
+    add_set,
+    check_execution,
     finite_or_none,
     prepare_out,
     print_json,
@@ -33,13 +35,7 @@ def add_run(p: argparse.ArgumentParser) -> None:
         "config",
         help="a TOML file, or the name of a shipped configuration (quick, delta-sweep, ...)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the file; a list value is a grid axis (delta=[0,1,2])",
-    )
+    add_set(p, "override a key of the file; a list value is a grid axis (delta=[0,1,2])")
     p.add_argument(
         "--out", type=Path, help="result folder (default: partialfed-results/<config name>)"
     )
@@ -72,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from partialfed.experiments import config, store, tables
     from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be an int >= 1. Got {args.workers}.")
+    check_execution(args)
     sweep = config.load(args.config, args.set)
     out = args.out if args.out is not None else Path("partialfed-results") / sweep.name
     prepare_out(out)

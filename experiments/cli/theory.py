@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from partialfed.experiments.cli._common import UsageError, print_json
+from partialfed.experiments.cli._common import add_set, print_json
 
 __all__ = ["BOUND_EXAMPLE", "add_bound", "bound"]
 
@@ -16,13 +16,7 @@ BOUND_EXAMPLE = """examples:
 
 def add_bound(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="bound name (omit to list them)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="value of a symbol (T=1000, delta=[0,1,2])",
-    )
+    add_set(p, "value of a symbol (T=1000, delta=[0,1,2])")
     p.add_argument("--latex", action="store_true", help="LaTeX of lhs <= rhs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -31,25 +25,17 @@ def bound(args: argparse.Namespace) -> int:
     """``partialfed bound``: list the bounds, or show one (evaluated with ``--set`` values)."""
     from partialfed.experiments.config import parse_assignment
 
-    try:
-        from partialfed import theory
-    except ImportError as exc:  # pragma: no cover - theory is part of partialfed
-        raise UsageError(f"the theory package cannot be imported: {exc}") from None
+    from partialfed import theory
+
     if args.name is None:
-        names = sorted(getattr(theory, "BOUNDS", {}))
+        names = sorted(theory.BOUNDS)
         if args.json:
             print_json({"bounds": names})
         else:
             print("\n".join(names))
         return 0
-    describe = getattr(theory, "describe_bound", None)
-    if describe is None:  # pragma: no cover - older theory
-        raise UsageError("this version of theory has no describe_bound.")
-    values = {}
-    for text in args.set:
-        key, value = parse_assignment(text)
-        values[key] = value
-    text = describe(args.name, values or None, latex=args.latex)
+    values = dict(parse_assignment(text) for text in args.set)
+    text = theory.describe_bound(args.name, values or None, latex=args.latex)
     if args.json:
         print_json({"name": args.name, "values": values, "latex": args.latex, "text": text})
     else:

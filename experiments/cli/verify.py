@@ -13,6 +13,7 @@ from pathlib import Path
 
 from partialfed.experiments.cli._common import (
     add_execution,
+    add_set,
     check_execution,
     overrides,
     positive,
@@ -55,13 +56,7 @@ REPRODUCE_EXAMPLE = """examples:
 def add_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("bound", help="a bound without free constants (see 'partialfed bound')")
     p.add_argument("--family", default=None, help="problem family (default: the shipped study's)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a problem knob or run field; gamma_u=max picks the largest allowed step",
-    )
+    add_set(p, "a problem knob or run field; gamma_u=max picks the largest allowed step")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: study's)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the bound (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -124,22 +119,8 @@ def check(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.seeds)) if args.seeds else check.seeds,
     )
     r = strict_check(check, scale=args.scale, runner=runner(args, None))
-    run = {k: v for k, v in r.cell.run.as_dict().items() if k != "seed"}
-    out = {
-        "bound": bound.name,
-        "provenance": r.provenance,
-        "family": cell.family,
-        "problem": dict(cell.knobs),
-        "run": run,
-        "seeds": len(check.seeds),
-        "measured": r.measured.mean,
-        "measured_upper95": r.measured.upper,
-        "measured_lower95": r.measured.lower,
-        "bound_value": r.bound_value,
-        "scale": args.scale,
-        "ratio": r.ratio,
-        "verdict": r.verdict,
-    }
+    out = r.as_dict()
+    run = out["run"]
     if args.json:
         print(json.dumps(out, default=float))
     else:
@@ -165,13 +146,7 @@ def check(args: argparse.Namespace) -> int:
 def add_regime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--x", default="noise_v", help="knob on the x axis (default noise_v)")
     p.add_argument("--y", default="delta", help="knob on the y axis (default delta)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a problem knob or run field (T, m, tau_u, tau_v); lists for the --x/--y axes",
-    )
+    add_set(p, "a problem knob or run field (T, m, tau_u, tau_v); lists for the --x/--y axes")
     p.add_argument(
         "--eta",
         type=float,
@@ -222,20 +197,9 @@ def regime(args: argparse.Namespace) -> int:
         tuple(range(args.seeds)) if args.seeds else study.seeds,
     )
     r = regime_map(study, runner=runner(args, None))
-    out = {
-        "x": r.x,
-        "xs": list(r.xs),
-        "y": r.y,
-        "ys": list(r.ys),
-        "measured_ratio": r.measured_ratio.tolist(),
-        "theory_factor": r.theory_factor.tolist(),
-        "scored_cells": int(r.scored.sum()),
-        "agreement": r.agreement,
-        "disagreements": r.disagreements(),
-    }
+    out = r.as_dict()
     if args.out:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path(args.out)  # created by prepare_out above
         fig = plots.regime_figure(r)
         plots.save(fig, folder / "regime", formats=("png",))
         plt.close(fig)

@@ -32,46 +32,10 @@ import matplotlib
 if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
-from partialfed.experiments.plots.studies import (  # noqa: E402
-    calibration_figure,
-    exponent_figure,
-    panels,
-    regime_figure,
-    strict_figure,
-)
-from partialfed.experiments.plots.style import (  # noqa: E402
-    COLORS,
-    LABELS,
-    LINESTYLES,
-    STYLE,
-    color_of,
-    file_stem,
-    label,
-    save,
-)
-from partialfed.experiments.plots.sweeps import (  # noqa: E402
-    KNOB_PREFERENCE,
-    convergence,
-    final_vs_knob,
-    plot_directory,
-)
+# Re-export every public name of the submodules (each declares its own __all__).
+from partialfed.experiments.plots import studies, style, sweeps  # noqa: E402
+from partialfed.experiments.plots.studies import *  # noqa: E402, F403
+from partialfed.experiments.plots.style import *  # noqa: E402, F403
+from partialfed.experiments.plots.sweeps import *  # noqa: E402, F403
 
-__all__ = [
-    "COLORS",
-    "LINESTYLES",
-    "LABELS",
-    "STYLE",
-    "KNOB_PREFERENCE",
-    "color_of",
-    "label",
-    "save",
-    "file_stem",
-    "convergence",
-    "final_vs_knob",
-    "plot_directory",
-    "panels",
-    "strict_figure",
-    "exponent_figure",
-    "regime_figure",
-    "calibration_figure",
-]
+__all__ = [*style.__all__, *sweeps.__all__, *studies.__all__]

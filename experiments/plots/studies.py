@@ -74,11 +74,11 @@ def strict_figure(results: list[StrictResult]):
         fig, axes = panels(len(results))
         for ax, r in zip(axes, results, strict=True):
             bound = theory.get_bound(r.check.bound)
-            curves = []
+            curves, losses = [], []
             for f in r.frames:
                 f = f.sort_values("round")
-                vals = r.cell.values(f)
-                rounds, series = lhs_series(f, bound, vals)
+                losses.append(f["loss"].to_numpy())
+                rounds, series = lhs_series(f, bound, r.cell.values(f))
                 if bound.lhs.aggregate == "min":
                     agg = np.minimum.accumulate(series)
                 else:
@@ -103,15 +103,8 @@ def strict_figure(results: list[StrictResult]):
             for T in horizon:
                 v = dict(r.values, T=int(T))
                 if "Delta_FT" in v:
-                    v["Delta_FT"] = float(
-                        np.mean(
-                            [
-                                f.sort_values("round")["loss"].iloc[0]
-                                - f.sort_values("round")["loss"].iloc[min(int(T), len(f) - 1)]
-                                for f in r.frames
-                            ]
-                        )
-                    )
+                    drops = [x[0] - x[min(int(T), x.size - 1)] for x in losses]
+                    v["Delta_FT"] = float(np.mean(drops))
                 bv.append(float(bound.evaluate(v, ignore_extra=True, check=False)))
             ax.plot(horizon, bv, color="black", ls="--", label=f"bound ({bound.provenance})")
             ax.set_xscale("log")
@@ -168,8 +161,10 @@ def regime_figure(r: RegimeMap):
 
     Left: ``log(LHS_FedSim / LHS_FedAlt)`` measured on each cell, marked ✓ or ✗ where theory
     predicts a difference (agreement or not); right: the log of theory's leading-term factor.
-    Both panels draw theory's boundary between the regimes (``theory.boundary``, the slide-40
-    condition) with the constants of the map's first cell. Axes are log10 of the two knobs.
+    Both panels draw theory's boundary between the regimes, where that factor is 1 (for
+    ``chi > 0`` the slide-40 condition), from the constants of the problem built at each point
+    of a 16 x 16 grid of the two knobs (so minibatch variance counts too). Axes are log10 of
+    the two knobs.
 
     Parameters
     ----------
@@ -180,10 +175,7 @@ def regime_figure(r: RegimeMap):
     -------
     matplotlib Figure
     """
-    from partialfed.experiments.cell import problem_of
-
-    from partialfed import theory
-
+    boundary = _theory_boundary(r)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         logr = np.log(r.measured_ratio)
@@ -206,30 +198,9 @@ def regime_figure(r: RegimeMap):
             ax.set_title(title, fontsize=9)
             ax.set_xlabel(f"log10 {r.x}")
             ax.set_ylabel(f"log10 {r.y}")
-            ys_fine = np.geomspace(min(r.ys), max(r.ys), 100)
-            c = problem_of(
-                r.fixed["family"], {**r.fixed["problem"], r.x: r.xs[0], r.y: r.ys[0]}
-            ).constants
-            # theory's boundary is in the A2 constants; the map's axes are knobs. The noise
-            # knobs set sigma_u, sigma_v exactly when batch = 0 (the regime map's families).
-            sym = {"noise_u": "sigma_u", "noise_v": "sigma_v"}
-            bx = theory.boundary(
-                sym.get(r.x, r.x),
-                n=r.fixed["problem"]["n"],
-                m=r.fixed["run"]["m"],
-                L_u=c.L_u,
-                L_v=c.L_v,
-                sigma_u=c.sigma_u,
-                **{sym.get(r.y, r.y): ys_fine},
-            )
-            ok = np.isfinite(bx) & (bx > 0)
-            ax.plot(
-                np.log10(bx[ok]),
-                np.log10(ys_fine[ok]),
-                "k-",
-                lw=1.5,
-                label="theory boundary (slide 40)",
-            )
+            if boundary is not None:
+                ax.contour(*boundary, levels=[0.0], colors="k", linewidths=1.5)
+                ax.plot([], [], "k-", lw=1.5, label="theory boundary (slide 40)")
             ax.set_xlim(ext[0] - 0.25, ext[1] + 0.25)
             ax.set_ylim(ext[2] - 0.25, ext[3] + 0.25)
             ax.legend(fontsize=7, loc="upper left")
@@ -242,6 +213,28 @@ def regime_figure(r: RegimeMap):
                     )
         fig.tight_layout()
     return fig
+
+
+def _theory_boundary(r: RegimeMap, size: int = 16):
+    """``(log10 x, log10 y, log factor)`` on a ``size`` x ``size`` grid of the map's knobs, the
+    factor computed from the problem built at each point; ``None`` where it never crosses 1."""
+    from partialfed.experiments.cell import problem_of
+    from partialfed.experiments.regime import theory_factor
+
+    def axis(values):
+        fine = np.geomspace(min(values), max(values), size)
+        ints = all(isinstance(v, int) for v in values)
+        return np.unique(np.round(fine).astype(int)).tolist() if ints else fine.tolist()
+
+    xs, ys = axis(r.xs), axis(r.ys)
+    family, problem, m = r.fixed["family"], r.fixed["problem"], r.fixed["run"]["m"]
+    factor = [
+        [theory_factor(problem_of(family, {**problem, r.x: x, r.y: y}), m) for x in xs] for y in ys
+    ]
+    log_factor = np.log(np.array(factor))
+    if not (np.nanmin(log_factor) < 0.0 < np.nanmax(log_factor)):
+        return None
+    return np.log10(xs), np.log10(ys), log_factor
 
 
 def _cell_extent(ext, nx, ny):

@@ -6,15 +6,7 @@
   ``m/n``), mean and range over seeds, runs that diverged or failed left out.
 - ``plot_directory``: both, as small multiples (rows: metrics; columns: the values of the
   first swept knob, or of the second one for the final-value figure), for each family in a
-  result folder; PNG and SVG.
-
-Examples
---------
->>> from partialfed.experiments import plots, store
->>> df = store.load("results/quick")                     # doctest: +SKIP
->>> fig = plots.convergence(df, "gap").figure            # doctest: +SKIP
->>> plots.plot_directory("results/quick")                # doctest: +SKIP
-[PosixPath('results/quick/plots/quadratic-convergence.png'), ...]
+  result folder; PNG and SVG (examples: ``experiments.plots``).
 """
 
 from __future__ import annotations

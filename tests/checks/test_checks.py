@@ -16,7 +16,7 @@ from partialfed.experiments.checks import (
     lemma_check,
     strict_check,
 )
-from partialfed.experiments.measure import confidence
+from partialfed.experiments.measure import confidence, per_round
 from partialfed.experiments.regime import RegimeMap
 from partialfed.experiments.steps import MaxStep
 
@@ -117,6 +117,29 @@ def test_confidence_bounds_bracket_the_mean():
     c = confidence([1.0, 2.0, 3.0, 4.0])
     assert c.lower < c.mean == 2.5 < c.upper
     assert confidence([2.0, 2.0]).upper == 2.0
+
+
+def test_per_round_reads_each_lemma_symbol_at_its_point():
+    import pandas as pd
+    from partialfed.theory.derived import MEASURED_AT
+
+    frame = pd.DataFrame(
+        {
+            "round": [2, 0, 1],  # any order: rows are sorted by round
+            "loss": [1.5, 3.0, 2.0],
+            "grad_u_sq": [0.2, 1.0, 0.5],
+            "grad_v_sq": [0.4, 2.0, 1.0],
+            "grad_u_sq_at_V_next": [np.nan, 0.9, 0.4],
+        }
+    )
+    v = per_round(frame, MEASURED_AT, T=2)
+    np.testing.assert_array_equal(v["F_t"], [3.0, 2.0])
+    np.testing.assert_array_equal(v["F_next"], [2.0, 1.5])
+    np.testing.assert_array_equal(v["Delta_u_next_V"], [0.9, 0.4])
+    np.testing.assert_array_equal(v["Delta_v_t"], [2.0, 1.0])
+    assert all(len(a) == 2 for a in v.values())
+    with pytest.raises(ValueError, match="eval_every = 1"):
+        per_round(frame, MEASURED_AT, T=3)
 
 
 def test_regime_agreement_on_a_hand_made_grid():

@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -304,20 +303,12 @@ def test_registry_has_derived_bounds_without_free_constants():
     assert all(f"`{name}`" in readme for name in NAMES)
 
 
-def test_lemma_symbols_and_history_mapping():
+def test_lemma_symbols_and_measured_points():
     lem = D.LEMMAS["fedalt_tau1_partial"]
     assert set(lem.measured) == {"F_t", "F_next", "Delta_u_next_V", "Delta_v_t"}
     assert set(D.LEMMAS["fedsim_tau1_full"].measured) == {"F_t", "F_next", "Delta_u_t", "Delta_v_t"}
-    h = SimpleNamespace(
-        loss=np.array([3.0, 2.0, 1.5]),
-        grad_u_sq=np.array([1.0, 0.5, 0.2]),
-        grad_v_sq=np.array([2.0, 1.0, 0.4]),
-        grad_u_sq_at_V_next=np.array([0.9, 0.4, np.nan]),
-    )
-    v = D.lemma_values_from_history(h)
-    np.testing.assert_array_equal(v["F_next"], [2.0, 1.5])
-    np.testing.assert_array_equal(v["Delta_u_next_V"], [0.9, 0.4])
-    assert all(len(a) == 2 for a in v.values())
+    assert set(D.MEASURED_AT) == set(D.PER_ROUND)
+    assert D.MEASURED_AT["F_next"] == ("F", theory.At.NEXT)
     assert lem.holds_pathwise() is False
     assert D.LEMMAS["fedalt_tau1_full"].holds_pathwise(0.0, 0.0) is True
     assert D.LEMMAS["fedalt_tau1_full"].holds_pathwise(0.1, 0.0) is False

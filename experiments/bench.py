@@ -36,8 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 TARGETS = {"vectorised": 20.0, "loop": 200.0, "ms_per_round": 1.0, "peak_rss_gb": 2.0}
 

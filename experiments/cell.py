@@ -26,10 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from partialfed.experiments import store
-
 from partialfed import simulators
 from partialfed._constraints import Interval, validate
+from partialfed.experiments import store
 
 __all__ = ["Cell", "CellError", "SINGLE_BLOCK", "RUN_FIELDS", "execute", "problem_of"]
 

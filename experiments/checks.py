@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy import optimize, stats
+
+from partialfed import theory
 from partialfed.experiments.cell import RUN_FIELDS, Cell
 from partialfed.experiments.measure import (
     MeasuredLHS,
@@ -25,9 +28,6 @@ from partialfed.experiments.measure import (
     simulate,
 )
 from partialfed.experiments.steps import MaxStep, stepped
-from scipy import optimize, stats
-
-from partialfed import theory
 
 __all__ = [
     "Check",

@@ -43,9 +43,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
-
 from partialfed._constraints import Interval, check_names, suggest, validate
+from partialfed.experiments.cell import RUN_FIELDS, Cell, CellError
 
 __all__ = [
     "ConfigError",

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
 from partialfed.experiments.cell import Cell, execute
 from partialfed.theory import At
-from scipy import stats
 
 __all__ = [
     "COLUMNS",

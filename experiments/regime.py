@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.measure import lhs_per_run, simulate
 from partialfed.experiments.steps import TunedEta, stepped
-
-from partialfed import theory
 
 __all__ = [
     "RegimeStudy",

@@ -21,6 +21,8 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 import matplotlib.pyplot as plt  # noqa: E402
+
+from partialfed import theory  # noqa: E402
 from partialfed.experiments import plots  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
@@ -33,8 +35,6 @@ from partialfed.experiments.checks import (  # noqa: E402
 )
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.studies import Plan, plan  # noqa: E402
-
-from partialfed import theory  # noqa: E402
 
 __all__ = ["Report", "reproduce"]
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
+
 from partialfed.experiments.cell import RUN_FIELDS, SINGLE_BLOCK, Cell
 
 __all__ = ["STEP_FIELDS", "MaxStep", "Eta", "TunedEta", "stepped", "tuned_eta"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import Check, ExponentStudy
 from partialfed.experiments.regime import RegimeStudy
 from partialfed.experiments.steps import Eta, MaxStep, TunedEta
-
-from partialfed import theory
 
 __all__ = ["Plan", "plan"]
 

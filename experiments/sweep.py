@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
+
 from partialfed.experiments import store
 from partialfed.experiments.cell import Cell, execute, one_line
 from partialfed.experiments.config import Sweep

@@ -35,9 +35,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Math, display
 
-from partialfed import simulators
-from partialfed import synthetic
-from partialfed import theory
+from partialfed import simulators, synthetic, theory
 from partialfed.experiments import plots
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.measure import lhs_series
@@ -219,6 +217,7 @@ print(f"theory: {fav.algorithm} favoured, leading-term factor {fav.factor:.3f}")
 # We run both algorithms for a few values of $m$ (same seeds, same steps). Since the weight
 # $m/n$ changes with $m$, compare the two algorithms *within* a panel rather than across
 # panels.
+
 
 # %%
 def run_lhs(alg, m, seed):

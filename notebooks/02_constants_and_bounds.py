@@ -32,8 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Math, display
 
-from partialfed import synthetic
-from partialfed import theory
+from partialfed import synthetic, theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import Check, strict_check
 from partialfed.experiments.steps import MaxStep
@@ -206,8 +205,10 @@ check = Check(
 )
 result = strict_check(check)
 print(f"steps: gamma_u={result.cell.run.gamma_u:.3g}, gamma_v={result.cell.run.gamma_v:.3g}")
-print(f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4g})"
-      f" vs bound {result.bound_value:.4g}: {result.verdict}, ratio {result.ratio:.2f}")
+print(
+    f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4g})"
+    f" vs bound {result.bound_value:.4g}: {result.verdict}, ratio {result.ratio:.2f}"
+)
 
 # %% [markdown]
 # A check that can only ever say "holds" tells us nothing. So make the bound wrong on purpose:
@@ -217,8 +218,10 @@ print(f"measured {result.measured.mean:.4g} (95% upper {result.measured.upper:.4
 
 # %%
 halved = strict_check(check, scale=0.5)
-print(f"measured {halved.measured.mean:.4g} vs half the bound {halved.bound_value:.4g}: "
-      f"{halved.verdict}")
+print(
+    f"measured {halved.measured.mean:.4g} vs half the bound {halved.bound_value:.4g}: "
+    f"{halved.verdict}"
+)
 
 # %% [markdown]
 # ## Exercises for students

@@ -22,8 +22,8 @@
 # 3. compares the simulated winner with the predicted one, and discusses what a disagreement
 #    means.
 #
-# **Size.** Set `PARTIALFED_NOTEBOOK_SIZE=full` before starting Jupyter for a finer grid, more rounds
-# and more seeds.
+# **Size.** Set `PARTIALFED_NOTEBOOK_SIZE=full` before starting Jupyter for a finer grid, more
+# rounds and more seeds.
 
 # %%
 import os
@@ -34,8 +34,7 @@ import pandas as pd
 import sympy as sp
 from IPython.display import Math, display
 
-from partialfed import synthetic
-from partialfed import theory
+from partialfed import synthetic, theory
 from partialfed.experiments import plots
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.regime import RegimeStudy, regime_map
@@ -167,11 +166,19 @@ for d in rm.disagreements():
 worst = sorted(rm.disagreements(), key=lambda d: abs(np.log(d["theory_factor"])))[-1:]
 for cell in worst:
     for T in (SIZE["T"], 4 * SIZE["T"]):
-        longer = RegimeStudy(Cell.of("quadratic", problem, {**run, "T": T}), "noise_v",
-                             (cell["noise_v"],), "delta", (cell["delta"],), seeds=tuple(range(4)))
+        longer = RegimeStudy(
+            Cell.of("quadratic", problem, {**run, "T": T}),
+            "noise_v",
+            (cell["noise_v"],),
+            "delta",
+            (cell["delta"],),
+            seeds=tuple(range(4)),
+        )
         r = regime_map(longer)
-        print(f"noise_v={cell['noise_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
-              f"{cell['theory_factor']:.3f}, measured ratio {r.measured_ratio[0, 0]:.3f}")
+        print(
+            f"noise_v={cell['noise_v']:g}, delta={cell['delta']:g}, T={T}: theory factor "
+            f"{cell['theory_factor']:.3f}, measured ratio {r.measured_ratio[0, 0]:.3f}"
+        )
 if not worst:
     print("No scored cell disagrees at this size.")
 

@@ -7,11 +7,12 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+
+from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._records import Alg, Noise, Steps
 from partialfed.synthetic import Problem
 from partialfed.synthetic import _kernels as _metric_kernels
-from partialfed._constraints import Array, Interval, Options, validate, validate_params
 
 __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
 

@@ -11,11 +11,11 @@ import math
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
+
+from partialfed._constraints import Array, Interval, suggest, validate
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
 from partialfed.synthetic._progress import Stages, wanted
 from partialfed.synthetic.estimate import _STAGES, _estimate, estimate_constants
-
-from partialfed._constraints import Array, Interval, suggest, validate
 
 __all__ = ["custom"]
 

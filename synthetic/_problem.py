@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
-from partialfed.synthetic import _kernels as _metric_kernels
-from partialfed.synthetic._objective import dispatches
 
 from partialfed._codegen import specialise
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
+from partialfed.synthetic import _kernels as _metric_kernels
+from partialfed.synthetic._objective import dispatches
 
 __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES", "SEED", "NOISE", "check_size"]
 

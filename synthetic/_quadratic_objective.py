@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
 from partialfed.synthetic._objective import register
 
 __all__ = ["QuadraticData", "SpreadQuadraticData"]

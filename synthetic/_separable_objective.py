@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
 from partialfed.synthetic._objective import register
 
 __all__ = ["SeparableData"]

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from partialfed._constraints import Interval, validate_params
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._problem import CONSTANT_NAMES, Constants, Problem
 from partialfed.synthetic._progress import Stages, wanted
-
-from partialfed._constraints import Interval, validate_params
 
 __all__ = ["estimate_constants", "local_lipschitz"]
 

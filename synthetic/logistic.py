@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
 from partialfed._constraints import Interval, validate_args
 from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._objective import register

@@ -13,6 +13,8 @@ jitted loss and gradients are in ``synthetic/_quadratic_objective.py``.
 from __future__ import annotations
 
 import numpy as np
+
+from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
 from partialfed.synthetic._quadratic_objective import (
     QuadraticData,
@@ -24,8 +26,6 @@ from partialfed.synthetic._quadratic_objective import (
     _loss,
     _loss_h,
 )
-
-from partialfed._constraints import Interval, validate, validate_args
 
 OWNER = "synthetic.make('quadratic')"
 

@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from partialfed.synthetic._linalg import gram_top, row_norms
+
 from partialfed._constraints import Interval, validate, validate_args
+from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem
 

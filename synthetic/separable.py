@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
 from partialfed.synthetic._separable_extrema import _sum_extrema
 from partialfed.synthetic._separable_objective import SeparableData, _grad_u, _grad_v, _loss
-
-from partialfed._constraints import Interval, validate, validate_args
 
 OWNER = "synthetic.make('separable')"
 #: ``max |phi'| = phi'(1/sqrt(3)) = 3 sqrt(3) / 8``.

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+
+from partialfed._constraints import suggest
 from partialfed.theory import classic, fallah2020, pillutla2022, regimes
 from partialfed.theory.bound import (
     PROVENANCES,
@@ -53,8 +55,6 @@ from partialfed.theory.regimes import (
     term_exponents,
 )
 from partialfed.theory.symbols import DESCRIPTIONS, FREE_CONSTANTS, SYMBOLS, symbol
-
-from partialfed._constraints import suggest
 
 __all__ = [
     "At",

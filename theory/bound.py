@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+
+from partialfed._constraints import check_names, suggest
 from partialfed.theory.bound_evaluation import BoundEvaluation, validate_values
 from partialfed.theory.bound_evaluation import constraint_of as constraint_of
 from partialfed.theory.bound_parts import AGGREGATES as AGGREGATES
@@ -41,8 +43,6 @@ from partialfed.theory.bound_parts import (
     _sympify,
 )
 from partialfed.theory.symbols import FREE_CONSTANTS, SYMBOLS
-
-from partialfed._constraints import check_names, suggest
 
 __all__ = ["At", "Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from partialfed.theory.bound_parts import _names
-from partialfed.theory.symbols import NONNEGATIVE, POSITIVE, SYMBOLS
 
 from partialfed._constraints import Array, Interval, check_names, suggest, validate
+from partialfed.theory.bound_parts import _names
+from partialfed.theory.symbols import NONNEGATIVE, POSITIVE, SYMBOLS
 
 __all__ = ["BoundEvaluation", "constraint_of", "validate_values"]
 

@@ -54,6 +54,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
+
+from partialfed._constraints import Array, Interval, check_names, validate
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.symbols import (
     SYMBOLS,
@@ -73,8 +75,6 @@ from partialfed.theory.symbols import (
     sigma_v,
     tau_v,
 )
-
-from partialfed._constraints import Array, Interval, check_names, validate
 
 __all__ = [
     "F_t",

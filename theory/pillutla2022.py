@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.pillutla2022_assumptions import (
     ASSUMPTIONS,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+
 from partialfed.theory.bound import validate_values
 from partialfed.theory.symbols import L_u, L_uv, L_v, L_vu
 

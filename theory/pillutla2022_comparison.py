@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
+
 from partialfed.theory.bound import validate_values
 from partialfed.theory.symbols import L_u, L_v, chi, delta, m, n, sigma_u, sigma_v
 

@@ -23,9 +23,8 @@ def add_bound(p: argparse.ArgumentParser) -> None:
 
 def bound(args: argparse.Namespace) -> int:
     """``partialfed bound``: list the bounds, or show one (evaluated with ``--set`` values)."""
-    from partialfed.experiments.config import parse_assignment
-
     from partialfed import theory
+    from partialfed.experiments.config import parse_assignment
 
     if args.name is None:
         names = sorted(theory.BOUNDS)

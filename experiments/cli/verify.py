@@ -64,13 +64,12 @@ def add_check(p: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
+    from partialfed import theory
     from partialfed.experiments.cell import Cell
     from partialfed.experiments.checks import Check, strict_check
     from partialfed.experiments.config import parse_assignment
     from partialfed.experiments.steps import STEP_FIELDS, MaxStep
     from partialfed.experiments.studies import plan
-
-    from partialfed import theory
 
     check_execution(args)
     positive(args.scale, "--scale")
@@ -161,6 +160,7 @@ def add_regime(p: argparse.ArgumentParser) -> None:
 
 def regime(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
+
     from partialfed.experiments import plots
     from partialfed.experiments.cell import Cell
     from partialfed.experiments.regime import RegimeStudy, regime_map

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
+
 from partialfed.experiments.plots.style import LABELS, STYLE, color_of
 
 if TYPE_CHECKING:
@@ -66,9 +67,8 @@ def strict_figure(results: list[StrictResult]):
     -------
     matplotlib Figure
     """
-    from partialfed.experiments.measure import lhs_series
-
     from partialfed import theory
+    from partialfed.experiments.measure import lhs_series
 
     with plt.rc_context(STYLE):
         fig, axes = panels(len(results))

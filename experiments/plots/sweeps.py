@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import ticker
+
 from partialfed.experiments import store, tables
 from partialfed.experiments.plots.style import LINESTYLES, STYLE, color_of, file_stem, save
 from partialfed.experiments.plots.style import label as _label

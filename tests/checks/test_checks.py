@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import (
     Check,
@@ -19,8 +21,6 @@ from partialfed.experiments.checks import (
 from partialfed.experiments.measure import confidence, per_round
 from partialfed.experiments.regime import RegimeMap
 from partialfed.experiments.steps import MaxStep
-
-from partialfed import theory
 
 # FedSGD on a quadratic with gamma = 1/L and eigenvalues (L, L/2): in steady state the
 # gradient noise is attained exactly along the top direction and at 1/3 along the other, so
@@ -121,6 +121,7 @@ def test_confidence_bounds_bracket_the_mean():
 
 def test_per_round_reads_each_lemma_symbol_at_its_point():
     import pandas as pd
+
     from partialfed.theory.derived import MEASURED_AT
 
     frame = pd.DataFrame(
@@ -220,6 +221,7 @@ def test_calibration_recovers_constants_of_a_synthetic_truth():
 
 def test_a_failed_run_stops_the_study_with_its_message():
     import pandas as pd
+
     from partialfed.experiments.measure import simulate
     from partialfed.experiments.store import RunResult
 

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from partialfed import synthetic, theory
 from partialfed.experiments import cell as cell_module
 from partialfed.experiments import store
 from partialfed.experiments.cell import SINGLE_BLOCK, Cell, CellError, execute
 from partialfed.experiments.measure import COLUMNS, column, lhs_series
-
-from partialfed import synthetic, theory
 
 KNOBS = dict(n=8, d_u=3, d_v=2, delta=1, chi=0.5)
 RUN = dict(algorithm="fedsim", T=6, m=3, gamma_u=1, gamma_v=0.05, seed=4)

@@ -100,7 +100,9 @@ def _theory_describe():
     return getattr(theory, "describe_bound", None)
 
 
-@pytest.mark.skipif(_theory_describe() is None, reason="partialfed.theory.describe_bound not available yet")
+@pytest.mark.skipif(
+    _theory_describe() is None, reason="partialfed.theory.describe_bound not available yet"
+)
 def test_bound_verb(capsys):
     from partialfed import theory
 

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from partialfed.experiments import config
-from partialfed.experiments.config import ConfigError
 
 from partialfed import synthetic
+from partialfed.experiments import config
+from partialfed.experiments.config import ConfigError
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:

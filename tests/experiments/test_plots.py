@@ -9,6 +9,7 @@ import sys
 
 import matplotlib
 import pytest
+
 from partialfed.experiments import plots, store, tables
 
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from partialfed.experiments import store, sweep
-from partialfed.experiments.cell import Cell, CellError, execute
 
 from partialfed import simulators
+from partialfed.experiments import store, sweep
+from partialfed.experiments.cell import Cell, CellError, execute
 
 
 def _frame(directory, hashes=None):

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from partialfed.experiments import config, plots, store, sweep
 
 from partialfed import synthetic
+from partialfed.experiments import config, plots, store, sweep
 
 USER_DIR = Path(__file__).resolve().parents[1] / "synthetic"
 REF = "userobj_example:make"

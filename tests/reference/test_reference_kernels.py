@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from naive_fl import reference_run
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 RTOL = 1e-12
 FAMILIES = sorted(synthetic.FAMILIES)

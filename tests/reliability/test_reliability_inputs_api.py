@@ -30,9 +30,7 @@ from reliability_helpers import (
     tiny_problem,
 )
 
-from partialfed import simulators
-from partialfed import synthetic
-from partialfed import theory
+from partialfed import simulators, synthetic, theory
 from partialfed.theory.symbols import NONNEGATIVE, POSITIVE
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -232,9 +230,7 @@ def test_runconfig_rejects_invalid_field(field, data):
 
 @settings(max_examples=budget("test_runconfig_joint_steps_need_equal_tau", 50, 1, 1), **SETTINGS)
 @given(
-    alg=st.sampled_from(
-        [a for a, v in simulators.ALGORITHMS.items() if v.joint_steps]
-    ),
+    alg=st.sampled_from([a for a, v in simulators.ALGORITHMS.items() if v.joint_steps]),
     tau_u=st.integers(1, 50),
     tau_v=st.integers(1, 50),
 )

@@ -1,4 +1,4 @@
-"""Bad input to the TOML reader and to every ``partialfed`` verb: one line, exit status 2, no traceback.
+"""Bad input to the TOML reader and to every ``partialfed`` verb: one line, exit 2, no traceback.
 
 ``experiments.config.from_dict``/``load`` get invalid grids and malformed TOML text written to
 temporary files; ``experiments.cli.main(argv)`` is called in-process for every verb of
@@ -32,8 +32,7 @@ from reliability_helpers import (
 )
 from test_reliability_inputs_api import _IDENT, RUN_RANGES, bad_knob
 
-from partialfed import synthetic
-from partialfed import theory
+from partialfed import synthetic, theory
 from partialfed.experiments import cli, config
 
 SETTINGS = dict(

@@ -13,8 +13,7 @@ import pytest
 from naive_fl import Oracle, alternating_update, joint_update, population_metrics
 from reliability_helpers import tiny_problem
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 ALGORITHMS = sorted(simulators.ALGORITHMS)
 

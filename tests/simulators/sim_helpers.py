@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 N = 6
 

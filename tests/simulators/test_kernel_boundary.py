@@ -10,9 +10,9 @@ import textwrap
 import threading
 
 import numpy as np
-from partialfed.simulators._records import Alg, Noise, Steps
 
 from partialfed import simulators, synthetic
+from partialfed.simulators._records import Alg, Noise, Steps
 
 
 def test_steps_carry_every_step_parameter_under_its_config_name():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 FIELDS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next", "u", "V", "clients")
 

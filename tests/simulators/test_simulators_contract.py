@@ -8,8 +8,7 @@ import pytest
 from scipy import stats
 from sim_helpers import config, tiny_problem
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 FAMILIES = sorted(synthetic.FAMILIES)
 ALGORITHMS = sorted(simulators.ALGORITHMS)

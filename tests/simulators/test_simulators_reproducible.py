@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from sim_helpers import config, tiny_problem
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = sorted(synthetic.FAMILIES)

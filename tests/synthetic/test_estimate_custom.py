@@ -7,8 +7,7 @@ import pytest
 from family_cases import get
 from numba import njit
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 
 def test_estimate_recovers_exact_quadratic_constants():

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from family_cases import CASES, IDS, get, grads, in_region, personal_optimum
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 from partialfed.simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, normal_vector
 
 SEEDS = (0, 1, 2)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from family_cases import get
 
-from partialfed import simulators
-from partialfed import synthetic
+from partialfed import simulators, synthetic
 
 
 def test_quadratic_without_personal_block_is_gradient_descent():

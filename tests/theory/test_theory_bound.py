@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import sympy as sp
+
 from partialfed.theory.bound import Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.symbols import SYMBOLS, Delta_F0, L, T, c_1, gamma, sigma
 

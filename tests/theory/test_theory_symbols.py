@@ -4,9 +4,7 @@ import pytest
 
 from partialfed.theory import symbols as S
 
-POSITIVE = (
-    "n m T tau tau_u tau_v gamma gamma_u gamma_v eta L L_u L_v Delta_F0 w_v".split()
-)
+POSITIVE = "n m T tau tau_u tau_v gamma gamma_u gamma_v eta L L_u L_v Delta_F0 w_v".split()
 # The cross constants may be zero: an uncoupled problem (chi = 0) has L_uv = L_vu = 0.
 NONNEGATIVE = "chi sigma sigma_u sigma_v delta rho L_uv L_vu".split()
 

@@ -175,3 +175,19 @@ def test_generated_kernels_are_renamed_when_partialfed_kernel_sources_change(mon
         module = _codegen.specialise((metric_kernels,), p.loss_fn, p.grad_u_fn, p.grad_v_fn)
         names.add(module.__name__)
     assert len(names) == 2, names
+
+
+def test_the_cache_stamp_covers_the_records_the_kernels_take():
+    """numba keys a cached kernel by its argument types, and a NamedTuple's type is its class and
+    field types (not the field names), an IntEnum member's its class: reordering ``Steps`` or
+    renumbering ``Alg`` would leave the key alone. So ``_records.py`` must enter the stamp of
+    every cached kernel, as the family modules (with their data classes) do."""
+    from pathlib import Path
+
+    from partialfed.simulators import _records
+    from partialfed.synthetic import _quadratic_objective
+
+    from partialfed import _cache
+
+    for module in (_records, _quadratic_objective):
+        assert _cache._JITTED.search(Path(module.__file__).read_bytes()), module.__name__

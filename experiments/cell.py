@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+import numpy as np
+
 from partialfed import simulators
 from partialfed._constraints import Interval, validate
 from partialfed.experiments import store
@@ -58,7 +60,10 @@ class CellError(ValueError):
 
 
 def _coerce(value, default):
-    """Ints where the default is a float become floats, so ``delta = 1`` and ``1.0`` hash alike."""
+    """Ints where the default is a float become floats, so ``delta = 1`` and ``1.0`` hash alike;
+    numpy scalars become Python numbers (the spec is JSON, and ``np.int64(5)`` hashes as ``5``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         try:
             return float(value)
@@ -146,7 +151,8 @@ class Cell:
             float knobs become floats. Their values are checked when the problem is built
             (:meth:`problem`, :meth:`validate`).
         run : RunConfig or mapping, optional
-            A ``RunConfig``, or its fields (``seed`` included; missing ones take defaults).
+            A ``RunConfig`` or its fields (``seed`` included; missing ones take defaults); either
+            way made canonical: ints of float fields become floats, numpy scalars Python numbers.
         init_seed : int, optional
             Start every run from ``problem.init(init_seed)``.
 
@@ -163,12 +169,13 @@ class Cell:
         given = dict(knobs or {})
         full = {k: _coerce(given.pop(k, d), d) for k, d in defaults.items()}
         full.update(given)  # unknown knobs: synthetic.make names them
-        if not isinstance(run, simulators.RunConfig):
-            fields = {k: _coerce(v, RUN_FIELDS.get(k)) for k, v in dict(run or {}).items()}
-            try:
-                run = simulators.RunConfig(**fields)
-            except (TypeError, ValueError) as exc:
-                raise CellError("run", " ".join(str(exc).split())) from None
+        if isinstance(run, simulators.RunConfig):
+            run = run.as_dict()  # rebuilt from canonical values (1 -> 1.0, np.int64 -> int)
+        fields = {k: _coerce(v, RUN_FIELDS.get(k)) for k, v in dict(run or {}).items()}
+        try:
+            run = simulators.RunConfig(**fields)
+        except (TypeError, ValueError) as exc:
+            raise CellError("run", " ".join(str(exc).split())) from None
         return cls(family, tuple(sorted(full.items())), run, init_seed)
 
     @classmethod

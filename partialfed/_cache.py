@@ -40,7 +40,10 @@ __all__ = ["cache_root", "kernel_dir", "install_numba_locator", "sources_digest"
 _ROOT: Path | None = None
 _DIRS: set[str] = set()
 _SOURCE_DIGEST: str | None = None
-_JITTED = re.compile(rb"^@(njit|overload)\b", re.MULTILINE)
+#: Lines that put a file's code or types into a kernel: jitted functions, and the NamedTuple and
+#: IntEnum classes kernels take (numba keys a NamedTuple type by its class and field types, not
+#: its field names, and an IntEnum member by its class only, so editing one must recompile).
+_JITTED = re.compile(rb"^(@(njit|overload)\b|class \w+\((NamedTuple|IntEnum)\))", re.MULTILINE)
 
 #: The subpackages whose jitted code calls each other's (their sources stamp every cache entry).
 KERNEL_PACKAGES = ("synthetic", "simulators")
@@ -95,8 +98,9 @@ def kernel_dir() -> Path:
 def sources_digest() -> str:
     """SHA-256 of the jitted ``*.py`` sources of ``KERNEL_PACKAGES`` (once per process).
 
-    A file counts if a line starts with ``@njit`` or ``@overload``: validation code cannot
-    enter a kernel, and editing it should not recompile every kernel.
+    A file counts if a line starts with ``@njit`` or ``@overload``, or defines a NamedTuple or
+    IntEnum class (the records and data types kernels take): validation code cannot enter a
+    kernel, and editing it should not recompile every kernel.
     """
     global _SOURCE_DIGEST
     if _SOURCE_DIGEST is None:
@@ -108,7 +112,7 @@ def sources_digest() -> str:
             folder = here / name if (here / name).is_dir() else here.parent / name
             for path in sorted(folder.glob("*.py")):
                 text = path.read_bytes()
-                if _JITTED.search(text):  # only jitted code can enter a kernel
+                if _JITTED.search(text):  # only jitted code and kernel types enter a kernel
                     h.update(path.name.encode() + b"\0" + text + b"\0")
         _SOURCE_DIGEST = h.hexdigest()
     return _SOURCE_DIGEST

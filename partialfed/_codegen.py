@@ -27,7 +27,7 @@ import os
 import sys
 from types import ModuleType
 
-from partialfed._cache import kernel_dir
+from partialfed._cache import kernel_dir, sources_digest
 
 __all__ = ["BODY_MARKER", "specialise"]
 
@@ -87,7 +87,15 @@ def specialise(templates: tuple[ModuleType, ...], loss, grad_u, grad_v) -> Modul
     # gives an edited objective a new file, hence a fresh compile instead of a stale kernel.
     objective = "".join(inspect.getsource(getattr(fn, "py_func", fn)) for fn in names.values())
     stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
-    source = f"# objective source digest: {stamp}\n" + "\n".join(header) + "\n" + body
+    # Likewise the code the bodies import (the random generator, the records): the digest of
+    # partialfed's jitted sources gives a changed partialfed a new file too.
+    source = (
+        f"# objective source digest: {stamp}\n"
+        f"# partialfed kernel sources digest: {sources_digest()[:16]}\n"
+        + "\n".join(header)
+        + "\n"
+        + body
+    )
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     modname = f"partialfed_kernels_{templates[-1].__name__.replace('.', '_')}_{digest}"
     path = kernel_dir() / f"{modname}.py"

@@ -163,6 +163,7 @@ def regime(args: argparse.Namespace) -> int:
 
     from partialfed.experiments import plots
     from partialfed.experiments.cell import Cell
+    from partialfed.experiments.config import parse_assignment
     from partialfed.experiments.regime import RegimeStudy, regime_map
     from partialfed.experiments.steps import Eta
     from partialfed.experiments.studies import plan
@@ -183,8 +184,11 @@ def regime(args: argparse.Namespace) -> int:
                 f"The {axis} knob '{name}' needs a list of at least 2 values: "
                 f"--set '{name}=[0.1,1,10]'."
             )
+    # The default study's axes are lists; drop those that are not axes now, unless set here.
+    given = {parse_assignment(text)[0] for text in args.set}
     for k in (study.x, study.y):
-        problem.pop(k, None)
+        if k not in given:
+            problem.pop(k, None)
     if args.seeds is not None and not 1 <= args.seeds <= 1000:
         raise ValueError(f"The '--seeds' option must be an int in [1, 1000]. Got {args.seeds}.")
     study = RegimeStudy(

@@ -96,3 +96,26 @@ def test_reproduce_quick_writes_the_report(tmp_path):
     assert sum(lem["violations"] for lem in res["lemmas"]) == 0 and res["lemmas"]
     assert all(e["verdict"] in ("agrees", "faster") for e in res["exponents"])
     assert any((out / "runs").glob("*.parquet"))  # runs are stored for reuse
+
+
+def test_regime_keeps_a_value_set_for_the_default_axis_knob(monkeypatch, capsys):
+    """``--x chi --set noise_v=0.7``: noise_v is no longer an axis, but the value set for it is
+    the problem's (it used to be dropped with the default study's axis, leaving noise_v = 0)."""
+    import numpy as np
+
+    from partialfed.experiments import cli, regime
+
+    seen = []
+
+    def fake_map(study, runner=None):
+        seen.append(study)
+        shape = (len(study.ys), len(study.xs))
+        ones = np.ones(shape)
+        return regime.RegimeMap(study.x, study.xs, study.y, study.ys, ones, ones, ones, {})
+
+    monkeypatch.setattr(regime, "regime_map", fake_map)
+    argv = ["regime", "--x", "chi", "--set", "chi=[0.1,0.5]", "--set", "noise_v=0.7"]
+    assert cli.main([*argv, "--set", "delta=[0.1,1]", "--json"]) == 0, capsys.readouterr().err
+    (study,) = seen
+    knobs = dict(study.cell.knobs)
+    assert (study.x, study.y) == ("chi", "delta") and knobs["noise_v"] == 0.7

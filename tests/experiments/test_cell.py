@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from partialfed import synthetic, theory
+from partialfed import simulators, synthetic, theory
 from partialfed.experiments import cell as cell_module
 from partialfed.experiments import store
 from partialfed.experiments.cell import SINGLE_BLOCK, Cell, CellError, execute
@@ -120,3 +120,17 @@ def test_the_cache_tells_equal_values_of_other_types_apart():
     Cell.of("quadratic", {"d_v": 2}).validate()
     with pytest.raises(CellError, match="'d_v' parameter"):
         Cell.of("quadratic", {"d_v": 2.0}).validate()
+
+
+def test_numpy_scalars_make_the_same_cell_and_hash():
+    """Values from numpy (``for T in np.arange(...)``) are canonical too: the cell equals the one
+    built from Python numbers, and its spec is JSON (the hash names the result file)."""
+    c = Cell.of("quadratic", KNOBS, RUN)
+    knobs = {k: np.asarray(v)[()] for k, v in KNOBS.items()}
+    run = {k: (v if isinstance(v, str) else np.asarray(v)[()]) for k, v in RUN.items()}
+    d = Cell.of("quadratic", knobs, run)
+    assert d == c and d.hash == c.hash and d.spec() == c.spec()
+    assert c.with_run(T=np.int64(7)).hash == c.with_run(T=7).hash
+    assert c.with_knobs(n=np.int64(9)).hash == c.with_knobs(n=9).hash
+    assert Cell.of("quadratic", KNOBS, simulators.RunConfig(**run)).hash == c.hash
+    assert Cell.of("quadratic", KNOBS, simulators.RunConfig(**RUN)).hash == c.hash  # gamma_u=1

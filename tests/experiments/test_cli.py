@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,3 +144,15 @@ def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert (report["skipped"], report["computed"]) == (len(stored), 24 - len(stored))
+
+
+def test_default_output_folders_are_ignored_by_git():
+    """``partialfed run`` and ``partialfed reproduce`` write to ``partialfed-results/<name>`` and
+    ``partialfed-report`` in the working folder by default; run in a checkout, they must not turn
+    up as untracked files."""
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = ["partialfed-results/quick/a.parquet", "partialfed-report/report.md"]
+    done = subprocess.run(["git", "check-ignore", *names], cwd=root, capture_output=True, text=True)
+    assert done.stdout.split() == names, done.stdout + done.stderr

@@ -155,3 +155,37 @@ def test_family_kernels_dispatch_and_user_objectives_get_generated_ones():
         init=p.init,
     )
     assert q.kernels(metric_kernels) is not metric_kernels
+
+
+def test_generated_kernels_are_renamed_when_partialfed_kernel_sources_change(monkeypatch, tmp_path):
+    """A user objective's generated module imports the random generator and the records rather
+    than copying them, so its cached machine code contains code from other files; numba's cache
+    only watches the generated file. Its name must follow partialfed's kernel sources, else an
+    upgraded partialfed would load kernels compiled from the old sources."""
+    from partialfed import _cache, _codegen
+    from partialfed.synthetic import _kernels as metric_kernels
+
+    p = synthetic.make("quadratic", n=4, d_u=2, d_v=1, seed=0)
+    monkeypatch.setattr(_codegen, "kernel_dir", lambda: tmp_path)
+    names = set()
+    for digest in ("a" * 64, "b" * 64):
+        monkeypatch.setattr(_cache, "_SOURCE_DIGEST", digest)
+        monkeypatch.setattr(_codegen, "_MEMO", {})
+        module = _codegen.specialise((metric_kernels,), p.loss_fn, p.grad_u_fn, p.grad_v_fn)
+        names.add(module.__name__)
+    assert len(names) == 2, names
+
+
+def test_the_cache_stamp_covers_the_records_the_kernels_take():
+    """numba keys a cached kernel by its argument types, and a NamedTuple's type is its class and
+    field types (not the field names), an IntEnum member's its class: reordering ``Steps`` or
+    renumbering ``Alg`` would leave the key alone. So ``_records.py`` must enter the stamp of
+    every cached kernel, as the family modules (with their data classes) do."""
+    from pathlib import Path
+
+    from partialfed import _cache
+    from partialfed.simulators import _records
+    from partialfed.synthetic import _quadratic_objective
+
+    for module in (_records, _quadratic_objective):
+        assert _cache._JITTED.search(Path(module.__file__).read_bytes()), module.__name__

@@ -29,7 +29,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from partialfed import simulators
-from partialfed._constraints import Interval, validate
+from partialfed._constraints import Interval, check_names, validate
 from partialfed.experiments import store
 
 __all__ = ["Cell", "CellError", "SINGLE_BLOCK", "RUN_FIELDS", "execute", "problem_of"]
@@ -173,6 +173,7 @@ class Cell:
             run = run.as_dict()  # rebuilt from canonical values (1 -> 1.0, np.int64 -> int)
         fields = {k: _coerce(v, RUN_FIELDS.get(k)) for k, v in dict(run or {}).items()}
         try:
+            check_names(fields, RUN_FIELDS, "RunConfig", noun="run field")
             run = simulators.RunConfig(**fields)
         except (TypeError, ValueError) as exc:
             raise CellError("run", " ".join(str(exc).split())) from None

@@ -194,6 +194,16 @@ def custom(
             f"The 'constants' parameter of {_C_OWNER} must be a synthetic.Constants "
             f"or None. Got {type(constants).__name__}."
         )
+    if constants is not None:
+        # A2: sigma^2 bounds the whole gradient variance, of which the added noise is a part.
+        for block, noise in (("u", noise_u), ("v", noise_v)):
+            declared = getattr(constants, f"sigma_{block}")
+            if declared < noise:
+                raise ValueError(
+                    f"The 'constants' parameter of {_C_OWNER} must have sigma_{block} >= "
+                    f"noise_{block} (the added noise is part of the variance that sigma_{block} "
+                    f"bounds, A2). Got sigma_{block}={declared!r} < noise_{block}={noise!r}."
+                )
     estimate = dict(estimate or {})
     for key in estimate:
         if key not in _ESTIMATE_KEYS:

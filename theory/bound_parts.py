@@ -71,6 +71,13 @@ class Term:
 
     def __post_init__(self):
         object.__setattr__(self, "weight", _sympify(self.weight))
+        # The display string and the data must name the same point: a measurement reads
+        # ``point``, a reader reads ``at``.
+        if ("V^{t+1}" in self.at) != (self.point is At.V_NEXT):
+            raise ValueError(
+                f"Term {self.quantity!r}: at={self.at!r} and point={self.point} disagree "
+                "(V^{t+1} in the display string exactly when point is At.V_NEXT)."
+            )
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,8 @@ def test_numpy_scalars_make_the_same_cell_and_hash():
     assert c.with_knobs(n=np.int64(9)).hash == c.with_knobs(n=9).hash
     assert Cell.of("quadratic", KNOBS, simulators.RunConfig(**run)).hash == c.hash
     assert Cell.of("quadratic", KNOBS, simulators.RunConfig(**RUN)).hash == c.hash  # gamma_u=1
+
+
+def test_an_unknown_run_field_is_named_with_a_suggestion():
+    with pytest.raises(CellError, match="Unknown run field 'gama_u'.*Did you mean 'gamma_u'"):
+        Cell.of("quadratic", KNOBS, {"gama_u": 0.1})

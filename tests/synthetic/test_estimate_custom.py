@@ -129,6 +129,20 @@ def test_custom_end_to_end_with_simulators():
         "toy", 6, 3, 2, my_loss, my_grad_u, my_grad_v, data=_data(), constants=given
     )
     assert q.constants is given
+    # A2: the declared variance bound includes the added noise, so it cannot be smaller.
+    with pytest.raises(ValueError, match="sigma_u >= noise_u"):
+        synthetic.custom(
+            "toy",
+            6,
+            3,
+            2,
+            my_loss,
+            my_grad_u,
+            my_grad_v,
+            data=_data(),
+            constants=given,
+            noise_u=0.1,
+        )
 
 
 def test_custom_rejects_a_wrong_gradient():

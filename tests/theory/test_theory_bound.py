@@ -192,3 +192,14 @@ def test_frozen():
     b = make_bound()
     with pytest.raises(AttributeError):
         b.name = "x"
+
+
+def test_term_display_point_and_measured_point_must_agree():
+    from partialfed.theory.bound_parts import At, Term
+
+    Term("Delta_u", sp.Integer(1), "(u^t, V^{t+1})", At.V_NEXT)
+    Term("Delta_v", sp.Integer(1), "(u^t, V^t)")
+    with pytest.raises(ValueError, match="disagree"):
+        Term("Delta_u", sp.Integer(1), "(u^t, V^{t+1})")  # would read the column at V^t
+    with pytest.raises(ValueError, match="disagree"):
+        Term("Delta_u", sp.Integer(1), "(u^t, V^t)", At.V_NEXT)

@@ -83,5 +83,11 @@ def test_install_run_uninstall_editable_run(tmp_path):
     _sh([*pip, "--editable", str(src)], env, work)
     out = _sh([str(py), "-c", SNIPPET], env, work)
     assert "'quadratic'" in out and str(src / "synthetic") in out, out
-    listed = _sh([str(tmp_path / "venv" / "bin" / "partialfed"), "bound"], env, work)
+    exe = str(tmp_path / "venv" / "bin" / "partialfed")
+    listed = _sh([exe, "bound"], env, work)
     assert "fedalt_tau1_full" in listed
+    tiny = src / "tests" / "experiments" / "tiny.toml"
+    ran = _sh(
+        [exe, "run", str(tiny), "--out", str(tmp_path / "res"), "--scheduler", "serial"], env, work
+    )
+    assert len(list((tmp_path / "res").glob("*.parquet"))) == 8, ran

@@ -47,6 +47,18 @@ def _importable(fn) -> tuple[str, str] | None:
     return (mod, qual) if found is fn else None
 
 
+def _source_of(fn) -> str:
+    """The text of the file that defines ``fn`` (its own lines when there is no file)."""
+    try:
+        path = inspect.getsourcefile(fn)
+        if path:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read()
+    except (OSError, TypeError):
+        pass
+    return inspect.getsource(fn)
+
+
 def _body(template: ModuleType) -> str:
     """The code after the line that is exactly ``BODY_MARKER`` (a mention in a docstring is
     not that line)."""
@@ -85,7 +97,9 @@ def specialise(templates: tuple[ModuleType, ...], loss, grad_u, grad_v) -> Modul
     # The objective's code ends up inside the compiled kernels (inlined or linked), but numba's
     # cache only watches the generated file: a digest of the objective's source in the file
     # gives an edited objective a new file, hence a fresh compile instead of a stale kernel.
-    objective = "".join(inspect.getsource(getattr(fn, "py_func", fn)) for fn in names.values())
+    # The whole file of each function counts, not only its own lines: helpers it calls and
+    # module constants numba freezes in are compiled into the kernel too.
+    objective = "".join(_source_of(getattr(fn, "py_func", fn)) for fn in names.values())
     stamp = hashlib.sha256(objective.encode()).hexdigest()[:16]
     # Likewise the code the bodies import (the random generator, the records): the digest of
     # partialfed's jitted sources gives a changed partialfed a new file too.

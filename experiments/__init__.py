@@ -5,7 +5,8 @@ Modules
 cell        ``Cell`` (family, knobs, RunConfig, init seed): its hash, its problem, ``execute``
 config      TOML grids and ``--set`` overrides, expanded into validated cells
 store       one Parquet file per run, written atomically; ``load`` gives one tidy DataFrame
-sweep       serial, process-pool and Dask executors behind ``run_sweep`` (resumable)
+sweep       ``run_sweep``: a grid of cells run once each, resumable, written to the store
+executors   serial, process-pool and Dask executors of a sweep
 plots/      every figure (matplotlib): ``sweeps`` (result folders), ``studies`` (the report's
             strict, exponent, regime and calibration figures), ``style`` (colours, ``save``)
 tables      final metrics per algorithm

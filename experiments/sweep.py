@@ -1,10 +1,10 @@
 """Run a grid of cells once each, on a local process pool, serially, or on a Dask cluster.
 
-Every executor runs the same task, ``run_chunk``: it executes a chunk of cells
-(``experiments.cell.execute``) and returns each run encoded as Parquet bytes. The calling
-process writes them atomically into the store, so a sweep interrupted at any moment leaves
-only complete files, and a rerun computes only what is missing (``force=True`` recomputes
-everything).
+Every executor (``experiments.executors``) runs the same task, ``run_chunk``: it executes a
+chunk of cells (``experiments.cell.execute``) and returns each run encoded as Parquet bytes.
+The calling process writes them atomically into the store, so a sweep interrupted at any
+moment leaves only complete files, and a rerun computes only what is missing (``force=True``
+recomputes everything).
 
 Schedulers
 ----------
@@ -32,14 +32,10 @@ Examples
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -48,6 +44,7 @@ import pandas as pd
 from partialfed.experiments import store
 from partialfed.experiments.cell import Cell, execute, one_line
 from partialfed.experiments.config import Sweep
+from partialfed.experiments.executors import SCHEDULERS, check_scheduler, make_executor
 
 __all__ = [
     "SCHEDULERS",
@@ -56,11 +53,9 @@ __all__ = [
     "run_chunk",
     "run_sweep",
     "make_executor",
+    "check_scheduler",
     "cached_runner",
 ]
-
-#: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
-SCHEDULERS = ("serial", "local", "dask-local")
 
 Runner = Callable[[Cell], store.RunResult]
 
@@ -103,161 +98,6 @@ def run_chunk(
             payload = store.encode(result)
         out.append((cell.hash, result.status, payload))
     return out
-
-
-# -- executors ---------------------------------------------------------------------------------
-class _Serial:
-    name = "serial"
-    workers = 1
-    threads = None
-
-    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
-        for args in tasks:
-            try:
-                yield None, fn(*args)
-            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
-                yield exc, None
-
-    def close(self, cancel: bool = False) -> None:
-        pass
-
-
-def _ignore_sigint() -> None:
-    # Workers leave Ctrl-C to the parent, which cancels the sweep and stops them.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class _Pool:
-    name = "local"
-    threads = 1
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint,
-        )
-
-    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
-        pending = {self._pool.submit(fn, *args) for args in tasks}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                exc = fut.exception()
-                yield exc, (None if exc else fut.result())
-
-    def close(self, cancel: bool = False) -> None:
-        if cancel:
-            processes = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in processes:
-                proc.join(timeout=5)
-        else:
-            self._pool.shutdown(wait=True)
-
-
-class _Dask:
-    threads = 1
-
-    def __init__(self, scheduler, workers: int | None):
-        try:
-            import distributed
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ValueError(
-                f"The 'scheduler' parameter of run_sweep is {scheduler!r}, which needs Dask: "
-                "pip install 'partialfed[dask]'."
-            ) from None
-        self._distributed = distributed
-        self._cluster = None
-        self._own_client = True
-        if isinstance(scheduler, distributed.Client):
-            self.client = scheduler
-            self._own_client = False
-            self.name = "dask"
-        elif scheduler == "dask-local":
-            self._cluster = distributed.LocalCluster(
-                n_workers=workers or _cores(),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
-            self.client = distributed.Client(self._cluster)
-            self.name = "dask-local"
-        else:
-            try:
-                self.client = distributed.Client(scheduler, timeout="10s")
-            except OSError as exc:
-                raise ValueError(
-                    f"The 'scheduler' parameter of run_sweep could not reach {scheduler!r}: "
-                    f"{one_line(exc)}"
-                ) from None
-            self.name = str(scheduler)
-        info = self.client.scheduler_info()
-        self.workers = max(1, len(info.get("workers", {})))
-
-    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
-        futures = [self.client.submit(fn, *args, pure=False) for args in tasks]
-        self._futures = futures
-        for fut in self._distributed.as_completed(futures):
-            try:
-                yield None, fut.result()
-            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
-                yield exc, None
-
-    def close(self, cancel: bool = False) -> None:
-        if cancel and getattr(self, "_futures", None):
-            self.client.cancel(self._futures)
-        if self._own_client:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def check_scheduler(scheduler) -> None:
-    """Raise a one-line ``ValueError`` unless ``scheduler`` names an executor."""
-    if type(scheduler).__name__ == "Client" or scheduler in SCHEDULERS:
-        return
-    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
-        return
-    raise ValueError(
-        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
-        f"tcp://HOST:PORT. Got {scheduler!r}."
-    )
-
-
-def make_executor(scheduler="local", workers: int | None = None):
-    """Build an executor for ``scheduler`` (see the module docstring).
-
-    Parameters
-    ----------
-    scheduler : str or distributed.Client
-        ``"serial"``, ``"local"``, ``"dask-local"``, ``"tcp://HOST:PORT"`` or a Client.
-    workers : int, optional
-        Worker processes for ``"local"``/``"dask-local"``; default one per core.
-    """
-    if workers is not None and (
-        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
-    ):
-        raise ValueError(
-            f"The 'workers' parameter of run_sweep must be an int >= 1. Got {workers!r}."
-        )
-    check_scheduler(scheduler)
-    if scheduler == "serial":
-        return _Serial()
-    if scheduler == "local":
-        return _Pool(workers or _cores())
-    return _Dask(scheduler, workers)
 
 
 # -- the sweep ---------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""The executors of a sweep: serially, on a local process pool, or on a Dask cluster.
+
+Each executor maps one task function over task argument tuples and yields ``(exception,
+result)`` pairs as tasks finish (``map_unordered``), and can be closed, cancelling what is left
+(``close(cancel=True)``). ``run_sweep`` (``experiments.sweep``) owns the store; executors only
+run ``run_chunk`` and return its encoded results. The schedulers are described in
+``experiments.sweep``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from partialfed.experiments.cell import one_line
+
+__all__ = ["SCHEDULERS", "check_scheduler", "make_executor"]
+
+#: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
+SCHEDULERS = ("serial", "local", "dask-local")
+
+
+class _Serial:
+    name = "serial"
+    workers = 1
+    threads = None
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        for args in tasks:
+            try:
+                yield None, fn(*args)
+            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
+                yield exc, None
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+def _ignore_sigint() -> None:
+    # Workers leave Ctrl-C to the parent, which cancels the sweep and stops them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Pool:
+    name = "local"
+    threads = 1
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_sigint,
+        )
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        pending = {self._pool.submit(fn, *args) for args in tasks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                exc = fut.exception()
+                yield exc, (None if exc else fut.result())
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
+        else:
+            self._pool.shutdown(wait=True)
+
+
+class _Dask:
+    threads = 1
+
+    def __init__(self, scheduler, workers: int | None):
+        try:
+            import distributed
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ValueError(
+                f"The 'scheduler' parameter of run_sweep is {scheduler!r}, which needs Dask: "
+                "pip install 'partialfed[dask]'."
+            ) from None
+        self._distributed = distributed
+        self._cluster = None
+        self._own_client = True
+        if isinstance(scheduler, distributed.Client):
+            self.client = scheduler
+            self._own_client = False
+            self.name = "dask"
+        elif scheduler == "dask-local":
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers or _cores(),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self.client = distributed.Client(self._cluster)
+            self.name = "dask-local"
+        else:
+            try:
+                self.client = distributed.Client(scheduler, timeout="10s")
+            except OSError as exc:
+                raise ValueError(
+                    f"The 'scheduler' parameter of run_sweep could not reach {scheduler!r}: "
+                    f"{one_line(exc)}"
+                ) from None
+            self.name = str(scheduler)
+        info = self.client.scheduler_info()
+        self.workers = max(1, len(info.get("workers", {})))
+
+    def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
+        futures = [self.client.submit(fn, *args, pure=False) for args in tasks]
+        self._futures = futures
+        for fut in self._distributed.as_completed(futures):
+            try:
+                yield None, fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported by run_sweep
+                yield exc, None
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel and getattr(self, "_futures", None):
+            self.client.cancel(self._futures)
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_scheduler(scheduler) -> None:
+    """Raise a one-line ``ValueError`` unless ``scheduler`` names an executor."""
+    if type(scheduler).__name__ == "Client" or scheduler in SCHEDULERS:
+        return
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        return
+    raise ValueError(
+        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
+        f"tcp://HOST:PORT. Got {scheduler!r}."
+    )
+
+
+def make_executor(scheduler="local", workers: int | None = None):
+    """Build an executor for ``scheduler`` (see the module docstring).
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client
+        ``"serial"``, ``"local"``, ``"dask-local"``, ``"tcp://HOST:PORT"`` or a Client.
+    workers : int, optional
+        Worker processes for ``"local"``/``"dask-local"``; default one per core.
+    """
+    if workers is not None and (
+        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+    ):
+        raise ValueError(
+            f"The 'workers' parameter of run_sweep must be an int >= 1. Got {workers!r}."
+        )
+    check_scheduler(scheduler)
+    if scheduler == "serial":
+        return _Serial()
+    if scheduler == "local":
+        return _Pool(workers or _cores())
+    return _Dask(scheduler, workers)

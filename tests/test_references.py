@@ -87,15 +87,21 @@ def test_files_were_found():
     assert "docs/references.md" in names and "theory/pillutla2022.py" in names
 
 
-def test_no_file_cites_paths_outside_the_repository():
+def _lines_matching(pattern) -> list[str]:
+    """``file:line: text`` of every line of the repository's files (this one aside) that matches."""
     bad = []
     for path in FILES:
         if path == THIS:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         for no, line in enumerate(text.splitlines(), 1):
-            if FORBIDDEN.search(line):
+            if pattern.search(line):
                 bad.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:90]}")
+    return bad
+
+
+def test_no_file_cites_paths_outside_the_repository():
+    bad = _lines_matching(FORBIDDEN)
     assert not bad, "cite docs/references.md#<anchor> instead of:\n" + "\n".join(bad)
 
 
@@ -169,14 +175,7 @@ def _missing_anchors(pattern: re.Pattern, page: Path) -> list[str]:
 
 
 def test_no_file_mentions_the_private_design_contract():
-    bad = []
-    for path in FILES:
-        if path == THIS:
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for no, line in enumerate(text.splitlines(), 1):
-            if PRIVATE_DESIGN.search(line):
-                bad.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:90]}")
+    bad = _lines_matching(PRIVATE_DESIGN)
     assert not bad, "cite docs/architecture.md#<anchor> instead of:\n" + "\n".join(bad)
 
 

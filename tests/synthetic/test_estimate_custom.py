@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 from family_cases import get
 from numba import njit
+from userobj_example import grad_u as my_grad_u
+from userobj_example import grad_v as my_grad_v
+from userobj_example import loss as my_loss
 
 from partialfed import simulators, synthetic
 
@@ -46,33 +49,7 @@ def test_estimate_rejects_bad_arguments():
 
 
 # A user-defined problem: F_i(u, v) = 1/2 ||u - c_i||^2 + 1/2 ||v - u[:d_v]||^2 (module level,
-# jitted, cache=True, as docs/families.md recommends).
-
-
-@njit(cache=True)
-def my_loss(data, i, u, v):
-    (c,) = data
-    s = 0.0
-    for a in range(u.shape[0]):
-        s += 0.5 * (u[a] - c[i, a]) ** 2
-    for a in range(v.shape[0]):
-        s += 0.5 * (v[a] - u[a]) ** 2
-    return s
-
-
-@njit(cache=True)
-def my_grad_u(data, i, u, v, out, idx):
-    (c,) = data
-    for a in range(u.shape[0]):
-        out[a] = u[a] - c[i, a]
-    for a in range(v.shape[0]):
-        out[a] -= v[a] - u[a]
-
-
-@njit(cache=True)
-def my_grad_v(data, i, u, v, out, idx):
-    for a in range(v.shape[0]):
-        out[a] = v[a] - u[a]
+# jitted, cache=True, as docs/families.md recommends): the one of ``userobj_example``.
 
 
 @njit(cache=True)

@@ -1,4 +1,4 @@
-"""A user's own objective as a family: the factory ``make`` of ``tests/synthetic/test_userobj.py``.
+"""A user's own objective as a family, ``make``, used by tests/synthetic/test_user_families.py.
 
 ``F_i(u, v) = 1/2 ||u - s c_i||^2 + 1/2 ||v - u[:d_v]||^2`` with fixed centres ``c_i`` drawn from
 ``seed`` and a scale ``s``; its Hessian is ``[[I + P, -E], [-E^T, I]]`` (``P`` the projection on

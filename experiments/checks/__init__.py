@@ -1,0 +1,36 @@
+"""Verdicts of measurement against theory: strict checks, exponent fits, calibration.
+
+- :mod:`.strict` -- :func:`strict_check` (a bound without free constants: pick step sizes that
+  satisfy its conditions, simulate, decide ``measured <= bound`` with a one-sided 95% confidence
+  bound over seeds) and :func:`lemma_check` (per-round lemmas along the same runs);
+- :mod:`.exponents` -- :func:`exponent_check` (sweep one variable where one term dominates, fit
+  the log-log slope with a 95% interval, compare with theory's exponent);
+- :mod:`.calibration` -- :func:`calibrate` (fit a bound's free constants on training cells,
+  predict held-out cells).
+"""
+
+from partialfed.experiments.checks.calibration import CalibrationResult, calibrate
+from partialfed.experiments.checks.exponents import (
+    TOLERANCE,
+    ExponentResult,
+    ExponentStudy,
+    Slope,
+    exponent_check,
+    fit_slope,
+)
+from partialfed.experiments.checks.strict import Check, StrictResult, lemma_check, strict_check
+
+__all__ = [
+    "Check",
+    "ExponentStudy",
+    "StrictResult",
+    "ExponentResult",
+    "CalibrationResult",
+    "Slope",
+    "TOLERANCE",
+    "strict_check",
+    "fit_slope",
+    "exponent_check",
+    "calibrate",
+    "lemma_check",
+]

@@ -38,6 +38,8 @@ from partialfed.theory.bound import (
     Condition,
     Measured,
     Term,
+    Uses,
+    Where,
     validate_values,
 )
 from partialfed.theory.pillutla2022 import (
@@ -62,6 +64,8 @@ __all__ = [
     "Condition",
     "Measured",
     "Term",
+    "Uses",
+    "Where",
     "PROVENANCES",
     "validate_values",
     "SYMBOLS",

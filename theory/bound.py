@@ -39,12 +39,24 @@ from partialfed.theory.bound_parts import (
     Condition,
     Measured,
     Term,
+    Uses,
+    Where,
     _names,
     _sympify,
 )
 from partialfed.theory.symbols import FREE_CONSTANTS, SYMBOLS
 
-__all__ = ["At", "Bound", "Condition", "Measured", "Term", "PROVENANCES", "validate_values"]
+__all__ = [
+    "At",
+    "Bound",
+    "Condition",
+    "Measured",
+    "Term",
+    "Uses",
+    "Where",
+    "PROVENANCES",
+    "validate_values",
+]
 
 PROVENANCES = ("verified", "reconstructed", "derived")
 """Allowed values of :attr:`Bound.provenance` (docs/references.md#provenance)."""
@@ -77,6 +89,9 @@ class Bound(BoundEvaluation):
         Algorithm the bound is about, e.g. ``"fedalt"``.
     notes : str
         Caveats, provenance details.
+    uses : tuple of Uses
+        The constants of the assumptions its proof uses, and where (:class:`Uses`); a strict
+        check compares them with how the problem knows each constant (``Constants.kind``).
 
     Examples
     --------
@@ -95,9 +110,11 @@ class Bound(BoundEvaluation):
     free_constants: frozenset | None = None
     algorithm: str = ""
     notes: str = ""
+    uses: tuple[Uses, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "rhs", _sympify(self.rhs))
+        object.__setattr__(self, "uses", tuple(self.uses))
         object.__setattr__(self, "conditions", tuple(self.conditions))
         if self.provenance not in PROVENANCES:
             raise ValueError(

@@ -19,7 +19,7 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["AGGREGATES", "At", "Condition", "Measured", "Term"]
+__all__ = ["AGGREGATES", "At", "Condition", "Measured", "Term", "Uses", "Where"]
 
 AGGREGATES = ("mean", "min", "last")
 """How a measured per-round quantity is aggregated over rounds."""
@@ -198,3 +198,37 @@ class Condition:
         if not self.checkable:
             return self
         return Condition(self.label, self.relation.subs(subs))
+
+
+class Where(enum.Enum):
+    """Where a proof applies a constant of the assumptions (what :class:`Uses` says).
+
+    ``EVERYWHERE``: at arbitrary points, e.g. at virtual iterates that the run never visits (then
+    a constant known only on a region does not cover the proof); ``REGION``: on a region the proof
+    itself stays in (stated in ``Uses.at``, e.g. a sublevel set); ``ITERATES``: only at the points
+    ``(u^t, V^t)`` the run visits (then a constant known on a region covers the proof when every
+    recorded iterate lies in it).
+    """
+
+    EVERYWHERE = "everywhere"
+    REGION = "region"
+    ITERATES = "iterates"
+
+
+@dataclass(frozen=True)
+class Uses:
+    """One constant of the assumptions that a bound's proof uses, and where.
+
+    Parameters
+    ----------
+    constant : str
+        A constant name of ``synthetic.CONSTANT_NAMES`` (``"L_u"``, ``"delta"``, ...).
+    where : Where
+        Where the proof applies it.
+    at : str
+        Where in the proof, for a reader, e.g. ``"A3 at (u^t, V^t), fedsim_tau1_partial.md (3)"``.
+    """
+
+    constant: str
+    where: Where = Where.EVERYWHERE
+    at: str = ""

@@ -119,13 +119,19 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
 
 
 def strict_check(
-    check: Check, *, scale: float = 1.0, runner: Callable | None = None
+    check: Check,
+    *,
+    scale: float = 1.0,
+    runner: Callable | None = None,
+    bound: theory.Bound | None = None,
 ) -> StrictResult:
     """Run ``check`` and decide whether the measured left-hand side stays below the bound.
 
-    ``scale`` multiplies the bound (``0.5`` shows that the check can fail).
+    ``scale`` multiplies the bound (``0.5`` shows that the check can fail). ``bound`` replaces
+    the registered bound ``check.bound`` (e.g. a wrong variant of it, to show that the check
+    catches it).
     """
-    bound = theory.get_bound(check.bound)
+    bound = theory.get_bound(check.bound) if bound is None else bound
     if bound.has_free_constants:
         raise ValueError(
             f"Bound '{bound.name}' has free constants "

@@ -29,7 +29,25 @@ __all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES", "SEED", "NOISE", "
 #: ``estimate``: measured numerically (``synthetic.estimate_constants``), no guarantee.
 KINDS = ("exact", "certified", "local", "estimate")
 
-CONSTANT_NAMES = ("L_u", "L_v", "L_uv", "L_vu", "sigma_u", "sigma_v", "delta", "rho", "F_low")
+CONSTANT_NAMES = (
+    "L_u",
+    "L_v",
+    "L_uv",
+    "L_vu",
+    "sigma_u",
+    "sigma_v",
+    "delta",
+    "rho",
+    "F_low",
+    "delta_prime",
+    "rho_prime",
+    "kappa",
+)
+
+#: The constants of the extended diversity assumption A3' and the A3 constant each defaults to
+#: (docs/derivations/diversity_global.md): A3 with ``(delta, rho)`` implies A3' with
+#: ``(delta, rho, kappa = 0)`` wherever A3 holds.
+A3_PRIME_DEFAULTS = {"delta_prime": "delta", "rho_prime": "rho", "kappa": "delta"}
 
 #: Constraints shared by the families' factories.
 SEED = Interval(int, 0, 2**63 - 1)
@@ -56,7 +74,13 @@ class Constants:
     A2 variance: ``E||g_u - grad_u F_i||^2 <= sigma_u^2`` and likewise ``sigma_v^2``.
     A3 partial gradient diversity:
     ``(1/n) sum_i ||grad_u F_i - grad_u F||^2 <= delta^2 + rho^2 ||grad_u F||^2``.
-    A0: ``F >= F_low``.
+    A3' (docs/derivations/diversity_global.md, eq. (D1)): the same with
+    ``delta_prime^2 + rho_prime^2 ||grad_u F||^2 + kappa^2 (1/n) sum_i ||grad_v F_i||^2`` on the
+    right, for all ``(u, V)``. A0: ``F >= F_low``.
+
+    ``delta_prime``, ``rho_prime``, ``kappa`` are optional: left out (``None``), they are
+    ``delta``, ``rho`` and ``0``, which is A3' wherever A3 holds, and their kinds are those of
+    ``delta``, ``rho`` and ``delta`` (unless ``kind`` names them).
 
     ``kind[name]`` says how each value is known (one of ``KINDS``); ``notes[name]`` says on
     which region a ``local`` constant holds, or how a value was obtained.
@@ -71,6 +95,9 @@ class Constants:
     delta: float
     rho: float
     F_low: float
+    delta_prime: float | None = None
+    rho_prime: float | None = None
+    kappa: float | None = None
     kind: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
 
@@ -83,6 +110,17 @@ class Constants:
     )
 
     def __post_init__(self):
+        kind = dict(self.kind)
+        notes = dict(self.notes)
+        for name, a3 in A3_PRIME_DEFAULTS.items():
+            if getattr(self, name) is None:
+                # A3 => A3' with kappa = 0 (diversity_global.md, eq. (D2)), valid where A3 is.
+                value = 0.0 if name == "kappa" else getattr(self, a3)
+                object.__setattr__(self, name, value)
+                kind.setdefault(name, dict(self.kind).get(a3, "estimate"))
+                notes.setdefault(name, f"A3 => A3' with kappa = 0: valid where {a3} is")
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "notes", notes)
         validate_params(
             {name: getattr(self, name) for name in CONSTANT_NAMES},
             self._parameter_constraints,

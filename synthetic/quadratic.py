@@ -12,6 +12,8 @@ jitted loss and gradients are in ``synthetic/_quadratic_objective.py``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from partialfed._constraints import Interval, validate, validate_args
@@ -75,6 +77,41 @@ def _diversity_pair(s, su, Dm, E, beta):
     xs = (rho2 * beta - gamma) / (rho2 - alpha)
     val = (alpha - rho2) * xs * xs + 2.0 * (rho2 * beta - gamma) * xs + eta - rho2 * beta**2
     return float(np.sqrt(max(val.sum(), 0.0))), float(np.sqrt(rho2)), xs
+
+
+def global_diversity(K, E, kappa):
+    r"""``delta'(kappa)`` of A3' for the shared-Hessian quadratic, and where it is attained.
+
+    With ``K = C B^{-1}`` and ``e_i`` the rows of ``E`` (``mean_i e_i = 0``), the diversity is
+    ``(1/n) sum_i ||K(g_i - gbar) - e_i||^2`` (``g_i = grad_v F_i``; docs/derivations/
+    diversity_global.md, eq. (D3)). For ``kappa > ||K||_2`` its excess over
+    ``kappa^2 (1/n) sum_i ||g_i||^2`` is at most
+    ``delta'^2 = (1/n) sum_i e_i^T (I - K K^T / kappa^2)^{-1} e_i`` (eq. (D5)), with equality at
+    ``g_i = w_i = -(kappa^2 I - K^T K)^{-1} K^T e_i`` (eq. (D4)). ``kappa = 0`` needs ``K = 0``.
+
+    Parameters
+    ----------
+    K : ndarray of shape (d_u, d_v)
+    E : ndarray of shape (n, d_u)
+    kappa : float
+
+    Returns
+    -------
+    delta_prime : float
+    W : ndarray of shape (n, d_v)
+        The maximising ``g_i`` (rows).
+    """
+    Uk, sk, Vkt = np.linalg.svd(K, full_matrices=False)
+    top = float(sk.max()) if sk.size else 0.0
+    if top > 0 and not kappa > top:
+        raise ValueError(f"The 'kappa' parameter must be > ||K||_2 = {top:.6g}. Got {kappa!r}.")
+    if top == 0:
+        return float(np.sqrt(np.mean(np.sum(E * E, axis=1)))), np.zeros((E.shape[0], K.shape[1]))
+    proj = E @ Uk  # (n, r): coordinates of e_i along the left singular vectors
+    gain = sk**2 / (kappa**2 - sk**2)  # eigenvalues of (I - K K^T/kappa^2)^{-1} - I, eq. (D5)
+    d2 = np.mean(np.sum(E * E, axis=1) + proj**2 @ gain)
+    W = -(proj * (sk / (kappa**2 - sk**2))) @ Vkt  # eq. (D4)
+    return float(np.sqrt(d2)), W
 
 
 #: What each knob of ``quadratic`` accepts (checked before the body runs).
@@ -145,6 +182,14 @@ def quadratic(
       optima (``w_i = 0``), and for every ``(u, V)`` when ``chi = 0``. For ``chi > 0`` and
       general V it is at most ``2 delta^2 + 2 (L_uv/mu_v)^2 (1/n) sum ||grad_v F_i||^2``;
       ``kind['delta']`` is then ``local``.
+    - ``delta_prime, rho_prime, kappa`` (A3', which holds for **all** ``(u, V)``;
+      docs/derivations/diversity_global.md): the diversity is exactly
+      ``(1/n) sum_i ||K(g_i - gbar) - e_i||^2`` with ``K = C B^{-1}``, ``g_i = grad_v F_i``.
+      ``kappa = sqrt(2) ||C B^{-1}||_2`` (**certified**: a valid choice, sharper than
+      ``L_uv/mu_v``), ``rho_prime = 0`` and ``delta_prime^2 = (1/n) sum_i e_i^T (I - K K^T /
+      kappa^2)^{-1} e_i <= 2 delta^2``, the smallest value for that ``kappa`` (**exact**,
+      attained at ``witnesses['delta_prime']``; :func:`global_diversity` gives it for any
+      ``kappa``). With ``chi = 0``: ``(delta, rho, 0)``, of the kinds of ``delta`` and ``rho``.
     - ``hessian_spread = s`` in [0, 1) (``chi = 0`` only): the diversity is a quadratic in
       ``grad_u F`` (see ``_diversity_pair``); ``rho^2 = 2 s^2 max_k mean_i D_ik^2`` is
       **certified** (a valid, not a minimal, choice) and ``delta`` is the smallest value that
@@ -263,6 +308,31 @@ def quadratic(
             "the smallest delta for which A3 holds with the declared rho (exact given rho); "
             "attained at witnesses['delta']"
         )
+    # A3' (docs/derivations/diversity_global.md, §2): K = C B^{-1}, kappa = sqrt(2) ||K||_2 and
+    # the smallest delta' for it (exact); with no coupling A3 itself holds globally (kappa = 0).
+    K = C @ Binv if d_v > 0 else np.zeros((d_u, 0))
+    norm_K = float(np.linalg.norm(K, 2)) if d_v > 0 and chi > 0 else 0.0
+    if norm_K > 0:
+        kappa = math.sqrt(2.0) * norm_K
+        E = (bu - bu.mean(axis=0)) - (bv - bv.mean(axis=0)) @ K.T  # the e_i, eq. (D3)
+        delta_prime, Wg = global_diversity(K, E, kappa)
+        # g_i = w_i at u*: v_i = B^{-1}(w_i + b_{v,i} - C^T u*)
+        witnesses["delta_prime"] = (u_star, (Wg + bv - (C.T @ u_star)[None, :]) @ Binv.T)
+        a3p = dict(delta_prime=delta_prime, rho_prime=0.0, kappa=kappa)
+        a3p_kind = dict(delta_prime="exact", rho_prime="exact", kappa="certified")
+        a3p_notes = {
+            "kappa": f"sqrt(2) ||C B^{{-1}}||_2 (||C B^{{-1}}||_2 = {norm_K:.6g} <= L_uv/mu_v = "
+            f"{L_uv / mu_v:.6g}); any kappa > ||C B^{{-1}}||_2 is valid with its own delta'",
+            "delta_prime": "smallest delta' for the declared kappa, for all (u, V) "
+            "(<= 2 delta^2); attained at witnesses['delta_prime']",
+            "rho_prime": "0: the diversity does not depend on grad_u F",
+        }
+    else:
+        a3p = dict(delta_prime=delta_value, rho_prime=rho_value, kappa=0.0)
+        a3p_kind = dict(delta_prime=delta_kind, rho_prime="exact" if spread == 0 else "certified")
+        a3p_kind["kappa"] = "exact"
+        a3p_notes = {"kappa": "no coupling: A3 holds for all (u, V), so kappa = 0"}
+        witnesses["delta_prime"] = witnesses["delta"]  # grad_v F_i = 0 there
     constants = Constants(
         L_u=L_u_value,
         L_v=L_v if d_v > 0 else 0.0,
@@ -273,6 +343,7 @@ def quadratic(
         delta=delta_value,
         rho=rho_value,
         F_low=F_low,
+        **a3p,
         kind={
             "L_u": "exact",
             "L_v": "exact",
@@ -283,6 +354,7 @@ def quadratic(
             "delta": delta_kind,
             "rho": "exact" if spread == 0 else "certified",
             "F_low": "exact",
+            **a3p_kind,
         },
         notes={
             "delta": delta_note,
@@ -291,6 +363,7 @@ def quadratic(
             else "2 s^2 max_k mean_i D_ik^2 (a valid "
             "choice; any larger rho with its own smaller delta is valid too)",
             "F_low": "inf F, from the joint minimiser (linear solve)",
+            **a3p_notes,
             **({"L_v": "no personal block (d_v = 0)"} if d_v == 0 else {}),
         },
     )

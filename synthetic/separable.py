@@ -140,6 +140,10 @@ def separable(
       ``{V : grad_v F_i(u, v_i) = 0 for all i}``. For general V,
       ``sqrt(diversity) <= delta + (||Q||_2 / mu_v) sqrt((1/n) sum_i ||grad_v F_i||^2)``
       (Minkowski, ``v_i - v_i^* = R^{-1} grad_v F_i``). The knob sets the ``phi`` part only.
+    - ``delta_prime, rho_prime, kappa`` (A3', for **all** ``(u, V)``;
+      docs/derivations/diversity_global.md, §3): ``chi > 0``: ``kappa = sqrt(2) ||Q R^{-1}||_2``,
+      ``delta_prime = sqrt(2) delta``, ``rho_prime = 0``, all **certified** (valid, not shown to
+      be attained); ``chi = 0``: ``(delta, 0, 0)``, exact.
     - ``rho = 0``: exact (the Hessian varies with i only through ``phi''``, which the
       diversity bound already covers uniformly).
     - ``F_low`` (``chi = 0``): ``inf F = sum_j min_t (sum_k w_k phi(t - a_kj) + mu t^2/2)``,
@@ -234,6 +238,24 @@ def separable(
         V_low = b[cl] - ((Q.T @ t_min) / r)[None, :]
         V_div = b[cl] - ((Q.T @ t_div) / r)[None, :]
     L_uv = float(np.linalg.norm(Q, 2)) if chi > 0 else 0.0
+    # A3' (docs/derivations/diversity_global.md, §3): with K = Q R^{-1}, kappa = sqrt(2) ||K||_2
+    # and delta'^2 = delta^2 / (1 - ||K||^2/kappa^2) = 2 delta^2 hold for all (u, V).
+    norm_K = float(np.linalg.norm(Q / r[None, :], 2)) if chi > 0 else 0.0
+    delta_value = math.sqrt(max(delta2, 0.0))
+    if norm_K > 0:
+        a3p = dict(delta_prime=math.sqrt(2.0) * delta_value, rho_prime=0.0)
+        a3p["kappa"] = math.sqrt(2.0) * norm_K
+        a3p_kind = dict(delta_prime="certified", rho_prime="exact", kappa="certified")
+        a3p_notes = {
+            "kappa": f"sqrt(2) ||Q R^{{-1}}||_2 (||Q R^{{-1}}||_2 = {norm_K:.6g})",
+            "delta_prime": "sqrt(2) delta (delta = sup_u of the diversity at the personal "
+            "optima, the 1-D maximisations): valid for all (u, V), not shown to be attained",
+            "rho_prime": "0 (as rho)",
+        }
+    else:
+        a3p = dict(delta_prime=delta_value, rho_prime=0.0, kappa=0.0)
+        a3p_kind = dict(delta_prime="exact", rho_prime="exact", kappa="exact")
+        a3p_notes = {"kappa": "no coupling: A3 holds for all (u, V), so kappa = 0"}
 
     witnesses = {
         "L_u": (0, a[cl[0]].copy(), b[cl[0]].copy()),
@@ -263,9 +285,10 @@ def separable(
         L_vu=L_uv,
         sigma_u=noise_u,
         sigma_v=noise_v,
-        delta=math.sqrt(max(delta2, 0.0)),
+        delta=delta_value,
         rho=0.0,
         F_low=float(F_low),
+        **a3p,
         kind={
             "L_u": "exact",
             "L_v": "exact",
@@ -276,8 +299,9 @@ def separable(
             "delta": "exact" if chi == 0 else "local",
             "rho": "exact",
             "F_low": "exact" if chi == 0 else "certified",
+            **a3p_kind,
         },
-        notes=notes,
+        notes={**notes, **a3p_notes},
     )
 
     def init(seed_):

@@ -135,7 +135,9 @@ class Report:
 
 def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
     """Evaluate, round by round, the per-round lemma of each derived bound on its own runs."""
-    from partialfed.theory.derived import LEMMAS
+    from partialfed.theory import derived, derived_diversity
+
+    LEMMAS = {**derived.LEMMAS, **derived_diversity.LEMMAS}
 
     return [
         {**lemma_check(r, LEMMAS[r.check.bound]), "setting": r.check.label}

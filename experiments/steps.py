@@ -73,9 +73,12 @@ class MaxStep:
 
     An equality condition (e.g. ``gamma = 1/L``) is solved exactly; otherwise the supremum is
     found by bisection in log scale (conditions are monotone in the step in every bound here),
-    then multiplied by ``fraction``. Steps are chosen one after the other, the later ones with
-    the earlier fixed; if the result violates a joint condition, all are halved until it holds.
-    Step fields not in ``fields`` keep the cell's values.
+    then multiplied by ``fraction``. Steps are chosen one after the other in the order of
+    ``fields``, the later ones with the earlier fixed (the others at 1e-12 meanwhile); if the
+    result violates a joint condition, all are halved until it holds. Step fields not in
+    ``fields`` keep the cell's values. Under a joint condition such as ``a_v > 0`` of the A3'
+    bounds (``gamma_u^2 = O(gamma_v)``), ``fields=("gamma_v", "gamma_u")`` chooses ``gamma_v``
+    first; the default order would pin ``gamma_u`` near 1e-6 against ``gamma_v = 1e-12``.
     """
 
     fraction: float = 1.0
@@ -84,7 +87,7 @@ class MaxStep:
     def steps(self, cell: Cell, bound=None) -> dict:
         if bound is None:
             raise ValueError("MaxStep needs the bound whose conditions limit the steps.")
-        wanted = [f for f in STEP_FIELDS if f in self.fields]
+        wanted = [f for f in self.fields if f in STEP_FIELDS]
         if not wanted:
             return {}
         symbols = _step_symbols(bound)

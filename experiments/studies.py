@@ -14,7 +14,8 @@ from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import Check, ExponentStudy
 from partialfed.experiments.regime import RegimeStudy
-from partialfed.experiments.steps import Eta, MaxStep, TunedEta
+from partialfed.experiments.steps import STEP_FIELDS, Eta, MaxStep, TunedEta
+from partialfed.theory import derived_diversity
 
 __all__ = ["Plan", "plan"]
 
@@ -101,7 +102,9 @@ def _derived_checks(seeds: tuple, T: int) -> list:
             f"{b.algorithm}, tau_u=1, tau_v={tau_v}, "
             f"{'3 of 10' if partial else 'all 10'} devices, chi=0.5"
         )
-        half = MaxStep(fraction=0.5)
+        # A3' bounds: a_v > 0 couples the steps (gamma_u^2 = O(gamma_v)): choose gamma_v first.
+        order = ("gamma_v", "gamma_u") if name in derived_diversity.BOUNDS else STEP_FIELDS
+        half = MaxStep(fraction=0.5, fields=order)
         out.append(Check(name, Cell.of("quadratic", problem, run), seeds, half, label + ", noisy"))
         if not partial:
             exact = {**problem, "noise_u": 0.0, "noise_v": 0.0}

@@ -15,6 +15,7 @@ classic      GD/SGD with explicit constants, tight GD, FedSGD anchor, local-SGD 
 fallah2020   Per-FedAvg: lemma constants, Theorem 4.5 template, exact quadratic closed forms
 regimes      regime boundaries, the (1 + chi^2)^{1/2} factor, exponents in T
 derived      bounds proved in this project (optional; maintained separately)
+derived_diversity  the partial-participation ones under the global diversity assumption A3'
 
 Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
 """
@@ -96,8 +97,10 @@ def _collect() -> dict[str, Bound]:
     out: dict[str, Bound] = {}
     modules = [pillutla2022, classic, fallah2020]
     # theory/derived.py (in-project bounds) is written separately; include it when present.
-    if importlib.util.find_spec("partialfed.theory.derived") is not None:
-        modules.append(importlib.import_module("partialfed.theory.derived"))
+    # theory/derived_diversity.py: the same settings under the global diversity assumption A3'.
+    for name in ("partialfed.theory.derived", "partialfed.theory.derived_diversity"):
+        if importlib.util.find_spec(name) is not None:
+            modules.append(importlib.import_module(name))
     for mod in modules:
         for name, b in getattr(mod, "BOUNDS", {}).items():
             if name in out:

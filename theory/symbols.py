@@ -6,7 +6,8 @@ carries the sympy assumptions that hold for it:
 
 * ``positive=True`` for counts, step sizes, smoothness constants, gaps and absolute constants;
 * ``nonnegative=True`` for the noise/heterogeneity levels ``sigma``, ``sigma_u``, ``sigma_v``,
-  ``delta``, ``rho``, ``chi`` (and the peers' analogues), which may be zero;
+  ``delta``, ``rho``, ``chi``, ``delta_prime``, ``rho_prime``, ``kappa`` (and the peers'
+  analogues), which may be zero;
 * no sign for ``F_low`` (a lower bound on the objective may be negative).
 
 Counts (``n, m, T, tau, tau_u, tau_v, ...``) are declared ``integer=True`` as well; numeric
@@ -70,6 +71,18 @@ sigma_u = _sym("sigma_u", "stochastic-gradient standard deviation of the u-block
 sigma_v = _sym("sigma_v", "stochastic-gradient standard deviation of the v-block", **_NONNEG)
 delta = _sym("delta", "gradient diversity of grad_u F_i across devices", **_NONNEG)
 rho = _sym("rho", "multiplicative gradient-diversity term (Pillutla et al., unverified)", **_NONNEG)
+delta_prime = _sym(
+    "delta_prime",
+    "additive diversity constant of A3', which also carries kappa^2 Delta_v (for all (u, V))",
+    **_NONNEG,
+)
+rho_prime = _sym("rho_prime", "multiplicative diversity constant of A3'", **_NONNEG)
+kappa = _sym(
+    "kappa",
+    "A3' weight of (1/n) sum_i ||grad_v F_i||^2 in the diversity bound (docs/derivations/"
+    "diversity_global.md)",
+    **_NONNEG,
+)
 F_low = _sym("F_low", "lower bound on F (F* = inf F >= F_low)", **_REAL)
 Delta_F0 = _sym("Delta_F0", "initial gap F(u^0, V^0) - F* (or f(x_0) - f*)", **_POS)
 w_v = _sym("w_v", "weight on the Delta_v term of the left-hand side: m/n or 1", **_POS)

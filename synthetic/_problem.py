@@ -189,7 +189,8 @@ class Problem:
         ``'L_u'``, ``'L_v'``, ``'L_uv'``, ``'L_vu'`` map to ``(i, u, v)``, a device and a point
         at which the corresponding Hessian block has that norm; ``'delta'`` and ``'F_low'`` map
         to ``(u, V)``, a population point where the diversity reaches ``delta^2 +
-        rho^2 ||grad_u F||^2`` (resp. where ``F = F_low``). Possibly empty.
+        rho^2 ||grad_u F||^2`` (resp. where ``F = F_low``); ``'delta_prime'`` to ``(u, V)`` where
+        the diversity reaches the right side of A3' (``quadratic``). Possibly empty.
     """
 
     def __init__(

@@ -479,3 +479,14 @@ def test_strict_check_holds_and_can_fail(name):
     # the measured left-hand side is well above 1% of the bound: scaled that far, it is violated
     low = strict_check(check, scale=0.2 * ok.ratio)
     assert low.verdict == "violated", low.as_dict()
+
+
+def test_max_step_follows_the_order_of_its_fields():
+    """Under the joint a_v > 0 condition, gamma_v first gives usable steps; gamma_u first pins
+    gamma_u near 1e-6 (it is chosen against gamma_v = 1e-12)."""
+    b = K.BOUNDS["fedsim_tau1_kappa_partial"]
+    cell = Cell.of("quadratic", dict(n=10, chi=0.5), dict(algorithm="fedsim", m=3))
+    v_first = MaxStep(0.5, ("gamma_v", "gamma_u")).steps(cell, b)
+    u_first = MaxStep(0.5).steps(cell, b)
+    assert v_first["gamma_u"] > 1e-2 and u_first["gamma_u"] < 1e-5
+    assert list(v_first) == ["gamma_v", "gamma_u"]

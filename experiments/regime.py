@@ -137,9 +137,7 @@ def _scorers(cell: Cell, alg: str) -> dict:
     values = cell.values()
     out = {}
     for q in QUANTITIES:
-        bound = (
-            theory.main_bound(alg, u_point="current") if q == "same" else theory.main_bound(alg)
-        )
+        bound = theory.main_bound(alg, u_point="current") if q == "same" else theory.main_bound(alg)
         w = bound.weights(values)
         out[q] = [(column(t.quantity, t.point), float(w[t.quantity])) for t in bound.lhs.terms]
     return out

@@ -87,6 +87,36 @@ class RegimeMap:
     rule: dict | None
     fixed: dict
 
+    @classmethod
+    def from_scores(cls, x, xs, y, ys, fedalt, fedsim, theory_factor, fixed=None, eta=1.0):
+        """A map from per-seed scores at one step ``eta`` (hand-made data, tests).
+
+        ``fedalt``, ``fedsim``: arrays ``(len(ys), len(xs), seeds)`` of the measured quantity,
+        used for both quantities; every policy then sees that one step.
+        """
+        a, s = np.asarray(fedalt, dtype=float), np.asarray(fedsim, dtype=float)
+        shape = a.shape[:2]
+        grid = {
+            (k, q): v[:, :, None, :] for k, v in (("fedalt", a), ("fedsim", s)) for q in QUANTITIES
+        }
+        fine = {key: np.zeros((*shape, 0, a.shape[-1])) for key in grid}
+        fine_eta = {k: np.zeros((*shape, 0)) for k in _ALGS}
+        fixed = {"seeds": tuple(range(a.shape[-1])), **(fixed or {})}
+        return cls(
+            x,
+            tuple(xs),
+            y,
+            tuple(ys),
+            np.asarray(theory_factor, dtype=float),
+            (float(eta),),
+            grid,
+            fine_eta,
+            fine,
+            None,
+            None,
+            fixed,
+        )
+
     # -- policies ------------------------------------------------------------------------------
     @property
     def policies(self) -> tuple:

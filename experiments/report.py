@@ -34,6 +34,8 @@ from partialfed.experiments.checks import (  # noqa: E402
     strict_check,
 )
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
+from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402
+from partialfed.experiments.regime_text import regime_findings, regime_section  # noqa: E402
 from partialfed.experiments.studies import Plan, plan  # noqa: E402
 
 __all__ = ["Report", "reproduce"]
@@ -49,6 +51,7 @@ class Report:
     calibration: CalibrationResult | None = None
     lemmas: list = field(default_factory=list)
     regime: RegimeMap | None = None
+    regime_search: SearchResult | None = None
     calibration_cells: tuple = ((), ())  # (train, test) cells of the calibration
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -82,14 +85,7 @@ class Report:
                     f"{lemma['rounds']} rounds (worst excess {lemma['worst']:.3g})."
                 )
         if self.regime is not None:
-            for d in self.regime.disagreements():
-                out.append(
-                    f"Regime map at {self.regime.x}={d[self.regime.x]:g}, "
-                    f"{self.regime.y}={d[self.regime.y]:g}: theory favours "
-                    f"{'FedAlt' if d['theory_factor'] > 1 else 'FedSim'} by a factor "
-                    f"{d['theory_factor']:.3f} on the leading term, simulation measures "
-                    f"LHS_FedSim/LHS_FedAlt = {d['measured_ratio']:.3f}."
-                )
+            out += regime_findings(self.regime, self.regime_search)
         return out
 
     def as_dict(self) -> dict:
@@ -125,6 +121,8 @@ class Report:
             }
         if self.regime is not None:
             out["regime"] = self.regime.as_dict()
+        if self.regime_search is not None:
+            out["regime_search"] = self.regime_search.summary()
         return out
 
 
@@ -240,20 +238,7 @@ def _markdown(rep: Report, command: str) -> str:
     else:
         lines.append("No per-round lemmas are registered (theory/derived.py).")
     if rep.regime is not None:
-        r = rep.regime
-        lines += [
-            "",
-            "## Regime map: FedAlt or FedSim?",
-            "",
-            f"{r.fixed['family']} with {r.fixed['problem']}, T={r.fixed['run']['T']}, "
-            f"m={r.fixed['run']['m']}, steps: {r.fixed['steps']}, seeds "
-            f"{list(r.fixed['seeds'])}. "
-            f"On the {int(r.scored.sum())} cells where theory predicts a difference of at least "
-            f"10%, simulation names the same winner in **{r.agreement:.0%}** of them.",
-            "",
-        ]
-        if "regime" in rep.figures:
-            lines += [f"![regime map]({rep.figures['regime']})", ""]
+        lines += ["", *regime_section(rep.regime, rep.regime_search, rep.figures.get("regime"))]
     lines += [
         "## Every bound, with its provenance",
         "",
@@ -308,6 +293,9 @@ def reproduce(
     rep.lemmas = _lemma_checks(rep.strict)
     log("[regime] FedAlt vs FedSim map")
     rep.regime = regime_map(pl.regime, runner=runner)
+    if pl.search is not None:
+        log("[regime] worst-case search (in this process)")
+        rep.regime_search = worst_case_search(pl.search)
     figures = {
         "strict": plots.strict_figure(rep.strict),
         "exponents": plots.exponent_figure(rep.exponents),

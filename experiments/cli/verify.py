@@ -150,7 +150,8 @@ def add_regime(p: argparse.ArgumentParser) -> None:
         "--eta",
         type=float,
         default=None,
-        help="one normalised step for both algorithms (default: each its theorem-tuned step)",
+        help="the theorem policy's step: one normalised eta for both (default: each its "
+        "theorem-tuned eta(T)); the headline policy (best step from a grid) is unchanged",
     )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds")
     p.add_argument("--out", default=None, help="write regime.png and regime.json here")
@@ -211,18 +212,28 @@ def regime(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, default=float))
     else:
-        print(f"FedSim/FedAlt measured LHS ratio (> 1: FedAlt better), rows {r.y}, columns {r.x}")
+        h, c = r.headline, r.counts()
+        print(
+            "FedSim/FedAlt measured at each algorithm's best step, same quantity for both "
+            f"(> 1: FedAlt better), rows {r.y}, columns {r.x}"
+        )
         print(f"{r.y:>10} | " + " ".join(f"{x:>8g}" for x in r.xs))
         for iy, yv in enumerate(r.ys):
             cells = []
             for ix in range(len(r.xs)):
-                mark = "" if not r.scored[iy, ix] else " ok" if r.agree[iy, ix] else " !!"
-                cells.append(f"{r.measured_ratio[iy, ix]:>5.3f}{mark:<3}")
+                mark = ""
+                if r.scored[iy, ix]:
+                    w = h.winner[iy, ix]
+                    mark = " ~" if w == "unresolved" else " ok" if r.agree[iy, ix] else " !!"
+                cells.append(f"{h.ratio[iy, ix]:>5.3f}{mark:<3}")
             print(f"{yv:>10g} | " + " ".join(cells))
         print(
-            f"theory predicts a >= 10% difference on {int(r.scored.sum())} cells; simulation "
-            f"names the same winner on {r.agreement:.0%} of them ('!!' marks disagreement)"
+            f"theory predicts a >= 10% difference on {c['scored']} cells; at best steps "
+            f"simulation shows theory's winner on {c['agree']}, the other on {c['opposite']} "
+            f"('!!'), no winner on {c['unresolved']} ('~': the 95% interval contains 1)"
         )
+        for line in r.findings()[1:]:
+            print(line)
         if args.out:
             print(f"wrote {Path(args.out) / 'regime.png'}")
     return 0

@@ -9,7 +9,8 @@ Modules
 style      colours, line styles, axis labels, the rc ``STYLE``, ``color_of`` and ``save``
 sweeps     figures of a result folder: ``convergence``, ``final_vs_knob``, ``plot_directory``
 studies    figures of the verification studies: ``strict_figure``, ``exponent_figure``,
-           ``regime_figure``, ``calibration_figure`` (and their layout, ``panels``)
+           ``calibration_figure`` (and their layout, ``panels``)
+regime     the FedAlt-vs-FedSim regime figure, ``regime_figure``
 
 Every public name is available here, as ``plots.NAME``.
 
@@ -33,9 +34,10 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 # Re-export every public name of the submodules (each declares its own __all__).
-from partialfed.experiments.plots import studies, style, sweeps  # noqa: E402
+from partialfed.experiments.plots import regime, studies, style, sweeps  # noqa: E402
+from partialfed.experiments.plots.regime import *  # noqa: E402, F403
 from partialfed.experiments.plots.studies import *  # noqa: E402, F403
 from partialfed.experiments.plots.style import *  # noqa: E402, F403
 from partialfed.experiments.plots.sweeps import *  # noqa: E402, F403
 
-__all__ = [*style.__all__, *sweeps.__all__, *studies.__all__]
+__all__ = [*style.__all__, *sweeps.__all__, *studies.__all__, *regime.__all__]

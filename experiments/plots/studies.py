@@ -3,7 +3,6 @@
 - ``strict_figure``: each strict check's measured left-hand side against the horizon, with
   its bound;
 - ``exponent_figure``: each exponent study's measured values, fitted slope and theory's slope;
-- ``regime_figure``: the FedAlt-vs-FedSim map, simulation next to theory;
 - ``calibration_figure``: a bound with fitted constants against measurement;
 - ``panels``: the small-multiples layout they share.
 
@@ -23,9 +22,8 @@ from partialfed.experiments.plots.style import LABELS, STYLE, color_of
 
 if TYPE_CHECKING:
     from partialfed.experiments.checks import CalibrationResult, ExponentResult, StrictResult
-    from partialfed.experiments.regime import RegimeMap
 
-__all__ = ["panels", "strict_figure", "exponent_figure", "regime_figure", "calibration_figure"]
+__all__ = ["panels", "strict_figure", "exponent_figure", "calibration_figure"]
 
 
 def panels(k: int):
@@ -154,94 +152,6 @@ def exponent_figure(results: list[ExponentResult]):
             ax.legend(fontsize=7)
         fig.tight_layout()
     return fig
-
-
-def regime_figure(r: RegimeMap):
-    """The FedAlt-vs-FedSim regime map: simulation (left) and theory (right), with the boundary.
-
-    Left: ``log(LHS_FedSim / LHS_FedAlt)`` measured on each cell, marked ✓ or ✗ where theory
-    predicts a difference (agreement or not); right: the log of theory's leading-term factor.
-    Both panels draw theory's boundary between the regimes, where that factor is 1 (for
-    ``chi > 0`` the slide-40 condition), from the constants of the problem built at each point
-    of a 16 x 16 grid of the two knobs (so minibatch variance counts too). Axes are log10 of
-    the two knobs.
-
-    Parameters
-    ----------
-    r : experiments.regime.RegimeMap
-        What ``regime_map`` returned.
-
-    Returns
-    -------
-    matplotlib Figure
-    """
-    boundary = _theory_boundary(r)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        logr = np.log(r.measured_ratio)
-        lim = max(float(np.nanmax(np.abs(logr))), 1e-3)
-        ext = np.log10([min(r.xs), max(r.xs), min(r.ys), max(r.ys)])
-        for ax, data, title in (
-            (axes[0], logr, "simulation: log(LHS FedSim / LHS FedAlt)"),
-            (axes[1], np.log(r.theory_factor), "theory: log of leading-term factor"),
-        ):
-            im = ax.imshow(
-                data,
-                origin="lower",
-                cmap="RdBu",
-                vmin=-lim if ax is axes[0] else -np.nanmax(np.abs(np.log(r.theory_factor))),
-                vmax=lim if ax is axes[0] else np.nanmax(np.abs(np.log(r.theory_factor))),
-                extent=_cell_extent(ext, len(r.xs), len(r.ys)),
-                aspect="auto",
-            )
-            fig.colorbar(im, ax=ax, shrink=0.85, label="> 0: FedAlt better")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(f"log10 {r.x}")
-            ax.set_ylabel(f"log10 {r.y}")
-            if boundary is not None:
-                ax.contour(*boundary, levels=[0.0], colors="k", linewidths=1.5)
-                ax.plot([], [], "k-", lw=1.5, label="theory boundary (slide 40)")
-            ax.set_xlim(ext[0] - 0.25, ext[1] + 0.25)
-            ax.set_ylim(ext[2] - 0.25, ext[3] + 0.25)
-            ax.legend(fontsize=7, loc="upper left")
-        for iy, yv in enumerate(r.ys):
-            for ix, xv in enumerate(r.xs):
-                if r.scored[iy, ix]:
-                    mark = "✓" if r.agree[iy, ix] else "✗"
-                    axes[0].text(
-                        np.log10(xv), np.log10(yv), mark, ha="center", va="center", fontsize=12
-                    )
-        fig.tight_layout()
-    return fig
-
-
-def _theory_boundary(r: RegimeMap, size: int = 16):
-    """``(log10 x, log10 y, log factor)`` on a ``size`` x ``size`` grid of the map's knobs, the
-    factor computed from the problem built at each point; ``None`` where it never crosses 1."""
-    from partialfed.experiments.cell import problem_of
-    from partialfed.experiments.regime import theory_factor
-
-    def axis(values):
-        fine = np.geomspace(min(values), max(values), size)
-        ints = all(isinstance(v, int) for v in values)
-        return np.unique(np.round(fine).astype(int)).tolist() if ints else fine.tolist()
-
-    xs, ys = axis(r.xs), axis(r.ys)
-    family, problem, m = r.fixed["family"], r.fixed["problem"], r.fixed["run"]["m"]
-    factor = [
-        [theory_factor(problem_of(family, {**problem, r.x: x, r.y: y}), m) for x in xs] for y in ys
-    ]
-    log_factor = np.log(np.array(factor))
-    if not (np.nanmin(log_factor) < 0.0 < np.nanmax(log_factor)):
-        return None
-    return np.log10(xs), np.log10(ys), log_factor
-
-
-def _cell_extent(ext, nx, ny):
-    """``imshow`` extent of an ``nx`` by ``ny`` grid whose cell centres span ``ext``."""
-    dx = (ext[1] - ext[0]) / max(nx - 1, 1)
-    dy = (ext[3] - ext[2]) / max(ny - 1, 1)
-    return (ext[0] - dx / 2, ext[1] + dx / 2, ext[2] - dy / 2, ext[3] + dy / 2)
 
 
 def calibration_figure(c: CalibrationResult, train_m, test_m):

@@ -19,7 +19,6 @@ from partialfed.experiments.checks import (
     strict_check,
 )
 from partialfed.experiments.measure import confidence, per_round
-from partialfed.experiments.regime import RegimeMap
 from partialfed.experiments.steps import MaxStep
 
 # FedSGD on a quadratic with gamma = 1/L and eigenvalues (L, L/2): in steady state the
@@ -141,20 +140,6 @@ def test_per_round_reads_each_lemma_symbol_at_its_point():
     assert all(len(a) == 2 for a in v.values())
     with pytest.raises(ValueError, match="eval_every = 1"):
         per_round(frame, MEASURED_AT, T=3)
-
-
-def test_regime_agreement_on_a_hand_made_grid():
-    # 2 x 3 grid; theory factor > 1 means FedAlt favoured; measured ratio > 1 FedAlt better.
-    factor = np.array([[1.5, 1.05, 0.7], [0.8, 1.2, 1.0]])
-    lhs_alt = np.ones((2, 3))
-    lhs_sim = np.array([[1.3, 0.9, 0.8], [1.1, 1.4, 2.0]])
-    r = RegimeMap("noise_v", (0.1, 1.0, 10.0), "delta", (0.1, 1.0), lhs_alt, lhs_sim, factor, {})
-    # scored: |factor - 1| >= 0.1 -> (0,0), (0,2), (1,0), (1,1)
-    assert r.scored.tolist() == [[True, False, True], [True, True, False]]
-    # agree: (0,0) alt/alt yes; (0,2) sim/sim yes; (1,0) theory sim, measured alt: no; (1,1) yes
-    assert r.agreement == pytest.approx(3 / 4)
-    (d,) = r.disagreements()
-    assert d == {"noise_v": 0.1, "delta": 1.0, "theory_factor": 0.8, "measured_ratio": 1.1}
 
 
 class _Broken:

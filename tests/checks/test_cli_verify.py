@@ -110,8 +110,10 @@ def test_regime_keeps_a_value_set_for_the_default_axis_knob(monkeypatch, capsys)
     def fake_map(study, runner=None):
         seen.append(study)
         shape = (len(study.ys), len(study.xs))
-        ones = np.ones(shape)
-        return regime.RegimeMap(study.x, study.xs, study.y, study.ys, ones, ones, ones, {})
+        ones = np.ones((*shape, 2))
+        return regime.RegimeMap.from_scores(
+            study.x, study.xs, study.y, study.ys, ones, ones, ones[:, :, 0]
+        )
 
     monkeypatch.setattr(regime, "regime_map", fake_map)
     argv = ["regime", "--x", "chi", "--set", "chi=[0.1,0.5]", "--set", "noise_v=0.7"]

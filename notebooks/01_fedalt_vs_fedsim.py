@@ -190,7 +190,10 @@ _ = ax.set_title(f"n={p.n}, m=5, chi={c.chi:.2g}: mean (line) and range (band) o
 # this regime the theory favours FedAlt: its leading term is smaller by up to a factor
 # $(1+\chi^2)^{1/2}$ (notebook 3 gives the exact condition). `theory.favoured` computes the
 # predicted factor; compare it with the measured ratio. Keep in mind that the theory compares
-# two *upper bounds*: nothing forces the measured ratio to equal the predicted factor.
+# two *upper bounds*, which do not predict which algorithm is faster on a given instance:
+# nothing forces the measured ratio to equal the predicted factor, or even to lie on the same
+# side of 1. Here both algorithms share one fixed step; notebook 3 compares them each at its
+# best step, with confidence intervals, and searches for the instances most favourable to each.
 
 # %%
 final = curves[curves["round"] == SIZE["T"]].groupby("algorithm")["lhs"].mean()

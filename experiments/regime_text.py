@@ -107,7 +107,9 @@ def regime_section(r: RegimeMap, search=None, figure: str | None = None) -> list
                 )
             mark = "" if s[iy, ix] else " (not scored)"
             lines.append(
-                f"| {xv:g} | {yv:g} | {r.theory_factor[iy, ix]:.3f}{mark} | " + " | ".join(cells)
+                f"| {xv:g} | {yv:g} | {r.theory_factor[iy, ix]:.3f}{mark} | "
+                + " | ".join(cells)
+                + " |"
             )
     if figure:
         lines += ["", f"![regime map]({figure})"]

@@ -268,7 +268,7 @@ def _search(quick: bool, regime: RegimeStudy) -> WorstCaseSearch:
             etas=QUICK_ETAS,
             fine=QUICK_FINE,
         )
-    return WorstCaseSearch(regime.cell, candidates=40, moves=2, seeds=(0, 1, 2))
+    return WorstCaseSearch(regime.cell, candidates=24, moves=1, seeds=(0, 1, 2))
 
 
 def plan(quick: bool = True) -> Plan:

@@ -156,7 +156,7 @@ pd.DataFrame(rows).round(3)
 # %% [markdown]
 # The figure: theory's predicted gap and the measured gap at best steps on **one** colour
 # scale (blue: FedAlt better), with the slide-40 boundary; on scored cells ✓ marks a simulated
-# win for theory's winner, ✗ one for the other algorithm, · no winner. Right: measured against
+# win for theory's winner, ✗ one for the other algorithm, ○ no winner. Right: measured against
 # predicted ratio for the three step policies; the dashed line is "measured = predicted".
 
 # %%

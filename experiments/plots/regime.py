@@ -27,7 +27,7 @@ def regime_figure(r: RegimeMap):
     Left: ``log(FedSim/FedAlt)`` predicted by theory (the leading-term factor); middle: the same
     measured with each algorithm at its best step (the headline), with the same colour scale;
     on scored cells ``✓`` marks a simulated win for theory's winner, ``✗`` a win for the other
-    algorithm, ``·`` no winner (the 95% interval contains 1). Both maps draw theory's boundary
+    algorithm, ``○`` no winner (the 95% interval contains 1). Both maps draw theory's boundary
     (factor 1; for ``chi > 0`` the slide-40 condition), computed from the problem built at each
     point of a 16 x 16 grid of the two knobs. Right: measured against predicted ratio per cell
     with 95% intervals, for the three step policies, with the diagonal ``measured = predicted``.
@@ -75,7 +75,7 @@ def regime_figure(r: RegimeMap):
             for ix, xv in enumerate(r.xs):
                 if r.scored[iy, ix]:
                     w = h.winner[iy, ix]
-                    mark = "·" if w == "unresolved" else "✓" if r.agree[iy, ix] else "✗"
+                    mark = "○" if w == "unresolved" else "✓" if r.agree[iy, ix] else "✗"
                     axes[1].text(
                         np.log10(xv), np.log10(yv), mark, ha="center", va="center", fontsize=12
                     )
@@ -99,8 +99,6 @@ def _scatter(ax, r: RegimeMap) -> None:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
     ax.axhline(1.0, color="0.5", lw=0.8)
     ax.axvline(1.0, color="0.5", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlabel("predicted FedSim/FedAlt (theory factor)")
     ax.set_ylabel("measured FedSim/FedAlt, 95% CI")
     ax.set_title("gap sizes: best steps, shared step, theorem eta(T)", fontsize=9)

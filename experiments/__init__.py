@@ -8,12 +8,16 @@ store       one Parquet file per run, written atomically; ``load`` gives one tid
 sweep       ``run_sweep``: a grid of cells run once each, resumable, written to the store
 executors   serial, process-pool and Dask executors of a sweep
 plots/      every figure (matplotlib): ``sweeps`` (result folders), ``studies`` (the report's
-            strict, exponent, regime and calibration figures), ``style`` (colours, ``save``)
+            strict, exponent and calibration figures), ``regime`` (the regime figure),
+            ``style`` (colours, ``save``)
 tables      final metrics per algorithm
 measure     the measured left-hand side of a ``theory.Bound`` (bound terms -> History columns)
 steps       step-size rules of checks and studies: MaxStep, Eta, TunedEta
 checks      strict checks, exponent fits, calibration and per-round lemma checks
-regime      FedAlt-vs-FedSim maps, simulation against the slide-40 condition
+regime      FedAlt-vs-FedSim maps under three step policies (best step from a grid: headline)
+regime_result, regime_stats, regime_search, regime_text
+            what a map measured (``RegimeMap``, ``Policy``); best steps and paired intervals;
+            the worst-case search; the report's regime section
 studies     the shipped verification studies (quick and full sizes)
 report      ``partialfed reproduce``: every study, written as Markdown with figures
 bench       kernel speed against NumPy references (``partialfed bench``)

@@ -249,7 +249,9 @@ class RegimeMap:
                 f"theory predicts a difference of at least {MIN_PREDICTED_DIFFERENCE:.0%} "
                 f"(FedSim/FedAlt factor {_span(pred)}), simulation shows theory's winner in "
                 f"{c['agree']}, the other algorithm in {c['opposite']}, no winner (95% interval "
-                f"contains 1) in {c['unresolved']}; measured FedSim/FedAlt {_span(meas)}."
+                f"contains 1) in {c['unresolved']}; measured FedSim/FedAlt {_span(meas)}"
+                + _edges(p)
+                + "."
             )
         return out
 
@@ -285,6 +287,11 @@ class RegimeMap:
             "disagreements": self.disagreements(),
             "policies": policies,
         }
+
+
+def _edges(p: Policy) -> str:
+    k = int(np.sum(p.edge["fedalt"] | p.edge["fedsim"]))
+    return f" ({k} cells with a best step at an end of the steps tried)" if k else ""
 
 
 def _span(values) -> str:

@@ -152,7 +152,24 @@ def _search_lines(search) -> list[str]:
             f"{_ci(m.ratio, m.low, m.high)} ({m.winner}) | {c.eta['fedalt']:.3g}/"
             f"{c.eta['fedsim']:.3g} |"
         )
-    return out
+    return [*out, "", search_counts(search)]
+
+
+def search_counts(search) -> str:
+    """One sentence: on the instances tried, the simulated winner against theory's."""
+    scored = [c for c in search.tried if abs(c.theory_factor - 1.0) >= MIN_PREDICTED_DIFFERENCE]
+    pred = ["fedalt" if c.theory_factor > 1 else "fedsim" for c in scored]
+    won = [c.measured.winner for c in scored]
+    agree = sum(w == p for w, p in zip(won, pred, strict=True))
+    none = sum(w == "unresolved" for w in won)
+    ratios = [c.measured.ratio for c in search.tried]
+    return (
+        f"Of the {len(search.tried)} instances tried, theory predicts a difference of at least "
+        f"{MIN_PREDICTED_DIFFERENCE:.0%} on {len(scored)}; on those the search seeds show "
+        f"theory's winner on {agree}, the other algorithm on {len(scored) - agree - none}, no "
+        f"winner on {none}. Measured FedSim/FedAlt over all instances: {_span(ratios)}; "
+        f"predicted: {_span([c.theory_factor for c in search.tried])}."
+    )
 
 
 def regime_findings(r: RegimeMap, search=None) -> list[str]:

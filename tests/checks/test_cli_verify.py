@@ -66,6 +66,8 @@ def test_regime_small_grid(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert np_shape(res["measured_ratio"]) == (2, 2)
+    assert set(res["policies"]) == {"best", "shared", "theorem"}
+    assert res["headline"] == {"policy": "best", "quantity": "same"}
     assert (tmp_path / "regime.png").stat().st_size > 1000
     assert json.loads((tmp_path / "regime.json").read_text())["xs"] == [0.1, 3]
 

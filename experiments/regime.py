@@ -45,6 +45,7 @@ from partialfed.experiments.regime_result import (
     Policy,
     RegimeMap,
 )
+from partialfed.experiments.regime_stats import best_index
 from partialfed.experiments.steps import Eta, TunedEta, stepped
 
 __all__ = [
@@ -215,8 +216,8 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
     if F:
         jobs, where = [], []
         for iy, ix, a, c in base:
-            coarse = np.nanmean(grid[(a, "same")][iy, ix], axis=-1)
-            g = int(np.argmin(np.where(np.isfinite(coarse), coarse, np.inf)))
+            # the coarse best, by the rule of the headline (a diverged seed makes a mean NaN)
+            g, _ = best_index(np.mean(grid[(a, "same")][iy, ix], axis=-1))
             for k, mult in enumerate(study.fine):
                 fine_eta[a][iy, ix, k] = etas[g] * mult
                 jobs.append(((iy, ix, a), stepped(c, Eta(etas[g] * mult))))

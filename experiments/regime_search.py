@@ -6,8 +6,10 @@ the instances most favourable to each algorithm: a random search over the family
 initial point, followed by coordinate moves from the best point found, with both algorithms at
 their best steps (``experiments.regime``, policy ``best``, same measured quantity) at every
 candidate. The objective is the paired log ratio ``log(FedSim / FedAlt)``: maximised for
-``"fedalt"`` (FedAlt's largest advantage), minimised for ``"fedsim"``. The best instance of each
-direction is then measured again on fresh seeds, so its interval is not biased by the search.
+``"fedalt"`` (FedAlt's largest advantage), minimised for ``"fedsim"``. Coordinate moves start
+from each direction's best random instance; the best instance of each direction among every
+instance tried is then measured again on fresh seeds, so its interval is not biased by the
+search.
 
 The initial point is ``x* + s (x0 - x*)``: ``problem.init(0)`` moved away from (``s > 1``) or
 towards (``s < 1``) the minimiser ``x* = problem.witnesses["F_low"]`` (the origin when the family

@@ -291,7 +291,7 @@ class RegimeMap:
 
 def _edges(p: Policy) -> str:
     k = int(np.sum(p.edge["fedalt"] | p.edge["fedsim"]))
-    return f" ({k} cells with a best step at an end of the steps tried)" if k else ""
+    return f" ({k} cell(s) with a best step at an end of the steps tried)" if k else ""
 
 
 def _span(values) -> str:

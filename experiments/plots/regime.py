@@ -69,8 +69,9 @@ def regime_figure(r: RegimeMap):
                 ax.contour(*boundary, levels=[0.0], colors="k", linewidths=1.5)
                 ax.plot([], [], "k-", lw=1.5, label="theory boundary (slide 40)")
                 ax.legend(fontsize=7, loc="upper left")
-            ax.set_xlim(ext[0] - 0.25, ext[1] + 0.25)
-            ax.set_ylim(ext[2] - 0.25, ext[3] + 0.25)
+            box = _cell_extent(ext, len(r.xs), len(r.ys))
+            ax.set_xlim(min(box[0], ext[0] - 0.25), max(box[1], ext[1] + 0.25))
+            ax.set_ylim(min(box[2], ext[2] - 0.25), max(box[3], ext[3] + 0.25))
         for iy, yv in enumerate(r.ys):
             for ix, xv in enumerate(r.xs):
                 if r.scored[iy, ix]:
@@ -129,6 +130,6 @@ def _theory_boundary(r: RegimeMap, size: int = 16):
 
 def _cell_extent(ext, nx, ny):
     """``imshow`` extent of an ``nx`` by ``ny`` grid whose cell centres span ``ext``."""
-    dx = (ext[1] - ext[0]) / max(nx - 1, 1)
-    dy = (ext[3] - ext[2]) / max(ny - 1, 1)
+    dx = (ext[1] - ext[0]) / (nx - 1) if nx > 1 else 1.0  # one value: a cell one decade wide
+    dy = (ext[3] - ext[2]) / (ny - 1) if ny > 1 else 1.0
     return (ext[0] - dx / 2, ext[1] + dx / 2, ext[2] - dy / 2, ext[3] + dy / 2)

@@ -226,3 +226,22 @@ def test_search_picks_each_directions_extreme_and_remeasures_it():
     assert res.best["fedsim"].knobs == res.tried[int(np.argmin(logs))].knobs
     assert all(c.measured.n_seeds == 3 for c in res.best.values())
     assert all(space[k][0] <= v <= space[k][1] for c in res.tried for k, v in c.knobs.items())
+
+
+def test_the_figure_puts_predicted_and_measured_gaps_side_by_side():
+    import matplotlib.pyplot as plt
+
+    from partialfed.experiments import plots
+
+    r = regime_map(_study(), runner=_fake_runner())
+    fig = plots.regime_figure(r)
+    heat = [ax for ax in fig.axes if ax.images]
+    assert len(heat) == 2  # theory and measurement ...
+    limits = {im.get_clim() for ax in heat for im in ax.images}
+    assert len(limits) == 1  # ... on one colour scale
+    labels = set()
+    for ax in fig.axes:
+        if ax.get_legend() is not None:
+            labels |= {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"best", "shared", "theorem", "measured = predicted"} <= labels
+    plt.close(fig)

@@ -33,6 +33,8 @@ import sympy as sp
 from partialfed._constraints import suggest
 from partialfed.theory import classic, fallah2020, pillutla2022, regimes
 from partialfed.theory.bound import (
+    ASSUMPTION_CONSTANTS,
+    CLASSIC_CONSTANTS,
     PROVENANCES,
     At,
     Bound,
@@ -67,6 +69,8 @@ __all__ = [
     "Term",
     "Uses",
     "Where",
+    "ASSUMPTION_CONSTANTS",
+    "CLASSIC_CONSTANTS",
     "PROVENANCES",
     "validate_values",
     "SYMBOLS",

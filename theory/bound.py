@@ -35,6 +35,8 @@ from partialfed.theory.bound_evaluation import BoundEvaluation, validate_values
 from partialfed.theory.bound_evaluation import constraint_of as constraint_of
 from partialfed.theory.bound_parts import AGGREGATES as AGGREGATES
 from partialfed.theory.bound_parts import (
+    ASSUMPTION_CONSTANTS,
+    CLASSIC_CONSTANTS,
     At,
     Condition,
     Measured,
@@ -47,6 +49,8 @@ from partialfed.theory.bound_parts import (
 from partialfed.theory.symbols import FREE_CONSTANTS, SYMBOLS
 
 __all__ = [
+    "ASSUMPTION_CONSTANTS",
+    "CLASSIC_CONSTANTS",
     "At",
     "Bound",
     "Condition",

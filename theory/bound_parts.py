@@ -19,7 +19,17 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["AGGREGATES", "At", "Condition", "Measured", "Term", "Uses", "Where"]
+__all__ = [
+    "AGGREGATES",
+    "ASSUMPTION_CONSTANTS",
+    "CLASSIC_CONSTANTS",
+    "At",
+    "Condition",
+    "Measured",
+    "Term",
+    "Uses",
+    "Where",
+]
 
 AGGREGATES = ("mean", "min", "last")
 """How a measured per-round quantity is aggregated over rounds."""
@@ -232,3 +242,44 @@ class Uses:
     constant: str
     where: Where = Where.EVERYWHERE
     at: str = ""
+
+    def __post_init__(self):
+        known = (*ASSUMPTION_CONSTANTS, *CLASSIC_CONSTANTS)
+        if self.constant not in known:
+            raise ValueError(
+                f"The 'constant' parameter of Uses must be one of {', '.join(known)}. "
+                f"Got {self.constant!r}."
+            )
+        if not isinstance(self.where, Where):
+            raise TypeError(f"The 'where' parameter of Uses must be a Where. Got {self.where!r}.")
+
+
+#: The constants of assumptions A0-A3 of Pillutla et al. (2022), as ``synthetic.CONSTANT_NAMES``
+#: spells them (theory does not import synthetic; tests/theory/test_uses.py keeps the two equal).
+ASSUMPTION_CONSTANTS = (
+    "L_u",
+    "L_v",
+    "L_uv",
+    "L_vu",
+    "sigma_u",
+    "sigma_v",
+    "delta",
+    "rho",
+    "F_low",
+)
+
+#: Constants of single-block theorems that a :class:`Uses` may name, with their meaning. The
+#: first three take the value of a problem constant (``experiments.cell.SINGLE_BLOCK``: ``L`` is
+#: ``L_u``, ``sigma`` is ``sigma_u``, ``zeta`` is ``delta``); the Per-FedAvg ones have no
+#: counterpart among a problem's constants (a bound using them is never checked strictly).
+CLASSIC_CONSTANTS = {
+    "L": "smoothness of f (gradient L-Lipschitz)",
+    "sigma": "variance bound of the stochastic gradient",
+    "zeta": "gradient dissimilarity (1/n) sum_i ||grad f_i - grad f||^2 <= zeta^2",
+    "B": "bound on the gradient norms ||grad f_i|| <= B (Per-FedAvg)",
+    "rho_H": "Lipschitz constant of the Hessians of the f_i (Per-FedAvg)",
+    "sigma_G": "variance bound of the stochastic gradients of the f_i (Per-FedAvg)",
+    "sigma_H": "variance bound of the stochastic Hessians of the f_i (Per-FedAvg)",
+    "gamma_G": "gradient dissimilarity of the f_i (Per-FedAvg)",
+    "gamma_H": "Hessian dissimilarity of the f_i (Per-FedAvg)",
+}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from partialfed.theory.bound import Bound, Condition, Measured, Term
+from partialfed.theory.bound import Bound, Condition, Measured, Term, Uses, Where
 from partialfed.theory.symbols import (
     Delta_F0,
     Delta_FT,
@@ -42,6 +42,10 @@ __all__ = [
     "BOUNDS",
 ]
 
+_ITER = Where.ITERATES
+_SEGMENT = "descent lemma on the segment [x_t, x_{t+1}] of consecutive iterates"
+_F_LOW = Uses("F_low", _ITER, "f(x_T) >= inf f when the descent inequalities are telescoped")
+
 _MEAN_GRAD = Measured(
     (Term("grad_sq", sp.Integer(1), "(x_t)"),),
     aggregate="mean",
@@ -63,6 +67,11 @@ SGD_NONCONVEX = Bound(
     notes=(
         "SGD x_{t+1} = x_t - gamma g_t, E[g_t] = grad f(x_t), E||g_t - grad f(x_t)||^2 <= "
         "sigma^2, f L-smooth, Delta_F0 = f(x_0) - inf f. sigma = 0 gives gradient descent."
+    ),
+    uses=(
+        Uses("L", _ITER, _SEGMENT + " (derivation below)"),
+        Uses("sigma", _ITER, "E||g_t - grad f(x_t)||^2 <= sigma^2 at the query point x_t"),
+        _F_LOW,
     ),
 )
 """Nonconvex SGD: ``(1/T) sum_{t<T} E||grad f(x_t)||^2 <= 2 Delta_F0/(gamma T) + L gamma sigma^2``.
@@ -92,6 +101,7 @@ GD_DESCENT_LEMMA = Bound(
     provenance="derived",
     algorithm="gd",
     notes="Delta_FT = f(x_0) - f(x_T) is measured on the run. Weaker than gd_tight.",
+    uses=(Uses("L", _ITER, _SEGMENT),),
 )
 """Textbook GD bound ``min_{t<T} ||grad f(x_t)||^2 <= 2 L (f(x_0) - f(x_T))/T`` (step 1/L).
 
@@ -121,6 +131,15 @@ GD_TIGHT = Bound(
     notes=(
         "Delta_FT = f(x_0) - f(x_T) is measured on the run; T steps, T+1 iterates. The PEP "
         "literature reports 4/3 as the exact worst case for step 1/L (not checked here)."
+    ),
+    uses=(
+        Uses(
+            "L",
+            Where.EVERYWHERE,
+            "interpolation inequality of the convex, 2L-smooth h = f + (L/2)||x||^2 at "
+            "(x_t, x_{t+1}): its proof evaluates grad h off the segment, so it needs L-smoothness "
+            "of f everywhere (derivation below)",
+        ),
     ),
 )
 """Tight GD constant: ``min_{0<=t<=T} ||grad f(x_t)||^2 <= (4/3) (L/T) (f(x_0) - f(x_T))``.
@@ -191,6 +210,17 @@ FEDSGD_PARTIAL = Bound(
         "client noise independent with E||g_i - grad f_i||^2 <= sigma^2, "
         "(1/n) sum_i ||grad f_i - grad f||^2 <= zeta^2. m = n removes the sampling term."
     ),
+    uses=(
+        Uses("L", _ITER, _SEGMENT + " (docs/theory.md)"),
+        Uses("sigma", _ITER, "client noise at the query point x_t, averaged over S_t (P4)"),
+        Uses(
+            "zeta",
+            _ITER,
+            "(1/n) sum_i ||grad f_i(x_t) - grad f(x_t)||^2 <= zeta^2 at x_t: the "
+            "without-replacement variance of the sampled mean (P3)",
+        ),
+        _F_LOW,
+    ),
 )
 """FedSGD with partial participation (one local step; docs/references.md#fedsgd-anchor), re-derived:
 
@@ -231,6 +261,10 @@ LOCAL_SGD_CANONICAL = Bound(
         "Exponent template only: tau local steps, T rounds (K and R in "
         "docs/references.md#fedavg-theory). Recalled, "
         "not checked against the paper; c_1..c_4 unknown. Exponents in T: -1/2, -2/3, -2/3, -1."
+    ),
+    uses=tuple(
+        Uses(c, Where.EVERYWHERE, "recalled theorem; its assumptions are stated for all x")
+        for c in ("L", "sigma", "zeta", "F_low")
     ),
 )
 """Canonical local-SGD nonconvex rate (exponent template with free constants ``c_1..c_4``).

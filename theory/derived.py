@@ -57,6 +57,7 @@ import sympy as sp
 
 from partialfed._constraints import Array, Interval, check_names, validate
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.derived_uses import USES
 from partialfed.theory.symbols import (
     SYMBOLS,
     Delta_F0,
@@ -477,6 +478,7 @@ def _bound(name: str) -> Bound:
         provenance="derived",
         free_constants=frozenset(),
         algorithm=algo,
+        uses=USES.get(name, ()),  # read from the proof: theory/derived_uses.py
         notes=(
             f"{label}, {setting}. Delta_F0 = F(u^0, V^0) - F_low. chi_bar = (L_uv + L_vu)/"
             "(2 sqrt(L_u L_v)) <= chi; q = (n-m)/(m(n-1)); p = 1 - m/n. "

@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 
 from partialfed.theory import symbols as S
-from partialfed.theory.bound import Bound, Condition, Measured, Term
+from partialfed.theory.bound import Bound, Condition, Measured, Term, Uses, Where
 from partialfed.theory.symbols import (
     L_F,
     B,
@@ -229,6 +229,14 @@ THEOREM_4_5 = Bound(
         "(1 - r)/(r n) is a placeholder for the recalled 'without-replacement factor in r and "
         "n'), client drift, non-vanishing bias (square of Lemma 4.3's bias). L_F, sigma_F, "
         "gamma_F from the lemmas (LEMMAS) or exact (quadratic_exact_constants)."
+    ),
+    uses=tuple(
+        Uses(
+            c,
+            Where.EVERYWHERE,
+            "recalled assumptions, for all w (docs/references.md#fallah2020-assumptions)",
+        )
+        for c in ("L", "B", "rho_H", "sigma_G", "sigma_H", "gamma_G", "gamma_H", "F_low")
     ),
 )
 """Per-FedAvg Theorem 4.5 with free constants ``c_0..c_4`` (recalled structure, unverified)."""

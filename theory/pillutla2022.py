@@ -33,7 +33,16 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.bound import (
+    At,
+    Bound,
+    Condition,
+    Measured,
+    Term,
+    Uses,
+    Where,
+    validate_values,
+)
 from partialfed.theory.pillutla2022_assumptions import (
     ASSUMPTIONS,
     CHI_DEF,
@@ -256,6 +265,13 @@ def tuned_rate(algorithm: str) -> sp.Expr:
 # Main-text theorems as Bounds (docs/references.md#pillutla2022-theorem-main)
 # ---------------------------------------------------------------------------------------------
 
+#: The paper's appendix proofs are not recovered: A0-A3 are stated for all (u, V) and taken to
+#: be used anywhere (docs/references.md#pillutla2022-assumptions).
+_MAIN_USES = tuple(
+    Uses(c, Where.EVERYWHERE, "A0-A3 as the paper states them, for all (u, V); proof not recovered")
+    for c in ("L_u", "L_v", "L_uv", "L_vu", "sigma_u", "sigma_v", "delta", "rho", "F_low")
+)
+
 _W_V = {"m/n": m / n, "1": sp.Integer(1), "symbol": w_v}
 
 
@@ -334,6 +350,7 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
             "(c_3 also absorbs the unrecovered problem-dependent factor of the 1/T term). "
             "Check exponents in T (-1/2, -2/3, -1) and the slide-40 comparison, not values."
         ),
+        uses=_MAIN_USES,
     )
 
 

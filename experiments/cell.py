@@ -286,7 +286,8 @@ def execute(cell: Cell) -> store.RunResult:
     Returns
     -------
     store.RunResult
-        ``frame`` holds ``round`` and ``simulators.METRICS``, one row per recorded round;
+        ``frame`` holds ``round`` and ``simulators.METRICS`` (and ``region`` for a family that
+        records one), one row per recorded round;
         ``status`` is the simulator's (``ok``/``diverged``, with its message), or ``error`` with
         the exception as a one-line message when building or running raised.
     """
@@ -304,6 +305,8 @@ def execute(cell: Cell) -> store.RunResult:
         frame = pd.DataFrame(
             {"round": history.rounds, **{m: getattr(history, m) for m in store.METRICS}}
         )
+        if history.region is not None:  # families with a region (simulators.REGION)
+            frame["region"] = history.region
         status, message = history.status, history.message
         if status == "diverged" and not message:
             message = f"diverged at round {history.diverged_at}"

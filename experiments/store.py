@@ -169,8 +169,13 @@ def encode(result: RunResult) -> bytes:
     def column(name, dtype):
         return np.asarray(frame[name], dtype=dtype) if len(frame) else np.empty(0, dtype=dtype)
 
+    # "region" (simulators.REGION) only for families that record it: other files are unchanged.
+    extra = [m for m in ("region",) if m in frame.columns]
     table = pa.table(
-        {"round": column("round", np.int64), **{m: column(m, np.float64) for m in _metrics()}}
+        {
+            "round": column("round", np.int64),
+            **{m: column(m, np.float64) for m in (*_metrics(), *extra)},
+        }
     )
     meta = {
         "format": RESULT_FORMAT_VERSION,

@@ -13,6 +13,14 @@ from partialfed._cache import install_numba_locator
 
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
-from partialfed.simulators._api import ALGORITHMS, METRICS, Algorithm, History, RunConfig, run
+from partialfed.simulators._api import (
+    ALGORITHMS,
+    METRICS,
+    REGION,
+    Algorithm,
+    History,
+    RunConfig,
+    run,
+)
 
-__all__ = ["ALGORITHMS", "METRICS", "Algorithm", "History", "RunConfig", "run"]
+__all__ = ["ALGORITHMS", "METRICS", "REGION", "Algorithm", "History", "RunConfig", "run"]

@@ -13,8 +13,9 @@ from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._records import Alg, Noise, Steps
 from partialfed.synthetic import Problem
 from partialfed.synthetic import _kernels as _metric_kernels
+from partialfed.synthetic._objective import has_region
 
-__all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS"]
+__all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS", "REGION"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ ALGORITHMS = MappingProxyType(
 #: Per-round metrics recorded by ``run``.
 METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
 
+#: The extra per-round column recorded for a family with a registered region function
+#: (``synthetic._objective.register``): ``max_i region(u^t, v_i^t)``, at most 1 exactly when the
+#: iterate lies in the region where the family's ``local`` constants hold.
+REGION = "region"
+
 _OWNER = "RunConfig"
 _BIG = 10**7
 
@@ -211,6 +217,10 @@ class History:
     status : str
         ``"ok"`` or ``"diverged"``; ``diverged_at`` is then the first round with a non-finite
         (or > 1e100) iterate; metrics after the last finite round are NaN.
+    region : array or None
+        For a family with a region function (``representation``): the region value at
+        ``(u^t, V^t)`` per recorded round (``<= 1`` inside the region where its ``local``
+        constants hold; column ``"region"`` of ``to_frame``). ``None`` for other families.
     """
 
     algorithm: str
@@ -230,10 +240,14 @@ class History:
     diverged_at: int | None = None
     message: str = ""
     F_low: float = field(default=float("nan"))
+    region: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per recorded round: ``round``, the metrics, ``status``."""
+        """One row per recorded round: ``round``, the metrics, ``region`` (when recorded),
+        ``status``."""
         frame = pd.DataFrame({"round": self.rounds, **{k: getattr(self, k) for k in METRICS}})
+        if self.region is not None:
+            frame[REGION] = self.region
         frame["status"] = self.status
         return frame
 
@@ -303,7 +317,8 @@ def run(
     V_start = V.copy() if alg.stateless_v else V
 
     rounds = _recorded_rounds(config.T, config.eval_every)
-    rec = np.full((rounds.size, 4), np.nan)
+    region = has_region(problem.data)
+    rec = np.full((rounds.size, 5 if region else 4), np.nan)
     clients = np.full((config.T, config.m), -1, dtype=np.int64)
     if parallel is None:
         parallel = work_per_round(problem, config) > PARALLEL_WORK
@@ -357,4 +372,5 @@ def run(
         diverged_at=diverged_at,
         message=message,
         F_low=problem.constants.F_low,
+        region=rec[:, 4].copy() if region else None,
     )

@@ -14,7 +14,7 @@ code after the ``# partialfed:template-body`` line with its functions bound to `
 ``grad_u``, ``grad_v`` (and synthetic's kernels joined before it).
 """
 
-from partialfed.synthetic._kernels import population_metrics, zeros  # noqa: F401
+from partialfed.synthetic._kernels import population_metrics, population_region, zeros  # noqa: F401
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
 # partialfed:template-body
@@ -176,9 +176,10 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         Personal parameters (for ``fedavg``: n copies of the global v).
     V0 : (n, d_v) array
         Initial personal parameters (read by ``fedrecon``, which restarts from them each round).
-    rec : (R, 4) array
+    rec : (R, 4) or (R, 5) array
         Row r gets ``(F, Delta_u, Delta_v, Delta_u at (u^t, V^{t+1}))`` at the r-th recorded
-        round (rounds 0, eval_every, 2 eval_every, ..., and T).
+        round (rounds 0, eval_every, 2 eval_every, ..., and T); with a fifth column, also the
+        family's region value ``population_region`` at ``(u^t, V^t)``.
     clients : (T, m) int64 array
         Filled with the devices sampled in each round, ascending.
     threads : bool
@@ -224,6 +225,8 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
             rec[r, 1] = buf[1]
             rec[r, 2] = buf[2]
             rec[r, 3] = np.nan
+            if rec.shape[1] > 4:
+                rec[r, 4] = population_region(data, U, V)
         if t == T:
             break
         if m == n:

@@ -16,6 +16,8 @@ from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 import numpy as np
 from numba import njit, prange
 
+from partialfed.synthetic._objective import region
+
 #: Number of fixed partial sums for population reductions. Fixed (not one per thread), so the
 #: floating-point summation order, and hence every metric, is the same for any thread count.
 N_CHUNKS = 64
@@ -97,6 +99,21 @@ def population_metrics(data, U, V, threads):
     for j in range(d_u):
         gnorm += (g[j] / n) ** 2
     return tot[0] / n, gnorm, tot[1] / n, tot[2] / n
+
+
+@njit(cache=True, nogil=True)
+def population_region(data, U, V):
+    """``max_i region(data, i, u_i, v_i)`` (``u_i = U[0]`` when ``U`` has one row): at most 1
+    exactly when every device's point lies in the family's region; NaN if any value is NaN."""
+    shared = U.shape[0] == 1
+    out = 0.0
+    for i in range(V.shape[0]):
+        r = region(data, i, U[0] if shared else U[i], V[i])
+        if r != r:
+            return r
+        if r > out:
+            out = r
+    return out
 
 
 @njit(cache=True, nogil=True)

@@ -15,22 +15,31 @@ Calling convention (the ``Problem`` contract, see ``synthetic._kernels``)::
 
 Data of any other type (a plain tuple, as ``synthetic.custom`` takes) is not dispatched: such a
 problem gets kernels generated for its functions (``partialfed._codegen``).
+
+A family whose constants hold only on a region (kind ``local``) may also register a jitted
+``region(data, i, u, v) -> float``, a number ``<= 1`` exactly when ``(u, v)`` lies in the region
+of device ``i`` (e.g. ``max(||B||_2 / beta_B, ||w|| / beta_w)``). ``simulators.run`` then records
+its maximum over the devices at every recorded round (``History.region``); for any other data
+``region`` is NaN and is never called by the round kernel.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba.extending import overload
 
-__all__ = ["register", "dispatches", "loss", "grad_u", "grad_v"]
+__all__ = ["register", "dispatches", "has_region", "loss", "grad_u", "grad_v", "region"]
 
 _REGISTRY: dict[type, tuple] = {}
+_REGIONS: dict[type, object] = {}
 
 
-def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn) -> None:
+def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) -> None:
     """Make the kernels call ``loss_fn``/``grad_u_fn``/``grad_v_fn`` on ``data_class`` data.
 
     ``data_class`` must be a module-level NamedTuple class (importable by name, so that cached
-    kernels for it load in a new process).
+    kernels for it load in a new process). ``region_fn(data, i, u, v) -> float``, optional, is
+    ``<= 1`` exactly inside the region where the family's ``local`` constants hold.
     """
     if not (isinstance(data_class, type) and issubclass(data_class, tuple)):
         raise TypeError(
@@ -38,6 +47,13 @@ def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn) -> None:
             f"Got {data_class!r}."
         )
     _REGISTRY[data_class] = (loss_fn, grad_u_fn, grad_v_fn)
+    if region_fn is not None:
+        _REGIONS[data_class] = region_fn
+
+
+def has_region(data) -> bool:
+    """Whether a region function is registered for the type of ``data``."""
+    return type(data) in _REGIONS
 
 
 def dispatches(data, loss_fn, grad_u_fn, grad_v_fn) -> bool:
@@ -59,6 +75,12 @@ def grad_u(data, i, u, v, out, idx):
 def grad_v(data, i, u, v, out, idx):
     """``out[:] = grad_v F_i(u, v)`` (or its minibatch estimate; jitted code only)."""
     raise NotImplementedError("grad_v of synthetic._objective is callable from jitted code only")
+
+
+def region(data, i, u, v):
+    """Region value of ``(u, v)`` for device ``i`` (``<= 1`` inside; NaN without a registered
+    region function; jitted code only)."""
+    raise NotImplementedError("region of synthetic._objective is callable from jitted code only")
 
 
 def _registered(data, which: int):
@@ -98,5 +120,21 @@ def _grad_v_impl(data, i, u, v, out, idx):
 
     def impl(data, i, u, v, out, idx):
         fn(data, i, u, v, out, idx)
+
+    return impl
+
+
+@overload(region, inline="always")
+def _region_impl(data, i, u, v):
+    fn = _REGIONS.get(getattr(data, "instance_class", None))
+    if fn is None:
+
+        def none(data, i, u, v):
+            return np.nan
+
+        return none
+
+    def impl(data, i, u, v):
+        return fn(data, i, u, v)
 
     return impl

@@ -20,12 +20,22 @@ from partialfed._constraints import Array, Interval, Options, validate, validate
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._objective import dispatches
 
-__all__ = ["Constants", "Problem", "KINDS", "CONSTANT_NAMES", "SEED", "NOISE", "check_size"]
+__all__ = [
+    "Constants",
+    "Problem",
+    "Region",
+    "personal_optima",
+    "KINDS",
+    "CONSTANT_NAMES",
+    "SEED",
+    "NOISE",
+    "check_size",
+]
 
 #: How a declared constant is known.
 #: ``exact``: the supremum/infimum itself (attained or approached);
 #: ``certified``: a proven upper bound (a proven lower bound for ``F_low``);
-#: ``local``: exact or certified only on a documented region (see ``Constants.notes``);
+#: ``local``: exact or certified only on a region (``Constants.regions``, a :class:`Region`);
 #: ``estimate``: measured numerically (``synthetic.estimate_constants``), no guarantee.
 KINDS = ("exact", "certified", "local", "estimate")
 
@@ -64,6 +74,49 @@ def check_size(n: int, d: int, owner: str, limit: int = MAX_FLOATS) -> None:
 
 
 @dataclass(frozen=True)
+class Region:
+    """Where a ``local`` constant holds, as data (``Constants.regions[name]``).
+
+    Parameters
+    ----------
+    description : str
+        The region in words, e.g. ``"V = V*(u), the personal optima"``.
+    metric : str or None
+        A per-round column of a run (``simulators.METRICS`` or ``"region"``, the value a family's
+        jitted region function records, see ``synthetic._objective.register``) that tests
+        membership of the iterate ``(u^t, V^t)``: inside when ``metric <= upper``. ``None``: no
+        test on a run is known, so membership cannot be verified.
+    upper : float
+        Largest value of ``metric`` inside the region.
+
+    A region with a test should be a product of convex sets in ``u`` and in each ``v_i``: then
+    the points a proof uses between two consecutive iterates inside it (``Where.ITERATES``) are
+    inside too.
+    """
+
+    description: str
+    metric: str | None = None
+    upper: float = 0.0
+
+    def inside(self, values) -> np.ndarray:
+        """Membership per recorded round: ``values <= upper`` (NaN, e.g. after divergence, is
+        outside)."""
+        values = np.asarray(values, dtype=float)
+        return np.isfinite(values) & (values <= self.upper)
+
+
+def personal_optima() -> Region:
+    """The region ``{(u, V): grad_v F_i(u, v_i) = 0 for all i}`` (every ``v_i`` at its personal
+    optimum ``v_i^*(u)``), tested on a run by ``Delta_v = 0`` to rounding. It is not a product
+    set: it covers a proof's use at the iterates themselves, not between them."""
+    return Region(
+        "V = V*(u), the personal optima: (1/n) sum_i ||grad_v F_i(u, v_i)||^2 = 0",
+        metric="grad_v_sq",
+        upper=1e-20,
+    )
+
+
+@dataclass(frozen=True)
 class Constants:
     """The constants of the assumptions A0-A3 of Pillutla et al. (2022), for one problem.
 
@@ -82,8 +135,10 @@ class Constants:
     ``delta``, ``rho`` and ``0``, which is A3' wherever A3 holds, and their kinds are those of
     ``delta``, ``rho`` and ``delta`` (unless ``kind`` names them).
 
-    ``kind[name]`` says how each value is known (one of ``KINDS``); ``notes[name]`` says on
-    which region a ``local`` constant holds, or how a value was obtained.
+    ``kind[name]`` says how each value is known (one of ``KINDS``); ``notes[name]`` says how a
+    value was obtained; ``regions[name]`` (a :class:`Region`) where a ``local`` constant holds.
+    Every ``local`` constant has a region: one not given gets ``Region(notes[name])`` (no
+    test, so a check cannot verify that a run stays in it).
     """
 
     L_u: float
@@ -100,6 +155,7 @@ class Constants:
     kappa: float | None = None
     kind: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    regions: Mapping[str, Region] = field(default_factory=dict)
 
     #: What each field accepts (checked by ``partialfed._constraints``).
     _parameter_constraints = MappingProxyType(
@@ -112,8 +168,10 @@ class Constants:
     def __post_init__(self):
         kind = dict(self.kind)
         notes = dict(self.notes)
+        defaulted = []  # A3' constants taken from A3: they hold where A3's do (same region)
         for name, a3 in A3_PRIME_DEFAULTS.items():
             if getattr(self, name) is None:
+                defaulted.append(name)
                 # A3 => A3' with kappa = 0 (diversity_global.md, eq. (D2)), valid where A3 is.
                 value = 0.0 if name == "kappa" else getattr(self, a3)
                 object.__setattr__(self, name, value)
@@ -132,6 +190,21 @@ class Constants:
             validate(kind[name], f"kind[{name!r}]", "Constants", Options(str, KINDS))
         object.__setattr__(self, "kind", MappingProxyType(kind))
         object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
+        regions = dict(self.regions)
+        for name in defaulted:
+            a3 = A3_PRIME_DEFAULTS[name]
+            if kind[name] == "local" and a3 in regions and name not in regions:
+                regions[name] = regions[a3]
+        for name, region in regions.items():
+            if kind.get(name) != "local" or not isinstance(region, Region):
+                raise ValueError(
+                    f"The 'regions' parameter of Constants must map local constants to a Region. "
+                    f"Got {name!r}: {region!r} (kind {kind.get(name)!r})."
+                )
+        for name in CONSTANT_NAMES:
+            if kind[name] == "local" and name not in regions:
+                regions[name] = Region(self.notes.get(name, "region not stated"))
+        object.__setattr__(self, "regions", MappingProxyType(regions))
 
     @property
     def chi(self) -> float:

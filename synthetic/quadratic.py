@@ -17,7 +17,14 @@ import math
 import numpy as np
 
 from partialfed._constraints import Interval, validate, validate_args
-from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
+from partialfed.synthetic._problem import (
+    NOISE,
+    SEED,
+    Constants,
+    Problem,
+    check_size,
+    personal_optima,
+)
 from partialfed.synthetic._quadratic_objective import (
     QuadraticData,
     SpreadQuadraticData,
@@ -366,6 +373,7 @@ def quadratic(
             **a3p_notes,
             **({"L_v": "no personal block (d_v = 0)"} if d_v == 0 else {}),
         },
+        regions={"delta": personal_optima()} if delta_kind == "local" else {},
     )
 
     def init(s):

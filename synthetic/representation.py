@@ -24,19 +24,20 @@ from numba import njit
 from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._linalg import gram_top, row_norms
 from partialfed.synthetic._objective import register
-from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem
+from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, Region
 
 OWNER = "synthetic.make('representation')"
 _CHUNK = 8192
 
 
 class RepresentationData(NamedTuple):
-    """Features ``X (n N, d)`` (float32), targets ``y (n N,)`` and device ``i``'s rows
-    ``start[i]:start[i + 1]`` (int64)."""
+    """Features ``X (n N, d)`` (float32), targets ``y (n N,)``, device ``i``'s rows
+    ``start[i]:start[i + 1]`` (int64) and the radii ``(beta_B, beta_w)`` of the region."""
 
     X: np.ndarray
     y: np.ndarray
     start: np.ndarray
+    radii: np.ndarray
 
 
 @njit(cache=True, nogil=True)
@@ -54,7 +55,7 @@ def _residual(X, y, row, u, v):
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _loss(data, i, u, v):
-    X, y, start = data
+    X, y, start = data.X, data.y, data.start
     lo = start[i]
     N = start[i + 1] - lo
     s = 0.0
@@ -67,7 +68,7 @@ def _loss(data, i, u, v):
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_u(data, i, u, v, out, idx):
     """``grad_B F_i = (1/N) X^T r w^T`` (flattened row-major), exact or on minibatch ``idx``."""
-    X, y, start = data
+    X, y, start = data.X, data.y, data.start
     k = v.shape[0]
     for c in range(out.shape[0]):
         out[c] = 0.0
@@ -88,7 +89,7 @@ def _grad_u(data, i, u, v, out, idx):
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _grad_v(data, i, u, v, out, idx):
     """``grad_w F_i = (1/N) B^T X^T r``, exact or on minibatch ``idx``."""
-    X, y, start = data
+    X, y, start = data.X, data.y, data.start
     k = v.shape[0]
     for c in range(k):
         out[c] = 0.0
@@ -106,7 +107,26 @@ def _grad_v(data, i, u, v, out, idx):
         out[c] /= nb
 
 
-register(RepresentationData, _loss, _grad_u, _grad_v)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _region(data, i, u, v):
+    """``max(||B||_2 / beta_B, ||w|| / beta_w)``: at most 1 exactly on the region
+    ``R = {||B||_2 <= beta_B, ||w|| <= beta_w}`` where the constants hold. ``||B||_2^2`` is the
+    largest eigenvalue of the k x k matrix ``B^T B`` (``B_ac = u[a k + c]``)."""
+    k = v.shape[0]
+    d = u.shape[0] // k
+    G = np.zeros((k, k))
+    for a in range(d):
+        for c in range(k):
+            for e in range(k):
+                G[c, e] += u[a * k + c] * u[a * k + e]
+    top = np.linalg.eigvalsh(G)[-1] if k > 0 else 0.0
+    w2 = 0.0
+    for c in range(k):
+        w2 += v[c] * v[c]
+    return max(np.sqrt(max(top, 0.0)) / data.radii[0], np.sqrt(w2) / data.radii[1])
+
+
+register(RepresentationData, _loss, _grad_u, _grad_v, _region)
 
 
 def _orthonormal_columns(rng, d, k):
@@ -267,7 +287,10 @@ def representation(
     t = Xy / N
     Lam = float(lam.max())
     data = RepresentationData(
-        X.reshape(n * N, d), y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N
+        X.reshape(n * N, d),
+        y.reshape(n * N),
+        np.arange(n + 1, dtype=np.int64) * N,
+        np.array([beta_B, beta_w], dtype=np.float64),
     )
 
     L_cross = float(np.max(2 * lam * beta_B * beta_w + t))
@@ -320,6 +343,12 @@ def representation(
             "sigma_v": f"certified {region}" if batch else "additive noise only",
             "F_low": "F(B*, W*) = 0 (noiseless, realizable)" if noise == 0 else "F >= 0",
             "region": region,
+        },
+        # every local constant holds on R; the run records max(||B||/beta_B, ||w_i||/beta_w)
+        regions={
+            name: Region(region, metric="region", upper=1.0)
+            for name in ("L_u", "L_v", "L_uv", "L_vu", "delta", "rho")
+            + (("sigma_u", "sigma_v") if batch else ())
         },
     )
 

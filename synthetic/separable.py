@@ -26,7 +26,14 @@ import math
 import numpy as np
 
 from partialfed._constraints import Interval, validate, validate_args
-from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem, check_size
+from partialfed.synthetic._problem import (
+    NOISE,
+    SEED,
+    Constants,
+    Problem,
+    check_size,
+    personal_optima,
+)
 from partialfed.synthetic._separable_extrema import _sum_extrema
 from partialfed.synthetic._separable_objective import SeparableData, _grad_u, _grad_v, _loss
 
@@ -302,6 +309,7 @@ def separable(
             **a3p_kind,
         },
         notes={**notes, **a3p_notes},
+        regions={} if chi == 0 else {"delta": personal_optima()},
     )
 
     def init(seed_):

@@ -1,5 +1,7 @@
 """Verdicts of measurement against theory: strict checks, exponent fits, calibration.
 
+- :mod:`.assumptions` -- :func:`assumption_reasons` (whether a problem's constants cover a
+  bound's proof, ``Bound.uses``, on the runs; else the strict verdict is "outside assumptions");
 - :mod:`.strict` -- :func:`strict_check` (a bound without free constants: pick step sizes that
   satisfy its conditions, simulate, decide ``measured <= bound`` with a one-sided 95% confidence
   bound over seeds) and :func:`lemma_check` (per-round lemmas along the same runs);
@@ -9,6 +11,7 @@
   predict held-out cells).
 """
 
+from partialfed.experiments.checks.assumptions import assumption_reasons
 from partialfed.experiments.checks.calibration import CalibrationResult, calibrate
 from partialfed.experiments.checks.exponents import (
     TOLERANCE,
@@ -18,7 +21,13 @@ from partialfed.experiments.checks.exponents import (
     exponent_check,
     fit_slope,
 )
-from partialfed.experiments.checks.strict import Check, StrictResult, lemma_check, strict_check
+from partialfed.experiments.checks.strict import (
+    VERDICTS,
+    Check,
+    StrictResult,
+    lemma_check,
+    strict_check,
+)
 
 __all__ = [
     "Check",
@@ -33,4 +42,6 @@ __all__ = [
     "exponent_check",
     "calibrate",
     "lemma_check",
+    "assumption_reasons",
+    "VERDICTS",
 ]

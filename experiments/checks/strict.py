@@ -16,6 +16,7 @@ from scipy import stats
 
 from partialfed import theory
 from partialfed.experiments.cell import Cell
+from partialfed.experiments.checks.assumptions import assumption_reasons
 from partialfed.experiments.measure import (
     MeasuredLHS,
     confidence,
@@ -25,7 +26,10 @@ from partialfed.experiments.measure import (
 )
 from partialfed.experiments.steps import MaxStep, stepped
 
-__all__ = ["Check", "StrictResult", "strict_check", "lemma_check"]
+__all__ = ["Check", "StrictResult", "VERDICTS", "strict_check", "lemma_check"]
+
+#: The verdicts of a strict check.
+VERDICTS = ("holds", "violated", "inconclusive", "outside assumptions")
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,21 @@ class Check:
 class StrictResult:
     """Verdict of a strict check.
 
-    ``verdict`` is ``"holds"`` when the one-sided 95% upper confidence bound of the measured
-    left-hand side is at most the bound, ``"violated"`` when the lower one exceeds it, and
-    ``"inconclusive"`` otherwise. ``ratio = measured.mean / bound_value`` (tightness).
-    ``cell`` is the check's cell with the chosen steps; ``results`` its runs, one per seed.
+    ``verdict`` (one of :data:`VERDICTS`) is
+
+    * ``"outside assumptions"`` when the problem's constants do not cover the bound's proof on
+      these runs (``Bound.uses`` against ``Constants.kind`` and ``Constants.regions``, see
+      ``experiments.checks.assumptions``): the measurement is not scored;
+    * otherwise ``"violated"`` when a run diverged (its step sizes satisfy the bound's
+      conditions, which are checked on evaluation, so the bound claims a finite value);
+    * otherwise ``"holds"`` when the one-sided 95% upper confidence bound of the measured
+      left-hand side is at most the bound, ``"violated"`` when the lower one exceeds it, and
+      ``"inconclusive"`` in between.
+
+    ``reasons`` says why, one sentence each, for ``"outside assumptions"`` (the constant, its
+    kind, the bound's use) and for a diverged ``"violated"``; empty otherwise.
+    ``ratio = measured.mean / bound_value`` (tightness). ``cell`` is the check's cell with the
+    chosen steps; ``results`` its runs, one per seed.
     """
 
     check: Check
@@ -80,6 +95,7 @@ class StrictResult:
     verdict: str
     values: dict = field(repr=False, default_factory=dict)
     results: tuple = field(repr=False, default=())
+    reasons: tuple = ()
 
     @property
     def ratio(self) -> float:
@@ -107,6 +123,7 @@ class StrictResult:
             "scale": self.scale,
             "ratio": self.ratio,
             "verdict": self.verdict,
+            "reasons": list(self.reasons),
         }
 
 
@@ -151,8 +168,29 @@ def strict_check(
     diffs = confidence(np.array(per_seed) - scale * np.array(bound_values))
     measured = confidence(per_seed)
     verdict = _verdict(replace(measured, upper=rhs + diffs.upper, lower=rhs + diffs.lower), rhs)
+    frames = [r.frame for r in results]
+    reasons = assumption_reasons(bound, cell.problem(), frames, cell.run, check.seeds)
+    diverged = [
+        f"the run with seed {seed} diverged ({r.message or 'non-finite iterate'}) with steps "
+        "that satisfy the bound's conditions"
+        for seed, r in zip(check.seeds, results, strict=True)
+        if r.status == "diverged"
+    ]
+    if reasons:
+        verdict = "outside assumptions"
+    elif diverged:
+        verdict, reasons = "violated", diverged
     return StrictResult(
-        check, cell, measured, rhs, scale, bound.provenance, verdict, values, tuple(results)
+        check,
+        cell,
+        measured,
+        rhs,
+        scale,
+        bound.provenance,
+        verdict,
+        values,
+        tuple(results),
+        tuple(reasons),
     )
 
 
@@ -175,7 +213,9 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     -------
     dict
         ``name, kind ("pathwise" or "in expectation"), rounds, violations, worst`` (largest
-        excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere).
+        excess of ``lhs - rhs`` beyond the margin; negative when it holds everywhere),
+        ``verdict`` (``"outside assumptions"`` when the strict check is, with its ``reasons``;
+        else ``"violated"`` if any round violates it, ``"holds"`` otherwise).
     """
     from partialfed.theory.derived import MEASURED_AT
 
@@ -200,10 +240,15 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
         else:
             margin = np.zeros_like(mean)
         excess = mean - margin - 1e-9 * (np.abs(rounds[0]["F_t"]) + 1.0)
+    violations = int(np.sum(excess > 0))
+    outside = result.verdict == "outside assumptions"
     return {
         "name": lemma.name,
         "kind": "pathwise" if pathwise else "in expectation",
         "rounds": int(excess.size),
-        "violations": int(np.sum(excess > 0)),
+        "violations": violations,
         "worst": float(np.max(excess)),
+        # the lemma's proof uses the bound's assumptions: labelled like the strict check
+        "verdict": "outside assumptions" if outside else "violated" if violations else "holds",
+        "reasons": list(result.reasons) if outside else [],
     }

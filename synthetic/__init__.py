@@ -16,7 +16,14 @@ from partialfed._constraints import check_names
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
 from partialfed.synthetic._custom import custom
-from partialfed.synthetic._problem import CONSTANT_NAMES, KINDS, Constants, Problem, Region
+from partialfed.synthetic._problem import (
+    CONSTANT_NAMES,
+    KINDS,
+    Constants,
+    Problem,
+    Region,
+    personal_optima,
+)
 from partialfed.synthetic._registry import (
     FAMILIES,
     factory_of,
@@ -30,6 +37,7 @@ from partialfed.synthetic.estimate import estimate_constants, local_lipschitz
 __all__ = [
     "Constants",
     "Region",
+    "personal_optima",
     "Problem",
     "FAMILIES",
     "make",

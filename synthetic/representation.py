@@ -346,7 +346,7 @@ def representation(
         },
         # every local constant holds on R; the run records max(||B||/beta_B, ||w_i||/beta_w)
         regions={
-            name: Region(region, metric="region", upper=1.0)
+            name: Region(region[3:], metric="region", upper=1.0)
             for name in ("L_u", "L_v", "L_uv", "L_vu", "delta", "rho")
             + (("sigma_u", "sigma_v") if batch else ())
         },

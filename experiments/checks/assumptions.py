@@ -140,8 +140,10 @@ def assumption_reasons(
             if r == "not recorded"
             else f"the iterates leave it at round {r} (seed {seed})"
         )
+        names = ", ".join(w.removesuffix(" is local") for w in whats)
+        many = len(whats) > 1
         reasons.append(
-            f"{'; '.join(whats)} (holds on {description}); {bound.name} uses "
-            f"{'them' if len(whats) > 1 else 'it'} at the iterates, and {where}"
+            f"{names} {'are' if many else 'is'} local (holds on {description}); {bound.name} "
+            f"uses {'them' if many else 'it'} at the iterates, and {where}"
         )
     return reasons

@@ -61,10 +61,11 @@ class Report:
         out = []
         for r in self.strict:
             if r.verdict != "holds":
+                why = "".join(f" {reason}." for reason in r.reasons)
                 out.append(
-                    f"Strict check of `{r.check.bound}` is {r.verdict}: measured "
-                    f"{r.measured.mean:.4g} (95% upper {r.measured.upper:.4g}) against "
-                    f"the bound {r.bound_value:.4g}."
+                    f"Strict check of `{r.check.bound}` ({r.check.label or r.cell.family}) is "
+                    f"{r.verdict}: measured {r.measured.mean:.4g} (95% upper "
+                    f"{r.measured.upper:.4g}) against the bound {r.bound_value:.4g}.{why}"
                 )
         for e in self.exponents:
             if e.verdict != "agrees":
@@ -79,7 +80,7 @@ class Report:
                     f"measured quantity {how}."
                 )
         for lemma in self.lemmas:
-            if lemma["violations"]:
+            if lemma["violations"] and lemma.get("verdict") != "outside assumptions":
                 out.append(
                     f"Lemma `{lemma['name']}` is violated at {lemma['violations']} of "
                     f"{lemma['rounds']} rounds (worst excess {lemma['worst']:.3g})."
@@ -173,7 +174,9 @@ def _markdown(rep: Report, command: str) -> str:
         "Step sizes are the largest the bound's conditions allow (half of it for the bounds "
         "derived here, where the descent coefficient peaks). Verdict: *holds* when the "
         "one-sided 95% upper confidence bound of the measured left-hand side (over seeds) is "
-        "below the bound; ratio = measured / bound (1 = tight).",
+        "below the bound; ratio = measured / bound (1 = tight). *outside assumptions*: the "
+        "problem does not know a constant the proof uses where the proof uses it (the reasons "
+        "are in the findings); such a run is not scored.",
         "",
         "| bound | provenance | setting | seeds | measured (95% upper) | bound | ratio | verdict |",
         "|---|---|---|---|---|---|---|---|",
@@ -229,11 +232,14 @@ def _markdown(rep: Report, command: str) -> str:
             lines += [f"![calibration]({rep.figures['calibration']})", ""]
     lines += ["## Lemma checks (derived bounds, round by round)", ""]
     if rep.lemmas:
-        lines += ["| lemma | holds | rounds | violations | worst excess |", "|---|---|---|---|---|"]
+        lines += [
+            "| lemma | holds | rounds | violations | worst excess | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
         for lemma in rep.lemmas:
             lines.append(
                 f"| `{lemma['name']}` | {lemma['kind']} | {lemma['rounds']} | "
-                f"{lemma['violations']} | {lemma['worst']:.3g} |"
+                f"{lemma['violations']} | {lemma['worst']:.3g} | {lemma.get('verdict', '')} |"
             )
     else:
         lines.append("No per-round lemmas are registered (theory/derived.py).")

@@ -16,7 +16,9 @@ Building the parser imports no heavy library and no module of the project beyond
 (``partialfed VERB --help`` answers at once); each handler imports what it needs.
 
 Exit status: 0 success; 2 usage or input error (one line on stderr, no traceback; set
-``PARTIALFED_DEBUG=1`` for the traceback); 1 the work failed; 130 interrupted.
+``PARTIALFED_DEBUG=1`` for the traceback); 1 the work failed; 130 interrupted. ``check`` also
+says its verdict: 0 holds, 3 violated, 4 inconclusive, 5 outside assumptions
+(``verify.CHECK_EXIT``).
 """
 
 from __future__ import annotations

@@ -34,10 +34,20 @@ __all__ = [
     "reproduce",
 ]
 
+#: Exit status of ``check`` per verdict (1: the work failed, 2: usage, as for every verb).
+CHECK_EXIT = {"holds": 0, "violated": 3, "inconclusive": 4, "outside assumptions": 5}
+
 CHECK_EXAMPLE = """examples:
   partialfed check fedsgd_partial
   partialfed check fedalt_tau1_full --set chi=0.9 --set T=1000 --seeds 8
-  partialfed check sgd_nonconvex --scale 0.5 --json      # half the bound: reported violated"""
+  partialfed check sgd_nonconvex --scale 0.5 --json      # half the bound: reported violated
+
+exit status:
+  0  the bound holds                 3  the bound is violated
+  4  inconclusive (the 95% interval contains the bound)
+  5  outside assumptions (the problem's constants do not cover the proof on these runs;
+     the reasons are printed)
+  1  the work failed                 2  usage or input error"""
 
 REGIME_EXAMPLE = """examples:
   partialfed regime
@@ -134,7 +144,9 @@ def check(args: argparse.Namespace) -> int:
             f"{r.bound_value:.6g}{'' if args.scale == 1 else f' (x{args.scale:g})'}: "
             f"ratio {r.ratio:.3f} -> {r.verdict}"
         )
-    return 0
+        for reason in r.reasons:
+            print(f"  - {reason}")
+    return CHECK_EXIT[r.verdict]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,8 +44,7 @@ def test_check_exit_status_says_the_verdict(capsys):
     assert main([*args, "--json"]) == 5
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "outside assumptions" and out["reasons"][0].startswith("delta")
-    with pytest.raises(SystemExit):
-        main(["check", "--help"])
+    assert main(["check", "--help"]) == 0
     helptext = capsys.readouterr().out
     assert "exit status:" in helptext and "5  outside assumptions" in helptext
 

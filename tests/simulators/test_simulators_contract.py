@@ -56,7 +56,11 @@ def test_history_shapes_and_frame(problem, algorithm):
     if algorithm == "fedavg":
         assert np.all(h.V == h.V[0])  # one global v
     frame = h.to_frame()
-    assert list(frame.columns) == ["round", *simulators.METRICS, "status"]
+    # a family with a region function (representation) also records where its iterates are
+    region = [simulators.REGION] if h.region is not None else []
+    assert list(frame.columns) == ["round", *simulators.METRICS, *region, "status"]
+    if h.region is not None:
+        assert h.region.shape == (R,) and np.all(np.isfinite(h.region))
     assert len(frame) == R
     np.testing.assert_array_equal(frame["round"], h.rounds)
     np.testing.assert_array_equal(frame["loss"], h.loss)

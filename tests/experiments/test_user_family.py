@@ -153,9 +153,11 @@ def test_cli_check_takes_a_user_family(user_module):
         "check", "fedalt_tau1_full", "--family", REF, "--set", "n=5", "--set", "T=10",
         "--set", "m=2", "--seeds", "2", "--scheduler", "serial", "--json",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    # its constants are estimates (no guarantee): the check runs, but does not score the bound
+    assert done.returncode == 5, done.stderr
     out = json.loads(done.stdout)
     # the cell's knobs: the family's defaults, with n set
     assert out["family"] == REF and out["seeds"] == 2
     assert out["problem"] == {**synthetic.knobs_of(REF), "n": 5}
-    assert out["verdict"] in ("holds", "violated", "inconclusive")
+    assert out["verdict"] == "outside assumptions"
+    assert out["reasons"] and all("estimate" in r for r in out["reasons"])

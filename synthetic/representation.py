@@ -111,7 +111,8 @@ def _grad_v(data, i, u, v, out, idx):
 def _region(data, i, u, v):
     """``max(||B||_2 / beta_B, ||w|| / beta_w)``: at most 1 exactly on the region
     ``R = {||B||_2 <= beta_B, ||w|| <= beta_w}`` where the constants hold. ``||B||_2^2`` is the
-    largest eigenvalue of the k x k matrix ``B^T B`` (``B_ac = u[a k + c]``)."""
+    largest eigenvalue of the k x k matrix ``B^T B`` (``B_ac = u[a k + c]``), in closed form for
+    ``k <= 2``."""
     k = v.shape[0]
     d = u.shape[0] // k
     G = np.zeros((k, k))
@@ -119,7 +120,13 @@ def _region(data, i, u, v):
         for c in range(k):
             for e in range(k):
                 G[c, e] += u[a * k + c] * u[a * k + e]
-    top = np.linalg.eigvalsh(G)[-1] if k > 0 else 0.0
+    if k == 1:
+        top = G[0, 0]
+    elif k == 2:  # closed form: no LAPACK call (its overhead dominated this function)
+        h = 0.5 * (G[0, 0] - G[1, 1])
+        top = 0.5 * (G[0, 0] + G[1, 1]) + np.sqrt(h * h + G[0, 1] * G[0, 1])
+    else:
+        top = np.linalg.eigvalsh(G)[-1]
     w2 = 0.0
     for c in range(k):
         w2 += v[c] * v[c]

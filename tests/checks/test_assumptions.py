@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import sympy as sp
@@ -106,6 +107,18 @@ def test_region_is_recorded_only_for_families_with_one():
     assert "region" in h.to_frame().columns
     q = simulators.run(synthetic.make("quadratic", n=3), RunConfig(T=4, m=2))
     assert q.region is None and "region" not in q.to_frame().columns
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_representation_region_value_is_the_ball_ratio(k):
+    from partialfed.synthetic import _kernels
+
+    p = synthetic.make("representation", n=5, d=4, k=k, samples=5, beta_B=1.5, beta_w=2.0)
+    u, V = p.init(0)
+    rng = np.random.default_rng(k)
+    u, V = u + rng.standard_normal(u.shape), V * rng.uniform(0.5, 3.0, (5, 1))
+    want = max(np.linalg.norm(u.reshape(4, k), 2) / 1.5, np.linalg.norm(V, axis=1).max() / 2.0)
+    assert _kernels.population_region(p.data, u[None, :], V) == pytest.approx(want, rel=1e-12)
 
 
 def test_divergence_under_the_bounds_conditions_is_violated():

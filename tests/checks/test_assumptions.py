@@ -8,6 +8,7 @@ leaves the representation ball was scored, and a diverged run was "inconclusive"
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -190,3 +191,38 @@ def test_regions_are_data():
     assert set(rep.regions) == local and {r.metric for r in rep.regions.values()} == {"region"}
     with pytest.raises(ValueError, match="'regions' parameter of Constants"):
         _problem({}, {"L_u": synthetic.personal_optima()})  # L_u is exact, not local
+
+
+USER_DIR = Path(__file__).resolve().parents[1] / "synthetic"
+
+
+def _wrong_L(n: int = 1, d_u: int = 2, d_v: int = 1):
+    """``userobj_example``'s objective (true ``L_u = 2``) declaring ``L_u = 0.5``, certified."""
+    import userobj_example as ex
+
+    values = dict(L_u=0.5, L_v=1.0, L_uv=1.0, L_vu=1.0, sigma_u=0.0, sigma_v=0.0)
+    constants = synthetic.Constants(
+        **values,
+        delta=0.0,
+        rho=0.0,
+        F_low=0.0,
+        kind=dict.fromkeys(synthetic.CONSTANT_NAMES, "certified"),
+    )
+    c = np.zeros((n, d_u))
+    return synthetic.custom(
+        "wrong_L", n, d_u, d_v, ex.loss, ex.grad_u, ex.grad_v, data=(c,), constants=constants
+    )
+
+
+def test_a_wrongly_certified_constant_makes_a_run_diverge_and_is_violated(monkeypatch):
+    """A user family whose true L exceeds the declared, certified one: the step 1/L allowed by
+    the bound diverges. The check trusts 'certified', so this is "violated" (main:
+    "inconclusive")."""
+    monkeypatch.syspath_prepend(str(USER_DIR))
+    monkeypatch.setattr(synthetic._registry, "_REGISTERED", {})
+    synthetic.register("wrong_L", _wrong_L)
+    cell = Cell.of("wrong_L", {}, dict(algorithm="fedalt", T=300, m=1, gamma_v=0.0))
+    r = strict_check(Check("sgd_nonconvex", cell, (0,), MaxStep(fields=("gamma_u",))))
+    assert r.cell.run.gamma_u == pytest.approx(2.0)
+    assert r.results[0].status == "diverged"
+    assert r.verdict == "violated" and "diverged" in r.reasons[0]

@@ -2,7 +2,10 @@
 
 :func:`strict_check` picks step sizes that satisfy the bound's conditions, simulates, and decides
 ``measured <= bound`` with a one-sided 95% confidence bound over seeds; it reports the tightness
-``measured / bound``. :func:`lemma_check` evaluates a per-round lemma along the same runs.
+``measured / bound``. It also asks whether the problem's constants cover the bound's proof on
+those runs (``experiments.checks.assumptions``): if not, the verdict is "outside assumptions",
+with reasons; a run that diverged is "violated". :func:`lemma_check` evaluates a per-round lemma
+along the same runs and carries the same label.
 """
 
 from __future__ import annotations

@@ -143,7 +143,8 @@ def assumption_reasons(
         names = ", ".join(w.removesuffix(" is local") for w in whats)
         many = len(whats) > 1
         reasons.append(
-            f"{names} {'are' if many else 'is'} local (holds on {description}); {bound.name} "
+            f"{names} {'are' if many else 'is'} local (hold{'' if many else 's'} on "
+            f"{description}); {bound.name} "
             f"uses {'them' if many else 'it'} at the iterates, and {where}"
         )
     return reasons

@@ -242,6 +242,9 @@ class Bound(BoundEvaluation):
         ]
         if self.lhs.description:
             lines.insert(3, f"  meaning:     {self.lhs.description}")
+        if self.uses:
+            uses = ", ".join(f"{u.constant} ({u.where.value})" for u in self.uses)
+            lines.append(f"  uses:        {uses}")
         if self.notes:
             lines.append(f"  notes:       {self.notes}")
         return "\n".join(lines)

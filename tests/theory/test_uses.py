@@ -45,3 +45,8 @@ def test_uses_read_from_the_proofs():
 def test_uses_refuses_an_unknown_constant():
     with pytest.raises(ValueError, match="'constant' parameter of Uses"):
         theory.Uses("L_w")
+
+
+def test_describe_lists_the_uses():
+    text = theory.get_bound("fedalt_tau1_partial").describe()
+    assert "uses:        L_v (everywhere), L_uv (everywhere), L_u (iterates)" in text

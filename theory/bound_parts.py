@@ -254,7 +254,8 @@ class Uses:
             raise TypeError(f"The 'where' parameter of Uses must be a Where. Got {self.where!r}.")
 
 
-#: The constants of assumptions A0-A3 of Pillutla et al. (2022), as ``synthetic.CONSTANT_NAMES``
+#: The constants of assumptions A0-A3 of Pillutla et al. (2022) and of the global diversity
+#: assumption A3' (docs/derivations/diversity_global.md), as ``synthetic.CONSTANT_NAMES``
 #: spells them (theory does not import synthetic; tests/theory/test_uses.py keeps the two equal).
 ASSUMPTION_CONSTANTS = (
     "L_u",
@@ -266,6 +267,9 @@ ASSUMPTION_CONSTANTS = (
     "delta",
     "rho",
     "F_low",
+    "delta_prime",
+    "rho_prime",
+    "kappa",
 )
 
 #: Constants of single-block theorems that a :class:`Uses` may name, with their meaning. The

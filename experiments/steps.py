@@ -72,13 +72,18 @@ class MaxStep:
     """``fraction`` times the largest steps in ``fields`` that the bound's conditions allow.
 
     An equality condition (e.g. ``gamma = 1/L``) is solved exactly; otherwise the supremum is
-    found by bisection in log scale (conditions are monotone in the step in every bound here),
-    then multiplied by ``fraction``. Steps are chosen one after the other in the order of
-    ``fields``, the later ones with the earlier fixed (the others at 1e-12 meanwhile); if the
-    result violates a joint condition, all are halved until it holds. Step fields not in
-    ``fields`` keep the cell's values. Under a joint condition such as ``a_v > 0`` of the A3'
-    bounds (``gamma_u^2 = O(gamma_v)``), ``fields=("gamma_v", "gamma_u")`` chooses ``gamma_v``
-    first; the default order would pin ``gamma_u`` near 1e-6 against ``gamma_v = 1e-12``.
+    found by bisection in log scale, then multiplied by ``fraction``. The conditions are monotone
+    in each step, except the joint ``a_v > 0`` of the A3' bounds, which at a fixed ``gamma_u > 0``
+    holds for ``gamma_v`` in an interval away from 0: when the smallest step (1e-12) fails, a log
+    grid (10 points a decade, scanned downwards) finds the largest admissible grid step and the
+    bisection starts there (an interval narrower than a grid step can be missed). Steps are
+    chosen one after the other in the order of ``fields``, the later ones with the earlier fixed
+    (the others at 1e-12 meanwhile); if the result violates a joint condition, all are halved
+    until it holds, and if it never does (a ``fraction`` that takes ``gamma_v`` below such an
+    interval) it is refused. Step fields not in ``fields`` keep the cell's values. Under a joint
+    condition such as ``a_v > 0`` of the A3' bounds (``gamma_u^2 = O(gamma_v)``),
+    ``fields=("gamma_v", "gamma_u")`` chooses ``gamma_v`` first; the default order would pin
+    ``gamma_u`` near 1e-6 against ``gamma_v = 1e-12``.
     """
 
     fraction: float = 1.0
@@ -113,17 +118,35 @@ class MaxStep:
             lo, hi = -12.0, 6.0
             vals[f] = 10.0**lo
             if not holds(bound, vals):
-                raise ValueError(f"No step '{f}' satisfies the conditions of bound '{bound.name}'.")
+                # not monotone (an interval away from 0): the largest admissible grid step,
+                # scanning down from the top, then bisection up to the next grid step
+                for k in range(10 * 18, 0, -1):
+                    vals[f] = 10.0 ** (lo + k / 10.0)
+                    if holds(bound, vals):
+                        lo, hi = lo + k / 10.0, min(lo + (k + 1) / 10.0, 6.0)
+                        break
+                else:
+                    raise ValueError(
+                        f"No step '{f}' satisfies the conditions of bound '{bound.name}'."
+                    )
             for _ in range(80):
                 mid = 0.5 * (lo + hi)
                 vals[f] = 10.0**mid
                 lo, hi = (mid, hi) if holds(bound, vals) else (lo, mid)
             vals[f] = self.fraction * 10.0**lo
+        first = {f: vals[f] for f in wanted}
         for _ in range(60):
             if holds(bound, vals):
                 break
             for f in wanted:
                 vals[f] *= 0.5
+        else:
+            steps = ", ".join(f"{f}={first[f]:.6g}" for f in wanted)
+            raise ValueError(
+                f"MaxStep(fraction={self.fraction}): the steps {steps} (and their halvings) "
+                f"violate the conditions of bound '{bound.name}'; an admissible set that is an "
+                "interval away from 0 (a_v > 0 of the A3' bounds) needs a larger fraction."
+            )
         return {f: float(vals[f]) for f in wanted}
 
 

@@ -24,7 +24,7 @@ import sympy as sp
 from partialfed import synthetic, theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import Check, strict_check
-from partialfed.experiments.steps import MaxStep, stepped
+from partialfed.experiments.steps import MaxStep, holds, stepped
 from partialfed.synthetic.quadratic import global_diversity
 from partialfed.theory import derived as D
 from partialfed.theory import derived_diversity as K
@@ -455,6 +455,104 @@ def test_A3_lemma_fails_off_the_optima_and_the_A3_prime_lemma_refuses_its_steps(
     mine = stepped(cell, MaxStep(0.5, ("gamma_v", "gamma_u")), K.BOUNDS[name]).run
     pr = _enumerated(Q, algo, u, V, masks, mine.gamma_u, mine.gamma_v, tv)
     assert float(new.lhs_minus_rhs(_lemma_args(new, p, pr, mine, m_, tv))) <= 1e-10
+
+
+def _noisy_round(Q, algo, u, V, mask, gu, gv, tv, zu, zv):
+    """One round with additive noise: ``zu`` (B, n, d_u) on the u-gradients, ``zv``
+    (B, tv, n, d_v) on the v-gradients (FedSim uses ``zv[:, 0]``); returns ``u1, V1`` and
+    ``||grad_u F(u, V1)||^2``."""
+    mk = mask[..., None]
+    if algo == "fedsim":
+        hu, hv = Q.grads(u, V)
+        V1 = V - gv * mk * (hv + zv[:, 0])
+        u1 = u - gu * (mk * (hu + zu)).sum(1) / mask.sum(1, keepdims=True)
+        return u1, V1, (Q.grads(u, V1)[0].mean(1) ** 2).sum(-1)
+    V1 = V
+    for k in range(tv):
+        V1 = V1 - gv * mk * (Q.grads(u, V1)[1] + zv[:, k])
+    hu = Q.grads(u, V1)[0]
+    u1 = u - gu * (mk * (hu + zu)).sum(1) / mask.sum(1, keepdims=True)
+    return u1, V1, (hu.mean(1) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("algo, name, tv", CASES)
+def test_lemma_holds_in_exact_expectation_over_the_noise(algo, name, tv):
+    """The noise terms of the lemmas (for FedAlt: (D8) applied to the virtual step's noise, the
+    c_kappa g_0 sigma_v^2 term) in exact expectation: F_next and ||grad_u F(u^t, V^{t+1})||^2 are
+    quadratic in the Gaussian noise z (per coordinate std s_k), so E q(z) = q(0) +
+    (1/2) sum_k [q(s_k e_k) + q(-s_k e_k) - 2 q(0)] exactly; all sampled sets are enumerated. At
+    steps near the limit of the conditions, with V far from the personal optima."""
+    p = synthetic.make(
+        "quadratic", n=5, d_u=3, d_v=2, chi=0.9, delta=0.3, mu_v=0.2, noise_u=1.0, noise_v=3.0
+    )
+    Q, m_, lem = Quad(p), 2, K.LEMMAS[name]
+    n_, du, dv = p.n, p.d_u, p.d_v
+    cell = Cell.of("quadratic", dict(p.knobs), dict(algorithm=algo, m=m_, tau_v=tv))
+    steps = stepped(cell, MaxStep(0.99, ("gamma_v", "gamma_u")), K.BOUNDS[name]).run
+    masks = _masks(n_, m_)
+    nv, nu = tv * n_ * dv, n_ * du
+    std = np.r_[np.full(nv, 3.0 / math.sqrt(dv)), np.full(nu, 1.0 / math.sqrt(du))]
+    Z = np.vstack([np.zeros(nv + nu), np.diag(std), -np.diag(std)])  # q(0), q(+s e_k), q(-s e_k)
+    B = masks.shape[0] * Z.shape[0]
+    zz = np.tile(Z, (masks.shape[0], 1))
+    zv, zu = zz[:, :nv].reshape(B, tv, n_, dv), zz[:, nv:].reshape(B, n_, du)
+    mm = np.repeat(masks, Z.shape[0], 0)
+    u0, V0 = p.init(0)
+    u, V = u0[None], (p.witnesses["F_low"][1] + 5.0 * (V0 - V0.mean(0)))[None]
+    rng = np.random.default_rng(0)
+    gaps = []
+    for _ in range(3):
+        u1, V1, G1 = _noisy_round(
+            Q, algo, np.repeat(u, B, 0), np.repeat(V, B, 0), mm, steps.gamma_u, steps.gamma_v,
+            tv, zu, zv,
+        )  # fmt: skip
+        Fn = Q.F(u1, V1).reshape(masks.shape[0], -1)
+        G1 = G1.reshape(masks.shape[0], -1)
+
+        def expect(x, d=nv + nu):
+            return float(np.mean(x[:, 0] + 0.5 * (x[:, 1:].sum(1) - 2 * d * x[:, 0])))
+
+        hu, hv = Q.grads(u, V)
+        pr = dict(
+            F_t=float(Q.F(u, V)[0]),
+            F_next=expect(Fn),
+            Delta_u_t=float((hu.mean(1) ** 2).sum()),
+            Delta_v_t=float((hv**2).sum(-1).mean()),
+            Delta_u_next_V=expect(G1),
+        )
+        assert pr["Delta_v_t"] > 1.0
+        # the noise matters: it raises E F_next well above its noise-free value
+        assert pr["F_next"] - float(Fn[:, 0].mean()) > 0.01 * (abs(pr["F_t"]) + 1.0)
+        gaps.append(float(lem.lhs_minus_rhs(_lemma_args(lem, p, pr, steps, m_, tv))))
+        gaps[-1] /= abs(pr["F_t"]) + 1.0
+        k = rng.integers(masks.shape[0])  # advance along one noisy realisation
+        z = rng.normal(size=nv + nu) * std
+        u, V, _ = _noisy_round(
+            Q, algo, u, V, masks[k : k + 1], steps.gamma_u, steps.gamma_v, tv,
+            z[nv:].reshape(1, n_, du), z[:nv].reshape(1, tv, n_, dv),
+        )  # fmt: skip
+    assert max(gaps) <= 1e-10, max(gaps)
+
+
+def test_max_step_finds_an_interval_of_gamma_v_away_from_zero():
+    """With gamma_u fixed by the cell, a_v > 0 of the A3' bounds holds for gamma_v in an
+    interval away from 0: MaxStep finds its supremum (it used to refuse, having tried only
+    gamma_v = 1e-12), and refuses a fraction that lands below the interval instead of returning
+    steps that violate the conditions."""
+    for name in ("fedsim_tau1_kappa_partial", "fedalt_tauv_kappa_partial"):
+        b = K.BOUNDS[name]
+        cell = Cell.of(
+            "quadratic", dict(n=10, chi=0.5), dict(algorithm=b.algorithm, m=3, gamma_u=0.1)
+        )
+        vals = {**cell.values(), "gamma_u": 0.1}
+        assert not holds(b, {**vals, "gamma_v": 1e-12})  # the admissible set excludes 0+
+        sup = MaxStep(1.0, ("gamma_v",)).steps(cell, b)["gamma_v"]
+        assert holds(b, {**vals, "gamma_v": sup})
+        assert not holds(b, {**vals, "gamma_v": sup * (1 + 1e-9)})
+        half = MaxStep(0.5, ("gamma_v",)).steps(cell, b)["gamma_v"]
+        assert half == pytest.approx(sup / 2, rel=1e-12) and holds(b, {**vals, "gamma_v": half})
+        with pytest.raises(ValueError, match="needs a larger fraction"):
+            MaxStep(1e-4, ("gamma_v",)).steps(cell, b)
 
 
 # =============================================================================================

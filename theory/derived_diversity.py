@@ -113,7 +113,7 @@ def _fedsim() -> Descent:
 
 
 def _fedalt(tau_v_steps: sp.Expr = _ONE) -> Descent:
-    # fedalt_kappa_partial.md, eqs. (3), (4), (6), (7) (tau_v = 1); (9)-(12) (any tau_v, tau_u = 1)
+    # fedalt_kappa_partial.md, eqs. (3)-(7) (tau_v = 1); (9)-(12) (any tau_v, tau_u = 1)
     p, q = P_OUT, Q_WOR
     g1, g0 = growth_factor()
     c_err = (gamma_u * p**2 + p / ((n - 1) * L_u)) * L_uv**2 / 2  # fedalt_tau1_partial.md (13)
@@ -136,7 +136,7 @@ def _fedalt(tau_v_steps: sp.Expr = _ONE) -> Descent:
             Condition(
                 "gamma_u <= 1/(L_u (1 + (1 + m/n) q rho_prime^2))",
                 sp.Le(gamma_u, 1 / (L_u * (1 + (1 + m / n) * q * rho_prime**2))),
-            ),  # eq. (7) / (12)
+            ),  # eq. (5)
             Condition(
                 "a_v > 0: c_kappa (1 + L_v gamma_v)^2 < (m/n) gamma_v (1 - L_v gamma_v/2) - "
                 + ("" if tau_v_steps == 1 else "tau_v ")

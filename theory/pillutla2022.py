@@ -110,6 +110,8 @@ __all__ = [
     "STEP_SIZES",
     "step_sizes",
     "psi_template",
+    "PSI_TERMS",
+    "RATE_TERMS",
     "eta_balanced",
     "tuned_rate",
     "main_bound",
@@ -223,6 +225,15 @@ def psi_template(algorithm: str) -> sp.Expr:
     recovered). This is a template (reconstructed), not the paper's appendix bound.
     """
     return c_4 * Delta_F0 / (eta * T) + c_5 * eta * sig1(algorithm) + c_6 * eta**2 * sig2(algorithm)
+
+
+PSI_TERMS = {"descent": c_4, "noise": c_5, "drift": c_6}
+"""The terms of :func:`psi_template`, named by the free constant each carries."""
+
+RATE_TERMS = {"noise": c_1, "drift": c_2, "descent": c_3}
+"""The terms of :func:`rate_template`, named by the free constant each carries: with the branch
+of :func:`eta_balanced` that makes it lead, each is the minimum of the :data:`PSI_TERMS` term of
+the same name (and of ``descent``) over ``eta``."""
 
 
 def eta_balanced(algorithm: str) -> sp.Expr:

@@ -1,6 +1,6 @@
 """``partialfed reproduce``: run the verification studies and write a Markdown report with figures.
 
-The report has one table per kind of check (strict, exponent, calibrated, lemma), the regime
+The report has one table per kind of check (strict, exponent, calibrated fit, lemma), the regime
 map, every bound of ``theory.BOUNDS`` with its provenance, and a list of findings: each place
 where measurement and theory disagree, said plainly.
 """
@@ -23,12 +23,10 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 
 from partialfed import theory  # noqa: E402
-from partialfed.experiments import plots  # noqa: E402
+from partialfed.experiments import plots, report_exponents  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
-    ExponentResult,
     StrictResult,
-    calibrate,
     exponent_check,
     lemma_check,
     strict_check,
@@ -52,7 +50,7 @@ class Report:
     lemmas: list = field(default_factory=list)
     regime: RegimeMap | None = None
     regime_search: SearchResult | None = None
-    calibration_cells: tuple = ((), ())  # (train, test) cells of the calibration
+    calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -67,18 +65,7 @@ class Report:
                     f"{r.verdict}: measured {r.measured.mean:.4g} (95% upper "
                     f"{r.measured.upper:.4g}) against the bound {r.bound_value:.4g}.{why}"
                 )
-        for e in self.exponents:
-            if e.verdict != "agrees":
-                how = (
-                    "falls faster than theory's exponent (the bound is not tight in this variable)"
-                    if e.verdict == "faster"
-                    else "falls slower than theory's exponent (contradicts the rate)"
-                )
-                out.append(
-                    f"Exponent study '{e.label}': fitted slope {e.fit.slope:+.3f} "
-                    f"[{e.fit.low:+.3f}, {e.fit.high:+.3f}] vs theory's {e.expected:+.3f}: the "
-                    f"measured quantity {how}."
-                )
+        out += report_exponents.findings(self.exponents)
         for lemma in self.lemmas:
             if lemma["violations"] and lemma.get("verdict") != "outside assumptions":
                 out.append(
@@ -90,24 +77,11 @@ class Report:
         return out
 
     def as_dict(self) -> dict:
-        def expo(e: ExponentResult):
-            return {
-                "label": e.label,
-                "variable": e.variable,
-                "xs": list(e.xs),
-                "measured": list(e.measured),
-                "slope": e.fit.slope,
-                "low": e.fit.low,
-                "high": e.fit.high,
-                "expected": e.expected,
-                "verdict": e.verdict,
-            }
-
         out = {
             "quick": self.plan.quick,
             "seconds": round(self.seconds, 1),
             "strict": [r.as_dict() for r in self.strict],
-            "exponents": [expo(e) for e in self.exponents],
+            "exponents": [report_exponents.as_dict(e) for e in self.exponents],
             "lemmas": self.lemmas,
             "findings": self.findings(),
         }
@@ -115,10 +89,15 @@ class Report:
             c = self.calibration
             out["calibration"] = {
                 "bound": c.bound,
+                "kind": "fit",
                 "constants": c.constants,
+                "fixed": c.fixed,
                 "median_ratio": c.median_ratio,
                 "worst_ratio": c.worst_ratio,
                 "test_ratios": list(c.test_ratios),
+                "groups": {k: list(v) for k, v in c.groups.items()},
+                "warnings": list(c.warnings),
+                "non_identifiable": list(c.non_identifiable),
             }
         if self.regime is not None:
             out["regime"] = self.regime.as_dict()
@@ -194,42 +173,13 @@ def _markdown(rep: Report, command: str) -> str:
         )
     if "strict" in rep.figures:
         lines += ["", f"![strict checks]({rep.figures['strict']})", ""]
-    lines += [
-        "## Exponent checks (bounds with free constants)",
-        "",
-        "Each study sweeps one variable with the step size the theorem prescribes "
-        "(gamma = eta/(L tau), eta tuned as stated), fits the log-log slope over all seeds, "
-        "and compares it with theory's exponent: *agrees* within ±0.05, *faster* when the measured "
-        "quantity falls faster (the bound is not tight in that variable), *slower* when it falls "
-        "slower (a contradiction of the rate).",
-        "",
-        "| study | bound | variable | values | slope [95% CI] | theory | verdict | why |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    studies = {s.label: s for s in rep.plan.exponents}
-    for e in rep.exponents:
-        s = studies[e.label]
-        lines.append(
-            f"| {e.label} | `{s.bound}` | {e.variable} | {', '.join(f'{x:g}' for x in e.xs)} | "
-            f"{e.fit.slope:+.3f} [{e.fit.low:+.3f}, {e.fit.high:+.3f}] | {e.expected:+.3f} | "
-            f"**{e.verdict}** | {s.why} |"
-        )
+    lines += report_exponents.markdown(rep.exponents, rep.plan.exponents)
     if "exponents" in rep.figures:
         lines += ["", f"![exponent fits]({rep.figures['exponents']})", ""]
     if rep.calibration is not None:
-        c = rep.calibration
-        consts = ", ".join(f"{k}={v:.3g}" for k, v in sorted(c.constants.items()))
-        lines += [
-            "## Calibrated check",
-            "",
-            f"The free constants of `{c.bound}` fitted on {len(c.train_ratios)} cells of the "
-            f"exponent studies ({consts}) predict {len(c.test_ratios)} held-out cells with "
-            f"median ratio predicted/measured **{c.median_ratio:.3f}** and worst "
-            f"**{c.worst_ratio:.3f}**.",
-            "",
-        ]
-        if "calibration" in rep.figures:
-            lines += [f"![calibration]({rep.figures['calibration']})", ""]
+        lines += report_exponents.calibration_markdown(
+            rep.calibration, rep.figures.get("calibration")
+        )
     lines += ["## Lemma checks (derived bounds, round by round)", ""]
     if rep.lemmas:
         lines += [
@@ -308,8 +258,12 @@ def reproduce(
         "regime": plots.regime_figure(rep.regime),
     }
     if rep.calibration is not None:
-        measured = ([m for _, m in cells] for cells in rep.calibration_cells)
-        figures["calibration"] = plots.calibration_figure(rep.calibration, *measured)
+        train, groups = rep.calibration_cells
+        figures["calibration"] = plots.calibration_figure(
+            rep.calibration,
+            [m for _, m in train],
+            {g: [m for _, m in cells] for g, cells in groups.items()},
+        )
     for key, fig in figures.items():
         plots.save(fig, out / "figures" / key, formats=("png",))
         plt.close(fig)
@@ -322,10 +276,9 @@ def reproduce(
 
 
 def _calibrate(rep: Report) -> None:
-    """Fit fedalt_main's free constants on every other cell of its exponent studies."""
-    cells = [c for e in rep.exponents if e.bound == "fedalt_main" for c in e.cells]
-    if len(cells) < 8:
-        return
-    train, test = cells[0::2], cells[1::2]
-    rep.calibration = calibrate("fedalt_main", train, test)
-    rep.calibration_cells = (tuple(train), tuple(test))
+    """Fit fedalt_main's free constants on short horizons, test on longer ones and on an
+    instance left out (``report_exponents.calibrate_report``)."""
+    done = report_exponents.calibrate_report(rep.exponents)
+    if done is not None:
+        rep.calibration, train, groups = done
+        rep.calibration_cells = (tuple(train), groups)

@@ -105,9 +105,8 @@ def _power_of_x(name: str, ys, xs, study) -> sp.Expr:
         return _number(ys[0])
     if min(ys) > 0:
         e = math.log(ys[-1] / ys[0]) / math.log(xs[-1] / xs[0])
-        if all(
-            math.isclose(y, ys[0] * (x / xs[0]) ** e, rel_tol=_REL) for x, y in zip(xs, ys)
-        ):
+        fitted = [ys[0] * (x / xs[0]) ** e for x in xs]
+        if all(math.isclose(y, f, rel_tol=_REL) for y, f in zip(ys, fitted, strict=True)):
             return sp.Float(ys[0]) * (X / _number(xs[0])) ** _rational(e)
     raise ValueError(
         f"Exponent study {study.label!r}: '{name}' of bound '{study.bound}' is not a power of "

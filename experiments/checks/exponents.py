@@ -80,6 +80,7 @@ class ExponentResult:
     bound: str = ""
     cells: tuple = field(default=(), repr=False)  # (symbol values, mean LHS) per x
     leading: str = ""
+    expectation: object = field(default=None, repr=False, compare=False)  # Expectation
 
     @property
     def verdict(self) -> str:
@@ -175,7 +176,7 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
     ``study.expectation().exponent``.
     """
     bound = theory.get_bound(study.bound)
-    expected = study.expectation().exponent
+    expectation = study.expectation()
     cells = study.swept()
     seeded = [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds]
     results = iter(simulate(seeded, runner))
@@ -198,8 +199,9 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
         tuple(study.xs),
         tuple(means),
         fit,
-        expected,
+        expectation.exponent,
         bound=study.bound,
         cells=tuple(kept),
         leading=study.leading,
+        expectation=expectation,
     )

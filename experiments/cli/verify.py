@@ -88,7 +88,7 @@ def check(args: argparse.Namespace) -> int:
         free = ", ".join(sorted(s.name for s in bound.free_constants))
         raise ValueError(
             f"Bound '{bound.name}' has free constants ({free}) and cannot be checked strictly; "
-            "its exponents and calibration are in 'partialfed reproduce'."
+            "its exponent checks and calibrated fit are in 'partialfed reproduce'."
         )
     if args.seeds is not None and not 1 <= args.seeds <= 10_000:
         raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
@@ -285,10 +285,12 @@ def reproduce(args: argparse.Namespace) -> int:
     else:
         strict = summary["strict"]
         holds = sum(r["verdict"] == "holds" for r in strict)
-        agree = sum(e["verdict"] == "agrees" for e in summary["exponents"])
+        verdicts = [e["verdict"] for e in summary["exponents"]]
+        fits = ", ".join(f"{verdicts.count(v)} {v}" for v in ("agrees", "inconclusive"))
+        fits += f", {verdicts.count('contradicts')} contradict"
         print(
-            f"strict checks: {holds}/{len(strict)} hold; exponent fits: {agree}/"
-            f"{len(summary['exponents'])} agree; lemma violations: "
+            f"strict checks: {holds}/{len(strict)} hold; exponent fits ({len(verdicts)}): "
+            f"{fits}; lemma violations: "
             f"{sum(lem['violations'] for lem in summary['lemmas'])}; regime agreement: "
             f"{summary['regime']['agreement']:.0%}"
         )

@@ -2,8 +2,10 @@
 
 - ``strict_figure``: each strict check's measured left-hand side against the horizon, with
   its bound;
-- ``exponent_figure``: each exponent study's measured values, fitted slope and theory's slope;
-- ``calibration_figure``: a bound with fitted constants against measurement;
+- ``exponent_figure``: each exponent study's measured values, fitted slope and theory's slope
+  (the named term's exponent, with the +-tolerance of the equivalence test as a band);
+- ``calibration_figure``: the fitted curve (a bound's shape with calibrated constants: a fit,
+  not a bound) against measurement, training and held-out cells;
 - ``panels``: the small-multiples layout they share.
 
 The theory and the measurement modules are imported when a figure is drawn, so importing
@@ -122,7 +124,9 @@ def exponent_figure(results: list[ExponentResult]):
     """One panel per exponent study: measured values, the fitted power law and theory's slope.
 
     Markers: the measured left-hand side (mean over seeds) at each value of the swept variable;
-    solid line: the fitted power law; dashed line: theory's exponent through the first point.
+    solid line: the fitted power law; dashed line: theory's exponent (of the study's named
+    term) through the first point, with a grey band for slopes within the tolerance of the
+    equivalence test. Title: the verdict and the direction of the measured slope.
 
     Parameters
     ----------
@@ -142,10 +146,26 @@ def exponent_figure(results: list[ExponentResult]):
             alg = e.label.split(":")[0]
             ax.loglog(xs, ys, "o", color=color_of(alg), label="measured (mean)")
             fit = np.exp(e.fit.intercept) * xs**e.fit.slope
-            ax.loglog(xs, fit, "-", color=color_of(alg), label=f"fit: slope {e.fit.slope:+.2f}")
-            ref = ys[0] * (xs / xs[0]) ** e.expected
-            ax.loglog(xs, ref, "k--", label=f"theory: slope {e.expected:+.2f}")
-            ax.set_title(f"{e.label}\n{e.verdict}", fontsize=9)
+            ax.loglog(
+                xs,
+                fit,
+                "-",
+                color=color_of(alg),
+                label=f"fit: slope {e.fit.slope:+.2f} [{e.fit.low:+.2f}, {e.fit.high:+.2f}]",
+            )
+            rel = xs / xs[0]
+            ref = ys[0] * rel**e.expected
+            ax.fill_between(
+                xs,
+                ys[0] * rel ** (e.expected - e.tolerance),
+                ys[0] * rel ** (e.expected + e.tolerance),
+                color="0.85",
+                lw=0,
+                label=f"theory ± {e.tolerance:g}",
+            )
+            term = f" ({e.leading} term)" if e.leading else ""
+            ax.loglog(xs, ref, "k--", label=f"theory{term}: slope {e.expected:+.2f}")
+            ax.set_title(f"{e.label}\n{e.verdict} ({e.direction})", fontsize=9)
             ax.set_xlabel(_AXIS.get(e.variable, LABELS.get(e.variable, e.variable)))
             ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set_ylabel("left-hand side")
@@ -154,35 +174,55 @@ def exponent_figure(results: list[ExponentResult]):
     return fig
 
 
+_GROUP_STYLE = (("s", "#D55E00"), ("^", "#009E73"), ("D", "#CC79A7"), ("v", "#E69F00"))
+
+
 def calibration_figure(c: CalibrationResult, train_m, test_m):
-    """Calibrated bound against the measured left-hand side, training and held-out cells.
+    """The fitted curve against the measured left-hand side, training and held-out cells.
+
+    The curve is the bound's shape with its free constants fitted on the training cells: a
+    fit, not a bound (nothing keeps the measurement below it).
 
     Parameters
     ----------
     c : experiments.checks.CalibrationResult
-        What ``calibrate`` returned (its ratios are predicted / measured per cell).
-    train_m, test_m : sequence of float
-        The measured left-hand side of the training and held-out cells, in the order of
-        ``c.train_ratios`` and ``c.test_ratios``.
+        What ``calibrate`` returned (its ratios are fitted / measured per cell).
+    train_m : sequence of float
+        The measured left-hand side of the training cells, in the order of ``c.train_ratios``.
+    test_m : mapping or sequence of float
+        Held-out group -> its measured values, in the order of ``c.groups[group]``; a plain
+        sequence is read in the order of ``c.test_ratios`` as one group "held-out cells".
 
     Returns
     -------
     matplotlib Figure
-        Log-log, with the diagonal "predicted = measured".
+        Log-log, with the diagonal "fit = measured".
     """
+    if isinstance(test_m, dict):
+        groups = {f"held-out: {g}": (c.groups[g], m) for g, m in test_m.items() if len(m)}
+    else:
+        groups = {"held-out cells": (c.test_ratios, test_m)} if len(test_m) else {}
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.5, 4))
         tr = np.asarray(c.train_ratios) * np.asarray(train_m)
         ax.loglog(train_m, tr, "o", color="#0072B2", label="training cells")
-        if test_m:
-            te = np.asarray(c.test_ratios) * np.asarray(test_m)
-            ax.loglog(test_m, te, "s", color="#D55E00", label="held-out cells")
-        lo = min(min(train_m), min(test_m or train_m)) / 1.5
-        hi = max(max(train_m), max(test_m or train_m)) * 1.5
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = measured")
+        every = list(train_m)
+        for (name, (ratios, measured)), (marker, color) in zip(
+            groups.items(), _GROUP_STYLE, strict=False
+        ):
+            ax.loglog(
+                measured,
+                np.asarray(ratios) * np.asarray(measured),
+                marker,
+                color=color,
+                label=name,
+            )
+            every += list(measured)
+        lo, hi = min(every) / 1.5, max(every) * 1.5
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="fit = measured")
         ax.set_xlabel("measured left-hand side")
-        ax.set_ylabel("calibrated bound")
-        ax.set_title(f"{c.bound}: median ratio {c.median_ratio:.2f}")
+        ax.set_ylabel("fitted curve (calibrated constants)")
+        ax.set_title(f"fit of {c.bound}'s shape: median ratio {c.median_ratio:.2f}", fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
     return fig

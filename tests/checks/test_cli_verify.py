@@ -122,7 +122,13 @@ def test_reproduce_quick_writes_the_report(tmp_path):
             assert s["verdict"] == "holds" and not s["reasons"], s
     scored = [lem for lem in res["lemmas"] if lem["verdict"] != "outside assumptions"]
     assert sum(lem["violations"] for lem in scored) == 0 and scored
-    assert all(e["verdict"] in ("agrees", "faster") for e in res["exponents"])
+    for e in res["exponents"]:  # an equivalence test: a slope may not contradict by falling slower
+        assert e["verdict"] in ("agrees", "inconclusive", "contradicts"), e
+        assert not (e["verdict"] == "contradicts" and e["direction"] == "slower"), e
+        assert e["leads"] and e["rate_exponent"] == e["expected"], e
+    cal = res["calibration"]
+    assert cal["kind"] == "fit" and set(cal["groups"]) == {"T > 800", "other instance"}
+    assert "## Calibrated fit (not a bound)" in md
     assert any((out / "runs").glob("*.parquet"))  # runs are stored for reuse
 
 

@@ -106,13 +106,25 @@ def test_calibration_figure_draws_train_test_and_the_diagonal():
     import matplotlib.pyplot as plt
 
     c = SimpleNamespace(
-        bound="fedalt_main", train_ratios=[1.0, 2.0], test_ratios=[0.5], median_ratio=1.25
+        bound="fedalt_main",
+        train_ratios=[1.0, 2.0],
+        test_ratios=[0.5, 3.0],
+        groups={"T > 800": [0.5], "other instance": [3.0]},
+        median_ratio=1.25,
     )
-    fig = plots.calibration_figure(c, [1.0, 3.0], [2.0])
+    fig = plots.calibration_figure(c, [1.0, 3.0], {"T > 800": [2.0], "other instance": [1.0]})
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"training cells", "held-out cells", "predicted = measured"}
+    assert set(lines) == {
+        "training cells",
+        "held-out: T > 800",
+        "held-out: other instance",
+        "fit = measured",
+    }
     assert list(lines["training cells"].get_ydata()) == [1.0, 6.0]  # ratio times measured
-    assert list(lines["held-out cells"].get_ydata()) == [1.0]
+    assert list(lines["held-out: T > 800"].get_ydata()) == [1.0]
+    assert list(lines["held-out: other instance"].get_ydata()) == [3.0]
+    # a calibrated curve is a fit, not a bound
+    assert "fit" in ax.get_title() and "bound" not in ax.get_ylabel()
     assert "fedalt_main" in ax.get_title() and "1.25" in ax.get_title()
     plt.close(fig)

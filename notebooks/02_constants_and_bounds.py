@@ -130,6 +130,11 @@ except ValueError as err:
 # %% [markdown]
 # What such a bound *can* be checked on is its shape: the exponents of $T$ (done by
 # `experiments.checks.exponent_check`) and comparisons between algorithms (notebook 3).
+# An exponent check names the term that leads (here `noise`, `drift` or `descent`); theory's
+# exponent is computed from that term with the study's step size substituted, and the verdict
+# is an equivalence test: *agrees* only when the whole 95% interval of the fitted slope lies
+# within ±0.05 of it, *contradicts* when the interval excludes it, *inconclusive* otherwise.
+# Fitting the free constants to measurements gives a *fit*, not a bound.
 #
 # **Provenance** says how far to trust a bound:
 #

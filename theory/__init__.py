@@ -14,6 +14,8 @@ pillutla2022_comparison   the verified slide-40 comparison, the reconstructed va
 classic      GD/SGD with explicit constants, tight GD, FedSGD anchor, local-SGD template
 fallah2020   Per-FedAvg: lemma constants, Theorem 4.5 template, exact quadratic closed forms
 regimes      regime boundaries, the (1 + chi^2)^{1/2} factor, exponents in T
+leading      a bound's terms as functions of eta, named, and their exponents in a swept
+             variable (what an exponent study expects)
 derived      bounds proved in this project (optional; maintained separately)
 derived_diversity  the partial-participation ones under the global diversity assumption A3'
 
@@ -31,7 +33,7 @@ import numpy as np
 import sympy as sp
 
 from partialfed._constraints import suggest
-from partialfed.theory import classic, fallah2020, pillutla2022, regimes
+from partialfed.theory import classic, fallah2020, leading, pillutla2022, regimes
 from partialfed.theory.bound import (
     ASSUMPTION_CONSTANTS,
     CLASSIC_CONSTANTS,
@@ -92,6 +94,7 @@ __all__ = [
     "term_exponents",
     "classic",
     "fallah2020",
+    "leading",
     "pillutla2022",
     "regimes",
 ]

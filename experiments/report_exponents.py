@@ -47,8 +47,8 @@ def findings(exponents) -> list[str]:
         elif e.verdict == "contradicts":
             out.append(
                 f"Exponent study '{e.label}': the 95% interval of the slope {_ci(e)} excludes "
-                f"{theory}; the measured quantity falls slower: this contradicts the rate in "
-                f"{e.variable}."
+                f"{theory}; the measured quantity falls slower than that term: its exponent in "
+                f"{e.variable} is contradicted at these values."
             )
         elif e.verdict == "inconclusive":
             out.append(

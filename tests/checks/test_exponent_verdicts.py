@@ -123,3 +123,39 @@ def test_eta_is_read_from_the_cells_under_another_step_rule():
 
     x_read = replace(s, steps=Given()).expectation()
     assert x_read.exponent == x_rule.exponent == -0.5
+
+
+def test_report_parts_say_inconclusive_and_split_the_calibration():
+    from partialfed.experiments import report_exponents as R
+
+    r = replace(_result(-0.502, -0.421, -0.5), label="m-study", leading="noise", bound="b")
+    (sentence,) = R.findings([r])
+    assert "inconclusive" in sentence and "[-0.502, -0.421]" in sentence
+    d = R.as_dict(r)
+    assert (d["verdict"], d["direction"], d["leading"]) == ("inconclusive", "slower", "noise")
+    slower = replace(r, fit=Slope(-0.3, -0.35, -0.25, 0.0))
+    assert "contradicted" in R.findings([slower])[0]
+    # calibration: short horizons train; longer ones and the left-out instance are held out
+    cells = tuple(({"T": T}, 1.0) for T in (400, 800, 1600, 3200))
+    a = replace(r, label="fedalt: T, noise-dominated", bound="fedalt_main", cells=cells)
+    m = replace(r, label=R.CALIBRATION_OTHER_INSTANCE[0], bound="fedalt_main", cells=cells[:2])
+    train, groups = R.calibration_split([a, m, replace(a, bound="fedsim_main")])
+    assert [c[0]["T"] for c in train] == [400, 800]
+    assert {k: [c[0]["T"] for c in v] for k, v in groups.items()} == {
+        "T > 800": [1600, 3200],
+        "other instance": [400, 800],
+    }
+
+
+def test_exponent_figure_shows_the_verdict_direction_and_term():
+    import matplotlib.pyplot as plt
+
+    from partialfed.experiments import plots
+
+    r = replace(_result(-0.502, -0.421, -0.5), label="fedalt: m", leading="noise")
+    fig = plots.exponent_figure([r])
+    ax = fig.axes[0]
+    assert "inconclusive (slower)" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "theory (noise term): slope -0.50" in labels and "theory ± 0.05" in labels
+    plt.close(fig)

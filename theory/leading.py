@@ -1,9 +1,9 @@
 """Which term of a rate leads in a swept variable, and with which exponent, under a step policy.
 
 An exponent study sweeps one variable ``x`` with a step policy ``eta = eta0 (x/x0)^power``,
-``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)`` (docs/references.md#pillutla2022-
-step-sizes) and claims that one term of a bound leads. Its expected exponent is read from the
-bound, not written by hand:
+``gamma_u = eta/(L_u tau_u)``, ``gamma_v = eta/(L_v tau_v)``
+(docs/references.md#pillutla2022-step-sizes) and claims that one term of a bound leads. Its
+expected exponent is read from the bound, not written by hand:
 
 1. :func:`step_form` -- the bound's right-hand side as a function of ``eta``: the steps
    ``gamma_*`` substituted by the parametrisation above, or, for the main-text FedAlt/FedSim

@@ -5,16 +5,20 @@
 - :mod:`.strict` -- :func:`strict_check` (a bound without free constants: pick step sizes that
   satisfy its conditions, simulate, decide ``measured <= bound`` with a one-sided 95% confidence
   bound over seeds) and :func:`lemma_check` (per-round lemmas along the same runs);
-- :mod:`.exponents` -- :func:`exponent_check` (sweep one variable where one term dominates, fit
-  the log-log slope with a 95% interval, compare with theory's exponent);
+- :mod:`.exponents` -- :func:`exponent_check` (sweep one variable where one term leads, fit
+  the log-log slope with a 95% interval, an equivalence test against theory's exponent);
+- :mod:`.expectation` -- :func:`expectation` (theory's exponent: the named leading term of the
+  bound, with the study's values and step policy substituted);
 - :mod:`.calibration` -- :func:`calibrate` (fit a bound's free constants on training cells,
-  predict held-out cells).
+  predict held-out groups, warn on constants the data do not determine; a fit, not a bound).
 """
 
 from partialfed.experiments.checks.assumptions import assumption_reasons
 from partialfed.experiments.checks.calibration import CalibrationResult, calibrate
+from partialfed.experiments.checks.expectation import Expectation, expectation
 from partialfed.experiments.checks.exponents import (
     TOLERANCE,
+    VERDICTS,
     ExponentResult,
     ExponentStudy,
     Slope,
@@ -37,6 +41,9 @@ __all__ = [
     "CalibrationResult",
     "Slope",
     "TOLERANCE",
+    "VERDICTS",
+    "Expectation",
+    "expectation",
     "strict_check",
     "fit_slope",
     "exponent_check",

@@ -1,6 +1,6 @@
 """Calibration: fit a bound's free constants on training cells, predict held-out cells.
 
-A calibrated bound is a *fit* of the bound's shape to measurements, not a bound: nothing
+A bound with calibrated constants is a *fit* of its shape to measurements, not a bound: nothing
 guarantees the measured quantity stays below it. What it can show is whether the shape predicts
 cells it was not fitted on -- other horizons ``T``, other instances -- and which of its
 constants the data determine at all (:attr:`CalibrationResult.warnings`).

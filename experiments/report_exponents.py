@@ -50,6 +50,12 @@ def findings(exponents) -> list[str]:
                 f"{theory}; the measured quantity falls slower than that term: its exponent in "
                 f"{e.variable} is contradicted at these values."
             )
+        elif e.verdict == "agrees" and e.excludes:
+            out.append(
+                f"Exponent study '{e.label}': the slope {_ci(e)} lies within ±{e.tolerance:g} "
+                f"of {theory} (agrees) but its interval excludes it: the measured quantity falls "
+                f"{e.direction} than that term, by less than the tolerance."
+            )
         elif e.verdict == "inconclusive":
             out.append(
                 f"Exponent study '{e.label}': the 95% interval of the slope {_ci(e)} contains "
@@ -80,9 +86,14 @@ def as_dict(e: ExponentResult) -> dict:
         "tolerance": e.tolerance,
         "verdict": e.verdict,
         "direction": e.direction,
+        "excludes": e.excludes,
         "leads": None if x is None else x.leads,
         "rate_exponent": None if x is None else x.rate_exponent,
     }
+
+
+def _direction(e: ExponentResult) -> str:
+    return e.direction + (" (interval excludes theory's)" if e.excludes else "")
 
 
 def _terms(e: ExponentResult) -> str:
@@ -126,7 +137,7 @@ def markdown(exponents, studies) -> list[str]:
         lines.append(
             f"| {e.label} | `{e.bound}` | {e.variable} | "
             f"{', '.join(f'{x:g}' for x in e.xs)} | {len(s.seeds)} | {_ci(e)} | "
-            f"{e.expected:+.3f} ({e.leading}) | **{e.verdict}** | {e.direction} | {s.why} |"
+            f"{e.expected:+.3f} ({e.leading}) | **{e.verdict}** | {_direction(e)} | {s.why} |"
         )
     lines += [
         "",

@@ -107,6 +107,13 @@ class ExponentResult:
         gap = self.fit.slope - self.expected
         return "equal" if gap == 0 else "faster" if gap < 0 else "slower"
 
+    @property
+    def excludes(self) -> bool:
+        """Whether the 95% interval excludes theory's exponent (the :attr:`direction` is then
+        significant; with ``verdict == "agrees"`` the difference is real but within the
+        tolerance)."""
+        return self.expected < self.fit.low or self.fit.high < self.expected
+
 
 @dataclass(frozen=True)
 class ExponentStudy:

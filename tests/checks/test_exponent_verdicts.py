@@ -34,6 +34,7 @@ def test_verdict_is_an_equivalence_test_on_the_interval(low, high, expected, ver
     r = _result(low, high, expected)
     assert (r.verdict, r.direction) == (verdict, direction)
     assert r.tolerance == TOLERANCE == 0.05
+    assert r.excludes == (not low <= expected <= high)
 
 
 def _study(label):
@@ -135,6 +136,9 @@ def test_report_parts_say_inconclusive_and_split_the_calibration():
     assert (d["verdict"], d["direction"], d["leading"]) == ("inconclusive", "slower", "noise")
     slower = replace(r, fit=Slope(-0.3, -0.35, -0.25, 0.0))
     assert "contradicted" in R.findings([slower])[0]
+    near = replace(r, fit=Slope(-0.456, -0.461, -0.452, 0.0))  # the full-size m-study
+    assert near.verdict == "agrees" and "excludes it" in R.findings([near])[0]
+    assert R.findings([replace(r, fit=Slope(-0.5, -0.52, -0.48, 0.0))]) == []
     # calibration: short horizons train; longer ones and the left-out instance are held out
     cells = tuple(({"T": T}, 1.0) for T in (400, 800, 1600, 3200))
     a = replace(r, label="fedalt: T, noise-dominated", bound="fedalt_main", cells=cells)

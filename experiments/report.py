@@ -178,7 +178,7 @@ def _markdown(rep: Report, command: str) -> str:
         lines += ["", f"![exponent fits]({rep.figures['exponents']})", ""]
     if rep.calibration is not None:
         lines += report_exponents.calibration_markdown(
-            rep.calibration, rep.figures.get("calibration")
+            rep.calibration, rep.figures.get("calibration"), rep.calibration_cells[0]
         )
     lines += ["## Lemma checks (derived bounds, round by round)", ""]
     if rep.lemmas:

@@ -23,9 +23,8 @@ __all__ = [
     "calibration_markdown",
 ]
 
-#: Calibration: train on cells with T <= this, of every fedalt_main T-study ...
-CALIBRATION_T_MAX = 800
-#: ... and hold out these studies' instances entirely.
+#: Calibration: train on the two shortest horizons of every fedalt_main T-study, and hold out
+#: these studies' instances entirely.
 CALIBRATION_OTHER_INSTANCE = ("fedalt: m, noise on u only",)
 
 
@@ -167,22 +166,23 @@ def markdown(exponents, studies) -> list[str]:
 def calibration_split(exponents, bound: str = "fedalt_main"):
     """Training cells and held-out groups for the calibrated fit of ``bound``.
 
-    Training: the cells with ``T <= CALIBRATION_T_MAX`` of every study of ``bound`` except
-    those of :data:`CALIBRATION_OTHER_INSTANCE`. Held out: the longer horizons of the same
-    studies (``"T > 800"``) and every cell of the other instance (``"other instance"``).
+    Training: the cells at the two shortest horizons ``T`` of the studies of ``bound`` that
+    sweep ``T`` (quick size: 400 and 800). Held out: their longer horizons (``"T > 800"``) and
+    every cell of the instances of :data:`CALIBRATION_OTHER_INSTANCE` (``"other instance"``).
     """
+    mine = [e for e in exponents if e.bound == bound]
+    swept = sorted({x for e in mine if e.variable == "T" for x in e.xs})
+    t_max = swept[1] if len(swept) > 1 else float("inf")
     train, longer, other = [], [], []
-    for e in exponents:
-        if e.bound != bound:
-            continue
+    for e in mine:
         for cell in e.cells:
             if e.label in CALIBRATION_OTHER_INSTANCE:
                 other.append(cell)
-            elif cell[0]["T"] <= CALIBRATION_T_MAX:
+            elif cell[0]["T"] <= t_max:
                 train.append(cell)
             else:
                 longer.append(cell)
-    groups = {f"T > {CALIBRATION_T_MAX}": longer, "other instance": other}
+    groups = {f"T > {t_max:g}": longer, "other instance": other}
     return train, {k: v for k, v in groups.items() if v}
 
 
@@ -198,8 +198,9 @@ def calibrate_report(exponents, bound: str = "fedalt_main"):
     return calibrate(bound, train, groups, fixed={"c_2": 1.0}), train, groups
 
 
-def calibration_markdown(c, figure: str | None) -> list[str]:
-    """The "Calibrated fit" section (lines of Markdown)."""
+def calibration_markdown(c, figure: str | None, train=()) -> list[str]:
+    """The "Calibrated fit" section (lines of Markdown); ``train``: the training cells."""
+    t_max = max((v["T"] for v, _ in train), default=float("nan"))
     consts = ", ".join(
         f"{k}={v:.3g}" + (" (fixed)" if k in c.fixed else "")
         for k, v in sorted(c.constants.items())
@@ -208,7 +209,7 @@ def calibration_markdown(c, figure: str | None) -> list[str]:
         "## Calibrated fit (not a bound)",
         "",
         f"The free constants of `{c.bound}` fitted by least squares in log scale on "
-        f"{len(c.train_ratios)} cells with T <= {CALIBRATION_T_MAX} ({consts}). The calibrated "
+        f"{len(c.train_ratios)} cells with T <= {t_max:g} ({consts}). The calibrated "
         "curve is a *fit* of the bound's shape to the measurements, not a bound: nothing keeps "
         "the measured quantity below it. It is tested on cells outside its fitting range: "
         "longer horizons of the same instances, and an instance it never saw. Ratio = fitted "

@@ -147,7 +147,7 @@ def _exponents(quick: bool) -> tuple:
     mu_v = 0.1, T = 400). Horizons start where the tuned eta is small (eta0 / L <= 0.15)."""
     # Seeds: with 3 the 95% interval of a noisy slope was +-0.04 to +-0.055, as wide as the
     # equivalence margin (0.05), so no noisy study could be decided; 12 bring it to +-0.015 to
-    # +-0.03 for a few seconds more (measured 2026-12-02, docs/design-notes.md).
+    # +-0.033 for about 9 s more on two cores (measured 2026-12-02, docs/design-notes.md).
     seeds = tuple(range(12)) if quick else tuple(range(24))
     Ts = (400, 800, 1600, 3200) if quick else (800, 1600, 3200, 6400, 12800)
     T_fixed = 1600 if quick else 6400

@@ -139,10 +139,15 @@ def test_report_parts_say_inconclusive_and_split_the_calibration():
     near = replace(r, fit=Slope(-0.456, -0.461, -0.452, 0.0))  # the full-size m-study
     assert near.verdict == "agrees" and "excludes it" in R.findings([near])[0]
     assert R.findings([replace(r, fit=Slope(-0.5, -0.52, -0.48, 0.0))]) == []
-    # calibration: short horizons train; longer ones and the left-out instance are held out
+    # calibration: the two shortest horizons train; longer ones and the left-out instance are
+    # held out
     cells = tuple(({"T": T}, 1.0) for T in (400, 800, 1600, 3200))
-    a = replace(r, label="fedalt: T, noise-dominated", bound="fedalt_main", cells=cells)
-    m = replace(r, label=R.CALIBRATION_OTHER_INSTANCE[0], bound="fedalt_main", cells=cells[:2])
+    Ts = tuple(c[0]["T"] for c in cells)
+    a = replace(r, label="fedalt: T, noise-dominated", bound="fedalt_main", xs=Ts, cells=cells)
+    m = replace(
+        r, label=R.CALIBRATION_OTHER_INSTANCE[0], bound="fedalt_main", variable="m", xs=(2, 4)
+    )
+    m = replace(m, cells=cells[:2])
     train, groups = R.calibration_split([a, m, replace(a, bound="fedsim_main")])
     assert [c[0]["T"] for c in train] == [400, 800]
     assert {k: [c[0]["T"] for c in v] for k, v in groups.items()} == {

@@ -33,7 +33,10 @@ def _ci(e: ExponentResult) -> str:
 
 
 def findings(exponents) -> list[str]:
-    """Every exponent study that does not agree, and every named term that does not lead."""
+    """Every exponent study that does not agree, and every named term that does not lead.
+
+    An agreeing interval that excludes theory's exponent (a real difference within the
+    tolerance) is not a disagreement; the table says so in its direction column."""
     out = []
     for e in exponents:
         theory = f"theory's {e.expected:+.3f} (the {e.leading} term of `{e.bound}`)"
@@ -48,12 +51,6 @@ def findings(exponents) -> list[str]:
                 f"Exponent study '{e.label}': the 95% interval of the slope {_ci(e)} excludes "
                 f"{theory}; the measured quantity falls slower than that term: its exponent in "
                 f"{e.variable} is contradicted at these values."
-            )
-        elif e.verdict == "agrees" and e.excludes:
-            out.append(
-                f"Exponent study '{e.label}': the slope {_ci(e)} lies within ±{e.tolerance:g} "
-                f"of {theory} (agrees) but its interval excludes it: the measured quantity falls "
-                f"{e.direction} than that term, by less than the tolerance."
             )
         elif e.verdict == "inconclusive":
             out.append(

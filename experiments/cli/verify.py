@@ -286,8 +286,10 @@ def reproduce(args: argparse.Namespace) -> int:
         strict = summary["strict"]
         holds = sum(r["verdict"] == "holds" for r in strict)
         verdicts = [e["verdict"] for e in summary["exponents"]]
-        fits = ", ".join(f"{verdicts.count(v)} {v}" for v in ("agrees", "inconclusive"))
-        fits += f", {verdicts.count('contradicts')} contradict"
+        fits = (
+            f"{verdicts.count('agrees')} agree, {verdicts.count('inconclusive')} inconclusive, "
+            f"{verdicts.count('contradicts')} contradict"
+        )
         print(
             f"strict checks: {holds}/{len(strict)} hold; exponent fits ({len(verdicts)}): "
             f"{fits}; lemma violations: "

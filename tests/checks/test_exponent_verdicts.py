@@ -126,6 +126,10 @@ def test_eta_is_read_from_the_cells_under_another_step_rule():
     assert x_read.exponent == x_rule.exponent == -0.5
 
 
+class _Study:
+    label, seeds, why, steps = "m-study", (0, 1), "because", "eta = 1"
+
+
 def test_report_parts_say_inconclusive_and_split_the_calibration():
     from partialfed.experiments import report_exponents as R
 
@@ -137,7 +141,8 @@ def test_report_parts_say_inconclusive_and_split_the_calibration():
     slower = replace(r, fit=Slope(-0.3, -0.35, -0.25, 0.0))
     assert "contradicted" in R.findings([slower])[0]
     near = replace(r, fit=Slope(-0.456, -0.461, -0.452, 0.0))  # the full-size m-study
-    assert near.verdict == "agrees" and "excludes it" in R.findings([near])[0]
+    assert near.verdict == "agrees" and near.excludes and R.findings([near]) == []
+    assert "(interval excludes theory's)" in "\n".join(R.markdown([near], [_Study()]))
     assert R.findings([replace(r, fit=Slope(-0.5, -0.52, -0.48, 0.0))]) == []
     # calibration: the two shortest horizons train; longer ones and the left-out instance are
     # held out

@@ -222,7 +222,9 @@ def calibration_figure(c: CalibrationResult, train_m, test_m):
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="fit = measured")
         ax.set_xlabel("measured left-hand side")
         ax.set_ylabel("fitted curve (calibrated constants)")
-        ax.set_title(f"fit of {c.bound}'s shape: median ratio {c.median_ratio:.2f}", fontsize=9)
+        ax.set_title(
+            f"fit of {c.bound}'s shape: held-out median ratio {c.median_ratio:.2f}", fontsize=9
+        )
         ax.legend(fontsize=7)
         fig.tight_layout()
     return fig

@@ -93,7 +93,7 @@ def test_a_term_that_does_not_lead_is_caught():
     # at constant eta the template's drift term is a floor that would lead the deterministic
     # study: the study says why it takes it as zero (tau = 1), and without that it fails
     det = _study("fedalt: T, deterministic, full participation")
-    assert dict(det.absent)["drift"].startswith("tau_u = tau_v = 1")
+    assert dict(det.absent)["drift"].startswith("tau = 1 and m = n")
     bare = replace(det, absent=()).expectation()
     assert not bare.leads and set(bare.leaders) == {"drift"}
     assert bare.slopes["drift"][0] == pytest.approx(0.0)
@@ -173,3 +173,20 @@ def test_exponent_figure_shows_the_verdict_direction_and_term():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "theory (noise term): slope -0.50" in labels and "theory ± 0.05" in labels
     plt.close(fig)
+
+
+def test_fedalt_with_partial_participation_keeps_its_eta_squared_term():
+    """At tau = 1 with m < n, FedAlt's analysis has an O(gamma^2) sampling-error term (slide
+    46): the drift term is not taken as zero, and under eta ~ m^{1/2} it grows like m. The
+    m-study's earlier design (eta0 = 0.075, T = 1600) let it overtake the noise term at m >= 8
+    (free constants 1); the shipped design keeps the noise term ahead."""
+    m_study = _study(NOISY_M)
+    assert m_study.absent == () and _study(NOISY_T).absent == ()
+    x = m_study.expectation()
+    assert x.leads and x.slopes["drift"][0] == pytest.approx(1.0)
+    old = replace(
+        m_study, cell=m_study.cell.with_run(T=1600), steps=replace(m_study.steps, eta0=0.075)
+    )
+    y = old.expectation()
+    assert y.exponent == -0.5 and not y.leads
+    assert y.leaders == ("noise", "noise", "drift", "drift")

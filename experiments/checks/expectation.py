@@ -154,11 +154,16 @@ def expectation(study) -> Expectation:
     """
     bound = theory.get_bound(study.bound)
     expr, labels = L.step_form(bound)
+    names = {s.name: s for s in expr.free_symbols}
+    for name in (study.leading, *(k for k, _ in study.absent)):
+        if name not in labels and name in names and name not in ("eta", study.variable):
+            labels[name] = names[name]  # a term named by a symbol it carries (e.g. "sigma")
     for name in (study.leading, *(k for k, _ in study.absent)):
         if name not in labels:
             raise ValueError(
                 f"The 'leading' and 'absent' terms of exponent study {study.label!r} must be "
-                f"among {list(labels)} (terms of bound '{study.bound}'). Got {name!r}."
+                f"among {list(labels)} (terms of bound '{study.bound}') or a symbol of its "
+                f"step form. Got {name!r}."
             )
     if study.leading in dict(study.absent):
         raise ValueError(f"Exponent study {study.label!r}: the leading term cannot be absent.")
@@ -171,7 +176,8 @@ def expectation(study) -> Expectation:
             subs[s] = _eta_policy(study, cells, xs)
         else:
             subs[s] = _power_of_x(s.name, [v[s.name] for v in table], xs, study)
-    terms = L.labelled_terms(expr.subs(subs), labels)
+    # split first: a term may be named by a symbol that the values then replace
+    terms = {k: sp.expand(t.subs(subs)) for k, t in L.labelled_terms(expr, labels).items()}
     slopes = {k: _slopes(t, xs) for k, t in terms.items()}
     ones = {c: 1 for c in FREE_CONSTANTS}
     values = {
@@ -207,6 +213,6 @@ def _rate_exponent(bound, label, subs, xs) -> float | None:
 
     if L.step_form(bound)[1] != P.PSI_TERMS or label not in P.RATE_TERMS:
         return None
-    terms = L.labelled_terms(bound.rhs.subs(subs), P.RATE_TERMS)
+    terms = {k: t.subs(subs) for k, t in L.labelled_terms(bound.rhs, P.RATE_TERMS).items()}
     s = _slopes(terms[label], xs)
     return None if s is None else float(_rational(s[0]))

@@ -132,8 +132,10 @@ class ExponentStudy:
     leading : str
         The term of the bound that leads in this regime: a label of
         :func:`theory.leading.step_form` (``"descent"``, ``"noise"`` or ``"drift"`` for the
-        main-text FedAlt/FedSim theorems). Theory's exponent is that term's, computed from the
-        bound with the study's values and step policy (:meth:`expectation`).
+        main-text FedAlt/FedSim theorems, a free constant's name otherwise) or a symbol that
+        marks the term (e.g. ``"sigma"``: the term carrying it). Theory's exponent is that
+        term's, computed from the bound with the study's values and step policy
+        (:meth:`expectation`).
     steps : step rule, optional
         Sets the steps of each swept cell (e.g. ``Eta`` with the theorem's tuned ``eta(T)``);
         ``None`` keeps the cell's steps.

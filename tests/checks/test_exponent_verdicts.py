@@ -190,3 +190,23 @@ def test_fedalt_with_partial_participation_keeps_its_eta_squared_term():
     y = old.expectation()
     assert y.exponent == -0.5 and not y.leads
     assert y.leaders == ("noise", "noise", "drift", "drift")
+
+
+def test_a_term_can_be_named_by_a_symbol_it_carries():
+    """A bound without free constants: sgd_nonconvex = 2 D/(gamma T) + L gamma sigma^2 with
+    gamma = eta/(L tau), eta = 0.1 (T/100)^power: the sigma term goes like T^power."""
+    from partialfed.experiments.cell import Cell
+    from partialfed.experiments.checks import ExponentStudy
+
+    cell = Cell.of(
+        "quadratic",
+        dict(n=1, d_u=2, d_v=1, chi=0.0, delta=0.0, mu_u=0.5, noise_u=1.0),
+        dict(algorithm="fedalt", m=1, gamma_v=0.0),
+    )
+    for power in (-0.5, -1 / 3):
+        s = ExponentStudy(
+            "sgd", "sgd_nonconvex", cell, "T", (100, 200, 400), "sigma", Eta(0.1, "T", 100, power)
+        )
+        x = s.expectation()
+        assert x.exponent == pytest.approx(power)
+        assert x.slopes["other"][0] == pytest.approx(-1 - power)  # 2 D/(gamma T)

@@ -17,8 +17,8 @@ from partialfed.experiments.checks.assumptions import assumption_reasons
 from partialfed.experiments.checks.calibration import CalibrationResult, calibrate
 from partialfed.experiments.checks.expectation import Expectation, expectation
 from partialfed.experiments.checks.exponents import (
+    EXPONENT_VERDICTS,
     TOLERANCE,
-    VERDICTS,
     ExponentResult,
     ExponentStudy,
     Slope,
@@ -41,7 +41,7 @@ __all__ = [
     "CalibrationResult",
     "Slope",
     "TOLERANCE",
-    "VERDICTS",
+    "EXPONENT_VERDICTS",
     "Expectation",
     "expectation",
     "strict_check",

@@ -21,7 +21,7 @@ from partialfed.experiments.steps import stepped
 
 __all__ = [
     "TOLERANCE",
-    "VERDICTS",
+    "EXPONENT_VERDICTS",
     "Slope",
     "fit_slope",
     "ExponentResult",
@@ -32,7 +32,7 @@ __all__ = [
 TOLERANCE = 0.05
 """Equivalence margin: an exponent within +-0.05 of theory's counts as the same."""
 
-VERDICTS = ("agrees", "contradicts", "inconclusive")
+EXPONENT_VERDICTS = ("agrees", "contradicts", "inconclusive")
 """Exponent verdicts (:attr:`ExponentResult.verdict`)."""
 
 

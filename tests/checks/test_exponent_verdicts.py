@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from partialfed.experiments.checks import TOLERANCE, ExponentResult, Slope
+from partialfed.experiments.checks import EXPONENT_VERDICTS, TOLERANCE, ExponentResult, Slope
 from partialfed.experiments.steps import Eta
 from partialfed.experiments.studies import plan
 
@@ -33,7 +33,7 @@ def _result(low, high, expected):
 def test_verdict_is_an_equivalence_test_on_the_interval(low, high, expected, verdict, direction):
     r = _result(low, high, expected)
     assert (r.verdict, r.direction) == (verdict, direction)
-    assert r.tolerance == TOLERANCE == 0.05
+    assert r.verdict in EXPONENT_VERDICTS and r.tolerance == TOLERANCE == 0.05
     assert r.excludes == (not low <= expected <= high)
 
 

@@ -84,10 +84,14 @@ class MaxStep:
     condition such as ``a_v > 0`` of the A3' bounds (``gamma_u^2 = O(gamma_v)``),
     ``fields=("gamma_v", "gamma_u")`` chooses ``gamma_v`` first; the default order would pin
     ``gamma_u`` near 1e-6 against ``gamma_v = 1e-12``.
+    ``fractions``, pairs ``(field, fraction)``, override ``fraction`` for the fields they name
+    (e.g. ``(("gamma_u", 1.0),)``: the whole supremum of a non-strict condition
+    ``gamma_u <= 1/L_u``, half of the others).
     """
 
     fraction: float = 1.0
     fields: tuple = STEP_FIELDS
+    fractions: tuple = ()
 
     def steps(self, cell: Cell, bound=None) -> dict:
         if bound is None:
@@ -133,7 +137,7 @@ class MaxStep:
                 mid = 0.5 * (lo + hi)
                 vals[f] = 10.0**mid
                 lo, hi = (mid, hi) if holds(bound, vals) else (lo, mid)
-            vals[f] = self.fraction * 10.0**lo
+            vals[f] = dict(self.fractions).get(f, self.fraction) * 10.0**lo
         first = {f: vals[f] for f in wanted}
         for _ in range(60):
             if holds(bound, vals):

@@ -4,7 +4,8 @@ A *family* is a factory ``f(**knobs) -> Problem`` whose knobs are its keyword pa
 a default (``synthetic.knobs_of`` reads them from the signature). Three kinds of name resolve to
 one:
 
-- a built-in family (``FAMILIES``: ``quadratic``, ``separable``, ``logistic``, ``representation``);
+- a built-in family (``FAMILIES``: ``quadratic``, ``separable``, ``logistic``, ``representation``,
+  ``sawtooth``);
 - a name given to ``register(name, factory)`` in this process;
 - an import reference ``"package.module:function"``, imported (``importlib.import_module`` plus
   attribute lookup) in whichever process asks for it. Configurations that name families this way
@@ -31,6 +32,7 @@ from partialfed._constraints import suggest
 from partialfed.synthetic.logistic import logistic
 from partialfed.synthetic.quadratic import quadratic
 from partialfed.synthetic.representation import representation
+from partialfed.synthetic.sawtooth import sawtooth
 from partialfed.synthetic.separable import separable
 
 __all__ = [
@@ -50,6 +52,7 @@ FAMILIES = {
     "separable": separable,
     "logistic": logistic,
     "representation": representation,
+    "sawtooth": sawtooth,
 }
 
 #: Environment variable through which registered names reach worker processes.

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from partialfed._constraints import Interval, validate, validate_args
+from partialfed._constraints import Interval, Options, validate, validate_args
 from partialfed.synthetic._problem import (
     NOISE,
     SEED,
@@ -136,8 +136,21 @@ _parameter_constraints = {
     "hessian_spread": [Interval(float, 0.0, 1.0, closed="left")],
     "noise_u": [NOISE],
     "noise_v": [NOISE],
+    "start": [Options(str, ("random", "optimum", "top"))],
     "seed": [SEED],
 }
+
+#: ``start`` values: where ``Problem.init`` puts the initial point.
+STARTS = ("random", "optimum", "top")
+
+
+def _top_direction(A, C, B):
+    """Unit top eigenvector ``(a, b)`` of the device Hessian ``[[A, C], [C^T, B]]``."""
+    d_u = A.shape[0]
+    H = np.block([[A, C], [C.T, B]]) if B.shape[0] else A
+    _, vecs = np.linalg.eigh(0.5 * (H + H.T))
+    top = vecs[:, -1] * (1.0 if vecs[np.argmax(np.abs(vecs[:, -1])), -1] >= 0 else -1.0)
+    return top[:d_u], top[d_u:]
 
 
 @validate_args(_parameter_constraints, OWNER)
@@ -156,6 +169,7 @@ def quadratic(
     hessian_spread: float = 0.0,
     noise_u: float = 0.0,
     noise_v: float = 0.0,
+    start: str = "random",
     seed: int = 0,
 ) -> Problem:
     r"""Block quadratic with a shared (or spread) Hessian; every constant exact.
@@ -224,6 +238,15 @@ def quadratic(
     noise_u, noise_v : float
         Standard deviations of the additive gradient noise, >= 0 (not the constants
         ``sigma_u``, ``sigma_v``, which also count minibatch variance).
+    start : {"random", "optimum", "top"}
+        Where ``Problem.init(s)`` starts. ``"random"``: ``u ~ N(0, I)``, ``v_i ~ N(0, I)``
+        (seeded by ``s``). ``"optimum"``: the joint minimiser ``(u*, V*)`` (``F = F_low``; only
+        noise and sampling move a run). ``"top"``: ``u* + r a``, ``v_i* + r b`` for every
+        device, with ``(a, b)`` the unit top eigenvector of the device Hessian
+        ``[[A, C], [C^T, B]]`` (``A`` averaged over devices) and ``r = sqrt(d_u + d_v)``: the
+        direction in which the coupling ``chi`` slows gradient steps most, where
+        ``fedsim_tau1_full``'s ``(1 + chi_bar)`` factor is attained
+        (docs/derivations/fedsim_tau1_full.md). ``"optimum"`` and ``"top"`` ignore ``s``.
     seed : int
         Instance seed (same seed, same instance).
     """
@@ -376,9 +399,22 @@ def quadratic(
         regions={"delta": personal_optima()} if delta_kind == "local" else {},
     )
 
-    def init(s):
-        r = np.random.default_rng([s, 0x1717])
-        return r.standard_normal(d_u), r.standard_normal((n, d_v))
+    if start == "random":
+
+        def init(s):
+            r = np.random.default_rng([s, 0x1717])
+            return r.standard_normal(d_u), r.standard_normal((n, d_v))
+
+    else:
+        u_init, V_init = np.array(u_star, dtype=float), np.array(V_star, dtype=float)
+        if start == "top":
+            a, b = _top_direction(A, C, B)  # A = mean_i A_i also when spread > 0
+            r0 = np.sqrt(d_u + d_v)
+            u_init, V_init = u_init + r0 * a, V_init + r0 * b[None, :]
+        u_init, V_init = np.ascontiguousarray(u_init), np.ascontiguousarray(V_init)
+
+        def init(s):
+            return u_init.copy(), V_init.copy()
 
     return Problem(
         name="quadratic",
@@ -405,6 +441,7 @@ def quadratic(
             hessian_spread=spread,
             noise_u=noise_u,
             noise_v=noise_v,
+            start=start,
             seed=seed,
         ),
         noise_u=noise_u,

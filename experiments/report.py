@@ -23,7 +23,7 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 
 from partialfed import theory  # noqa: E402
-from partialfed.experiments import plots, report_exponents  # noqa: E402
+from partialfed.experiments import mutation, plots, report_exponents  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
     StrictResult,
@@ -50,6 +50,7 @@ class Report:
     lemmas: list = field(default_factory=list)
     regime: RegimeMap | None = None
     regime_search: SearchResult | None = None
+    mutation: mutation.MutationScore | None = None
     calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -65,6 +66,8 @@ class Report:
                     f"{r.verdict}: measured {r.measured.mean:.4g} (95% upper "
                     f"{r.measured.upper:.4g}) against the bound {r.bound_value:.4g}.{why}"
                 )
+        if self.mutation is not None and self.mutation.missed:
+            out.append(mutation.finding(self.mutation))
         out += report_exponents.findings(self.exponents)
         for lemma in self.lemmas:
             if lemma["violations"] and lemma.get("verdict") != "outside assumptions":
@@ -103,6 +106,8 @@ class Report:
             out["regime"] = self.regime.as_dict()
         if self.regime_search is not None:
             out["regime_search"] = self.regime_search.summary()
+        if self.mutation is not None:
+            out["mutation"] = self.mutation.as_dict()
         return out
 
 
@@ -173,6 +178,8 @@ def _markdown(rep: Report, command: str) -> str:
         )
     if "strict" in rep.figures:
         lines += ["", f"![strict checks]({rep.figures['strict']})", ""]
+    if rep.mutation is not None:
+        lines += ["", *mutation.markdown(rep.mutation)]
     lines += report_exponents.markdown(rep.exponents, rep.plan.exponents)
     if "exponents" in rep.figures:
         lines += ["", f"![exponent fits]({rep.figures['exponents']})", ""]
@@ -242,6 +249,7 @@ def reproduce(
     for i, check in enumerate(pl.strict, 1):
         log(f"[strict {i}/{len(pl.strict)}] {check.bound}")
         rep.strict.append(strict_check(check, runner=runner))
+    rep.mutation = mutation.mutation_score(pl.strict, strict=rep.strict, runner=runner, log=log)
     for i, study in enumerate(pl.exponents, 1):
         log(f"[exponent {i}/{len(pl.exponents)}] {study.label}")
         rep.exponents.append(exponent_check(study, runner=runner))

@@ -137,6 +137,7 @@ _parameter_constraints = {
     "noise_u": [NOISE],
     "noise_v": [NOISE],
     "start": [Options(str, ("random", "optimum", "top"))],
+    "start_radius": [Interval(float, 0.0, 1e6, closed="right")],
     "seed": [SEED],
 }
 
@@ -170,6 +171,7 @@ def quadratic(
     noise_u: float = 0.0,
     noise_v: float = 0.0,
     start: str = "random",
+    start_radius: float = 1.0,
     seed: int = 0,
 ) -> Problem:
     r"""Block quadratic with a shared (or spread) Hessian; every constant exact.
@@ -243,10 +245,14 @@ def quadratic(
         (seeded by ``s``). ``"optimum"``: the joint minimiser ``(u*, V*)`` (``F = F_low``; only
         noise and sampling move a run). ``"top"``: ``u* + r a``, ``v_i* + r b`` for every
         device, with ``(a, b)`` the unit top eigenvector of the device Hessian
-        ``[[A, C], [C^T, B]]`` (``A`` averaged over devices) and ``r = sqrt(d_u + d_v)``: the
+        ``[[A, C], [C^T, B]]`` (``A`` averaged over devices) and ``r = start_radius sqrt(d_u +
+        d_v)``: the
         direction in which the coupling ``chi`` slows gradient steps most, where
         ``fedsim_tau1_full``'s ``(1 + chi_bar)`` factor is attained
         (docs/derivations/fedsim_tau1_full.md). ``"optimum"`` and ``"top"`` ignore ``s``.
+    start_radius : float
+        Distance factor of ``start="top"`` (> 0; ignored otherwise). A small radius starts near
+        the optimum with ``F(u^0, V^0) - F_low > 0``, which the bounds' ``Delta_F0`` needs.
     seed : int
         Instance seed (same seed, same instance).
     """
@@ -409,7 +415,7 @@ def quadratic(
         u_init, V_init = np.array(u_star, dtype=float), np.array(V_star, dtype=float)
         if start == "top":
             a, b = _top_direction(A, C, B)  # A = mean_i A_i also when spread > 0
-            r0 = np.sqrt(d_u + d_v)
+            r0 = start_radius * np.sqrt(d_u + d_v)
             u_init, V_init = u_init + r0 * a, V_init + r0 * b[None, :]
         u_init, V_init = np.ascontiguousarray(u_init), np.ascontiguousarray(V_init)
 
@@ -442,6 +448,7 @@ def quadratic(
             noise_u=noise_u,
             noise_v=noise_v,
             start=start,
+            start_radius=start_radius,
             seed=seed,
         ),
         noise_u=noise_u,

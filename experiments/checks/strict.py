@@ -81,7 +81,7 @@ class StrictResult:
       conditions, which are checked on evaluation, so the bound claims a finite value);
     * otherwise ``"holds"`` when the one-sided 95% upper confidence bound of the measured
       left-hand side is at most the bound, ``"violated"`` when the lower one exceeds it, and
-      ``"inconclusive"`` in between.
+      ``"inconclusive"`` in between, up to a relative rounding tolerance ``ROUNDING`` (1e-9).
 
     ``reasons`` says why, one sentence each, for ``"outside assumptions"`` (the constant, its
     kind, the bound's use) and for a diverged ``"violated"``; empty otherwise.
@@ -130,10 +130,16 @@ class StrictResult:
         }
 
 
+#: Relative rounding tolerance of a verdict: a bound attained with equality (a tight instance)
+#: must not flip on the last bits of a float sum (the same tolerance as :func:`lemma_check`).
+ROUNDING = 1e-9
+
+
 def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
-    if measured.upper <= bound_value:
+    slack = ROUNDING * abs(bound_value)
+    if measured.upper <= bound_value + slack:
         return "holds"
-    if measured.lower > bound_value:
+    if measured.lower > bound_value + slack:
         return "violated"
     return "inconclusive"
 

@@ -13,8 +13,10 @@ step fields it sets; :func:`stepped` returns the cell with them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -42,8 +44,25 @@ def _value(values: Mapping, name: str):
     return values[key if key in values else name]
 
 
+_COMPARE = {sp.LessThan: float.__le__, sp.StrictLessThan: float.__lt__}
+_COMPARE.update({sp.GreaterThan: float.__ge__, sp.StrictGreaterThan: float.__gt__})
+
+
+@lru_cache(maxsize=512)
+def _compiled(relation):
+    """``(symbols, f)`` with ``f(*values) = (lhs, rhs)`` as floats (an inequality), or None."""
+    if type(relation) not in _COMPARE:
+        return None
+    syms = tuple(sorted(relation.free_symbols, key=lambda s: s.name))
+    return syms, sp.lambdify(syms, (relation.lhs, relation.rhs), modules="math")
+
+
 def holds(bound, values: Mapping) -> bool:
-    """Whether every checkable condition of ``bound`` holds at ``values``."""
+    """Whether every checkable condition of ``bound`` holds at ``values``.
+
+    Inequalities are evaluated in floats (compiled once per relation; the bisection of
+    :class:`MaxStep` calls this ~100 times per step), equalities by sympy.
+    """
     subs = {}
     for c in _conditions(bound):
         for s in c.relation.free_symbols:
@@ -51,7 +70,16 @@ def holds(bound, values: Mapping) -> bool:
                 subs[s] = _value(values, s.name)
             except KeyError:
                 return False
-        if not bool(c.relation.subs(subs)):
+        fast = _compiled(c.relation)
+        if fast is not None:
+            syms, f = fast
+            try:
+                a, b = f(*(float(subs[s]) for s in syms))
+            except (ZeroDivisionError, ValueError, OverflowError):
+                a = b = math.nan
+            if not _COMPARE[type(c.relation)](float(a), float(b)):
+                return False
+        elif not bool(c.relation.subs(subs)):
             return False
     return True
 

@@ -20,7 +20,7 @@ from partialfed.experiments.regime_search import WorstCaseSearch
 from partialfed.experiments.steps import STEP_FIELDS, Eta, MaxStep, TunedEta
 from partialfed.theory import derived_diversity
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "plan", "strict_checks", "NOISE_D", "T_SHORT", "NEAR_OPTIMUM"]
 
 #: The quick regime study's step grid and refinement (the full size uses the defaults).
 QUICK_ETAS = tuple(float(2.0**k) for k in range(-6, 1))
@@ -41,12 +41,12 @@ class Plan:
 #: Shared dimension of the noise-only and diversity-only instances: ``||xi||^2`` of a
 #: ``d``-dimensional Gaussian has relative spread ``sqrt(2/d)``, so the seed mean resolves the
 #: ``1/T`` gap between the measured side and a tight bound (ratio ``1 - 1/T``).
-NOISE_D = 500
+NOISE_D = 400
 #: Their start: ``1e-3 sqrt(d)`` from the optimum along the top eigenvector, so that
 #: ``Delta_F0 > 0`` (the bounds need it) but ``Delta_F0/T`` is negligible against the noise.
 NEAR_OPTIMUM = {"start": "top", "start_radius": 1e-3}
-#: Horizon of those instances: ratio ``1 - 1/T = 0.98`` and a margin the seeds can resolve.
-T_SHORT = 50
+#: Horizon of those instances: ratio ``1 - 1/T = 0.96``, a gap the seeds resolve (4-6 seeds).
+T_SHORT = 25
 
 
 def _tight(single: dict, name: str, run: dict, seeds: tuple, T: int, **problem) -> list:
@@ -89,8 +89,12 @@ def _tight(single: dict, name: str, run: dict, seeds: tuple, T: int, **problem) 
 
 
 def _strict(quick: bool) -> tuple:
-    seeds = tuple(range(6 if quick else 24))
-    T = 300 if quick else 2000
+    return strict_checks(tuple(range(6 if quick else 24)), 300 if quick else 2000)
+
+
+def strict_checks(seeds: tuple, T: int) -> tuple:
+    """Every strict check of ``reproduce`` with these seeds and horizon (the instances with
+    ``T_SHORT`` keep theirs); ``plan(quick)`` uses 6 seeds and ``T = 300`` (full: 24, 2000)."""
     single = dict(n=1, d_u=1, d_v=1, chi=0.0, delta=0.0, mu_u=1.0)
     u_only = MaxStep(fields=("gamma_u",))
     checks = [

@@ -1,0 +1,105 @@
+"""Mutation tests: the strict checks reject wrong bounds and accept the right ones.
+
+At a small size (4 seeds, ``T = 60``, the tight instances of ``experiments.studies``): every
+listed wrong variant (``experiments.mutation.MUTANTS``) that changes a strictly checked bound is
+"violated" on some instance of that bound, the bounds themselves "hold" on the same instances
+(so the suite is not simply biased towards "violated"), and every bound has an instance with
+ratio measured/bound >= 0.95.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from partialfed import theory
+from partialfed.experiments import mutation, studies
+from partialfed.experiments.checks import strict_check
+from partialfed.theory import symbols as S
+
+#: Applicable variants no instance inside the proofs' assumptions can reject. FedAlt's
+#: partial-participation bounds depend on L_uv only through c_err, which vanishes at m = n; with
+#: m < n and chi > 0 the quadratic's delta holds only at the personal optima (kind "local"), so
+#: no shipped family can test them there.
+KNOWN_MISSES = {("fedalt_tau1_partial", "chi_bar=0"), ("fedalt_tauv_partial", "chi_bar=0")}
+
+#: Which variants change which bound (the rest are "n/a").
+APPLIES = {
+    "sgd_nonconvex": {"x0.9", "noise/2", "T^1.25"},
+    "gd_tight": {"x0.9", "T^1.25"},
+    "fedsgd_partial": {"x0.9", "noise/2", "T^1.25", "sigma_u^2/n", "delta=0"},
+    "fedalt_tau1_full": {"x0.9", "noise/2", "T^1.25"},
+    "fedalt_tauv_full": {"x0.9", "noise/2", "T^1.25"},
+    "fedsim_tau1_full": {"x0.9", "noise/2", "T^1.25", "chi_bar=0"},
+    "fedalt_tau1_partial": {m.name for m in mutation.MUTANTS},
+    "fedalt_tauv_partial": {m.name for m in mutation.MUTANTS},
+    "fedsim_tau1_partial": {m.name for m in mutation.MUTANTS},
+}
+
+
+@pytest.fixture(scope="module")
+def small():
+    checks = [c for c in studies.strict_checks((0, 1, 2, 3), 60) if c.label.startswith("tight")]
+    strict = [strict_check(c) for c in checks]
+    return checks, strict, mutation.mutation_score(checks, strict=strict)
+
+
+def test_every_applicable_mutant_is_caught(small):
+    _, _, score = small
+    assert score.total >= sum(len(v) for v in APPLIES.values())
+    assert set(score.missed) <= KNOWN_MISSES, score.missed
+    for r in score.applicable:
+        if (r.bound, r.mutant) not in KNOWN_MISSES:
+            assert r.caught_by and r.verdicts[-1][1] == "violated", r
+
+
+def test_the_bounds_themselves_hold_on_the_same_instances(small):
+    _, strict, score = small
+    assert len(score.unmutated) == len(strict)
+    assert [u[2] for u in score.unmutated] == ["holds"] * len(strict), score.unmutated
+
+
+def test_every_strict_bound_has_a_tight_instance(small):
+    _, strict, _ = small
+    best: dict = {}
+    for r in strict:
+        best[r.check.bound] = max(best.get(r.check.bound, 0.0), r.ratio)
+    assert set(APPLIES) <= set(best)
+    assert all(v >= 0.95 for v in best.values()), best
+
+
+def test_a_mutant_applies_exactly_where_it_changes_the_bound():
+    for name, expected in APPLIES.items():
+        bound = theory.get_bound(name)
+        got = {m.name for m in mutation.MUTANTS if mutation.changes(bound, m.mutate(bound))}
+        assert got == expected, (name, got)
+
+
+def test_mutants_are_the_stated_variants():
+    b = theory.get_bound("fedsgd_partial")
+    by = {m.name: m.mutate(b) for m in mutation.MUTANTS}
+    assert sp.simplify(by["x0.9"].rhs - sp.Rational(9, 10) * b.rhs) == 0
+    d_rhs = sp.diff(b.rhs, S.Delta_F0) / sp.diff(by["T^1.25"].rhs, S.Delta_F0)
+    assert sp.simplify(d_rhs - S.T ** sp.Rational(1, 4)) == 0
+    noise = sp.diff(b.rhs, S.sigma, 2) / sp.diff(by["noise/2"].rhs, S.sigma, 2)
+    assert sp.simplify(noise - 2) == 0
+    over_n = sp.diff(by["sigma_u^2/n"].rhs, S.sigma, 2) / sp.diff(b.rhs, S.sigma, 2)
+    assert sp.simplify(over_n - S.m / S.n) == 0
+    assert S.zeta not in by["delta=0"].rhs.free_symbols
+    sim = theory.get_bound("fedsim_tau1_full")
+    chi0 = mutation.MUTANTS[-1].mutate(sim)
+    assert not {S.L_uv, S.L_vu} & (chi0.free_symbols | chi0.lhs.free_symbols)
+
+
+def test_identical_cells_run_once():
+    calls = []
+
+    def runner(cells):
+        calls.append(len(cells))
+        return [object() for _ in cells]
+
+    run = mutation.memo_runner(runner)
+    cells = studies.strict_checks((0, 1), 10)[0].cells()
+    run(cells)
+    run(cells)
+    assert calls == [len(cells)]

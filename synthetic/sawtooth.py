@@ -1,6 +1,6 @@
 r"""Gradient descent's worst case: a sawtooth gradient that makes ``gd_tight`` an equality.
 
-The shared block is separable, ``F_i(u, v) = sum_k h(u_k) + (L_v/2) ||v||^2``, with the
+The shared block is separable, ``F_i(u, v) = sum_k h(u_k) + (L_v/2) ||v - c_i||^2``, with the
 one-dimensional ``h`` of period ``P = 1/L_u`` (docs/references.md#synthetic-pep-worst-case):
 
 .. math::
@@ -37,9 +37,10 @@ OWNER = "synthetic.make('sawtooth')"
 
 
 class SawtoothData(NamedTuple):
-    """``par = [L_u, L_v, periods]``."""
+    """``par = [L_u, L_v, periods]`` and the personal targets ``c (n, d_v)``."""
 
     par: np.ndarray
+    c: np.ndarray
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -73,7 +74,8 @@ def _loss(data, i, u, v):
     for a in range(u.shape[0]):
         s += _h(u[a], L, K)
     for a in range(v.shape[0]):
-        s += 0.5 * Lv * v[a] * v[a]
+        w = v[a] - data.c[i, a]
+        s += 0.5 * Lv * w * w
     return s
 
 
@@ -88,7 +90,7 @@ def _grad_u(data, i, u, v, out, idx):
 def _grad_v(data, i, u, v, out, idx):
     Lv = data.par[1]
     for a in range(v.shape[0]):
-        out[a] = Lv * v[a]
+        out[a] = Lv * (v[a] - data.c[i, a])
 
 
 register(SawtoothData, _loss, _grad_u, _grad_v)
@@ -122,13 +124,13 @@ def sawtooth(
 ) -> Problem:
     r"""The performance-estimation worst case of gradient descent with step ``1/L_u``.
 
-    ``F_i(u, v) = sum_k h(u_k) + (L_v/2) ||v||^2`` for every device (module docstring for
-    ``h``). Each step of GD with ``gamma_u = 1/L_u`` from ``u^0 = 0`` lands on the next
-    multiple of ``P = 1/L_u`` while ``t < periods``: ``||grad_u F||^2 = d_u`` at every iterate
-    and ``F`` drops by ``(3/4) d_u / L_u`` per step (the integral of ``1 - L_u min(r, P - r)``
-    over a period), so ``gd_tight``'s ``min_{t<=N} ||grad||^2 <= (4/3)(L/N)(F(x_0) - F(x_N))``
-    holds with equality for ``N <= periods``
-    (docs/references.md#synthetic-pep-worst-case).
+    ``F_i(u, v) = sum_k h(u_k) + (L_v/2) ||v - c_i||^2`` (module docstring for ``h``;
+    ``c_i ~ N(0, I)`` seeded, the personal optima). Each step of GD with ``gamma_u = 1/L_u``
+    from ``u^0 = 0`` lands on the next multiple of ``P = 1/L_u`` while ``t < periods``:
+    ``||grad_u F||^2 = d_u`` at every iterate, and ``F`` drops by ``(3/4) d_u / L_u`` per
+    step (the integral of ``1 - L_u min(r, P - r)`` over a period). So ``gd_tight``'s
+    ``min_{t<=N} ||grad||^2 <= (4/3)(L/N)(F(x_0) - F(x_N))`` holds with equality for every
+    ``N <= periods`` (docs/references.md#synthetic-pep-worst-case).
 
     Constants, all **exact**:
 
@@ -137,7 +139,8 @@ def sawtooth(
     - ``delta = rho = 0``: every device has the same ``grad_u F_i``.
     - ``sigma_u = noise_u``, ``sigma_v = noise_v`` (additive noise).
     - ``F_low = d_u (-(3/4) K P - P/2)`` with ``K = periods``: ``h`` decreases up to
-      ``(K + 1) P`` (``h' < 0`` before, ``= 0`` after) and ``h -> +inf`` as ``x -> -inf``.
+      ``(K + 1) P`` (``h' < 0`` before, ``= 0`` after) and ``h -> +inf`` as ``x -> -inf``;
+      the personal block's infimum 0 is attained at ``v_i = c_i``.
 
     Parameters
     ----------
@@ -151,10 +154,11 @@ def sawtooth(
     noise_u, noise_v : float
         Standard deviations of the additive gradient noise, >= 0.
     seed : int
-        Seeds only the personal block's initial point (the instance itself is deterministic).
+        Seeds the personal targets ``c_i`` (the shared block does not depend on it).
     """
     check_size(n, d_u + d_v, OWNER)
-    data = SawtoothData(np.array([L_u, L_v, float(periods)]))
+    targets = np.random.default_rng([seed, 0x5A7]).standard_normal((n, d_v))
+    data = SawtoothData(np.array([L_u, L_v, float(periods)]), np.ascontiguousarray(targets))
     P = 1.0 / L_u
     F_low = d_u * (-0.75 * periods * P - 0.5 * P)
     constants = Constants(
@@ -170,7 +174,7 @@ def sawtooth(
         kind=dict.fromkeys(CONSTANT_NAMES, "exact"),
         notes={
             "L_u": "slopes +-L_u of the sawtooth gradient",
-            "F_low": "attained for u_k >= (periods + 1)/L_u, v = 0",
+            "F_low": "attained for u_k >= (periods + 1)/L_u, v_i = c_i",
             **({"L_v": "no personal block (d_v = 0)"} if d_v == 0 else {}),
         },
     )
@@ -180,7 +184,7 @@ def sawtooth(
         return np.zeros(d_u), r.standard_normal((n, d_v))
 
     witnesses = {
-        "F_low": (np.full(d_u, (periods + 1) * P), np.zeros((n, d_v))),
+        "F_low": (np.full(d_u, (periods + 1) * P), targets.copy()),
         "delta": (np.zeros(d_u), np.zeros((n, d_v))),
         "L_u": (0, np.full(d_u, 0.25 * P), np.zeros(d_v)),
         "L_v": (0, np.zeros(d_u), np.zeros(d_v)),

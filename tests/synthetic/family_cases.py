@@ -23,6 +23,7 @@ CASES = [
     ("logistic-batch", "logistic", {"batch": 5, "d_v": 3}),
     ("representation", "representation", {}),
     ("representation-noisy", "representation", {"label_noise": 0.1, "batch": 4}),
+    ("sawtooth", "sawtooth", {"n": 4, "d_u": 3, "d_v": 2, "L_u": 0.5, "periods": 3}),
 ]
 IDS = [c[0] for c in CASES]
 _CACHE: dict = {}

@@ -107,6 +107,7 @@ KNOB_RANGES = {
     "clusters": ("int", 1, 6),
     "d": ("int", 1, 10**4),
     "k": ("int", 1, 10**3),
+    "periods": ("int", 1, 10**9),
     "delta": ("real", 0.0, 1e6, False, False),
     "chi": ("real", 0.0, 1.0, False, True),
     "L_u": ("real", 0.0, 1e6, True, False),
@@ -123,6 +124,7 @@ KNOB_RANGES = {
     "label_noise": ("real", 0.0, 1e6, False, False),
     "beta_B": ("real", 0.0, 1e6, True, False),
     "beta_w": ("real", 0.0, 1e6, True, False),
+    "start_radius": ("real", 0.0, 1e6, True, False),
 }
 FAMILY_RANGES = {
     ("separable", "delta"): ("real", 0.0, 2.0, False, False),  # delta_max(d_u=3) < 1.6

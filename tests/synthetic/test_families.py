@@ -245,6 +245,8 @@ _POSITIVE = {
     "d",
     "k",
     "clusters",
+    "periods",
+    "start_radius",
 }
 _BAD = [-1, -0.5, float("nan"), float("inf"), "1", [1], True]
 

@@ -65,7 +65,7 @@ def test_a_bad_family_is_one_line_naming_the_parameter_and_what_is_allowed(name,
 def test_register_then_make_and_list(clean_registry):
     assert "toy" not in synthetic.family_names()
     synthetic.register("toy", userobj_example.make)
-    assert synthetic.family_names()[:4] == tuple(synthetic.FAMILIES)
+    assert synthetic.family_names()[: len(synthetic.FAMILIES)] == tuple(synthetic.FAMILIES)
     assert "toy" in synthetic.family_names() and "toy" not in synthetic.FAMILIES
     assert synthetic.knobs_of("toy") == synthetic.knobs_of(REF)
     assert synthetic.make("toy", n=4).n == 4

@@ -120,11 +120,13 @@ def check(args: argparse.Namespace) -> int:
         elif f in given:
             maxed.discard(f)
     fraction = check.steps.fraction if isinstance(check.steps, MaxStep) else 1.0
+    fractions = check.steps.fractions if isinstance(check.steps, MaxStep) else ()
+    fields = tuple(f for f in STEP_FIELDS if f in maxed)
     cell = Cell.of(args.family or check.cell.family, problem, run)
     check = replace(
         check,
         cell=cell,
-        steps=MaxStep(fraction, tuple(f for f in STEP_FIELDS if f in maxed)) if maxed else None,
+        steps=MaxStep(fraction, fields, fractions) if maxed else None,
         seeds=tuple(range(args.seeds)) if args.seeds else check.seeds,
     )
     r = strict_check(check, scale=args.scale, runner=runner(args, None))

@@ -3,10 +3,11 @@
 A strict check is worth as much as its ability to reject a wrong bound. :data:`MUTANTS` lists
 wrong variants (each a function ``Bound -> Bound``): the bound times 0.9, the noise term halved,
 ``Delta_F0/T`` replaced by ``Delta_F0/T^1.25``, ``sigma_u^2/m`` by ``sigma_u^2/n``, the
-diversity term dropped, the coupling ``chi_bar`` set to 0. A mutant *applies* to a bound when
-it changes the bound (its right-hand side, the weights of its left-hand side or its
-conditions); it is *caught* when some strict instance of that bound says ``"violated"`` for it
-(``"inconclusive"`` and ``"outside assumptions"`` do not count).
+diversity term dropped (``delta``, FedSGD's ``zeta``, A3''s ``delta_prime``), the coupling
+``chi_bar`` set to 0. A mutant *applies* to a bound when it changes the bound (its right-hand
+side, the weights of its left-hand side or its conditions); it is *caught* when some strict
+instance of that bound says ``"violated"`` for it (``"inconclusive"`` and ``"outside
+assumptions"`` do not count).
 
 A mutant is checked with its own steps: ``strict_check(check, bound=mutant)`` chooses the steps
 from the mutant's conditions, as a user who believed the wrong bound would. So ``chi_bar = 0``
@@ -98,7 +99,7 @@ def _sigma_over_n(bound):
 
 
 def _delta_dropped(bound):
-    return _subs(bound, {"delta": 0, "zeta": 0})
+    return _subs(bound, {"delta": 0, "zeta": 0, "delta_prime": 0})
 
 
 def _chi_zero(bound):
@@ -111,7 +112,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("noise/2", "sigma^2 -> sigma^2/2 (sigma, sigma_u, sigma_v)", _noise_halved),
     Mutant("T^1.25", "Delta_F0/T -> Delta_F0/T^1.25 (Delta_FT/T for GD)", _slower_T),
     Mutant("sigma_u^2/n", "sigma_u^2/m -> sigma_u^2/n (sigma^2/m for FedSGD)", _sigma_over_n),
-    Mutant("delta=0", "the diversity term dropped (delta, zeta -> 0)", _delta_dropped),
+    Mutant("delta=0", "the diversity term dropped (delta, zeta, delta_prime -> 0)", _delta_dropped),
     Mutant("chi_bar=0", "no coupling: L_uv = L_vu = 0 (chi = chi_bar = 0)", _chi_zero),
 )
 

@@ -37,7 +37,7 @@ def test_check_exit_status_says_the_verdict(capsys):
     the exit codes are documented in --help."""
     from partialfed.experiments.cli import main
 
-    args = ["check", "fedsim_tau1_partial", "--set", "T=40", "--seeds", "2"]
+    args = ["check", "fedsim_tau1_partial", "--set", "T=40", "--set", "chi=0.5", "--seeds", "2"]
     assert main(args) == 5
     text = capsys.readouterr().out
     assert "-> outside assumptions" in text and "  - delta is local" in text

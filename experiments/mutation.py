@@ -6,8 +6,9 @@ wrong variants (each a function ``Bound -> Bound``): the bound times 0.9, the no
 diversity term dropped (``delta``, FedSGD's ``zeta``, A3''s ``delta_prime``), the coupling
 ``chi_bar`` set to 0. A mutant *applies* to a bound when it changes the bound (its right-hand
 side, the weights of its left-hand side or its conditions); it is *caught* when some strict
-instance of that bound says ``"violated"`` for it (``"inconclusive"`` and ``"outside
-assumptions"`` do not count).
+instance of that bound says ``"violated"`` for it while the bound itself ``"holds"`` there
+(``"inconclusive"`` and ``"outside assumptions"`` do not count, nor does an instance on which the
+bound itself does not hold: there "violated" says nothing about the variant).
 
 A mutant is checked with its own steps: ``strict_check(check, bound=mutant)`` chooses the steps
 from the mutant's conditions, as a user who believed the wrong bound would. So ``chi_bar = 0``
@@ -283,15 +284,16 @@ def mutation_score(
             same_steps = _conditions(wrong) == _conditions(bound)
             verdicts, caught_by = [], None
             for c in instances:
+                key = id(c)
                 if same_steps:  # the steps of the bound itself: reuse its stepped cell
-                    c = replace(c, cell=checked[id(c)].cell, steps=None)
+                    c = replace(c, cell=checked[key].cell, steps=None)
                 try:
                     r = strict_check(c, runner=run, bound=wrong)
                 except ValueError as exc:  # no step satisfies the mutant's conditions
                     verdicts.append((c.label, f"error: {exc}", float("nan")))
                     continue
                 verdicts.append((c.label, r.verdict, r.ratio))
-                if r.verdict == "violated":
+                if r.verdict == "violated" and checked[key].verdict == "holds":
                     caught_by = c.label
                     break
             results.append(MutantResult(name, mutant.name, True, caught_by, tuple(verdicts)))

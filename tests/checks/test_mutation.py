@@ -132,3 +132,19 @@ def test_every_shipped_instance_holds_and_the_mutants_are_caught():
     score = mutation.mutation_score(checks)
     assert set(score.missed) <= KNOWN_MISSES, score.missed
     assert all(u[2] == "holds" for u in score.unmutated), score.unmutated
+
+
+def test_an_instance_where_the_bound_itself_fails_catches_nothing(monkeypatch):
+    """A "violated" mutant counts only where the bound itself holds: a check that says
+    "violated" to everything (here a stub) must score 0, not every mutant."""
+    from types import SimpleNamespace
+
+    def always_violated(check, *, runner=None, bound=None):
+        return SimpleNamespace(verdict="violated", ratio=2.0, cell=check.cell)
+
+    monkeypatch.setattr(mutation, "strict_check", always_violated)
+    checks = [c for c in studies.strict_checks((0, 1), 10) if c.bound == "fedsgd_partial"]
+    score = mutation.mutation_score(checks)
+    assert score.total == len(APPLIES["fedsgd_partial"])
+    assert score.caught == 0, score.results
+    assert all(u[2] == "violated" for u in score.unmutated)

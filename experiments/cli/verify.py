@@ -32,6 +32,7 @@ __all__ = [
     "regime",
     "add_reproduce",
     "reproduce",
+    "summary_line",
 ]
 
 #: Exit status of ``check`` per verdict (1: the work failed, 2: usage, as for every verb).
@@ -268,6 +269,29 @@ def add_reproduce(p: argparse.ArgumentParser) -> None:
     add_execution(p)
 
 
+def summary_line(summary: dict) -> str:
+    """The one-line summary of ``partialfed reproduce`` from its ``results.json`` (every strict
+    verdict counted; the mutation score; lemma violations of the scored lemmas only, as in the
+    report's findings)."""
+    strict = [r["verdict"] for r in summary["strict"]]
+    others = [f"{strict.count(v)} {v}" for v in CHECK_EXIT if v != "holds" and v in strict]
+    line = f"strict checks: {strict.count('holds')}/{len(strict)} hold"
+    line += f" ({', '.join(others)})" if others else ""
+    if "mutation" in summary:
+        line += f"; mutation score: {summary['mutation']['score']}"
+    verdicts = [e["verdict"] for e in summary["exponents"]]
+    line += (
+        f"; exponent fits ({len(verdicts)}): {verdicts.count('agrees')} agree, "
+        f"{verdicts.count('inconclusive')} inconclusive, {verdicts.count('contradicts')} "
+        "contradict"
+    )
+    scored = [lem for lem in summary["lemmas"] if lem.get("verdict") != "outside assumptions"]
+    line += f"; lemma violations: {sum(lem['violations'] for lem in scored)}"
+    if "regime" in summary:
+        line += f"; regime agreement: {summary['regime']['agreement']:.0%}"
+    return line
+
+
 def reproduce(args: argparse.Namespace) -> int:
     from partialfed.experiments.report import reproduce as build
 
@@ -285,19 +309,7 @@ def reproduce(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=float))
     else:
-        strict = summary["strict"]
-        holds = sum(r["verdict"] == "holds" for r in strict)
-        verdicts = [e["verdict"] for e in summary["exponents"]]
-        fits = (
-            f"{verdicts.count('agrees')} agree, {verdicts.count('inconclusive')} inconclusive, "
-            f"{verdicts.count('contradicts')} contradict"
-        )
-        print(
-            f"strict checks: {holds}/{len(strict)} hold; exponent fits ({len(verdicts)}): "
-            f"{fits}; lemma violations: "
-            f"{sum(lem['violations'] for lem in summary['lemmas'])}; regime agreement: "
-            f"{summary['regime']['agreement']:.0%}"
-        )
+        print(summary_line(summary))
         for f in summary["findings"]:
             print(f"  finding: {f}")
         print(f"report: {out / 'report.md'}")

@@ -159,3 +159,25 @@ def test_regime_keeps_a_value_set_for_the_default_axis_knob(monkeypatch, capsys)
     (study,) = seen
     knobs = dict(study.cell.knobs)
     assert (study.x, study.y) == ("chi", "delta") and knobs["noise_v"] == 0.7
+
+
+def test_reproduce_summary_counts_every_verdict_and_the_mutation_score():
+    """The summary line names the strict verdicts other than 'holds', prints the mutation
+    score, and does not count the violations of lemmas that are outside assumptions."""
+    from partialfed.experiments.cli.verify import summary_line
+
+    summary = {
+        "strict": [{"verdict": v} for v in ("holds", "holds", "outside assumptions", "violated")],
+        "exponents": [{"verdict": "agrees"}, {"verdict": "inconclusive"}],
+        "lemmas": [
+            {"verdict": "outside assumptions", "violations": 7},
+            {"verdict": "holds", "violations": 0},
+        ],
+        "mutation": {"score": "51/56"},
+        "regime": {"agreement": 0.5},
+    }
+    line = summary_line(summary)
+    assert line.startswith("strict checks: 2/4 hold (1 violated, 1 outside assumptions)"), line
+    assert "mutation score: 51/56" in line and "lemma violations: 0" in line, line
+    assert "exponent fits (2): 1 agree, 1 inconclusive, 0 contradict" in line, line
+    assert "regime agreement: 50%" in line, line

@@ -144,7 +144,8 @@ def _markdown(rep: Report, command: str) -> str:
         "",
         f"Built by `{command}` in {rep.seconds:.0f} s "
         f"({'quick' if rep.plan.quick else 'full'} sizes; every number below was measured by "
-        "that command). Study definitions: `experiments/studies.py`.",
+        "that command). Study definitions: `experiments/studies.py` (strict checks: "
+        "`experiments/studies_strict.py`).",
         "",
         "## Findings",
         "",
@@ -155,8 +156,10 @@ def _markdown(rep: Report, command: str) -> str:
         "",
         "## Strict checks (bounds without free constants)",
         "",
-        "Step sizes are the largest the bound's conditions allow (half of it for the bounds "
-        "derived here, where the descent coefficient peaks). Verdict: *holds* when the "
+        "Step sizes are the largest the bound's conditions allow (for the bounds derived here, "
+        "half the supremum of a strict condition, where the descent coefficient peaks, and the "
+        "whole of a non-strict one such as gamma_u <= 1/L_u). Each bound has tight instances "
+        "(labels starting with *tight*) where it is nearly attained. Verdict: *holds* when the "
         "one-sided 95% upper confidence bound of the measured left-hand side (over seeds) is "
         "below the bound; ratio = measured / bound (1 = tight). *outside assumptions*: the "
         "problem does not know a constant the proof uses where the proof uses it (the reasons "

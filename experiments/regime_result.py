@@ -126,10 +126,14 @@ class RegimeMap:
     def policy(self, name: str = HEADLINE, quantity: str = "same") -> Policy:
         """The policy ``name`` scored on ``quantity`` (keys of POLICIES and QUANTITIES)."""
         if name not in self.policies:
-            raise ValueError(f"The 'name' parameter must be one of {self.policies}. Got {name!r}.")
+            raise ValueError(
+                f"The 'name' parameter of RegimeMap.policy must be one of {self.policies}. "
+                f"Got {name!r}."
+            )
         if quantity not in QUANTITIES:
             raise ValueError(
-                f"The 'quantity' parameter must be one of {list(QUANTITIES)}. Got {quantity!r}."
+                f"The 'quantity' parameter of RegimeMap.policy must be one of {list(QUANTITIES)}. "
+                f"Got {quantity!r}."
             )
         shape = self.theory_factor.shape
         eta = {a: np.zeros(shape) for a in _ALGS}

@@ -76,9 +76,19 @@ class WorstCaseSearch:
     def __post_init__(self):
         for k, (lo, hi, _) in self.space.items():
             if not lo < hi:
-                raise ValueError(f"The range of '{k}' in the search space needs low < high.")
-        if self.candidates < 1 or self.moves < 0:
-            raise ValueError("The search needs candidates >= 1 and moves >= 0.")
+                raise ValueError(
+                    f"The 'space' parameter of WorstCaseSearch needs low < high for '{k}'. "
+                    f"Got ({lo}, {hi})."
+                )
+        if self.candidates < 1:
+            raise ValueError(
+                f"The 'candidates' parameter of WorstCaseSearch must be >= 1. Got "
+                f"{self.candidates}."
+            )
+        if self.moves < 0:
+            raise ValueError(
+                f"The 'moves' parameter of WorstCaseSearch must be >= 0. Got {self.moves}."
+            )
 
 
 @dataclass(frozen=True)

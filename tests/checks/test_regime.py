@@ -228,6 +228,18 @@ def test_search_picks_each_directions_extreme_and_remeasures_it():
     assert all(space[k][0] <= v <= space[k][1] for c in res.tried for k, v in c.knobs.items())
 
 
+def test_search_errors_name_the_parameter():
+    from partialfed.experiments.regime_search import WorstCaseSearch
+
+    cell = _study().cell
+    with pytest.raises(ValueError, match=r"'space' parameter .* for 'chi'\. Got \(0\.9, 0\.1\)"):
+        WorstCaseSearch(cell, space={"chi": (0.9, 0.1, False)})
+    with pytest.raises(ValueError, match="'candidates' parameter of WorstCaseSearch .* Got 0"):
+        WorstCaseSearch(cell, candidates=0)
+    with pytest.raises(ValueError, match="'moves' parameter of WorstCaseSearch .* Got -1"):
+        WorstCaseSearch(cell, moves=-1)
+
+
 def test_the_figure_puts_predicted_and_measured_gaps_side_by_side():
     import matplotlib.pyplot as plt
 

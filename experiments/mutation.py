@@ -316,8 +316,10 @@ def markdown(score: MutationScore) -> list[str]:
         "## Mutation tests (do the strict checks catch wrong bounds?)",
         "",
         "Each wrong variant of a bound is checked, with the steps its own conditions allow, on "
-        "every strict instance of that bound; it is *caught* when an instance says "
-        "**violated**. " + "; ".join(f"`{m.name}`: {m.description}" for m in MUTANTS) + ". "
+        "every strict instance of that bound; it is *caught* when an instance where the bound "
+        "itself holds says **violated**. "
+        + "; ".join(f"`{m.name}`: {m.description}" for m in MUTANTS)
+        + ". "
         "n/a: the variant equals the bound.",
         "",
         f"Mutation score: **{score.caught}/{score.total}** applicable variants caught.",

@@ -288,7 +288,9 @@ def summary_line(summary: dict) -> str:
     scored = [lem for lem in summary["lemmas"] if lem.get("verdict") != "outside assumptions"]
     line += f"; lemma violations: {sum(lem['violations'] for lem in scored)}"
     if "regime" in summary:
-        line += f"; regime agreement: {summary['regime']['agreement']:.0%}"
+        agreement = summary["regime"]["agreement"]  # NaN: theory scores no cell
+        shown = "no scored cell" if agreement != agreement else f"{agreement:.0%}"
+        line += f"; regime agreement: {shown}"
     return line
 
 

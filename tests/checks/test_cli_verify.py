@@ -181,3 +181,5 @@ def test_reproduce_summary_counts_every_verdict_and_the_mutation_score():
     assert "mutation score: 51/56" in line and "lemma violations: 0" in line, line
     assert "exponent fits (2): 1 agree, 1 inconclusive, 0 contradict" in line, line
     assert "regime agreement: 50%" in line, line
+    none = summary_line({**summary, "regime": {"agreement": float("nan")}})
+    assert "regime agreement: no scored cell" in none, none

@@ -79,12 +79,15 @@ class StrictResult:
       ``experiments.checks.assumptions``): the measurement is not scored;
     * otherwise ``"violated"`` when a run diverged (its step sizes satisfy the bound's
       conditions, which are checked on evaluation, so the bound claims a finite value);
+    * otherwise ``"inconclusive"`` when there is one seed and the runs are stochastic (noise or
+      device sampling): one draw has no confidence interval;
     * otherwise ``"holds"`` when the one-sided 95% upper confidence bound of the measured
       left-hand side is at most the bound, ``"violated"`` when the lower one exceeds it, and
       ``"inconclusive"`` in between, up to a relative rounding tolerance ``ROUNDING`` (1e-9).
 
     ``reasons`` says why, one sentence each, for ``"outside assumptions"`` (the constant, its
-    kind, the bound's use) and for a diverged ``"violated"``; empty otherwise.
+    kind, the bound's use), for a diverged ``"violated"`` and for a single stochastic seed;
+    empty otherwise.
     ``ratio = measured.mean / bound_value`` (tightness). ``cell`` is the check's cell with the
     chosen steps; ``results`` its runs, one per seed.
     """
@@ -144,6 +147,13 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
     return "inconclusive"
 
 
+def _stochastic(cell: Cell) -> bool:
+    """Whether the runs of ``cell`` depend on their seed: gradient noise (the A2 constants,
+    minibatch variance included) or device sampling (``m < n``)."""
+    p = cell.problem()
+    return p.constants.sigma_u > 0 or p.constants.sigma_v > 0 or cell.run.m < p.n
+
+
 def strict_check(
     check: Check,
     *,
@@ -189,6 +199,12 @@ def strict_check(
         verdict = "outside assumptions"
     elif diverged:
         verdict, reasons = "violated", diverged
+    elif len(results) < 2 and _stochastic(cell):
+        verdict = "inconclusive"
+        reasons = [
+            "one seed of a stochastic run (noise or device sampling): no confidence interval, "
+            "so the single measurement decides nothing; use at least 2 seeds"
+        ]
     return StrictResult(
         check,
         cell,

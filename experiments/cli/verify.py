@@ -45,7 +45,7 @@ CHECK_EXAMPLE = """examples:
 
 exit status:
   0  the bound holds                 3  the bound is violated
-  4  inconclusive (the 95% interval contains the bound)
+  4  inconclusive (the 95% interval contains the bound, or one seed of a noisy run)
   5  outside assumptions (the problem's constants do not cover the proof on these runs;
      the reasons are printed)
   1  the work failed                 2  usage or input error"""

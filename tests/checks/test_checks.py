@@ -240,3 +240,17 @@ def test_a_failed_run_stops_the_study_with_its_message():
     # a cell that cannot run (m > n) fails in execute, and the study stops with its message
     with pytest.raises(RuntimeError, match="'m' parameter"):
         simulate([Cell.of("quadratic", {"n": 2}, {"m": 3})])
+
+
+def test_one_seed_of_a_stochastic_run_is_inconclusive():
+    """One draw of a noisy run has no confidence interval (main: its '95% upper' was the draw
+    itself, and it said "holds"); one seed of an exact-gradient run still decides."""
+    from partialfed.experiments import studies
+
+    checks = {c.label: c for c in studies.strict_checks((0,), 20) if c.bound == "sgd_nonconvex"}
+    noisy = next(c for label, c in checks.items() if "noise-dominated" in label)
+    r = strict_check(noisy)
+    assert r.verdict == "inconclusive" and "one seed" in r.reasons[0], r
+    assert strict_check(replace(noisy, seeds=(0, 1))).reasons == ()
+    exact = next(c for label, c in checks.items() if "exact gradients" in label)
+    assert strict_check(exact).verdict == "holds"

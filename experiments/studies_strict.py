@@ -20,6 +20,11 @@ from partialfed.theory import derived_diversity
 
 __all__ = ["strict_checks", "strict_plan", "NOISE_D", "T_SHORT", "NEAR_OPTIMUM"]
 
+#: Seeds of the tight exact-gradient instances. Those with ``m < n`` sample devices, so one seed
+#: would decide nothing (``strict_check`` answers "inconclusive"); two seeds give identical
+#: values when the sampling does not matter (identical devices, ``V^0 = V*``), a zero-width
+#: interval, and a real interval otherwise.
+EXACT_SEEDS = (0, 1)
 #: Shared dimension of the noise-only and diversity-only instances: ``||xi||^2`` of a
 #: ``d``-dimensional Gaussian has relative spread ``sqrt(2/d)``, so the seed mean resolves the
 #: ``1/T`` gap between the measured side and a tight bound (ratio ``1 - 1/T``).
@@ -45,7 +50,7 @@ def _tight(single: dict, name: str, run: dict, seeds: tuple, T: int, **problem) 
         Check(
             name,
             Cell.of("quadratic", iso, dict(run, T=T)),
-            (0,),
+            EXACT_SEEDS,
             u_only,
             label="tight: isotropic quadratic (mu = L), exact gradients",
         ),
@@ -218,7 +223,7 @@ def _derived_checks(seeds: tuple, T: int) -> list:
             Check(
                 name,
                 Cell.of("quadratic", det, run),
-                (0,),
+                EXACT_SEEDS,
                 steps,
                 f"tight: {label.replace('chi=0.5', 'chi=0')}, isotropic, exact gradients, {where}",
             )

@@ -7,7 +7,6 @@ where measurement and theory disagree, said plainly.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from partialfed import theory  # noqa: E402
 from partialfed.experiments import mutation, plots, report_exponents  # noqa: E402
+from partialfed.experiments._json import dumps  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
     StrictResult,
@@ -280,7 +280,7 @@ def reproduce(
         plt.close(fig)
         rep.figures[key] = f"figures/{key}.png"
     rep.seconds = time.perf_counter() - start
-    (out / "results.json").write_text(json.dumps(rep.as_dict(), indent=2, default=float))
+    (out / "results.json").write_text(dumps(rep.as_dict(), indent=2))
     (out / "report.md").write_text(_markdown(rep, command))
     log(f"wrote {out / 'report.md'} ({rep.seconds:.0f} s)")
     return rep

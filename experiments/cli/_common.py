@@ -12,7 +12,6 @@ verbs import what they need inside their functions.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -74,18 +73,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def print_json(obj) -> None:
-    """Print ``obj`` as indented JSON (NumPy scalars and paths allowed, NaN refused)."""
-    print(json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False))
+    """Print ``obj`` as indented JSON (NumPy values and paths allowed, NaN written as null)."""
+    from partialfed.experiments._json import dumps
 
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    print(dumps(obj, indent=2, sort_keys=False))
 
 
 def finite_or_none(value):

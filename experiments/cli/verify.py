@@ -7,10 +7,10 @@ line, which the CLI prints and turns into exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
+from partialfed.experiments._json import dumps
 from partialfed.experiments.cli._common import (
     add_execution,
     add_set,
@@ -134,7 +134,7 @@ def check(args: argparse.Namespace) -> int:
     out = r.as_dict()
     run = out["run"]
     if args.json:
-        print(json.dumps(out, default=float))
+        print(dumps(out))
     else:
         steps = ", ".join(f"{k}={run[k]:.4g}" for k in ("gamma_u", "gamma_v"))
         print(f"{bound.name} ({r.provenance}) on {cell.family} {dict(cell.knobs)}")
@@ -223,9 +223,9 @@ def regime(args: argparse.Namespace) -> int:
         fig = plots.regime_figure(r)
         plots.save(fig, folder / "regime", formats=("png",))
         plt.close(fig)
-        (folder / "regime.json").write_text(json.dumps(out, indent=2, default=float))
+        (folder / "regime.json").write_text(dumps(out, indent=2))
     if args.json:
-        print(json.dumps(out, default=float))
+        print(dumps(out))
     else:
         h, c = r.headline, r.counts()
         print(
@@ -309,7 +309,7 @@ def reproduce(args: argparse.Namespace) -> int:
     )
     summary = rep.as_dict()
     if args.json:
-        print(json.dumps(summary, default=float))
+        print(dumps(summary))
     else:
         print(summary_line(summary))
         for f in summary["findings"]:

@@ -179,3 +179,18 @@ def test_reproduce_summary_counts_every_verdict_and_the_mutation_score():
     assert "regime agreement: 50%" in line, line
     none = summary_line({**summary, "regime": {"agreement": float("nan")}})
     assert "regime agreement: no scored cell" in none, none
+
+
+def test_json_output_is_valid_json_when_a_value_is_not_finite():
+    """NaN and infinities are written as null: Python's default (``NaN``) is not JSON."""
+    import numpy as np
+
+    from partialfed.experiments._json import dumps
+
+    text = dumps({"agreement": float("nan"), "worst": np.float64(np.inf), "xs": np.array([1.0])})
+
+    def refuse(token):
+        raise ValueError(f"non-JSON constant {token}")
+
+    expected = {"agreement": None, "worst": None, "xs": [1.0]}
+    assert json.loads(text, parse_constant=refuse) == expected

@@ -454,15 +454,28 @@ def _lemma(name: str) -> Lemma:
     )
 
 
-def _bound(name: str) -> Bound:
-    d = DESCENTS[name]
-    algo, doc, _, eq_bound, full, setting = _META[name]
-    at_u = "(u^t, V^{t+1})" if d.u_symbol is Delta_u_next_V else "(u^t, V^t)"
-    point = At.V_NEXT if d.u_symbol is Delta_u_next_V else At.ITERATE
-    label = "FedAlt" if algo == "fedalt" else "FedSim"
+def telescoped_bound(
+    name: str,
+    d: Descent,
+    *,
+    algorithm: str,
+    source: str,
+    uses: tuple,
+    notes: str,
+    weights: str = ", with explicit step-size-dependent weights a_u, a_v",
+) -> Bound:
+    """The bound ``mean_t E[a_u Delta_u + a_v Delta_v] <= Delta_F0/T + N`` of a descent lemma.
+
+    Summing the per-round lemma ``d`` over ``t = 0..T-1`` and dividing by ``T`` (the
+    ``F`` terms telescope, ``F_T >= F_low``) gives it; ``Delta_u`` is measured where the lemma
+    measures it (FedAlt: ``(u^t, V^{t+1})``). ``weights`` ends the left-hand side's description.
+    """
+    fedalt = d.u_symbol is Delta_u_next_V
+    at_u = "(u^t, V^{t+1})" if fedalt else "(u^t, V^t)"
+    point = At.V_NEXT if fedalt else At.ITERATE
     return Bound(
         name=name,
-        rhs=Delta_F0 / T + d.noise,  # telescoped lemma, eq. (eq_bound) of the doc
+        rhs=Delta_F0 / T + d.noise,  # the telescoped lemma
         lhs=Measured(
             (Term("Delta_u", d.a_u, at_u, point), Term("Delta_v", d.a_v, "(u^t, V^t)")),
             aggregate="mean",
@@ -470,14 +483,28 @@ def _bound(name: str) -> Bound:
             expectation=True,
             description=(
                 f"Delta_u = ||grad_u F||^2 at {at_u}, Delta_v = (1/n) sum_i ||grad_v F_i(u^t, "
-                "v_i^t)||^2, with explicit step-size-dependent weights a_u, a_v"
+                f"v_i^t)||^2{weights}"
             ),
         ),
         conditions=d.conditions,
-        source=f"docs/derivations/{doc}, eq. ({eq_bound})",
+        source=source,
         provenance="derived",
         free_constants=frozenset(),
+        algorithm=algorithm,
+        uses=uses,
+        notes=notes,
+    )
+
+
+def _bound(name: str) -> Bound:
+    d = DESCENTS[name]
+    algo, doc, _, eq_bound, full, setting = _META[name]
+    label = "FedAlt" if algo == "fedalt" else "FedSim"
+    return telescoped_bound(
+        name,
+        d,
         algorithm=algo,
+        source=f"docs/derivations/{doc}, eq. ({eq_bound})",
         uses=USES.get(name, ()),  # read from the proof: theory/derived_uses.py
         notes=(
             f"{label}, {setting}. Delta_F0 = F(u^0, V^0) - F_low. chi_bar = (L_uv + L_vu)/"

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from partialfed.theory.bound import At, Bound, Condition, Measured, Term
+from partialfed.theory.bound import Bound, Condition
 from partialfed.theory.bound_parts import Uses, Where
 from partialfed.theory.derived import (
     CHI_BAR,
@@ -47,13 +47,12 @@ from partialfed.theory.derived import (
     F_next,
     F_t,
     Lemma,
+    telescoped_bound,
 )
 from partialfed.theory.symbols import (
-    Delta_F0,
     L_u,
     L_uv,
     L_v,
-    T,
     delta_prime,
     gamma_u,
     gamma_v,
@@ -218,29 +217,14 @@ def _lemma(name: str) -> Lemma:
 def _bound(name: str) -> Bound:
     d = DESCENTS[name]
     algo, doc, _, eq_bound, setting = _META[name]
-    fedalt = d.u_symbol is Delta_u_next_V
-    at_u = "(u^t, V^{t+1})" if fedalt else "(u^t, V^t)"
-    point = At.V_NEXT if fedalt else At.ITERATE
-    label = "FedAlt" if fedalt else "FedSim"
-    return Bound(
-        name=name,
-        rhs=Delta_F0 / T + d.noise,  # telescoped lemma, eq. (eq_bound) of the doc
-        lhs=Measured(
-            (Term("Delta_u", d.a_u, at_u, point), Term("Delta_v", d.a_v, "(u^t, V^t)")),
-            aggregate="mean",
-            over="t = 0..T-1",
-            expectation=True,
-            description=(
-                f"Delta_u = ||grad_u F||^2 at {at_u}, Delta_v = (1/n) sum_i ||grad_v F_i(u^t, "
-                "v_i^t)||^2; the Delta_v weight a_v carries the kappa^2 term of A3'"
-            ),
-        ),
-        conditions=d.conditions,
-        source=f"docs/derivations/{doc}, eq. ({eq_bound})",
-        provenance="derived",
-        free_constants=frozenset(),
+    label = "FedAlt" if d.u_symbol is Delta_u_next_V else "FedSim"
+    return telescoped_bound(
+        name,
+        d,
         algorithm=algo,
+        source=f"docs/derivations/{doc}, eq. ({eq_bound})",
         uses=_uses(name),
+        weights="; the Delta_v weight a_v carries the kappa^2 term of A3'",
         notes=(
             f"{label}, {setting}, m <= n, under A3' (diversity <= delta_prime^2 + rho_prime^2 "
             "||grad_u F||^2 + kappa^2 Delta_v for all (u, V)). chi_bar = (L_uv + L_vu)/"

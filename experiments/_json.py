@@ -2,7 +2,8 @@
 
 Python's ``json`` writes ``NaN`` and ``Infinity`` by default, which JSON does not allow (a strict
 reader such as ``jq`` or a browser's ``JSON.parse`` refuses the whole file). Every JSON file and
-``--json`` output of ``partialfed`` goes through :func:`dumps`.
+``--json`` output of ``partialfed`` goes through :func:`dumps`. NumPy is not imported here, so
+the command's start-up does not pay for it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["dumps"]
 
@@ -21,10 +20,10 @@ def _clean(x):
         return {k: _clean(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, np.generic):
-        x = x.item()
+    if type(x).__module__ == "numpy":  # arrays and scalars, without importing NumPy here
+        x = x.tolist()
+        if isinstance(x, list):
+            return _clean(x)
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, Path):

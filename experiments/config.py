@@ -296,9 +296,12 @@ def from_dict(data: Mapping, source: str = "<dict>", overrides: Iterable[str] = 
         raise ConfigError(f"{source}: the key 'family' is missing; allowed: {_fam_list()}.")
 
     name = data.get("name", "sweep")
-    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.\-]+$", name):
+    # The name becomes a folder (partialfed-results/<name>): at least one letter or digit, so
+    # that "." and ".." (the current and the parent folder) are refused.
+    if not isinstance(name, str) or not re.fullmatch(r"(?=.*[A-Za-z0-9])[A-Za-z0-9_.\-]+", name):
         raise ConfigError(
-            f"{source}: 'name' must be a string of letters, digits, _.-. Got {name!r}."
+            f"{source}: 'name' must be a string of letters, digits, _.- with at least one letter "
+            f"or digit (it names the output folder). Got {name!r}."
         )
     description = data.get("description", "")
     if not isinstance(description, str):

@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_execution(args)
     sweep = config.load(args.config, args.set)
-    out = args.out if args.out is not None else Path("partialfed-results") / sweep.name
+    if args.out is not None:
+        out = args.out
+    else:
+        base = Path("partialfed-results")
+        out = base / sweep.name
+        if base.resolve() not in out.resolve().parents:  # config names cannot escape the folder
+            raise ValueError(f"the configuration's name {sweep.name!r} leaves {base}/; rename it")
     prepare_out(out)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -195,3 +195,27 @@ def test_init_seed_is_an_optional_top_level_key(tmp_path):
 def test_family_may_come_from_the_command_line(tmp_path):
     path = _write(tmp_path, BASE.replace('family = "quadratic"', ""))
     assert len(config.load(path, ["family=quadratic"])) == 12
+
+
+@pytest.mark.parametrize("name", [".", "..", "...", "-", "_."])
+def test_a_name_that_would_escape_the_output_folder_is_refused(tmp_path, name):
+    with pytest.raises(ConfigError, match="'name' must be .* at least one letter or digit"):
+        config.load(_write(tmp_path, f'name = "{name}"\n' + BASE))
+
+
+def test_run_writes_under_partialfed_results_for_any_accepted_name(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _write(tmp_path, 'name = "a..b"\nfamily = "quadratic"\n[problem]\nn = 2\n[run]\nT = 2\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "partialfed.experiments.cli", "run", str(cfg)]
+        + ["--scheduler", "serial"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
+    assert written and all(p.parts[:2] == ("partialfed-results", "a..b") for p in written), written

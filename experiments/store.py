@@ -3,12 +3,17 @@
 A run's file ``<hash>.parquet`` holds one row per recorded round with the metrics
 (``round, loss, grad_u_sq, grad_v_sq, grad_u_sq_at_V_next``); its key-value metadata (key
 ``partialfed``, JSON) holds the format version, the hash, the spec, the status and message, the
-problem's constants and the run time, so the file alone says what it is. ``load`` spreads the
-spec and constants into columns.
+problem's constants, the run time and a checksum of the data, so the file alone says what it
+is. ``load`` (``store_frame``) spreads the spec and constants into columns.
 
-Files are written atomically: a temporary file in the same folder, ``fsync``, ``os.replace``
-(and an ``fsync`` of the folder). A killed writer leaves at most a ``.*.tmp`` file, which
-``load`` ignores; a ``*.parquet`` file is always complete.
+Files are written atomically (``experiments._atomic``): a temporary file in the same folder,
+``fsync``, ``os.replace`` (and an ``fsync`` of the folder). A killed writer leaves at most a
+``.*.tmp`` file, which ``load`` ignores and ``completed`` deletes once its writer is gone.
+
+Nothing is trusted by its name: ``verify`` reads a file in full and checks that its name is the
+hash of the spec it holds and that its data match their checksum. ``load`` skips and names the
+files that fail; ``completed`` (what a sweep asks before computing) also moves them into
+``.quarantine/``, so the sweep computes those runs again.
 
 Examples
 --------
@@ -24,8 +29,6 @@ import io
 import json
 import math
 import os
-import tempfile
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from partialfed.experiments._atomic import (
+    remove_stale_temporaries,
+    remove_temporaries,
+    sync_directory,
+    write_bytes,
+)
 
 __all__ = [
     "RESULT_FORMAT_VERSION",
@@ -45,9 +55,14 @@ __all__ = [
     "encode",
     "write_bytes",
     "sync_directory",
+    "remove_temporaries",
+    "remove_stale_temporaries",
     "write",
     "read_info",
     "read",
+    "verify",
+    "BadResult",
+    "QUARANTINE",
     "completed",
     "load",
     "flatten_spec",
@@ -140,23 +155,6 @@ class RunResult:
     elapsed_s: float = 0.0
 
 
-def flatten_spec(spec: Mapping) -> dict:
-    """A spec as flat columns: ``family``, ``seed`` (``init_seed``), the knobs, the run fields.
-
-    The problem's own ``seed`` knob becomes ``problem_seed``; a knob whose name is also a run
-    field or a result column is prefixed ``problem_`` likewise.
-    """
-    out = {"family": spec["family"], "seed": spec["seed"]}
-    if "init_seed" in spec:
-        out["init_seed"] = spec["init_seed"]
-    run = dict(spec.get("run", {}))
-    taken = set(run) | set(_result_columns()) | set(out)
-    for key, value in spec.get("problem", {}).items():
-        out[f"problem_{key}" if key in taken else key] = value
-    out.update(run)
-    return out
-
-
 def encode(result: RunResult) -> bytes:
     """The Parquet bytes of one run (what ``write_bytes`` stores)."""
     if result.status not in STATUSES:
@@ -178,6 +176,7 @@ def encode(result: RunResult) -> bytes:
         }
     )
     meta = {
+        "checksum": _checksum(table),
         "format": RESULT_FORMAT_VERSION,
         "hash": spec_hash(result.spec),
         "spec": result.spec,
@@ -193,78 +192,20 @@ def encode(result: RunResult) -> bytes:
     return sink.getvalue()
 
 
+def _checksum(table: pa.Table) -> str:
+    """SHA-256 of a result table's columns (names, types and values), not of its metadata."""
+    h = hashlib.sha256()
+    for name in sorted(table.column_names):
+        col = table.column(name).to_numpy(zero_copy_only=False)
+        h.update(f"{name}:{col.dtype.str}:{len(col)}\0".encode())
+        h.update(np.ascontiguousarray(col).tobytes())
+    return h.hexdigest()
+
+
 def _json_number(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"Not JSON serialisable: {value!r}")
-
-
-def write_bytes(directory: str | Path, name: str, payload: bytes, sync_dir: bool = True) -> Path:
-    """Write ``payload`` to ``directory/name`` atomically (temp file, fsync, ``os.replace``).
-
-    Parameters
-    ----------
-    directory : str or Path
-        Created if missing.
-    name : str
-        File name inside ``directory``.
-    payload : bytes
-    sync_dir : bool
-        Also ``fsync`` the folder, so the rename itself survives a power cut. A sweep passes
-        ``False`` and calls ``sync_directory`` once at the end (a rename lost to a power cut only
-        means that run is computed again).
-
-    Returns
-    -------
-    Path
-        The final path. Either it holds all of ``payload`` or it is unchanged.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if sync_dir:
-        sync_directory(directory)
-    return final
-
-
-def remove_temporaries(directory: str | Path, hashes) -> int:
-    """Delete the temporary files ``write_bytes`` left for these run hashes; return how many."""
-    removed = 0
-    for h in hashes:
-        for tmp in Path(directory).glob(f".{h}.parquet.*.tmp"):
-            try:
-                tmp.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
-
-
-def sync_directory(directory: str | Path) -> None:
-    """``fsync`` a folder, making the renames done in it durable (no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def write(directory: str | Path, result: RunResult) -> Path:
@@ -284,128 +225,154 @@ def read_info(path: str | Path) -> dict:
     return json.loads(raw)
 
 
-def read(path: str | Path) -> RunResult:
-    """One stored run as a ``RunResult`` (its frame holds ``round`` and the ``METRICS``).
+class BadResult(ValueError):
+    """A file in a result folder that is not a valid stored run (the reason is the message)."""
 
-    Raises ``OSError``/``ValueError`` on a damaged file or one of another result format.
+
+#: Subfolder of a result folder where ``completed`` moves files that are not valid runs (kept
+#: for inspection, never loaded; the sweep computes those runs again).
+QUARANTINE = ".quarantine"
+
+
+def _bad(reason: str):
+    raise BadResult(reason)
+
+
+def verify(path: str | Path) -> RunResult:
+    """Read one stored run in full and check that it is what its name says.
+
+    Checks, in order: a regular file; decodable Parquet with partialfed metadata of this result
+    format; the name equals the stored hash and the hash of the stored spec (a copy under
+    another name, or another spec's content under a valid name, fail here); the columns
+    ``round`` (int64) and the ``METRICS`` (float64); a known status; and the checksum of the
+    data (``encode`` stores it; an edited value fails here). Files written before checksums
+    were kept have none, and pass on the other checks.
+
+    Raises
+    ------
+    BadResult
+        With the first reason the file is not a valid run.
     """
-    table = pq.read_table(path)
+    path = Path(path)
+    if not path.is_file():
+        _bad("not a regular file")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad file
+        _bad(f"cannot be decoded ({type(exc).__name__}: {exc})".splitlines()[0])
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise ValueError("not a partialfed result (no 'partialfed' metadata)")
-    info = json.loads(raw)
+        _bad("not a partialfed result (no 'partialfed' metadata)")
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        _bad("its metadata is not JSON")
+    if not isinstance(info, dict):
+        _bad("its metadata is not a JSON object")
     if info.get("format") != RESULT_FORMAT_VERSION:
-        raise ValueError(f"result format {info.get('format')}, expected {RESULT_FORMAT_VERSION}")
+        _bad(f"result format {info.get('format')!r}, expected {RESULT_FORMAT_VERSION}")
+    spec = info.get("spec")
+    try:
+        actual = spec_hash(spec)
+    except (TypeError, ValueError):
+        _bad("its stored spec cannot be hashed")
+    if info.get("hash") != path.stem or actual != path.stem:
+        _bad(f"its name does not match its content (the stored spec hashes to {actual})")
+    for name, kind in (("round", "int64"), *((m, "double") for m in _metrics())):
+        if name not in table.column_names:
+            _bad(f"the column {name!r} is missing")
+        if str(table.schema.field(name).type) != kind:
+            _bad(f"the column {name!r} is {table.schema.field(name).type}, expected {kind}")
+    if info.get("status") not in STATUSES or not isinstance(info.get("message"), str):
+        _bad(f"status {info.get('status')!r} is not one of {', '.join(STATUSES)}")
+    constants = info.get("constants", {})
+    if not isinstance(constants, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in constants.values()
+    ):
+        _bad("its constants are not a table of numbers")
+    elapsed = info.get("elapsed_s", math.nan)
+    if not isinstance(elapsed, int | float) or isinstance(elapsed, bool):
+        _bad("elapsed_s is not a number")
+    if "checksum" in info and info["checksum"] != _checksum(table.replace_schema_metadata()):
+        _bad("its data do not match their checksum (edited or damaged)")
     return RunResult(
-        spec=info["spec"],
+        spec=spec,
         frame=table.to_pandas(),
         status=info["status"],
         message=info["message"],
-        constants=info.get("constants", {}),
-        elapsed_s=info.get("elapsed_s", math.nan),
+        constants=constants,
+        elapsed_s=float(elapsed),
     )
 
 
-def completed(directory: str | Path) -> dict[str, str]:
-    """The runs already stored in ``directory``: hash -> status.
+def read(path: str | Path) -> RunResult:
+    """One stored run as a ``RunResult`` (its frame holds ``round`` and the ``METRICS``).
 
-    Files that cannot be read, or that were written by another result format, are left out (a
-    sweep then computes them again and replaces them).
+    The same as ``verify``: raises ``BadResult`` (a ``ValueError``) for a file that is not a
+    valid run.
+    """
+    return verify(path)
+
+
+def completed(
+    directory: str | Path,
+    hashes: Iterable[str] | None = None,
+    problems: list | None = None,
+    quarantine: bool = True,
+) -> dict[str, str]:
+    """The runs validly stored in ``directory``: hash -> status.
+
+    Every file is checked in full (``verify``). One that fails is left out, so a sweep computes
+    that run again, and (with ``quarantine``) moved into ``directory/.quarantine/`` so that it
+    cannot come back; temporary files of writers that died are deleted.
+
+    Parameters
+    ----------
+    directory : str or Path
+    hashes : iterable of str, optional
+        Only look at these runs (a sweep passes its own); default every ``*.parquet``.
+    problems : list, optional
+        ``(name, reason)`` of each bad file is appended here.
+    quarantine : bool
+        Move bad files aside (default) or leave them.
     """
     directory = Path(directory)
     out: dict[str, str] = {}
     if not directory.is_dir():
         return out
-    for path in directory.glob(f"*{_SUFFIX}"):
-        try:
-            info = read_info(path)
-        except Exception:  # noqa: BLE001 - a damaged file is simply not "done"
-            continue
-        if info.get("format") == RESULT_FORMAT_VERSION and info.get("hash") == path.stem:
-            out[path.stem] = info.get("status", "ok")
-    return out
-
-
-def load(
-    directory: str | Path,
-    hashes: Iterable[str] | None = None,
-    errors: list | None = None,
-) -> pd.DataFrame:
-    """Load stored runs into one tidy DataFrame.
-
-    Parameters
-    ----------
-    directory : str or Path
-        A result folder (as written by ``experiments.sweep.run_sweep``).
-    hashes : iterable of str, optional
-        Only these runs (for instance those of one configuration); default all.
-    errors : list, optional
-        Files that could not be read are appended here as ``(path, message)`` and a warning is
-        issued; they never stop the load.
-
-    Returns
-    -------
-    DataFrame
-        One row per run and recorded round. Columns: the spec (``family``, ``seed``, every knob,
-        every run field), ``round``, the ``METRICS``, ``gap = loss - const_F_low``, the
-        constants ``const_*``, ``status``, ``message``, ``elapsed_s``, ``hash``. A run that
-        failed before recording anything has one row with ``round`` missing and NaN metrics.
-        Rows are sorted by ``hash`` and ``round``.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(
-            f"The 'directory' parameter of load must be a folder. Got {str(directory)!r}."
-        )
+    remove_stale_temporaries(directory)
     wanted = None if hashes is None else set(hashes)
-    bad = [] if errors is None else errors
-    frames = []
     for path in sorted(directory.glob(f"*{_SUFFIX}")):
         if wanted is not None and path.stem not in wanted:
             continue
         try:
-            frames.append(_read_one(path))
-        except Exception as exc:  # noqa: BLE001 - reported, never fatal
-            bad.append((str(path), f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    if bad and errors is None:
-        warnings.warn(
-            f"{len(bad)} result file(s) in {directory} could not be read and were skipped; "
-            f"first: {bad[0][0]}: {bad[0][1]}",
-            stacklevel=2,
-        )
-    if not frames:
-        return pd.DataFrame(columns=["family", "seed", *_result_columns()])
-    df = pd.concat(frames, ignore_index=True, sort=False)
-    df["round"] = df["round"].astype("Int64")
-    df = df.sort_values(["hash", "round"], kind="stable", ignore_index=True)
-    first = ["family", "algorithm", "seed"]
-    ordered = [c for c in first if c in df] + [c for c in df if c not in first]
-    return df[ordered]
+            out[path.stem] = verify(path).status
+        except BadResult as exc:
+            if problems is not None:
+                problems.append((path.name, str(exc)))
+            if quarantine:
+                _quarantine(path)
+    return out
 
 
-def _read_one(path: Path) -> pd.DataFrame:
-    result = read(path)
-    frame = result.frame
-    if frame.empty:
-        frame = pd.DataFrame({"round": [pd.NA], **{m: [math.nan] for m in _metrics()}})
-    consts = {f"const_{k}": float(v) for k, v in result.constants.items()}
-    frame["gap"] = frame["loss"] - consts["const_F_low"] if "const_F_low" in consts else math.nan
-    frame = frame.assign(
-        **consts, status=result.status, message=result.message, elapsed_s=result.elapsed_s
-    )
-    for i, (key, value) in enumerate(flatten_spec(result.spec).items()):
-        frame.insert(i, key, value)
-    frame["hash"] = path.stem
-    return frame
+def _quarantine(path: Path) -> None:
+    """Move a bad file (or folder) into the result folder's ``.quarantine/`` (never fatal)."""
+    folder = path.parent / QUARANTINE
+    try:
+        folder.mkdir(exist_ok=True)
+        target = folder / path.name
+        k = 1
+        while target.exists():
+            target, k = folder / f"{path.name}.{k}", k + 1
+        os.replace(path, target)
+    except OSError:
+        pass  # a read-only folder: the run is still left out and computed again
 
 
-def spec_columns(df: pd.DataFrame) -> list[str]:
-    """The columns of ``df`` that come from the spec (knobs, run fields, family, seed)."""
-    skip = set(_result_columns())
-    return [c for c in df.columns if c not in skip and not c.startswith("const_")]
-
-
-def swept_columns(df: pd.DataFrame, exclude: Iterable[str] = ("seed",)) -> list[str]:
-    """Spec columns taking more than one value in ``df`` (the knobs a sweep varied)."""
-    skip = set(exclude)
-    return [c for c in spec_columns(df) if c not in skip and df[c].nunique(dropna=False) > 1]
+# The tidy DataFrame view of a folder (load, and the helpers that read its columns).
+from partialfed.experiments.store_frame import (  # noqa: E402
+    flatten_spec,
+    load,
+    spec_columns,
+    swept_columns,
+)

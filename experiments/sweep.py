@@ -118,6 +118,9 @@ class SweepReport:
     lost : int
         Runs whose task failed outside the runner (for instance a worker crashed); not stored.
     lost_messages : list of str
+    quarantined : list of (str, str)
+        Files found in the folder that were not valid runs (``store.verify``), with the
+        reason; they were moved to ``.quarantine/`` and their runs computed again.
     scheduler : str
     workers : int
     wall_s : float
@@ -132,6 +135,7 @@ class SweepReport:
     statuses: Counter = field(default_factory=Counter)
     lost: int = 0
     lost_messages: list = field(default_factory=list)
+    quarantined: list = field(default_factory=list)
     scheduler: str = ""
     workers: int = 0
     wall_s: float = 0.0
@@ -144,6 +148,8 @@ class SweepReport:
                 parts.append(f"{self.statuses[status]} {status}")
         if self.lost:
             parts.append(f"{self.lost} lost (rerun to retry)")
+        if self.quarantined:
+            parts.append(f"{len(self.quarantined)} bad file(s) moved to {store.QUARANTINE}/")
         return (
             f"{self.total} runs: "
             + ", ".join(parts)
@@ -155,6 +161,7 @@ class SweepReport:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hashes"}
         out.update(directory=str(self.directory), statuses=dict(self.statuses))
         out.update(lost_messages=list(self.lost_messages))
+        out.update(quarantined=[list(q) for q in self.quarantined])
         return out
 
 
@@ -226,13 +233,15 @@ def run_sweep(
         )
     hashes = [c.hash for c in cells]
     unique = dict(zip(hashes, cells, strict=True))
-    done = {} if force else store.completed(directory)
+    bad: list = []
+    done = {} if force else store.completed(directory, hashes=unique, problems=bad)
     todo = [c for h, c in unique.items() if h not in done or (retry_errors and done[h] == "error")]
     # Runs of one problem go to the same chunk, so a worker builds each problem once.
     todo.sort(key=lambda c: store.canonical_json({"f": c.family, "p": dict(c.knobs)}))
     report = SweepReport(
         directory=directory, hashes=hashes, total=len(unique), skipped=len(unique) - len(todo)
     )
+    report.quarantined = bad
     if not todo:
         report.scheduler = str(scheduler) if executor is None else executor.name
         report.wall_s = time.perf_counter() - start

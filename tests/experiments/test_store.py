@@ -90,7 +90,7 @@ def test_damaged_files_are_reported_not_fatal(tmp_path):
     errors: list = []
     df = store.load(tmp_path, errors=errors)
     assert len(df) == 4 and len(errors) == 1 and "0" * 32 in errors[0][0]
-    with pytest.warns(UserWarning, match="could not be read"):
+    with pytest.warns(UserWarning, match="not valid runs"):
         store.load(tmp_path)
     assert len(store.completed(tmp_path)) == 1
 
@@ -162,3 +162,138 @@ def test_remove_temporaries_deletes_only_this_sweeps_leftovers(tmp_path):
     assert store.remove_temporaries(tmp_path, [mine]) == 1
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [f".{other}.parquet.x1y2.tmp", f"{mine}.parquet"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing is trusted by its name (store.verify, completed's quarantine)
+# ---------------------------------------------------------------------------------------------
+
+
+def _rewrite(path: Path, table, meta: dict | None = None) -> None:
+    """Write ``table`` back to ``path`` (with ``meta`` as its partialfed metadata)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    if meta is not None:
+        table = table.replace_schema_metadata({b"partialfed": json.dumps(meta).encode()})
+    pq.write_table(table, path)
+
+
+def _meta(path: Path) -> dict:
+    import json
+
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(path).metadata[b"partialfed"])
+
+
+def _tampered(tmp_path: Path) -> dict[str, str]:
+    """A folder with one good run and one file per way of being bad; name -> expected reason."""
+    import pyarrow.parquet as pq
+
+    good = store.write(tmp_path, _result(_spec()))
+    other = store.write(tmp_path / "elsewhere", _result(_spec(T=7)))
+    cases = {}
+    # A copy of a good file under another (valid-looking) name.
+    copy = tmp_path / ("1" * 32 + ".parquet")
+    copy.write_bytes(good.read_bytes())
+    cases[copy.name] = "name does not match"
+    # Another spec's content under the name of a third spec's hash, metadata hash edited to match.
+    third = store.path_for(tmp_path, _spec(T=8))
+    meta = _meta(other)
+    meta["hash"] = third.stem
+    _rewrite(third, pq.read_table(other), meta)
+    cases[third.name] = "name does not match"
+    # An edited value (the metadata kept: the checksum catches it).
+    edited = store.path_for(tmp_path, _spec(T=9))
+    store.write(tmp_path, _result(_spec(T=9)))
+    table = pq.read_table(edited)
+    loss = table.column("loss").to_numpy().copy()
+    loss[1] = 0.0
+    table = table.set_column(table.column_names.index("loss"), "loss", [loss])
+    _rewrite(edited, table)
+    cases[edited.name] = "checksum"
+    # A dropped column, with valid metadata.
+    dropped = store.path_for(tmp_path, _spec(T=10))
+    store.write(tmp_path, _result(_spec(T=10)))
+    _rewrite(dropped, pq.read_table(dropped).drop(["loss"]))
+    cases[dropped.name] = "'loss' is missing"
+    # Wrongly typed metadata.
+    typed = store.path_for(tmp_path, _spec(T=11))
+    store.write(tmp_path, _result(_spec(T=11)))
+    meta = _meta(typed)
+    meta["constants"] = {"L_u": "one"}
+    _rewrite(typed, pq.read_table(typed), meta)
+    cases[typed.name] = "constants"
+    # A folder named like a result.
+    folder = store.path_for(tmp_path, _spec(T=12))
+    folder.mkdir()
+    cases[folder.name] = "not a regular file"
+    return {"good": good.name, **cases}
+
+
+def test_verify_names_each_way_a_file_can_be_bad(tmp_path):
+    cases = _tampered(tmp_path)
+    good = cases.pop("good")
+    assert store.verify(tmp_path / good).status == "ok"
+    for name, reason in cases.items():
+        with pytest.raises(store.BadResult, match=reason):
+            store.verify(tmp_path / name)
+
+
+def test_load_skips_bad_files_and_names_them(tmp_path):
+    cases = _tampered(tmp_path)
+    errors: list = []
+    df = store.load(tmp_path, errors=errors)
+    assert df["hash"].unique().tolist() == [cases["good"][: -len(".parquet")]]
+    named = sorted(Path(p).name for p, _ in errors)
+    assert named == sorted(k for k in cases if k != "good")
+
+
+def test_completed_quarantines_bad_files_so_a_sweep_recomputes_them(tmp_path):
+    cases = _tampered(tmp_path)
+    problems: list = []
+    done = store.completed(tmp_path, problems=problems)
+    assert list(done) == [cases["good"][: -len(".parquet")]]
+    assert sorted(n for n, _ in problems) == sorted(k for k in cases if k != "good")
+    moved = sorted(p.name for p in (tmp_path / store.QUARANTINE).iterdir())
+    assert moved == sorted(k for k in cases if k != "good")
+    assert sorted(p.name for p in tmp_path.glob("*.parquet")) == [cases["good"]]
+    # The next call finds a clean folder.
+    again: list = []
+    assert store.completed(tmp_path, problems=again) == done and again == []
+
+
+def test_completed_removes_temporaries_of_dead_writers_only(tmp_path):
+    from partialfed.experiments import _atomic
+
+    host = _atomic._host()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    stale = tmp_path / f".{'a' * 32}.parquet.{host}.{dead}-x1.tmp"
+    live = tmp_path / f".{'b' * 32}.parquet.{host}.{os.getpid()}-x2.tmp"
+    foreign = tmp_path / f".{'c' * 32}.parquet.otherhost.{dead}-x3.tmp"
+    for p in (stale, live, foreign):
+        p.write_bytes(b"partial")
+    store.completed(tmp_path)
+    assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def test_a_sweep_recomputes_a_tampered_run(tmp_path):
+    from partialfed.experiments import config
+    from partialfed.experiments.sweep import run_sweep
+
+    sweep = config.from_dict(
+        {"name": "t", "family": "quadratic", "seeds": 2, "problem": {"n": 4}, "run": {"T": 3}}
+    )
+    first = run_sweep(sweep, tmp_path, scheduler="serial", progress=False)
+    assert first.computed == 2
+    victim = sorted(tmp_path.glob("*.parquet"))[0]
+    reference = store.verify(victim).frame
+    victim.write_bytes(victim.read_bytes()[:-40])  # truncated
+    again = run_sweep(sweep, tmp_path, scheduler="serial", progress=False)
+    assert (again.computed, again.skipped) == (1, 1)
+    assert [Path(n).name for n, _ in again.quarantined] == [victim.name]
+    pd.testing.assert_frame_equal(store.verify(victim).frame, reference)

@@ -301,6 +301,7 @@ def run(
             f"Got {type(config).__name__}."
         )
     validate(config.m, "m", _OWNER, Interval(int, 1, problem.n))
+    problem.check_unchanged()
     alg = ALGORITHMS[config.algorithm]
     u_init, V_init = problem.init(config.seed)
     if u0 is not None:

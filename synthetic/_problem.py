@@ -8,6 +8,7 @@ block and/or minibatches of a finite sum), its constants, and an initial point.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -315,6 +316,34 @@ class Problem:
         self.description = description
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         self._no_idx = np.empty(0, dtype=np.int64)
+        self._fingerprint = self._arrays_fingerprint()
+
+    def _arrays_fingerprint(self) -> tuple:
+        """What a kernel relies on: each array's shape, type and layout, and the content of the
+        integer arrays (sizes, offsets, indices: a changed one indexes out of bounds)."""
+        h = hashlib.blake2b(self.sizes.tobytes(), digest_size=16)
+        layout = []
+        for a in (*self.data, self.sizes):
+            if isinstance(a, np.ndarray):
+                layout.append((a.shape, a.dtype.str, a.flags.c_contiguous))
+                if a.dtype.kind in "iub":
+                    h.update(np.ascontiguousarray(a).tobytes())
+            else:
+                layout.append(type(a).__name__)
+        return id(self.data), id(self.sizes), tuple(layout), h.hexdigest()
+
+    def check_unchanged(self) -> None:
+        """Raise ``ValueError`` if the problem's arrays were replaced, reshaped or (for integer
+        arrays such as ``sizes``) edited since it was built; kernels would read out of bounds.
+
+        ``simulators.run`` and the population metrics call it. Build a new problem
+        (``synthetic.make``) instead of editing one.
+        """
+        if self._arrays_fingerprint() != self._fingerprint:
+            raise ValueError(
+                f"The arrays of problem {self.name!r} (data or sizes) were changed after it was "
+                "built; kernels rely on them. Build a new problem with synthetic.make instead."
+            )
 
     def kernels(self, modules):
         """The kernel module(s) ``modules`` for this objective: a module, or a tuple of modules
@@ -356,6 +385,7 @@ class Problem:
 
     # -- population ----------------------------------------------------------------------------
     def _metrics(self, u, V):
+        self.check_unchanged()
         u = validate(u, "u", self.name, Array((self.d_u,)))
         V = validate(V, "V", self.name, Array((self.n, self.d_v)))
         threads = self.n * (self.d_u + self.d_v) > 2e5

@@ -215,8 +215,9 @@ class History:
     u, V : arrays
         Final iterates (for ``local``, ``u`` is the mean of the devices' own ``U``).
     status : str
-        ``"ok"`` or ``"diverged"``; ``diverged_at`` is then the first round with a non-finite
-        (or > 1e100) iterate; metrics after the last finite round are NaN.
+        ``"ok"`` or ``"diverged"``; ``diverged_at`` is then the first round with an iterate
+        (any device's) or a metric (loss, ``Delta_u``, ``Delta_v``) that is non-finite or beyond
+        1e100 in absolute value, whatever ``eval_every``; metrics from that round on are NaN.
     region : array or None
         For a family with a region function (``representation``): the region value at
         ``(u^t, V^t)`` per recorded round (``<= 1`` inside the region where its ``local``
@@ -255,6 +256,16 @@ class History:
         last = np.flatnonzero(np.isfinite(self.loss))
         tail = f"F={self.loss[last[-1]]:.4g} at round {self.rounds[last[-1]]}" if last.size else ""
         return f"History({self.algorithm!r}, T={self.config.T}, status={self.status!r}, {tail})"
+
+
+#: An iterate coordinate or a metric beyond this (in absolute value) counts as diverged.
+BLOWUP = _round_kernels.BLOWUP
+
+
+def _first_bad_metric(rounds: np.ndarray, rec: np.ndarray) -> int:
+    """The first recorded round whose loss, Delta_u or Delta_v is NaN or beyond BLOWUP; -1."""
+    ok = (np.abs(rec[:, :3]) < BLOWUP).all(axis=1)
+    return -1 if ok.all() else int(rounds[np.argmin(ok)])
 
 
 def _recorded_rounds(T: int, every: int) -> np.ndarray:
@@ -308,48 +319,64 @@ def run(
         u_init = validate(u0, "u0", "run", Array((problem.d_u,)))
     if V0 is not None:
         V_init = validate(V0, "V0", "run", Array((problem.n, problem.d_v)))
-    V = V_init.copy()
-    if alg.global_v:
-        # FedAvg has one global v: start every device from the mean of the initial V (given or
-        # not, so run(p, cfg) and run(p, cfg, V0=p.init(cfg.seed)[1]) agree).
-        V[:] = V.mean(axis=0)
     per_device = alg.per_device_u
-    U = np.tile(u_init, (problem.n, 1)) if per_device else u_init[None, :].copy()
-    V_start = V.copy() if alg.stateless_v else V
 
-    rounds = _recorded_rounds(config.T, config.eval_every)
+    def start():
+        """Fresh initial iterates (the kernel updates them in place)."""
+        V = V_init.copy()
+        if alg.global_v:
+            # FedAvg has one global v: start every device from the mean of the initial V
+            # (given or not, so run(p, cfg) and run(p, cfg, V0=p.init(cfg.seed)[1]) agree).
+            V[:] = V.mean(axis=0)
+        U = np.tile(u_init, (problem.n, 1)) if per_device else u_init[None, :].copy()
+        return U, V
+
     region = has_region(problem.data)
-    rec = np.full((rounds.size, 5 if region else 4), np.nan)
-    clients = np.full((config.T, config.m), -1, dtype=np.int64)
     if parallel is None:
         parallel = work_per_round(problem, config) > PARALLEL_WORK
     kernels = problem.kernels(KERNEL_MODULES)
-    bad = kernels.run_rounds(
-        alg.alg,
-        Steps.of(config),
-        Noise.of(problem),
-        problem.data,
-        problem.sizes,
-        problem.batch,
-        U,
-        V,
-        V_start,
-        rec,
-        clients,
-        bool(parallel),
-    )
-    # An iterate below the blow-up threshold can still have metrics that overflow: the run
-    # diverged at the first recorded round whose metrics are not finite.
-    finite = np.isfinite(rec[:, :3]).all(axis=1)
-    first = int(rounds[np.argmin(finite)]) if not finite.all() else -1
+
+    def simulate(steps: Steps):
+        U, V_now = start()
+        V_start = V_now.copy() if alg.stateless_v else V_now
+        rounds = _recorded_rounds(steps.T, steps.eval_every)
+        rec = np.full((rounds.size, 5 if region else 4), np.nan)
+        clients = np.full((steps.T, steps.m), -1, dtype=np.int64)
+        bad = kernels.run_rounds(
+            alg.alg,
+            steps,
+            Noise.of(problem),
+            problem.data,
+            problem.sizes,
+            problem.batch,
+            U,
+            V_now,
+            V_start,
+            rec,
+            clients,
+            bool(parallel),
+        )
+        return int(bad), rounds, rec, clients, U, V_now
+
+    steps = Steps.of(config)
+    bad, rounds, rec, clients, U, V = simulate(steps)
+    # Divergence: the kernel stops at the first round whose iterate is non-finite or exceeds
+    # BLOWUP, per device. An iterate below it can still have a metric (loss, Delta_u, Delta_v)
+    # that is NaN or beyond BLOWUP: the first such round is found on every round, whatever
+    # eval_every (a replay up to the first bad recorded round, recording each round; the run is
+    # deterministic), so diverged_at does not depend on eval_every.
+    first = _first_bad_metric(rounds, rec)
     if first >= 0 and (bad < 0 or first < bad):
-        bad = first
+        if steps.eval_every > 1 and first > 0:
+            replay = simulate(steps._replace(T=first, eval_every=1))
+            first = _first_bad_metric(replay[1], replay[2])
+        bad = first if bad < 0 else min(bad, first)
     status, diverged_at, message = "ok", None, ""
     if bad >= 0:
         status, diverged_at = "diverged", int(bad)
         message = (
-            f"the iterate or its metrics became non-finite (or the iterate exceeded "
-            f"1e100) at round {bad}; metrics from round {bad} on are NaN"
+            f"the iterate or its metrics became non-finite (or exceeded {BLOWUP:.0e}) at "
+            f"round {bad}; metrics from round {bad} on are NaN"
         )
         clients = clients[:bad]
         rec[rounds >= bad] = np.nan

@@ -1,8 +1,9 @@
 """Divergence is a result, not a crash: status "diverged", the round, the last finite metrics.
 
 Step sizes far too large make every algorithm blow up on a quadratic; the run must end with
-``status == "diverged"``, ``diverged_at`` the first round with a non-finite (or > 1e100) iterate,
-finite metrics at every recorded round before it and NaN from it on. In a sweep (serial executor
+``status == "diverged"``, ``diverged_at`` the first round with an iterate (any device's) or a
+metric (loss, Delta_u, Delta_v) that is non-finite or beyond 1e100, whatever ``eval_every``, finite
+metrics at every recorded round before it and NaN from it on. In a sweep (serial executor
 and local process pool) the diverging cells are stored with status "diverged" and their message
 while the other cells are "ok".
 """
@@ -34,6 +35,32 @@ def assert_clean_divergence(h: simulators.History) -> None:
     assert h.clients.shape == (h.diverged_at, h.config.m)
     frame = h.to_frame()
     assert (frame["status"] == "diverged").all()
+
+
+def _quick_like(alg: str, eval_every: int) -> simulators.History:
+    """The shipped ``quick`` sweep's problem and run with gamma_u = 50 (reported: ``local`` ended
+    at a gap of 3.5e+126 with status "ok" while the other algorithms diverged)."""
+    from partialfed import synthetic
+
+    p = synthetic.make(
+        "quadratic", n=10, d_u=3, d_v=2, delta=1.0, chi=0.5, noise_u=0.1, noise_v=0.1, seed=0
+    )
+    cfg = simulators.RunConfig(
+        algorithm=alg, T=50, m=3, tau_u=2, tau_v=2, gamma_u=50.0, gamma_v=0.1,
+        eval_every=eval_every,
+    )  # fmt: skip
+    return simulators.run(p, cfg)
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_bug_divergence_is_caught_for_every_algorithm_whatever_eval_every(alg):
+    first = _quick_like(alg, 1)
+    assert first.status == "diverged", first
+    assert np.all(np.abs(first.loss[np.isfinite(first.loss)]) < 1e100)
+    for every in (2, 3, 5, 7):
+        h = _quick_like(alg, every)
+        assert (h.status, h.diverged_at) == ("diverged", first.diverged_at), (every, h)
+        assert_clean_divergence(h)
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)

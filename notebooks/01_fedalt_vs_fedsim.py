@@ -260,7 +260,82 @@ display(table.round(3))
 #    $\chi = 0$, does $\nabla_u F_i$ depend on $v_i$ at all for this quadratic?)
 # 2. **Noise-free.** Set `noise_u=0.0, noise_v=0.0`. Fit the slope of the running average in
 #    log-log scale over the second half of the rounds (`experiments.checks.fit_slope` does
-#    the fit). Is it closer to $-1/2$ or to $-1$? Which term of the bound
-#    $\sqrt{\sigma^2/T} + (\tilde\sigma^2/T)^{2/3} + O(1/T)$ is left?
+#    the fit). Is it closer to $-1/2$ or to $-1$? Then take every device in every round
+#    (`m = n`) and fit again. Which term of the bound
+#    $\sqrt{\sigma^2/T} + (\tilde\sigma^2/T)^{2/3} + O(1/T)$ is left in each case?
 # 3. **More personal steps.** Give FedAlt `tau_v=5` (keep `tau_u=2`). Why does
 #    `simulators.RunConfig("fedsim", tau_u=2, tau_v=5)` refuse to run?
+
+# %% [markdown]
+# ## Solutions
+#
+# <details><summary>Solution to exercise 1</summary>
+#
+# For this quadratic $\nabla_u F_i = A u + C v_i - b_{u,i}$ and $\nabla_v F_i = B v_i + C^\top u
+# - b_{v,i}$. With $\chi = 0$ the coupling $C$ is zero: each block's gradient no longer depends
+# on the other block, so it does not matter whether the blocks are updated one after the other
+# or together. Without noise, FedAlt and FedSim then make exactly the same steps and the ratio
+# printed below is 1. With noise the ratio is only close to 1: the two algorithms sample the
+# same devices, but their gradient-noise draws are not the same. Theory's factor
+# $(1+\chi^2)^{1/2}$ is 1.
+#
+# </details>
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+for noise_level in (knobs["noise_u"], 0.0):
+    knobs0 = dict(knobs, chi=0.0, noise_u=noise_level, noise_v=noise_level)
+    p0 = synthetic.make("quadratic", **knobs0)
+    c0 = p0.constants
+    steps0 = dict(gamma_u=eta / (c0.L_u * tau), gamma_v=eta / (c0.L_v * tau), tau_u=tau, tau_v=tau)
+    final0 = {
+        alg: lhs_running_average(
+            simulators.run(p0, simulators.RunConfig(alg, T=SIZE["T"], m=5, seed=0, **steps0)),
+            knobs0,
+        )["lhs"].iloc[-1]
+        for alg in ("fedalt", "fedsim")
+    }
+    ratio0 = final0["fedsim"] / final0["fedalt"]
+    print(f"chi = 0, noise {noise_level}: measured FedSim / FedAlt = {ratio0:.6f}")
+print(f"theory's factor: {theory.favoured(n=p0.n, m=5, **c0.as_dict()).factor:.6f}")
+
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# Switching the gradient noise off is not enough: with $m < n$ the server averages a random
+# subset of devices that disagree ($\delta > 0$), and that sampling is noise too (the
+# $\frac{\delta^2}{m}(1 - \frac{m}{n})$ part of $\sigma^2$). With a fixed step it leaves a
+# floor, so the first slope printed below is shallow, neither $-1/2$ nor $-1$. With $m = n$
+# nothing random is left, only the $O(1/T)$ term: the running average of a sequence that
+# converges falls like $1/T$, and the second slope is close to $-1$.
+#
+# </details>
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+from partialfed.experiments.checks import fit_slope  # noqa: E402
+
+knobs_quiet = dict(knobs, noise_u=0.0, noise_v=0.0)
+pq = synthetic.make("quadratic", **knobs_quiet)
+for m_quiet in (5, p.n):
+    cfg = simulators.RunConfig("fedalt", T=SIZE["T"], m=m_quiet, seed=0, **steps)
+    curve = lhs_running_average(simulators.run(pq, cfg, u0, V0), knobs_quiet)
+    half = curve[curve["round"] >= SIZE["T"] // 2]
+    fit = fit_slope(half["round"], half["lhs"])
+    print(f"noise-free, m = {m_quiet:2d}: slope over the second half {fit.slope:.3f}")
+
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# FedAlt runs its personal and shared phases one after the other, so each can have its own
+# number of steps. FedSim takes *joint* steps, both blocks from the same point and the same
+# sample, so there is only one count $\tau = \tau_u = \tau_v$; `RunConfig` refuses anything
+# else with a one-line message that says so (printed below).
+#
+# </details>
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+alt5 = simulators.RunConfig("fedalt", T=SIZE["T"], m=5, seed=0, **{**steps, "tau_v": 5})
+print(simulators.run(p, alt5, u0, V0))
+try:
+    simulators.RunConfig("fedsim", T=SIZE["T"], m=5, tau_u=2, tau_v=5, gamma_u=0.1, gamma_v=0.1)
+except ValueError as err:
+    print("ValueError:", err)

@@ -38,8 +38,14 @@ from IPython.display import Math, display
 from partialfed import theory
 from partialfed.experiments import plots
 from partialfed.experiments.cell import Cell
-from partialfed.experiments.regime import RegimeStudy, regime_map
+from partialfed.experiments.regime import (
+    MIN_PREDICTED_DIFFERENCE,
+    POLICIES,
+    RegimeStudy,
+    regime_map,
+)
 from partialfed.experiments.regime_search import WorstCaseSearch, worst_case_search
+from partialfed.experiments.steps import tuned_eta
 
 # %matplotlib inline
 plt.rcParams.update(plots.STYLE)
@@ -122,7 +128,10 @@ for mm in (m, n // 2):
 #
 # Per cell it records the paired ratio FedSim / FedAlt (above 1: FedAlt did better) with a
 # 95% interval over seeds; a cell is a simulated win only where the interval excludes 1.
-# Cells where theory predicts less than a 10% difference are not scored.
+# Cells where theory predicts a smaller difference than `MIN_PREDICTED_DIFFERENCE` (printed
+# below) are not scored. The command `partialfed regime` runs the same kind of study (by
+# default the report's quick problem, with the full step grid `regime.ETA_GRID`); its
+# `--eta` option changes only the theorem policy's step, never the headline.
 
 # %%
 problem = dict(n=n, d_u=3, d_v=2, chi=chi, noise_u=0.0, seed=0)
@@ -137,6 +146,8 @@ study = RegimeStudy(
     seeds=SIZE["seeds"],
     etas=SIZE["etas"],
 )
+print(f"scored: predicted difference of at least {MIN_PREDICTED_DIFFERENCE:.0%}")
+print("policies:", POLICIES)
 rm = regime_map(study)
 for line in rm.findings():
     print(line)
@@ -163,14 +174,30 @@ pd.DataFrame(rows).round(3)
 fig = plots.regime_figure(rm)
 
 # %% [markdown]
+# Both heat maps must share one colour scale, or equal colours would not mean equal gaps. The
+# figure's own objects say which limits each colour mapping uses:
+
+# %%
+clims = {
+    (ax.get_title() or "colour bar", tuple(round(float(v), 3) for v in artist.get_clim()))
+    for ax in fig.axes
+    for artist in [*ax.images, *ax.collections]
+    if type(artist).__name__ in ("AxesImage", "QuadMesh")
+}
+for title, lim in sorted(clims):
+    print(f"{lim}  {title}")
+print("one colour scale:", len({lim for _, lim in clims}) == 1)
+
+# %% [markdown]
 # ## 3. What the comparison can and cannot say
 #
 # **The slide-40 condition compares two upper bounds**: the leading terms of FedAlt's and
 # FedSim's convergence theorems, each a guarantee over every problem with the same constants.
 # A smaller upper bound does not predict which algorithm is faster on a given instance, and
 # the size of theory's factor rests on reconstructed variances (only its sign is verified).
-# So a map where the measured ratios stay close to 1 while theory predicts 20-30% gaps does
-# not contradict the theorems; it shows that the bounds do not describe these instances.
+# So a map whose measured ratios stay much closer to 1 than the predicted factors (compare the
+# two ranges in the findings above) does not contradict the theorems; it shows that the bounds
+# do not describe these instances.
 #
 # What *can* be tested is whether the predicted gap appears anywhere: on the instances most
 # favourable to each algorithm. `worst_case_search` draws instances of the family (coupling,
@@ -213,3 +240,75 @@ for d, c in found.best.items():
 #    tuned step (write a rule with a `steps(cell, bound=None)` method; see
 #    `experiments.steps`). Which policy's verdicts change, and which do not? What does that
 #    say about a map scored with the theorem's $\eta(T)$ alone?
+
+# %% [markdown]
+# ## Solutions
+#
+# <details><summary>Solution to exercise 1</summary>
+#
+# With $m \ge n/2$ the factor $1 - 2m/n$ on the left of the condition is $\le 0$, so the
+# condition holds whatever $\sigma_v$: theory favours FedAlt in every cell (`boundary` has no
+# solution, section 1). The map below runs at $m = n/2$; its findings say in how many scored
+# cells the simulation shows FedAlt ahead.
+#
+# </details>
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+from dataclasses import replace  # noqa: E402
+
+half = replace(study, cell=study.cell.with_run(m=n // 2))
+rm_half = regime_map(half)
+print("theory's winner per cell:", sorted(set(rm_half.predicted_winner.ravel().tolist())))
+print(rm_half.findings()[0])
+
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# With $\chi = 0$ the two leading terms are equal, theory's factor is 1 in every cell and no
+# cell is scored: the theory predicts no difference. The simulation agrees for the reason of
+# notebook 1, exercise 1 (without coupling the two updates are the same, up to their noise
+# draws): the measured ratios printed below stay close to 1.
+#
+# </details>
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+flat = replace(study, cell=study.cell.with_knobs(chi=0.0))
+rm_flat = regime_map(flat)
+print("theory's factor per cell:", np.unique(rm_flat.theory_factor.round(6)).tolist())
+print("scored cells:", int(rm_flat.scored.sum()))
+print("measured FedSim/FedAlt (best steps):", np.round(rm_flat.headline.ratio, 3).tolist())
+
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# A step rule is any object with a `steps(cell, bound=None)` method that returns `gamma_u`
+# and `gamma_v`. The rule below gives each algorithm the other's balanced $\eta(T)$. Only
+# the `theorem` policy uses the rule, so only its counts can change; `best` and `shared`
+# choose their steps from the grid and stay as they were. A map scored with the theorem's
+# $\eta(T)$ alone therefore tests the step rule as much as the algorithms: with the
+# reconstructed variances the ratio of the two tuned steps *is* theory's factor.
+#
+# </details>
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+class SwappedEta:
+    """Each algorithm the other's theorem-balanced eta (capped at 0.5, as TunedEta())."""
+
+    def steps(self, cell, bound=None):
+        other = "fedsim" if cell.run.algorithm == "fedalt" else "fedalt"
+        eta = tuned_eta(other, cell.problem(), cell.run, 0.5)
+        c = cell.problem().constants
+        return {
+            "gamma_u": eta / (c.L_u * cell.run.tau_u),
+            "gamma_v": eta / (c.L_v * cell.run.tau_v),
+        }
+
+    def __str__(self):
+        return "each algorithm the other's balanced eta(T)"
+
+
+rm_swap = regime_map(replace(study, steps=SwappedEta()))
+for name in rm.policies:
+    print(f"{name:8s} tuned: {rm.counts(rm.policy(name))}")
+    print(f"{'':8s} swapped: {rm_swap.counts(rm_swap.policy(name))}")

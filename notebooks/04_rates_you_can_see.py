@@ -261,7 +261,9 @@ print(gd.describe())
 
 # %%
 instances = {
-    "sawtooth (tight)": Cell.of("sawtooth", dict(d_u=1), dict(algorithm="fedalt", m=1, gamma_v=0.0)),
+    "sawtooth (tight)": Cell.of(
+        "sawtooth", dict(d_u=1), dict(algorithm="fedalt", m=1, gamma_v=0.0)
+    ),
     "ill-conditioned quadratic": Cell.of(
         "quadratic",
         dict(n=1, d_u=20, d_v=1, chi=0.0, delta=0.0, mu_u=1e-3),
@@ -293,7 +295,9 @@ display(gd_table.round(4))
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
 for ax, (name, g) in zip(axes, gd_table.groupby("instance", sort=False), strict=True):
-    ax.loglog(g["T"], g["measured"], "o", color="C0", ms=7, label="measured $\\min_t\\|\\nabla f\\|^2$")
+    ax.loglog(
+        g["T"], g["measured"], "o", color="C0", ms=7, label="measured $\\min_t\\|\\nabla f\\|^2$"
+    )
     ax.loglog(g["T"], g["bound"], "-", color="k", label="bound gd_tight")
     ax.loglog(g["T"], g["mutant x0.9"], "--", color="C3", label="mutant: 0.9 x bound")
     ax.loglog(g["T"], g["mutant T^1.25"], "--", color="C1", label="mutant: $T^{1.25}$")

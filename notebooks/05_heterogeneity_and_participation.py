@@ -51,7 +51,9 @@ SMOKE = os.environ.get("PARTIALFED_NOTEBOOK_SIZE", "smoke") == "smoke"
 SIZE = (
     dict(n=20, T=300, seeds=(0, 1, 2), ms=(2, 5, 10, 20), deltas=(0.0, 1.0, 3.0))
     if SMOKE
-    else dict(n=20, T=2000, seeds=tuple(range(8)), ms=(1, 2, 4, 5, 10, 20), deltas=(0.0, 0.3, 1.0, 3.0))
+    else dict(
+        n=20, T=2000, seeds=tuple(range(8)), ms=(1, 2, 4, 5, 10, 20), deltas=(0.0, 0.3, 1.0, 3.0)
+    )
 )
 print(SIZE)
 ALGS = ("fedalt", "fedsim", "fedavg", "local")
@@ -162,7 +164,9 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for delta in SIZE["deltas"]:
     b = bounds[bounds["delta"] == delta]
     axes[0].plot(b["m"] / SIZE["n"], b["bound"], label=f"$\\delta$ = {delta}")
-    axes[1].plot(np.array(SIZE["ms"]) / SIZE["n"], measured[delta], "o-", label=f"$\\delta$ = {delta}")
+    axes[1].plot(
+        np.array(SIZE["ms"]) / SIZE["n"], measured[delta], "o-", label=f"$\\delta$ = {delta}"
+    )
 axes[0].set_title("theory: fedalt_tau1_partial")
 axes[0].set_ylabel("bound on the left-hand side")
 axes[1].set_title(f"simulation: FedAlt after T = {SIZE['T']} rounds")
@@ -330,7 +334,9 @@ qsteps = dict(gamma_u=0.2 / qc.L_u, gamma_v=0.2 / qc.L_v, tau_u=1, tau_v=1)
 qu0, qV0 = q.init(0)
 qgap = {}
 for m in SIZE["ms"]:
-    h = simulators.run(q, simulators.RunConfig("fedalt", T=SIZE["T"], m=m, seed=0, **qsteps), qu0, qV0)
+    h = simulators.run(
+        q, simulators.RunConfig("fedalt", T=SIZE["T"], m=m, seed=0, **qsteps), qu0, qV0
+    )
     qgap[m] = q.F(h.u, h.V) - qc.F_low
 print({m: round(g / qgap[SIZE["n"]], 3) for m, g in qgap.items()})
 

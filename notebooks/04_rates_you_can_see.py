@@ -176,8 +176,8 @@ rate_plot(ax, noise, "noise leads")
 # $\eta \propto T^{-1/3}$ and the drift term leads with slope $-2/3$.
 #
 # The slider sets $\eta_0$, the step at the shortest horizon. Move it and watch the fitted
-# slope and the verdict: a rate is a statement about a regime, and the constant in front of
-# the step decides how soon the measurement is in it.
+# slope and the verdict. A rate describes how the bound behaves as $T$ grows; over a finite
+# range of horizons the measured slope also depends on the constant in front of the step.
 
 # %%
 drift_cell = Cell.of(

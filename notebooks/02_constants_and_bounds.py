@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Math, display
+from matplotlib.ticker import NullFormatter
 
 from partialfed import synthetic, theory
 from partialfed.experiments.cell import Cell
@@ -292,6 +293,9 @@ ax_r.set_xlabel("rounds $T$")
 ax_r.set_ylabel("ratio measured / bound")
 ax_r.set_ylim(0, 1.1)
 ax_r.legend()
+for a_ in (ax, ax_r):
+    a_.set_xticks(list(horizons), [str(T) for T in horizons])
+    a_.xaxis.set_minor_formatter(NullFormatter())
 fig.tight_layout()
 
 # %% [markdown]

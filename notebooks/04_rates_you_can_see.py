@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from _sliders import Choice, show
 from IPython.display import Math, display
+from matplotlib.ticker import NullFormatter
 
 from partialfed import theory
 from partialfed.experiments import mutation
@@ -144,6 +145,12 @@ print(verdict_line(noise))
 
 
 # %%
+def ticks_at(ax, xs):
+    """Label the x axis at the swept values only (no crowded minor labels)."""
+    ax.set_xticks(list(xs), [f"{v:g}" for v in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def rate_plot(ax, r, title):
     """Measured left-hand side against T, the fitted slope with its interval, theory's slope."""
     x = np.asarray(r.xs, float)
@@ -158,8 +165,9 @@ def rate_plot(ax, r, title):
     ax.loglog(grid, mid * (grid / centre) ** f.slope, "-", color="C0", lw=1.5)
     ref = r.measured[0] * (grid / x[0]) ** r.expected
     ax.loglog(grid, ref, "--", color="k", lw=1.2, label=f"theory's slope {r.expected:.3g}")
+    ticks_at(ax, x)
     ax.set_xlabel("rounds $T$")
-    ax.set_ylabel("measured left-hand side")
+    ax.set_ylabel("measured left-hand side (running average)")
     ax.set_title(f"{title}\n{r.verdict}: slope {f.slope:.3f} [{f.low:.3f}, {f.high:.3f}]")
     ax.legend()
 
@@ -301,6 +309,7 @@ for ax, (name, g) in zip(axes, gd_table.groupby("instance", sort=False), strict=
     ax.loglog(g["T"], g["bound"], "-", color="k", label="bound gd_tight")
     ax.loglog(g["T"], g["mutant x0.9"], "--", color="C3", label="mutant: 0.9 x bound")
     ax.loglog(g["T"], g["mutant T^1.25"], "--", color="C1", label="mutant: $T^{1.25}$")
+    ticks_at(ax, SIZE["gd_Ts"])
     ax.set_xlabel("rounds $T$")
     ax.set_ylabel("min over rounds of $\\|\\nabla f(x_t)\\|^2$")
     ax.set_title(name)

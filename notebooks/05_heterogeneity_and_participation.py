@@ -24,7 +24,7 @@
 #    model (**FedAvg**) and no communication at all (**local training**), on the same seeds.
 #
 # Per-FedAvg, a meta-learning approach to personalization, is not in the simulators yet (it
-# is a planned issue), so it does not appear here; only its bound is stored
+# is planned, issue 13), so it does not appear here; only its bound is stored
 # (`theory.get_bound("perfedavg_thm45")`).
 #
 # **Size.** Set `PARTIALFED_NOTEBOOK_SIZE=full` before starting Jupyter for longer runs and

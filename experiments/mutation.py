@@ -17,7 +17,7 @@ unmutated check) whenever the cells are the same (same ``Cell.hash``).
 
 :func:`mutation_score` runs every applicable mutant of every checked bound and returns a
 :class:`MutationScore`: caught/total, per bound and mutant, with the instance that caught it;
-:func:`markdown` renders it for ``partialfed reproduce``.
+:func:`blocks` lays it out for the report of ``partialfed reproduce``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import sympy as sp
 from partialfed import theory
 from partialfed.experiments.cell import execute
 from partialfed.experiments.checks import Check, strict_check
+from partialfed.experiments.report_blocks import table, text
 from partialfed.theory import symbols as S
 
 __all__ = [
@@ -40,8 +41,9 @@ __all__ = [
     "MutantResult",
     "MutationScore",
     "changes",
+    "TITLE",
+    "blocks",
     "finding",
-    "markdown",
     "memo_runner",
     "mutation_score",
 ]
@@ -309,28 +311,26 @@ def finding(score: MutationScore) -> str:
     )
 
 
-def markdown(score: MutationScore) -> list[str]:
-    """The report's section: a bound x mutant table (caught by / missed / n/a) and the score."""
+#: The title of the report's section.
+TITLE = "Mutation tests (do the strict checks catch wrong bounds?)"
+
+
+def blocks(score: MutationScore, links: Callable[[str], str] = lambda bound: "") -> list[dict]:
+    """The report's section (``experiments.report_blocks``): a bound x mutant table (caught
+    by / missed / n/a) and the score; ``links(bound)`` fills the last column (figure, configs)."""
     names = [m.name for m in MUTANTS]
-    lines = [
-        "## Mutation tests (do the strict checks catch wrong bounds?)",
-        "",
+    intro = (
         "Each wrong variant of a bound is checked, with the steps its own conditions allow, on "
         "every strict instance of that bound; it is *caught* when an instance where the bound "
         "itself holds says **violated**. "
         + "; ".join(f"`{m.name}`: {m.description}" for m in MUTANTS)
-        + ". "
-        "n/a: the variant equals the bound.",
-        "",
-        f"Mutation score: **{score.caught}/{score.total}** applicable variants caught.",
-        "",
-        "| bound | " + " | ".join(f"`{n}`" for n in names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    table: dict = {}
+        + ". n/a: the variant equals the bound."
+    )
+    by_bound: dict = {}
     for r in score.results:
-        table.setdefault(r.bound, {})[r.mutant] = r
-    for bound, row in table.items():
+        by_bound.setdefault(r.bound, {})[r.mutant] = r
+    rows = []
+    for bound, row in by_bound.items():
         cells = []
         for n in names:
             r = row.get(n)
@@ -341,16 +341,16 @@ def markdown(score: MutationScore) -> list[str]:
             else:
                 seen = ", ".join(sorted({v[1] for v in r.verdicts})) or "not run"
                 cells.append(f"**missed** ({seen})")
-        lines.append(f"| `{bound}` | " + " | ".join(cells) + " |")
+        rows.append([f"`{bound}`", *cells, links(bound)])
     not_holding = [u for u in score.unmutated if u[2] != "holds"]
-    lines += [
-        "",
-        f"The bounds themselves, on the same {len(score.unmutated)} instances: "
-        + (
-            "every one **holds**."
-            if not not_holding
-            else ", ".join(f"`{u[0]}` {u[2]} on {u[1]}" for u in not_holding) + "."
-        ),
-        "",
+    itself = (
+        "every one **holds**."
+        if not not_holding
+        else ", ".join(f"`{u[0]}` {u[2]} on {u[1]}" for u in not_holding) + "."
+    )
+    return [
+        text(intro),
+        text(f"Mutation score: **{score.caught}/{score.total}** applicable variants caught."),
+        table(["bound", *(f"`{n}`" for n in names), "runs"], rows, name="mutation"),
+        text(f"The bounds themselves, on the same {len(score.unmutated)} instances: {itself}"),
     ]
-    return lines

@@ -17,8 +17,9 @@ from partialfed.experiments.regime_result import (
     QUANTITIES,
     RegimeMap,
 )
+from partialfed.experiments.report_blocks import figure, heading, table, text
 
-__all__ = ["UPPER_BOUNDS", "regime_findings", "regime_section"]
+__all__ = ["TITLE", "UPPER_BOUNDS", "regime_blocks", "regime_findings", "search_counts"]
 
 #: The plain statement the report and notebook 03 make about slide 40.
 UPPER_BOUNDS = (
@@ -43,33 +44,34 @@ def _span(values) -> str:
     return f"{v.min():.3f}-{v.max():.3f}" if v.size else "-"
 
 
-def regime_section(r: RegimeMap, search=None, figure: str | None = None) -> list[str]:
-    """Markdown lines of the report's regime section (``search``: a ``SearchResult``)."""
+#: Title of the report's section.
+TITLE = "Regime map: FedAlt or FedSim?"
+
+
+def regime_blocks(r: RegimeMap, search=None, links: str = "") -> list[dict]:
+    """The report's regime section (``experiments.report_blocks``; ``search``: a
+    ``SearchResult``); ``links`` fills the last column (figure, configurations)."""
     f = r.fixed
     s = r.scored
-    lines = [
-        "## Regime map: FedAlt or FedSim?",
-        "",
-        UPPER_BOUNDS,
-        "",
-        f"{f['family']} with {f['problem']}, T={f['run']['T']}, m={f['run']['m']}, seeds "
-        f"{list(f['seeds'])}. Both algorithms are scored on the same measured quantity, "
-        f"{QUANTITIES['same']}; FedAlt's theorem measures Delta_u at (u^t, V^{{t+1}}) instead "
-        "(the row marked *own LHS*). Steps: gamma = eta/(L tau) with eta from the grid "
-        f"{', '.join(f'{e:.3g}' for e in r.etas)} refined around each algorithm's best "
-        "(ties: the smaller step; † marks a best step at an end of the steps tried; the best "
-        "step is chosen on the seeds it is scored on, which lowers both means a little). The "
-        "ratio FedSim/FedAlt (> 1: FedAlt better) is the geometric mean over seeds, paired by "
-        "seed, with a 95% t-interval; a cell is a simulated win only where the interval "
-        f"excludes 1. Scored: cells where theory predicts at least a "
-        f"{MIN_PREDICTED_DIFFERENCE:.0%} difference ({int(s.sum())} of {s.size}).",
-        "",
-        "| step policy | theory's winner | other winner | no winner | measured FedSim/FedAlt "
-        "| predicted | best step at an edge |",
-        "|---|---|---|---|---|---|---|",
+    out = [
+        text(UPPER_BOUNDS),
+        text(
+            f"{f['family']} with {f['problem']}, T={f['run']['T']}, m={f['run']['m']}, seeds "
+            f"{list(f['seeds'])}. Both algorithms are scored on the same measured quantity, "
+            f"{QUANTITIES['same']}; FedAlt's theorem measures Delta_u at (u^t, V^{{t+1}}) "
+            "instead (the row marked *own LHS*). Steps: gamma = eta/(L tau) with eta from the "
+            f"grid {', '.join(f'{e:.3g}' for e in r.etas)} refined around each algorithm's "
+            "best (ties: the smaller step; † marks a best step at an end of the steps tried; "
+            "the best step is chosen on the seeds it is scored on, which lowers both means a "
+            "little). The ratio FedSim/FedAlt (> 1: FedAlt better) is the geometric mean over "
+            "seeds, paired by seed, with a 95% t-interval; a cell is a simulated win only where "
+            "the interval excludes 1. Scored: cells where theory predicts at least a "
+            f"{MIN_PREDICTED_DIFFERENCE:.0%} difference ({int(s.sum())} of {s.size})."
+        ),
     ]
     rows = [(name, "same") for name in r.policies]
     rows.insert(1, (HEADLINE, "theorem"))
+    policy_rows = []
     for name, q in rows:
         p = r.policy(name, q)
         c = r.counts(p)
@@ -77,19 +79,44 @@ def regime_section(r: RegimeMap, search=None, figure: str | None = None) -> list
         label = POLICIES[name] + (" (**headline**)" if (name, q) == (HEADLINE, "same") else "")
         if q != "same":
             label += ", own LHS"
-        lines.append(
-            f"| {label} | {c['agree']}/{c['scored']} | {c['opposite']} | {c['unresolved']} | "
-            f"{_span(p.ratio[s])} | {_span(r.theory_factor[s])} | {edges} |"
+        policy_rows.append(
+            [
+                label,
+                f"{c['agree']}/{c['scored']}",
+                str(c["opposite"]),
+                str(c["unresolved"]),
+                _span(p.ratio[s]),
+                _span(r.theory_factor[s]),
+                str(edges),
+                links,
+            ]
         )
+    out.append(
+        table(
+            [
+                "step policy",
+                "theory's winner",
+                "other winner",
+                "no winner",
+                "measured FedSim/FedAlt",
+                "predicted",
+                "best step at an edge",
+                "figure, runs",
+            ],
+            policy_rows,
+            name="regime policies",
+        )
+    )
     if "theorem" in r.policies:
-        lines += [
-            "",
-            "With each theorem's eta(T), the ratio of the two steps is theory's factor by "
-            "construction (the rule uses the same reconstructed variances), so that row cannot "
-            "test the prediction; the headline is the best-step row.",
-        ]
-    lines += ["", _cell_table_header(r), "|---|---|---|---|---|---|"]
+        out.append(
+            text(
+                "With each theorem's eta(T), the ratio of the two steps is theory's factor by "
+                "construction (the rule uses the same reconstructed variances), so that row "
+                "cannot test the prediction; the headline is the best-step row."
+            )
+        )
     pols = {name: r.policy(name) for name in r.policies}
+    cell_rows = []
     for iy, yv in enumerate(r.ys):
         for ix, xv in enumerate(r.xs):
             cells = []
@@ -107,52 +134,73 @@ def regime_section(r: RegimeMap, search=None, figure: str | None = None) -> list
                     f"{p.winner[iy, ix]} (eta {eta})"
                 )
             mark = "" if s[iy, ix] else " (not scored)"
-            lines.append(
-                f"| {xv:g} | {yv:g} | {r.theory_factor[iy, ix]:.3f}{mark} | "
-                + " | ".join(cells)
-                + " |"
+            cell_rows.append(
+                [f"{xv:g}", f"{yv:g}", f"{r.theory_factor[iy, ix]:.3f}{mark}", *cells, links]
             )
-    if figure:
-        lines += ["", f"![regime map]({figure})"]
-    if search is not None:
-        lines += ["", *_search_lines(search)]
-    return lines + [""]
-
-
-def _cell_table_header(r: RegimeMap) -> str:
-    return (
-        f"| {r.x} | {r.y} | predicted FedSim/FedAlt | best steps: measured [95% CI] "
-        "(eta FedAlt/FedSim) | shared step | theorem eta(T) |"
+    out.append(
+        table(
+            [
+                r.x,
+                r.y,
+                "predicted FedSim/FedAlt",
+                "best steps: measured [95% CI] (eta FedAlt/FedSim)",
+                "shared step",
+                "theorem eta(T)",
+                "figure, runs",
+            ],
+            cell_rows,
+            ids=[f"regime-{k:02d}" for k in range(1, len(cell_rows) + 1)],
+            name="regime cells",
+        )
     )
+    out.append(figure("regime"))
+    if search is not None:
+        out += _search_blocks(search)
+    return out
 
 
-def _search_lines(search) -> list[str]:
+def _search_blocks(search) -> list[dict]:
     b = search.best
     sp = search.search
-    out = [
-        "### Worst-case search",
-        "",
-        f"{len(search.tried)} instances of the same family (random over "
-        f"{', '.join(f'{k} in [{lo:g}, {hi:g}]' for k, (lo, hi, _) in sp.space.items())}; "
-        f"then {sp.moves} round(s) of coordinate moves per direction; init_scale moves the "
-        "initial point away from the minimiser), both algorithms at their best steps, seeds "
-        f"{list(sp.seeds)}; the best instance of each direction measured again on seeds "
-        f"{list(sp.confirm_seeds)} ({search.seconds:.0f} s).",
-        "",
-        "| most favourable to | knobs | predicted FedSim/FedAlt | measured [95% CI], fresh "
-        "seeds | eta FedAlt/FedSim |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for d in ("fedalt", "fedsim"):
         c = b[d]
         knobs = ", ".join(f"{k}={v:.3g}" for k, v in c.knobs.items())
         m = c.measured
-        out.append(
-            f"| {'FedAlt' if d == 'fedalt' else 'FedSim'} | {knobs} | {c.theory_factor:.3f} | "
-            f"{_ci(m.ratio, m.low, m.high)} ({m.winner}) | {c.eta['fedalt']:.3g}/"
-            f"{c.eta['fedsim']:.3g} |"
+        rows.append(
+            [
+                "FedAlt" if d == "fedalt" else "FedSim",
+                knobs,
+                f"{c.theory_factor:.3f}",
+                f"{_ci(m.ratio, m.low, m.high)} ({m.winner})",
+                f"{c.eta['fedalt']:.3g}/{c.eta['fedsim']:.3g}",
+                "[definition](#configs-search)",
+            ]
         )
-    return [*out, "", search_counts(search)]
+    return [
+        heading("Worst-case search", "regime-search"),
+        text(
+            f"{len(search.tried)} instances of the same family (random over "
+            f"{', '.join(f'{k} in [{lo:g}, {hi:g}]' for k, (lo, hi, _) in sp.space.items())}; "
+            f"then {sp.moves} round(s) of coordinate moves per direction; init_scale moves the "
+            "initial point away from the minimiser), both algorithms at their best steps, seeds "
+            f"{list(sp.seeds)}; the best instance of each direction measured again on seeds "
+            f"{list(sp.confirm_seeds)} ({search.seconds:.0f} s)."
+        ),
+        table(
+            [
+                "most favourable to",
+                "knobs",
+                "predicted FedSim/FedAlt",
+                "measured [95% CI], fresh seeds",
+                "eta FedAlt/FedSim",
+                "runs",
+            ],
+            rows,
+            name="worst-case search",
+        ),
+        text(search_counts(search)),
+    ]
 
 
 def search_counts(search) -> str:

@@ -2,25 +2,29 @@
 
 - :func:`findings` -- one sentence per exponent study that does not agree;
 - :func:`as_dict` -- an exponent result for ``results.json``;
-- :func:`markdown` -- the "Exponent checks" table and where each expected exponent comes from;
-- :func:`calibration_split`, :func:`calibration_markdown` -- the calibrated fit of
+- :func:`blocks` -- the "Exponent checks" tables and where each expected exponent comes from;
+- :func:`calibration_split`, :func:`calibration_blocks` -- the calibrated fit of
   ``fedalt_main``: trained on short horizons of some instances, tested on longer horizons and
   on an instance it never saw.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import median
 
 from partialfed.experiments.checks import ExponentResult, calibrate
+from partialfed.experiments.report_blocks import bullets, table, text
 
 __all__ = [
     "findings",
     "as_dict",
-    "markdown",
+    "TITLE",
+    "CALIBRATION_TITLE",
+    "blocks",
     "calibration_split",
     "calibrate_report",
-    "calibration_markdown",
+    "calibration_blocks",
 ]
 
 #: Calibration: train on the two shortest horizons of every fedalt_main T-study, and hold out
@@ -110,54 +114,88 @@ def _terms(e: ExponentResult) -> str:
     return "; ".join(parts)
 
 
-def markdown(exponents, studies) -> list[str]:
-    """The "Exponent checks" section (lines of Markdown)."""
+#: Titles of the report's two sections.
+TITLE = "Exponent checks (bounds with free constants)"
+CALIBRATION_TITLE = "Calibrated fit (not a bound)"
+
+
+def blocks(exponents, studies, links: Callable[[int], str] = lambda i: "") -> list[dict]:
+    """The "Exponent checks" section (``experiments.report_blocks``); ``links(i)`` fills the
+    last column of study ``i`` (0-based: its figure and configurations)."""
     by_label = {s.label: s for s in studies}
-    lines = [
-        "## Exponent checks (bounds with free constants)",
-        "",
-        "Each study sweeps one variable with the step size the theorem prescribes "
-        "(gamma = eta/(L tau), eta as stated), fits the log-log slope over all seeds with a "
-        "95% interval, and compares the interval with theory's exponent: an equivalence test. "
-        "*agrees* when the whole interval lies within ±0.05 of it, *contradicts* when the "
-        "interval excludes it, *inconclusive* otherwise. The direction says whether the "
-        "measured quantity falls *faster* than theory's term (the bound is not tight in that "
-        "variable; no contradiction of an upper bound) or *slower* (it would cross the bound).",
-        "",
-        "| study | bound | variable | values | seeds | slope [95% CI] | theory (term) | verdict "
-        "| direction | why |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for e in exponents:
+    rows, terms = [], []
+    for i, e in enumerate(exponents):
         s = by_label[e.label]
-        lines.append(
-            f"| {e.label} | `{e.bound}` | {e.variable} | "
-            f"{', '.join(f'{x:g}' for x in e.xs)} | {len(s.seeds)} | {_ci(e)} | "
-            f"{e.expected:+.3f} ({e.leading}) | **{e.verdict}** | {_direction(e)} | {s.why} |"
+        rows.append(
+            [
+                e.label,
+                f"`{e.bound}`",
+                e.variable,
+                ", ".join(f"{x:g}" for x in e.xs),
+                str(len(s.seeds)),
+                _ci(e),
+                f"{e.expected:+.3f} ({e.leading})",
+                f"**{e.verdict}**",
+                _direction(e),
+                s.why,
+                links(i),
+            ]
         )
-    lines += [
-        "",
-        "Theory's exponent is computed, not written down (`experiments/checks/expectation.py`): "
-        "the bound's right-hand side as a function of eta (for the main-text theorems, whose "
-        "rate is the one after tuning eta, the pre-tuning template "
-        "Psi(eta) = c_4 D/(eta T) + c_5 eta s1 + c_6 eta^2 s2), the study's values and step "
-        "policy substituted with the swept variable x kept symbolic, the exponent of the named "
-        "term in x. Every term's exponent, and its size over the sweep with every free constant "
-        "set to 1 (their size is unknown; 1 is the theorem's 'ignoring absolute constants'):",
-        "",
-        "| study | step policy | terms: exponent (size over the sweep) | named term leads | "
-        "tuned rate's exponent |",
-        "|---|---|---|---|---|",
+        x = e.expectation
+        if x is not None:
+            rate = "-" if x.rate_exponent is None else f"{x.rate_exponent:+.3f}"
+            terms.append([e.label, s.steps, _terms(e), "yes" if x.leads else "**no**", rate])
+    return [
+        text(
+            "Each study sweeps one variable with the step size the theorem prescribes "
+            "(gamma = eta/(L tau), eta as stated), fits the log-log slope over all seeds with a "
+            "95% interval, and compares the interval with theory's exponent: an equivalence "
+            "test. *agrees* when the whole interval lies within ±0.05 of it, *contradicts* when "
+            "the interval excludes it, *inconclusive* otherwise. The direction says whether the "
+            "measured quantity falls *faster* than theory's term (the bound is not tight in that "
+            "variable; no contradiction of an upper bound) or *slower* (it would cross the bound)."
+        ),
+        table(
+            [
+                "study",
+                "bound",
+                "variable",
+                "values",
+                "seeds",
+                "slope [95% CI]",
+                "theory (term)",
+                "verdict",
+                "direction",
+                "why",
+                "figure, runs",
+            ],
+            rows,
+            ids=[f"exponent-{i:02d}" for i in range(1, len(rows) + 1)],
+            name="exponents",
+        ),
+        text(
+            "Theory's exponent is computed, not written down "
+            "(`experiments/checks/expectation.py`): the bound's right-hand side as a function "
+            "of eta (for the main-text theorems, whose rate is the one after tuning eta, the "
+            "pre-tuning template "
+            "Psi(eta) = c_4 D/(eta T) + c_5 eta s1 + c_6 eta^2 s2), the study's values and step "
+            "policy substituted with the swept variable x kept symbolic, the exponent of the named "
+            "term in x. Every term's exponent, and its size over the sweep with every free "
+            "constant set to 1 (their size is unknown; 1 is the theorem's 'ignoring absolute "
+            "constants'):"
+        ),
+        table(
+            [
+                "study",
+                "step policy",
+                "terms: exponent (size over the sweep)",
+                "named term leads",
+                "tuned rate's exponent",
+            ],
+            terms,
+            name="exponent terms",
+        ),
     ]
-    for e in exponents:
-        s, x = by_label[e.label], e.expectation
-        if x is None:
-            continue
-        rate = "-" if x.rate_exponent is None else f"{x.rate_exponent:+.3f}"
-        lines.append(
-            f"| {e.label} | {s.steps} | {_terms(e)} | {'yes' if x.leads else '**no**'} | {rate} |"
-        )
-    return lines
 
 
 def calibration_split(exponents, bound: str = "fedalt_main"):
@@ -195,37 +233,45 @@ def calibrate_report(exponents, bound: str = "fedalt_main"):
     return calibrate(bound, train, groups, fixed={"c_2": 1.0}), train, groups
 
 
-def calibration_markdown(c, figure: str | None, train=()) -> list[str]:
-    """The "Calibrated fit" section (lines of Markdown); ``train``: the training cells."""
+def calibration_blocks(c, train=(), links: str = "") -> list[dict]:
+    """The "Calibrated fit" section (``experiments.report_blocks``); ``train``: the training
+    cells; ``links`` fills the last column (figure, configurations)."""
     t_max = max((v["T"] for v, _ in train), default=float("nan"))
     consts = ", ".join(
         f"{k}={v:.3g}" + (" (fixed)" if k in c.fixed else "")
         for k, v in sorted(c.constants.items())
     )
-    lines = [
-        "## Calibrated fit (not a bound)",
-        "",
-        f"The free constants of `{c.bound}` fitted by least squares in log scale on "
-        f"{len(c.train_ratios)} cells with T <= {t_max:g} ({consts}). The calibrated "
-        "curve is a *fit* of the bound's shape to the measurements, not a bound: nothing keeps "
-        "the measured quantity below it. It is tested on cells outside its fitting range: "
-        "longer horizons of the same instances, and an instance it never saw. Ratio = fitted "
-        "curve / measured.",
-        "",
-        "| held-out cells | cells | median ratio | worst ratio |",
-        "|---|---|---|---|",
-        f"| training cells (for reference) | {len(c.train_ratios)} | "
-        f"{median(c.train_ratios):.3f} | - |",
+    rows = [
+        [
+            "training cells (for reference)",
+            str(len(c.train_ratios)),
+            f"{median(c.train_ratios):.3f}",
+            "-",
+            links,
+        ]
     ]
     for name, (k, med, worst) in c.group_summary().items():
-        lines.append(f"| {name} | {k} | **{med:.3f}** | **{worst:.3f}** |")
-    lines.append("")
+        rows.append([name, str(k), f"**{med:.3f}**", f"**{worst:.3f}**", links])
+    out = [
+        text(
+            f"The free constants of `{c.bound}` fitted by least squares in log scale on "
+            f"{len(c.train_ratios)} cells with T <= {t_max:g} ({consts}). The calibrated "
+            "curve is a *fit* of the bound's shape to the measurements, not a bound: nothing "
+            "keeps the measured quantity below it. It is tested on cells outside its fitting "
+            "range: longer horizons of the same instances, and an instance it never saw. "
+            "Ratio = fitted curve / measured."
+        ),
+        table(
+            ["held-out cells", "cells", "median ratio", "worst ratio", "figure, runs"],
+            rows,
+            name="calibration",
+        ),
+    ]
     if c.warnings:
-        lines += ["Identifiability warnings (constants the training cells do not determine):", ""]
-        lines += [f"- {w}" for w in c.warnings]
-        lines.append("")
+        out += [
+            text("Identifiability warnings (constants the training cells do not determine):"),
+            bullets(list(c.warnings)),
+        ]
     else:
-        lines += ["Every fitted constant is identifiable on the training cells.", ""]
-    if figure:
-        lines += [f"![calibrated fit]({figure})", ""]
-    return lines
+        out.append(text("Every fitted constant is identifiable on the training cells."))
+    return out

@@ -59,7 +59,8 @@ SGD_NONCONVEX = Bound(
     lhs=_MEAN_GRAD,
     conditions=(Condition("gamma <= 1/L", sp.Le(gamma, 1 / L)),),
     source=(
-        "Standard nonconvex SGD rate (cf. Ghadimi & Lan, SIAM J. Optim. 2013); constant "
+        "Standard nonconvex SGD rate (cf. Ghadimi & Lan, SIAM J. Optim. 2013; "
+        "docs/references.md#ghadimi2013); constant "
         "re-derived in theory/classic.py and docs/theory.md"
     ),
     provenance="derived",
@@ -97,7 +98,10 @@ GD_DESCENT_LEMMA = Bound(
         description="min over t = 0..T-1 of ||grad f(x_t)||^2 along gradient descent",
     ),
     conditions=(Condition("gamma = 1/L", sp.Eq(gamma, 1 / L)),),
-    source="Descent lemma for gradient descent with step 1/L (textbook; re-derived here)",
+    source=(
+        "Descent lemma for gradient descent with step 1/L (textbook; re-derived here; "
+        "docs/references.md#descent-lemma)"
+    ),
     provenance="derived",
     algorithm="gd",
     notes="Delta_FT = f(x_0) - f(x_T) is measured on the run. Weaker than gd_tight.",
@@ -124,7 +128,7 @@ GD_TIGHT = Bound(
         "Taylor, Hendrickx & Glineur, Math. Program. 2017 (smooth interpolation); "
         "Abbaszadehpeivasti, de Klerk & Zamani, exact worst-case rate of the gradient method "
         "with fixed step lengths for L-smooth functions (citations not checked here); "
-        "constant re-derived in theory/classic.py"
+        "constant re-derived in theory/classic.py (docs/references.md#pep-gradient-descent)"
     ),
     provenance="derived",
     algorithm="gd",

@@ -349,7 +349,8 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
         conditions=tuple(conds),
         source=(
             f"{SOURCE}, main-text theorem for {label} (numbering not recovered); shape "
-            "verified on the FLOW talk (19 Oct 2022) slide 35; Delta_F0 form recalled"
+            "verified on the FLOW talk (19 Oct 2022) slide 35; Delta_F0 form recalled "
+            "(docs/references.md#pillutla2022-theorem-main)"
         ),
         provenance="reconstructed",
         algorithm=algo,

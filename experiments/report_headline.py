@@ -1,0 +1,255 @@
+"""The headline of the report: one verdict per family of checks, with counts and the worst case.
+
+:func:`headline` summarises a ``report.Report`` as JSON-able data (``results.json`` holds it
+under ``"headline"``); :func:`headline_blocks` lays it out, with the machine, the versions and
+the time taken (``report_meta.Clock.as_dict``), as the first section of both report files.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from partialfed.experiments.checks.strict import VERDICTS
+from partialfed.experiments.report_blocks import table
+
+__all__ = ["headline", "headline_blocks"]
+
+
+def _strict(rep) -> dict:
+    counts = {v: sum(r.verdict == v for r in rep.strict) for v in VERDICTS}
+    finite = [(i, r) for i, r in enumerate(rep.strict, 1) if math.isfinite(r.ratio)]
+    worst = None
+    if finite:
+        i, r = max(finite, key=lambda ir: ir[1].ratio)
+        worst = {"index": i, "bound": r.check.bound, "label": r.check.label, "ratio": r.ratio}
+    return {"total": len(rep.strict), "counts": counts, "worst": worst}
+
+
+def _mutation(rep) -> dict | None:
+    m = rep.mutation
+    if m is None:
+        return None
+    return {"caught": m.caught, "total": m.total, "missed": [list(x) for x in m.missed]}
+
+
+def _exponents(rep) -> dict:
+    verdicts = ("agrees", "contradicts", "inconclusive")
+    counts = {v: sum(e.verdict == v for e in rep.exponents) for v in verdicts}
+
+    def far(pairs):
+        if not pairs:
+            return None
+        i, e = max(pairs, key=lambda ie: abs(ie[1].fit.slope - ie[1].expected))
+        return {
+            "index": i,
+            "label": e.label,
+            "bound": e.bound,
+            "slope": e.fit.slope,
+            "expected": e.expected,
+            "direction": e.direction,
+            "verdict": e.verdict,
+        }
+
+    numbered = list(enumerate(rep.exponents, 1))
+    worst = far([(i, e) for i, e in numbered if e.verdict == "contradicts"])
+    return {
+        "total": len(rep.exponents),
+        "counts": counts,
+        "worst": worst,
+        "furthest": far(numbered),
+    }
+
+
+def _lemmas(rep) -> dict:
+    scored = [lem for lem in rep.lemmas if lem.get("verdict") != "outside assumptions"]
+    return {
+        "total": len(rep.lemmas),
+        "scored": len(scored),
+        "violations": sum(lem["violations"] for lem in scored),
+        "violated": [lem["name"] for lem in scored if lem["violations"]],
+    }
+
+
+def _calibration(rep) -> dict | None:
+    c = rep.calibration
+    if c is None:
+        return None
+    return {
+        "bound": c.bound,
+        "median_ratio": c.median_ratio,
+        "worst_ratio": c.worst_ratio,
+        "warnings": len(c.warnings),
+    }
+
+
+def _regime(rep) -> dict | None:
+    r = rep.regime
+    if r is None:
+        return None
+    c, h = r.counts(), r.headline
+    worst = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(np.log(h.ratio) - np.log(r.theory_factor))
+    gap = np.where(r.scored & np.isfinite(gap), gap, -1.0)
+    if gap.max() >= 0:
+        iy, ix = np.unravel_index(int(np.argmax(gap)), gap.shape)
+        worst = {
+            r.x: r.xs[ix],
+            r.y: r.ys[iy],
+            "measured": float(h.ratio[iy, ix]),
+            "predicted": float(r.theory_factor[iy, ix]),
+            "winner": str(h.winner[iy, ix]),
+            "row": int(iy * len(r.xs) + ix + 1),
+        }
+    return {**c, "agreement": r.agreement, "worst": worst, "x": r.x, "y": r.y}
+
+
+def headline(rep) -> dict:
+    """Per family of checks: the counts of its verdicts and its worst case.
+
+    ``strict``: counts per verdict, the largest ratio measured/bound; ``mutation``:
+    caught/total and the misses; ``exponents``: counts, the contradiction furthest from theory
+    (``worst``; ``None`` without one) and the study furthest from theory whatever its verdict;
+    ``lemmas``: violations of the lemmas inside their assumptions; ``calibration``: median and
+    worst held-out ratio, the number of identifiability warnings; ``regime``: the headline
+    counts and the scored cell whose measured ratio is furthest (in log) from the predicted
+    one.
+    """
+    return {
+        "strict": _strict(rep),
+        "mutation": _mutation(rep),
+        "exponents": _exponents(rep),
+        "lemmas": _lemmas(rep),
+        "calibration": _calibration(rep),
+        "regime": _regime(rep),
+    }
+
+
+def _rows(h: dict, links: dict) -> list[list[str]]:
+    s = h["strict"]
+    n = s["counts"]
+    worst = "-"
+    if s["worst"]:
+        w = s["worst"]
+        worst = f"[ratio {w['ratio']:.3f}: `{w['bound']}`](#strict-{w['index']:02d}) ({w['label']})"
+    rows = [
+        [
+            "[strict checks](#strict)",
+            f"**{n['holds']}/{s['total']} hold**" if s["total"] else "none run",
+            ", ".join(f"{k} {v}" for k, v in n.items()),
+            worst,
+            links.get("strict", ""),
+        ]
+    ]
+    if h["mutation"] is not None:
+        m = h["mutation"]
+        missed = ", ".join(f"`{b}` with `{x}`" for b, x in m["missed"]) or "none"
+        rows.append(
+            [
+                "[mutation tests](#mutation)",
+                f"**{m['caught']}/{m['total']} caught**",
+                f"{m['total'] - m['caught']} missed",
+                f"missed: {missed}",
+                links.get("mutation", ""),
+            ]
+        )
+    e = h["exponents"]
+    c = e["counts"]
+    if e["worst"]:
+        w = e["worst"]
+        far = (
+            f"[{w['label']}](#exponent-{w['index']:02d}): slope {w['slope']:+.3f} against "
+            f"{w['expected']:+.3f} ({w['direction']})"
+        )
+    elif e["furthest"]:
+        w = e["furthest"]
+        far = (
+            f"no contradiction; furthest: [{w['label']}](#exponent-{w['index']:02d}), slope "
+            f"{w['slope']:+.3f} against {w['expected']:+.3f} ({w['verdict']})"
+        )
+    else:
+        far = "-"
+    rows.append(
+        [
+            "[exponent checks](#exponents)",
+            f"**{c['agrees']}/{e['total']} agree**",
+            ", ".join(f"{k} {v}" for k, v in c.items()),
+            far,
+            links.get("exponents", ""),
+        ]
+    )
+    lem = h["lemmas"]
+    rows.append(
+        [
+            "[lemma checks](#lemmas)",
+            f"**{lem['violations']} violations**",
+            f"{lem['scored']} of {lem['total']} lemmas inside their assumptions",
+            ", ".join(f"`{x}`" for x in lem["violated"]) or "no violated lemma",
+            links.get("lemmas", ""),
+        ]
+    )
+    if h["calibration"] is not None:
+        cal = h["calibration"]
+        rows.append(
+            [
+                "[calibrated fit](#calibration)",
+                f"**median {cal['median_ratio']:.3f}**",
+                f"{cal['warnings']} identifiability warning(s)",
+                f"worst held-out ratio {cal['worst_ratio']:.3f} (`{cal['bound']}`)",
+                links.get("calibration", ""),
+            ]
+        )
+    if h["regime"] is not None:
+        g = h["regime"]
+        worst = "no scored cell"
+        if g["worst"]:
+            w = g["worst"]
+            worst = (
+                f"[{g['x']}={w[g['x']]:g}, {g['y']}={w[g['y']]:g}](#regime-{w['row']:02d}): "
+                f"measured {w['measured']:.3f} against predicted {w['predicted']:.3f} "
+                f"({w['winner']})"
+            )
+        rows.append(
+            [
+                "[regime map](#regime)",
+                f"**{g['agree']}/{g['scored']} show theory's winner**",
+                f"other winner {g['opposite']}, no winner {g['unresolved']}",
+                worst,
+                links.get("regime", ""),
+            ]
+        )
+    return rows
+
+
+def _fmt_load(load) -> str:
+    return "n/a" if not load else ", ".join(f"{x:g}" for x in load)
+
+
+def headline_blocks(h: dict, meta: dict, links: dict) -> list[dict]:
+    """The headline section's two tables: the verdicts (``h``, from :func:`headline`) and the
+    run (``meta``, from ``Clock.as_dict``); ``links``: family -> Markdown links."""
+    verdicts = table(
+        ["checks", "verdict", "counts", "worst case", "figure, runs"],
+        _rows(h, links),
+        name="headline",
+    )
+    m, v = meta.get("machine", {}), meta.get("versions", {})
+    phases = ", ".join(f"{k} {s:.0f} s" for k, s in meta.get("phases", {}).items())
+    run = table(
+        ["run", "value"],
+        [
+            ["date (UTC)", meta.get("date", "-")],
+            ["time taken", f"{meta.get('seconds', 0):.0f} s in all; {phases or '-'}"],
+            ["machine", f"{m.get('cpu', '-')}, {m.get('cores', '-')} cores, {m.get('system', '')}"],
+            [
+                "load average (1, 5, 15 min)",
+                f"{_fmt_load(meta.get('load_average_start'))} at the start, "
+                f"{_fmt_load(meta.get('load_average_end'))} at the end",
+            ],
+            ["versions", ", ".join(f"{k} {x or 'not installed'}" for k, x in v.items())],
+        ],
+        name="run",
+    )
+    return [verdicts, run]

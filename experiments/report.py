@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,6 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from partialfed import theory  # noqa: E402
 from partialfed.experiments import mutation, plots, report_exponents  # noqa: E402
 from partialfed.experiments._json import dumps  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
@@ -33,10 +31,15 @@ from partialfed.experiments.checks import (  # noqa: E402
 )
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402
-from partialfed.experiments.regime_text import regime_findings, regime_section  # noqa: E402
+from partialfed.experiments.regime_text import regime_findings  # noqa: E402
+from partialfed.experiments.report_configs import write_configs  # noqa: E402
+from partialfed.experiments.report_headline import headline  # noqa: E402
+from partialfed.experiments.report_meta import Clock  # noqa: E402
+from partialfed.experiments.report_render import data_uri, render  # noqa: E402
+from partialfed.experiments.report_view import view  # noqa: E402
 from partialfed.experiments.studies import Plan, plan  # noqa: E402
 
-__all__ = ["Report", "reproduce"]
+__all__ = ["Report", "reproduce", "write"]
 
 
 @dataclass
@@ -54,30 +57,47 @@ class Report:
     calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
+    meta: dict = field(default_factory=dict)  # report_meta.Clock.as_dict(): machine, versions
+    configs: dict = field(default_factory=dict)  # study -> report_configs.ConfigFiles
 
-    def findings(self) -> list[str]:
-        """Every disagreement between measurement and theory, one sentence each."""
+    def claims(self) -> list[tuple[str, str]]:
+        """Every finding with where it comes from: ``(sentence, key)``, the key naming a
+        strict check (``strict-NN``), an exponent study (``exponent-NN``), ``mutation``,
+        ``lemmas``, ``regime`` or ``search``."""
         out = []
-        for r in self.strict:
+        for i, r in enumerate(self.strict, 1):
             if r.verdict != "holds":
                 why = "".join(f" {reason}." for reason in r.reasons)
                 out.append(
-                    f"Strict check of `{r.check.bound}` ({r.check.label or r.cell.family}) is "
-                    f"{r.verdict}: measured {r.measured.mean:.4g} (95% upper "
-                    f"{r.measured.upper:.4g}) against the bound {r.bound_value:.4g}.{why}"
+                    (
+                        f"Strict check of `{r.check.bound}` ({r.check.label or r.cell.family}) "
+                        f"is {r.verdict}: measured {r.measured.mean:.4g} (95% upper "
+                        f"{r.measured.upper:.4g}) against the bound {r.bound_value:.4g}.{why}",
+                        f"strict-{i:02d}",
+                    )
                 )
         if self.mutation is not None and self.mutation.missed:
-            out.append(mutation.finding(self.mutation))
-        out += report_exponents.findings(self.exponents)
+            out.append((mutation.finding(self.mutation), "mutation"))
+        for i, e in enumerate(self.exponents, 1):
+            out += [(f, f"exponent-{i:02d}") for f in report_exponents.findings([e])]
         for lemma in self.lemmas:
             if lemma["violations"] and lemma.get("verdict") != "outside assumptions":
                 out.append(
-                    f"Lemma `{lemma['name']}` is violated at {lemma['violations']} of "
-                    f"{lemma['rounds']} rounds (worst excess {lemma['worst']:.3g})."
+                    (
+                        f"Lemma `{lemma['name']}` is violated at {lemma['violations']} of "
+                        f"{lemma['rounds']} rounds (worst excess {lemma['worst']:.3g}).",
+                        "lemmas",
+                    )
                 )
         if self.regime is not None:
-            out += regime_findings(self.regime, self.regime_search)
+            n = len(regime_findings(self.regime))
+            found = regime_findings(self.regime, self.regime_search)
+            out += [(f, "regime" if k < n else "search") for k, f in enumerate(found)]
         return out
+
+    def findings(self) -> list[str]:
+        """Every disagreement between measurement and theory, one sentence each."""
+        return [sentence for sentence, _ in self.claims()]
 
     def as_dict(self) -> dict:
         out = {
@@ -87,6 +107,9 @@ class Report:
             "exponents": [report_exponents.as_dict(e) for e in self.exponents],
             "lemmas": self.lemmas,
             "findings": self.findings(),
+            "headline": headline(self),
+            "run": self.meta,
+            "configs": {k: c.as_dict() for k, c in self.configs.items()},
         }
         if self.calibration is not None:
             c = self.calibration
@@ -123,98 +146,10 @@ def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
     LEMMAS = {**derived.LEMMAS, **derived_diversity.LEMMAS}
 
     return [
-        {**lemma_check(r, LEMMAS[r.check.bound]), "setting": r.check.label}
-        for r in strict
+        {**lemma_check(r, LEMMAS[r.check.bound]), "setting": r.check.label, "strict": i}
+        for i, r in enumerate(strict, 1)
         if r.check.bound in LEMMAS
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Markdown
-# ---------------------------------------------------------------------------------------------
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def _markdown(rep: Report, command: str) -> str:
-    lines = [
-        "# partialfed verification report",
-        "",
-        f"Built by `{command}` in {rep.seconds:.0f} s "
-        f"({'quick' if rep.plan.quick else 'full'} sizes; every number below was measured by "
-        "that command). Study definitions: `experiments/studies.py` (strict checks: "
-        "`experiments/studies_strict.py`).",
-        "",
-        "## Findings",
-        "",
-    ]
-    findings = rep.findings()
-    lines += [f"- {f}" for f in findings] or ["- Measurement agrees with theory everywhere."]
-    lines += [
-        "",
-        "## Strict checks (bounds without free constants)",
-        "",
-        "Step sizes are the largest the bound's conditions allow (for the bounds derived here, "
-        "half the supremum of a strict condition, where the descent coefficient peaks, and the "
-        "whole of a non-strict one such as gamma_u <= 1/L_u). Each bound has tight instances "
-        "(labels starting with *tight*) where it is nearly attained. Verdict: *holds* when the "
-        "one-sided 95% upper confidence bound of the measured left-hand side (over seeds) is "
-        "below the bound; ratio = measured / bound (1 = tight). *outside assumptions*: the "
-        "problem does not know a constant the proof uses where the proof uses it (the reasons "
-        "are in the findings); such a run is not scored.",
-        "",
-        "| bound | provenance | setting | seeds | measured (95% upper) | bound | ratio | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rep.strict:
-        run = r.cell.run
-        steps = ", ".join(
-            f"{k}={getattr(run, k):.3g}" for k in ("gamma_u", "gamma_v") if getattr(run, k) > 0
-        )
-        lines.append(
-            f"| `{r.check.bound}` | {r.provenance} | {r.check.label or r.cell.family}; "
-            f"{run.algorithm}, T={run.T}, m={run.m}, {steps} | "
-            f"{len(r.check.seeds)} | {_fmt(r.measured.mean)} ({_fmt(r.measured.upper)}) | "
-            f"{_fmt(r.bound_value)} | {r.ratio:.3f} | **{r.verdict}** |"
-        )
-    if "strict" in rep.figures:
-        lines += ["", f"![strict checks]({rep.figures['strict']})", ""]
-    if rep.mutation is not None:
-        lines += ["", *mutation.markdown(rep.mutation)]
-    lines += report_exponents.markdown(rep.exponents, rep.plan.exponents)
-    if "exponents" in rep.figures:
-        lines += ["", f"![exponent fits]({rep.figures['exponents']})", ""]
-    if rep.calibration is not None:
-        lines += report_exponents.calibration_markdown(
-            rep.calibration, rep.figures.get("calibration"), rep.calibration_cells[0]
-        )
-    lines += ["## Lemma checks (derived bounds, round by round)", ""]
-    if rep.lemmas:
-        lines += [
-            "| lemma | holds | rounds | violations | worst excess | verdict |",
-            "|---|---|---|---|---|---|",
-        ]
-        for lemma in rep.lemmas:
-            lines.append(
-                f"| `{lemma['name']}` | {lemma['kind']} | {lemma['rounds']} | "
-                f"{lemma['violations']} | {lemma['worst']:.3g} | {lemma.get('verdict', '')} |"
-            )
-    else:
-        lines.append("No per-round lemmas are registered (theory/derived.py).")
-    if rep.regime is not None:
-        lines += ["", *regime_section(rep.regime, rep.regime_search, rep.figures.get("regime"))]
-    lines += [
-        "## Every bound, with its provenance",
-        "",
-        "| bound | algorithm | provenance | free constants | source |",
-        "|---|---|---|---|---|",
-    ]
-    for name, b in sorted(theory.BOUNDS.items()):
-        free = ", ".join(sorted(s.name for s in b.free_constants)) or "none"
-        lines.append(f"| `{name}` | {b.algorithm} | {b.provenance} | {free} | {b.source} |")
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,13 +164,16 @@ def reproduce(
     runner: Callable | None = None,
     log: Callable[[str], None] = print,
     command: str = "partialfed reproduce",
+    studies: Plan | None = None,
 ) -> Report:
-    """Run every study of :func:`experiments.studies.plan` and write ``out/report.md``.
+    """Run every study of :func:`experiments.studies.plan` and write the report to ``out``.
 
     Parameters
     ----------
     out : path
-        Output folder: ``report.md``, ``results.json`` and ``figures/*.png``.
+        Output folder: ``report.md``, the self-contained ``report.html``, ``results.json``,
+        ``figures/*.png`` and ``configs/*.toml`` (the runs of each study, for ``partialfed
+        run``).
     quick : bool
         Small sizes (a few minutes on two cores) instead of the full ones.
     runner : callable, optional
@@ -243,26 +181,38 @@ def reproduce(
         execute in this process.
     log : callable
         Progress messages (one line each).
+    command : str
+        The command line the report names.
+    studies : Plan, optional
+        The studies to run instead of ``plan(quick)`` (a smaller plan, in tests).
     """
-    start = time.perf_counter()
+    clock = Clock()
+    runner = clock.runner(runner)  # notes the cells of each phase (report_configs)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    pl = plan(quick)
+    pl = plan(quick) if studies is None else studies
     rep = Report(plan=pl)
     for i, check in enumerate(pl.strict, 1):
         log(f"[strict {i}/{len(pl.strict)}] {check.bound}")
         rep.strict.append(strict_check(check, runner=runner))
+    clock.lap("strict")
     rep.mutation = mutation.mutation_score(pl.strict, strict=rep.strict, runner=runner, log=log)
+    clock.lap("mutation")
     for i, study in enumerate(pl.exponents, 1):
         log(f"[exponent {i}/{len(pl.exponents)}] {study.label}")
         rep.exponents.append(exponent_check(study, runner=runner))
+    clock.lap("exponents")
     _calibrate(rep)
+    clock.lap("calibration")
     rep.lemmas = _lemma_checks(rep.strict)
+    clock.lap("lemmas")
     log("[regime] FedAlt vs FedSim map")
     rep.regime = regime_map(pl.regime, runner=runner)
+    clock.lap("regime")
     if pl.search is not None:
         log("[regime] worst-case search (in this process)")
         rep.regime_search = worst_case_search(pl.search)
+        clock.lap("search")
     figures = {
         "strict": plots.strict_figure(rep.strict),
         "exponents": plots.exponent_figure(rep.exponents),
@@ -279,11 +229,30 @@ def reproduce(
         plots.save(fig, out / "figures" / key, formats=("png",))
         plt.close(fig)
         rep.figures[key] = f"figures/{key}.png"
-    rep.seconds = time.perf_counter() - start
-    (out / "results.json").write_text(dumps(rep.as_dict(), indent=2))
-    (out / "report.md").write_text(_markdown(rep, command))
-    log(f"wrote {out / 'report.md'} ({rep.seconds:.0f} s)")
+    clock.lap("figures")
+    write(rep, out, command, clock)
+    log(f"wrote {out / 'report.html'} and report.md ({rep.seconds:.0f} s)")
     return rep
+
+
+def write(rep: Report, out: str | Path, command: str, clock: Clock | None = None) -> None:
+    """Write ``configs/*.toml``, ``results.json``, ``report.md`` and ``report.html`` of ``rep``
+    to ``out`` (its figures are already in ``out/figures``); ``clock`` gives the machine,
+    versions and times, and the cells each phase ran."""
+    out = Path(out)
+    clock = Clock() if clock is None else clock
+    rep.configs = write_configs(rep, out, clock.cells, command)
+    clock.lap("configs")
+    rep.seconds = clock.stop()
+    rep.meta = clock.as_dict()
+    (out / "results.json").write_text(dumps(rep.as_dict(), indent=2), "utf-8")
+    figures = {
+        k: {"src": v, "data": data_uri(out / v) if (out / v).is_file() else None}
+        for k, v in rep.figures.items()
+    }
+    page = view(rep, command, figures=figures)
+    (out / "report.md").write_text(render(page, "md"), "utf-8")
+    (out / "report.html").write_text(render(page, "html"), "utf-8")
 
 
 def _calibrate(rep: Report) -> None:

@@ -236,7 +236,7 @@ def headline_blocks(h: dict, meta: dict, links: dict) -> list[dict]:
         name="headline",
     )
     m, v = meta.get("machine", {}), meta.get("versions", {})
-    phases = ", ".join(f"{k} {s:.0f} s" for k, s in meta.get("phases", {}).items())
+    phases = ", ".join(f"{k} {s:.1f} s" for k, s in meta.get("phases", {}).items())
     run = table(
         ["run", "value"],
         [

@@ -95,19 +95,43 @@ def missing(text: str, known: dict | None = None) -> list[str]:
 
 
 def link(text: str) -> str:
-    """``text`` (inline Markdown) with each citation a link to its entry in the report."""
+    """``text`` (inline Markdown) with each citation outside code spans a link to its entry
+    in the report."""
 
     def one(m: re.Match) -> str:
         anchor = m.group(1) or _proof_anchor(m.group(2))
         return f"[{m.group(0)}](#{reference_id(anchor)})"
 
-    return _ANY.sub(one, text)
+    parts = text.split("`")
+    return "`".join(p if k % 2 else _ANY.sub(one, p) for k, p in enumerate(parts))
+
+
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+
+
+def _cited_by(body: str, known: dict) -> list[str]:
+    inner = [m.group(2)[1:] for m in _LINK.finditer(body) if m.group(2).startswith("#")]
+    return [a for a in citations(body) + inner if a in known]
+
+
+def _body(body: str, included: set) -> str:
+    """An entry's text for the report: its links to other entries point into the report,
+    links to files outside it become plain text, citations become links."""
+
+    def one(m: re.Match) -> str:
+        label, target = m.group(1), m.group(2)
+        if target.startswith("#") and target[1:] in included:
+            return f"[{label}](#{reference_id(target[1:])})"
+        return label
+
+    return link(_LINK.sub(one, body))
 
 
 def references(texts) -> list[dict]:
-    """The entries the ``texts`` cite, in order of first citation: ``id``, ``anchor``, the
-    Markdown ``body`` and, for a paper's key entry (``pillutla2022-a3`` -> ``pillutla2022``),
-    nothing more: each cited heading is shown with its own text only.
+    """The entries the ``texts`` cite, the paper each belongs to (``pillutla2022`` for
+    ``pillutla2022-a3``) and the entries their own text cites or links, in order of first
+    citation: ``id``, ``anchor``, ``level`` and the Markdown ``body``, whose links point
+    into the report.
 
     Raises
     ------
@@ -122,7 +146,19 @@ def references(texts) -> list[dict]:
                 raise KeyError(f"The report cites docs/references.md#{anchor}, which has no entry.")
             if anchor not in order:
                 order.append(anchor)
+    k = 0
+    while k < len(order):  # each paper's own entry, and what the cited entries cite
+        paper = order[k].split("-")[0]
+        more = ([paper] if paper in known else []) + _cited_by(known[order[k]].body, known)
+        order += [a for a in dict.fromkeys(more) if a not in order]
+        k += 1
+    included = set(order)
     return [
-        {"id": reference_id(a), "anchor": a, "body": known[a].body or "(a heading only)"}
+        {
+            "id": reference_id(a),
+            "anchor": a,
+            "level": known[a].level,
+            "body": _body(known[a].body, included) or "(a heading only)",
+        }
         for a in order
     ]

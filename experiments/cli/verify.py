@@ -314,5 +314,5 @@ def reproduce(args: argparse.Namespace) -> int:
         print(summary_line(summary))
         for f in summary["findings"]:
             print(f"  finding: {f}")
-        print(f"report: {out / 'report.md'}")
+        print(f"report: {out / 'report.html'} (and report.md)")
     return 0

@@ -174,7 +174,8 @@ def _write(out: Path, name: str, cells: Sequence, title: str, command: str) -> l
         stem = name if len(configs) == 1 else f"{name}-{k:02d}"
         config = {"name": stem, "description": title, **config}
         comment = (
-            f"Runs of '{title}' in {command} ({len(cells)} runs in {len(configs)} file(s)).\n"
+            f"Runs of '{title}' in {command} ({len({c.hash for c in cells})} runs in "
+            f"{len(configs)} file(s)).\n"
             f"Rerun them: partialfed run configs/{stem}.toml (from the report folder)."
         )
         (out / "configs" / f"{stem}.toml").write_text(toml_text(config, comment), "utf-8")
@@ -219,7 +220,8 @@ def write_configs(rep, out: str | Path, ran: Mapping | None = None, command: str
     def add(key, name, title, cells, bounds=()):
         if cells:
             files = _write(out, name, cells, title, command)
-            found[key] = ConfigFiles(key, title, tuple(files), len(cells), tuple(bounds))
+            runs = len({c.hash for c in cells})  # a study may submit a cell twice
+            found[key] = ConfigFiles(key, title, tuple(files), runs, tuple(bounds))
 
     for i, r in enumerate(rep.strict, 1):
         title = f"strict check of {r.check.bound}: {r.check.label or r.cell.family}"

@@ -142,7 +142,10 @@ def test_report_parts_say_inconclusive_and_split_the_calibration():
     assert "contradicted" in R.findings([slower])[0]
     near = replace(r, fit=Slope(-0.456, -0.461, -0.452, 0.0))  # the full-size m-study
     assert near.verdict == "agrees" and near.excludes and R.findings([near]) == []
-    assert "(interval excludes theory's)" in "\n".join(R.markdown([near], [_Study()]))
+    from partialfed.experiments.report_render import render_blocks
+
+    shown = render_blocks(R.blocks([near], [_Study()]))
+    assert "(interval excludes theory's)" in shown and "| m-study |" in shown
     assert R.findings([replace(r, fit=Slope(-0.5, -0.52, -0.48, 0.0))]) == []
     # calibration: the two shortest horizons train; longer ones and the left-out instance are
     # held out

@@ -145,15 +145,21 @@ def test_best_step_is_the_known_best_and_edges_are_flagged():
 
 
 def test_the_report_section_shows_all_three_policies():
-    from partialfed.experiments.regime_text import UPPER_BOUNDS, regime_section
+    from partialfed.experiments.regime_text import UPPER_BOUNDS, regime_blocks
+    from partialfed.experiments.report_render import render_blocks
 
     r = regime_map(_study(), runner=_fake_runner())
-    text = "\n".join(regime_section(r, figure="figures/regime.png"))
+    figures = {"regime": {"id": "fig-regime", "src": "figures/regime.png", "caption": "map"}}
+    text = render_blocks(regime_blocks(r), "md", figures)
     for label in POLICIES.values():
         assert label in text
     assert "(**headline**)" in text and UPPER_BOUNDS in text and "own LHS" in text
     assert "upper bounds" in UPPER_BOUNDS and "figures/regime.png" in text
-    cell_rows = [ln for ln in text.splitlines() if ln.startswith(("| 0.1 |", "| 3 |"))]
+    lines = [
+        ln.replace('<a id="regime-01"></a>', "").replace('<a id="regime-02"></a>', "")
+        for ln in text.splitlines()
+    ]
+    cell_rows = [ln for ln in lines if ln.startswith(("| 0.1 |", "| 3 |"))]
     assert len(cell_rows) == 2 and all("[" in ln for ln in cell_rows)
 
 

@@ -145,7 +145,7 @@ def test_report_parts_say_inconclusive_and_split_the_calibration():
     from partialfed.experiments.report_render import render_blocks
 
     shown = render_blocks(R.blocks([near], [_Study()]))
-    assert "(interval excludes theory's)" in shown and "| m-study |" in shown
+    assert "(interval excludes theory's)" in shown and '"exponent-01"></a>m-study |' in shown
     assert R.findings([replace(r, fit=Slope(-0.5, -0.52, -0.48, 0.0))]) == []
     # calibration: the two shortest horizons train; longer ones and the left-out instance are
     # held out

@@ -1,8 +1,12 @@
-"""``partialfed reproduce``: run the verification studies and write a Markdown report with figures.
+"""``partialfed reproduce``: run the verification studies and write the report with figures.
 
-The report has one table per kind of check (strict, exponent, calibrated fit, lemma), the regime
-map, every bound of ``theory.BOUNDS`` with its provenance, and a list of findings: each place
-where measurement and theory disagree, said plainly.
+The report (``report.html``, self-contained, and the same as ``report.md``) opens with a
+headline (the verdict of each family of checks, the machine, versions and time taken), then
+the findings: each place where measurement and theory disagree, said plainly; one table per
+kind of check (strict, mutation, exponent, calibrated fit, lemma), the regime map, every bound
+of ``theory.BOUNDS`` with its provenance, the configurations that rerun each study and the
+references it cites. Laying it out and rendering it are ``experiments.report_view`` and
+``experiments.report_render``; ``results.json`` holds every number.
 """
 
 from __future__ import annotations

@@ -42,8 +42,11 @@ def tiny_plan() -> studies.Plan:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    from partialfed.experiments.sweep import cached_runner
+
     out = tmp_path_factory.mktemp("report")
-    rep = report.reproduce(out, studies=tiny_plan(), log=lambda line: None)
+    runner = cached_runner(out / "runs", scheduler="serial", progress=False)
+    rep = report.reproduce(out, studies=tiny_plan(), runner=runner, log=lambda line: None)
     return rep, out
 
 
@@ -150,6 +153,17 @@ def test_written_configs_rerun_exactly_the_runs_of_each_study(built):
     regime = rep.configs["regime"]
     got = {c.hash for f in regime.files for c in config.load(out / f).cells}
     assert len(got) == regime.runs > 0
+
+
+def test_the_configs_hold_every_stored_run_and_nothing_else(built):
+    """Together the files are exactly the runs the report computed (its run store, ``runs/``):
+    none missing, none invented."""
+    rep, out = built
+    stored = {p.stem for p in (out / "runs").glob("*.parquet")}
+    written = {c.hash for f in (out / "configs").glob("*.toml") for c in config.load(f).cells}
+    assert stored and written == stored
+    listed = {f for c in rep.configs.values() for f in c.files}
+    assert listed == {f"configs/{p.name}" for p in (out / "configs").glob("*.toml")}
 
 
 def test_grids_merge_only_into_exact_products():

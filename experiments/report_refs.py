@@ -69,13 +69,21 @@ def entries(text: str | None = None) -> dict[str, Entry]:
         m = None if fenced else _HEADING.match(line)
         if m:
             if current is not None:
-                out[current] = Entry(current, level, "\n".join(body).strip())
+                out[current] = Entry(current, level, _strip(body))
             current, level, body = _slug(m.group(2)), len(m.group(1)), []
         elif current is not None:
             body.append(line)
     if current is not None:
-        out[current] = Entry(current, level, "\n".join(body).strip())
+        out[current] = Entry(current, level, _strip(body))
     return out
+
+
+def _strip(lines: list) -> str:
+    """The text of an entry without the rule (``---``) that closes a part of the page."""
+    text = "\n".join(lines).strip()
+    while text.endswith("---"):
+        text = text[:-3].rstrip()
+    return text
 
 
 def citations(text: str) -> list[str]:

@@ -40,15 +40,17 @@ class _Links:
         return f"[figure](#fig-{key})" if key in self.figures else ""
 
     def runs(self, *keys: str) -> str:
+        """A link to the configuration file of each study (to its row of the configuration
+        index when it has several files); named by the study when there are several."""
+        found = [(k, self.configs[k]) for k in keys if k in self.configs]
         parts = []
-        for key in keys:
-            c = self.configs.get(key)
-            if c is None:
-                continue
-            if len(c.files) == 1:
-                parts.append(f"[config](#cfg-{key}) ([toml]({c.files[0]}))")
+        for key, c in found:
+            one = len(c.files) == 1
+            if len(found) == 1:
+                label = "config" if one else f"{len(c.files)} configs"
             else:
-                parts.append(f"[{len(c.files)} configs](#cfg-{key})")
+                label = key if one else f"{key} ({len(c.files)} files)"
+            parts.append(f"[{label}]({c.files[0] if one else f'#cfg-{key}'})")
         return ", ".join(parts)
 
     def both(self, fig: str, *keys: str) -> str:

@@ -113,6 +113,12 @@ def test_reproduce_quick_writes_the_report(tmp_path):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000
         assert f"figures/{fig}.png" in md
     res = json.loads((out / "results.json").read_text())
+    html = (out / "report.html").read_text()  # self-contained: every figure embedded
+    assert html.count('<img src="data:image/png;base64,') == 4 and "## Headline" in md
+    assert res["headline"]["strict"]["total"] == len(res["strict"]) and res["run"]["phases"]
+    for i in range(1, len(res["strict"]) + 1):  # a configuration per strict check
+        (path,) = res["configs"][f"strict-{i:02d}"]["files"]
+        assert (out / path).is_file()
     # every shipped instance lies inside its bound's assumptions (the A3 partial bounds run at
     # chi = 0, where delta is exact everywhere) and is decided: the bounds hold
     for s in res["strict"]:

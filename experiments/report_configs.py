@@ -194,7 +194,8 @@ def _unstepped(cell) -> tuple:
 
 
 def write_configs(rep, out: str | Path, ran: Mapping | None = None, command: str = "") -> dict:
-    """Write the runs of every study of ``rep`` (a ``report.Report``) to ``out/configs/``.
+    """Write the runs of every study of ``rep`` (a ``report.Report``) to ``out/configs/``
+    (replacing the ``*.toml`` files a previous report left there).
 
     Parameters
     ----------
@@ -214,6 +215,8 @@ def write_configs(rep, out: str | Path, ran: Mapping | None = None, command: str
     """
     out = Path(out)
     (out / "configs").mkdir(parents=True, exist_ok=True)
+    for old in (out / "configs").glob("*.toml"):  # a previous report's files
+        old.unlink()
     ran = dict(ran or {})
     found: dict[str, ConfigFiles] = {}
 

@@ -145,13 +145,14 @@ def _bounds() -> list[dict]:
     return [table(header, rows, name="bounds")]
 
 
-def _configs(configs: dict) -> list[dict]:
+def _configs(configs: dict, search: bool) -> list[dict]:
     rows = [
         [c.title, str(c.runs), ", ".join(f"[{f}]({f})" for f in c.files)] for c in configs.values()
     ]
     ids = [f"cfg-{key}" for key in configs]
-    rows.append(["worst-case search", "-", NOT_A_CONFIG["search"]])
-    ids.append("configs-search")
+    if search:
+        rows.append(["worst-case search", "-", NOT_A_CONFIG["search"]])
+        ids.append("configs-search")
     return [
         text(
             "The runs of each study as configurations of `partialfed run` "
@@ -268,7 +269,8 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
         blocks = regime_text.regime_blocks(rep.regime, rep.regime_search, family_links["regime"])
         sections.append(section("regime", regime_text.TITLE, blocks))
     sections.append(section("bounds", "Every bound, with its provenance", _bounds()))
-    sections.append(section("configs", "Configurations: rerun any study", _configs(configs)))
+    reruns = _configs(configs, search=rep.regime_search is not None)
+    sections.append(section("configs", "Configurations: rerun any study", reruns))
     seconds = rep.meta.get("seconds", rep.seconds)
     intro = (
         f"Built by `{command}` in {seconds:.0f} s "

@@ -115,6 +115,7 @@ def test_reproduce_quick_writes_the_report(tmp_path):
     res = json.loads((out / "results.json").read_text())
     html = (out / "report.html").read_text()  # self-contained: every figure embedded
     assert html.count('<img src="data:image/png;base64,') == 4 and "## Headline" in md
+    assert '<a id="configs-search"></a>worst-case search' in md  # named, not a config
     assert res["headline"]["strict"]["total"] == len(res["strict"]) and res["run"]["phases"]
     for i in range(1, len(res["strict"]) + 1):  # a configuration per strict check
         (path,) = res["configs"][f"strict-{i:02d}"]["files"]

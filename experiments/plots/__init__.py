@@ -2,14 +2,17 @@
 
 Headless (matplotlib's Agg backend) unless ``MPLBACKEND`` is set or pyplot was imported first
 (Jupyter keeps inline figures); one style throughout, one fixed colour and line style per
-algorithm.
+algorithm, one style file (``partialfed.mplstyle``, package data).
 
 Modules
 -------
-style      colours, line styles, axis labels, the rc ``STYLE``, ``color_of`` and ``save``
+style      the style file (``STYLE_FILE``, ``style_context``), colours, line styles, markers,
+           mathtext labels and symbols, log axes (``log_axis``, ``value_ticks``), ``save``
+lhs        a bound's left-hand side as an axis label (``lhs_label``) and over horizons
 sweeps     figures of a result folder: ``convergence``, ``final_vs_knob``, ``plot_directory``
-studies    figures of the verification studies: ``strict_figure``, ``exponent_figure``,
-           ``calibration_figure`` (and their layout, ``panels``)
+studies    figures of the verification studies: ``strict_figure``, ``calibration_figure``
+           (and their layout, ``panels``, and verdict colours, ``mark_verdict``)
+exponents  the exponent studies' figure, ``exponent_figure``
 regime     the FedAlt-vs-FedSim regime figure, ``regime_figure``
 
 Every public name is available here, as ``plots.NAME``.
@@ -34,10 +37,26 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")  # headless by default; Jupyter (MPLBACKEND) keeps inline figures
 
 # Re-export every public name of the submodules (each declares its own __all__).
-from partialfed.experiments.plots import regime, studies, style, sweeps  # noqa: E402
+from partialfed.experiments.plots import (  # noqa: E402
+    exponents,
+    lhs,
+    regime,
+    studies,
+    style,
+    sweeps,
+)
+from partialfed.experiments.plots.exponents import *  # noqa: E402, F403
+from partialfed.experiments.plots.lhs import *  # noqa: E402, F403
 from partialfed.experiments.plots.regime import *  # noqa: E402, F403
 from partialfed.experiments.plots.studies import *  # noqa: E402, F403
 from partialfed.experiments.plots.style import *  # noqa: E402, F403
 from partialfed.experiments.plots.sweeps import *  # noqa: E402, F403
 
-__all__ = [*style.__all__, *sweeps.__all__, *studies.__all__, *regime.__all__]
+__all__ = [
+    *style.__all__,
+    *lhs.__all__,
+    *sweeps.__all__,
+    *studies.__all__,
+    *exponents.__all__,
+    *regime.__all__,
+]

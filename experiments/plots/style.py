@@ -1,8 +1,12 @@
-"""The one look of every figure: colours, line styles, labels, rc style, and ``save``.
+"""The one look of every figure: the style file, colours, line styles, labels, log axes, ``save``.
 
-One fixed colour and line style per algorithm (Okabe-Ito palette, readable in colour-blind
-vision and in black and white); ``save`` writes a figure in that style, reproducibly (no date
-in SVG metadata, a fixed SVG hash salt).
+The style lives in ``partialfed.mplstyle`` beside this module (package data), applied with
+``plt.style.context(STYLE_FILE)`` (:func:`style_context`); :data:`STYLE` holds the same
+settings as a dict. One fixed colour, line style and marker per algorithm (Okabe-Ito palette,
+readable in colour-blind vision and in black and white). Log axes use matplotlib's own
+locators and mathtext formatters (:func:`log_axis`); axis labels name symbols in mathtext
+(:data:`LABELS`). ``save`` writes a figure in that style, reproducibly (no date in SVG
+metadata, a fixed SVG hash salt).
 """
 
 from __future__ import annotations
@@ -11,9 +15,34 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import ticker
 
-__all__ = ["COLORS", "LINESTYLES", "LABELS", "STYLE", "color_of", "label", "save", "file_stem"]
+__all__ = [
+    "COLORS",
+    "LINESTYLES",
+    "MARKERS",
+    "LABELS",
+    "SYMBOLS",
+    "STYLE",
+    "STYLE_FILE",
+    "style_context",
+    "color_of",
+    "label",
+    "symbol",
+    "log_axis",
+    "value_ticks",
+    "save",
+    "file_stem",
+]
+
+#: The style file of every figure (package data).
+STYLE_FILE = Path(__file__).with_name("partialfed.mplstyle")
+
+#: The style file's settings as a dict (``plt.rcParams.update(STYLE)`` applies them for good).
+STYLE = dict(mpl.rc_params_from_file(STYLE_FILE, use_default_template=False))
 
 #: Fixed colour per algorithm (Okabe & Ito 2008).
 COLORS = {
@@ -34,7 +63,31 @@ LINESTYLES = {
     "fedrecon": (0, (5, 1, 1, 1, 1, 1)),
 }
 
-#: Axis labels of the metrics and of common knobs.
+#: Fixed marker per algorithm (drawn every few points, so overlapping curves stay apart).
+MARKERS = {"fedalt": "o", "fedsim": "s", "fedavg": "^", "local": "D", "fedrecon": "v"}
+
+#: Mathtext symbol of each knob and constant (axis labels, titles, tick captions).
+SYMBOLS = {
+    "delta": r"$\delta$",
+    "chi": r"$\chi$",
+    "rho": r"$\rho$",
+    "noise_u": r"$\sigma_u$",
+    "noise_v": r"$\sigma_v$",
+    "sigma_u": r"$\sigma_u$",
+    "sigma_v": r"$\sigma_v$",
+    "tau_u": r"$\tau_u$",
+    "tau_v": r"$\tau_v$",
+    "gamma_u": r"$\gamma_u$",
+    "gamma_v": r"$\gamma_v$",
+    "eta": r"$\eta$",
+    "m": r"$m/n$",
+    "n": r"$n$",
+    "T": r"$T$",
+    "L_u": r"$L_u$",
+    "L_v": r"$L_v$",
+}
+
+#: Axis labels of the metrics and of common knobs (symbols in mathtext).
 LABELS = {
     "gap": r"$F(u^t, V^t) - F_{\mathrm{low}}$",
     "loss": r"$F(u^t, V^t)$",
@@ -45,33 +98,23 @@ LABELS = {
     "delta": r"gradient diversity $\delta$",
     "m": "participation $m/n$",
     "chi": r"coupling $\chi$",
-    "noise_u": r"additive noise on $u$ (noise_u)",
-    "noise_v": r"additive noise on $v$ (noise_v)",
-    "tau_u": r"local steps $\tau_u$",
-    "tau_v": r"local steps $\tau_v$",
+    "rho": r"diversity growth $\rho$",
+    "noise_u": r"noise std. on $u$, $\sigma_u$",
+    "noise_v": r"noise std. on $v$, $\sigma_v$",
+    "sigma_u": r"noise std. on $u$, $\sigma_u$",
+    "sigma_v": r"noise std. on $v$, $\sigma_v$",
+    "tau_u": r"local steps on $u$, $\tau_u$",
+    "tau_v": r"local steps on $v$, $\tau_v$",
+    "gamma_u": r"step size $\gamma_u$",
+    "gamma_v": r"step size $\gamma_v$",
     "T": "rounds $T$",
     "n": "devices $n$",
 }
 
-#: The one style of every figure.
-STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "lines.linewidth": 1.6,
-    "legend.frameon": False,
-    "svg.hashsalt": "partialfed",
-    "svg.fonttype": "path",
-}
+
+def style_context():
+    """A context manager applying the style file (``plt.style.context(STYLE_FILE)``)."""
+    return plt.style.context(STYLE_FILE)
 
 
 def color_of(algorithm: str) -> str:
@@ -84,6 +127,76 @@ def color_of(algorithm: str) -> str:
 def label(name: str) -> str:
     """The axis label of a metric or knob (``name`` itself if none is known)."""
     return LABELS.get(name, name)
+
+
+def symbol(name: str) -> str:
+    """The mathtext symbol of a knob or constant (``name`` itself if none is known)."""
+    return SYMBOLS.get(name, name)
+
+
+def _axis(ax, axis: str):
+    if axis not in ("x", "y"):
+        raise ValueError(f"The 'axis' parameter must be 'x' or 'y'. Got {axis!r}.")
+    return ax.xaxis if axis == "x" else ax.yaxis
+
+
+def log_axis(ax, axis: str = "y") -> None:
+    """A log scale on ``axis`` with matplotlib's ``LogLocator`` and mathtext labels.
+
+    Call it once the data are drawn: the ticks depend on the span. Two decades or more: labels
+    at the powers of ten; less: labels at 1, 2 and 5 times a power of ten (a fifth of a decade
+    or less: at every integer multiple), all by ``LogFormatterSciNotation`` (a
+    ``LogFormatterMathtext``), so every label of the axis has one format (``$10^{-1}$``,
+    ``$2\\times10^{-1}$``). Minor ticks unlabelled.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    axis : {"x", "y"}
+    """
+    which = _axis(ax, axis)
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    decades = np.log10(hi / lo) if lo > 0 and np.isfinite(hi / lo) else 10.0
+    if decades >= 2:
+        subs, only_base = (1.0,), True
+    elif decades >= 0.7:
+        subs, only_base = (1.0, 2.0, 5.0), False
+    else:
+        subs, only_base = tuple(range(1, 10)), False
+    which.set_major_locator(ticker.LogLocator(base=10, subs=subs, numticks=12))
+    # the locator decides which ticks exist: label every one of them
+    every = (np.inf, np.inf)
+    which.set_major_formatter(
+        ticker.LogFormatterSciNotation(labelOnlyBase=only_base, minor_thresholds=every)
+    )
+    which.set_minor_locator(ticker.LogLocator(base=10, subs="auto", numticks=12))
+    which.set_minor_formatter(ticker.NullFormatter())
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}"
+
+
+def value_ticks(ax, axis: str, values, log: bool = True) -> None:
+    """Ticks exactly at ``values`` (a swept grid), labelled with the values; no minor ticks.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    axis : {"x", "y"}
+    values : sequence of float
+        The grid (positive on a log axis).
+    log : bool
+        Put the axis on a log scale first.
+    """
+    which = _axis(ax, axis)
+    if log:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    grid = sorted({float(v) for v in values})
+    which.set_major_locator(ticker.FixedLocator(grid))
+    which.set_major_formatter(ticker.FixedFormatter([_plain(v) for v in grid]))
+    which.set_minor_locator(ticker.NullLocator())
 
 
 def file_stem(name: str) -> str:
@@ -106,7 +219,7 @@ def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list
                 f"The 'formats' parameter of save must name png, svg or pdf. Got {fmt!r}."
             )
         target = path.with_name(f"{path.name}.{fmt}")
-        with plt.rc_context(STYLE):
+        with style_context():
             fig.savefig(target, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
         out.append(target)
     return out

@@ -10,6 +10,8 @@ style      the style file (``STYLE_FILE``, ``style_context``), colours, line sty
            mathtext labels and symbols, log axes (``log_axis``, ``value_ticks``), ``save``
 lhs        a bound's left-hand side as an axis label (``lhs_label``) and over horizons
 sweeps     figures of a result folder: ``convergence``, ``final_vs_knob``, ``plot_directory``
+facets     their small-multiples layout, titled by ``run_note`` (T, m of n)
+divergence how they draw runs that diverged (stopped, marked ✕, out of the y range)
 studies    figures of the verification studies: ``strict_figure``, ``calibration_figure``
            (and their layout, ``panels``, and verdict colours, ``mark_verdict``)
 exponents  the exponent studies' figure, ``exponent_figure``
@@ -38,14 +40,18 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 # Re-export every public name of the submodules (each declares its own __all__).
 from partialfed.experiments.plots import (  # noqa: E402
+    divergence,
     exponents,
+    facets,
     lhs,
     regime,
     studies,
     style,
     sweeps,
 )
+from partialfed.experiments.plots.divergence import *  # noqa: E402, F403
 from partialfed.experiments.plots.exponents import *  # noqa: E402, F403
+from partialfed.experiments.plots.facets import *  # noqa: E402, F403
 from partialfed.experiments.plots.lhs import *  # noqa: E402, F403
 from partialfed.experiments.plots.regime import *  # noqa: E402, F403
 from partialfed.experiments.plots.studies import *  # noqa: E402, F403
@@ -55,7 +61,9 @@ from partialfed.experiments.plots.sweeps import *  # noqa: E402, F403
 __all__ = [
     *style.__all__,
     *lhs.__all__,
+    *divergence.__all__,
     *sweeps.__all__,
+    *facets.__all__,
     *studies.__all__,
     *exponents.__all__,
     *regime.__all__,

@@ -33,6 +33,8 @@ __all__ = [
     "label",
     "symbol",
     "log_axis",
+    "line_style",
+    "marks_at",
     "value_ticks",
     "save",
     "file_stem",
@@ -132,6 +134,34 @@ def label(name: str) -> str:
 def symbol(name: str) -> str:
     """The mathtext symbol of a knob or constant (``name`` itself if none is known)."""
     return SYMBOLS.get(name, name)
+
+
+def marks_at(x, i: int, count: int = 9) -> list:
+    """Indices of ``count`` log-spaced points of the rounds ``x``, shifted for the ``i``-th
+    algorithm so the markers of overlapping curves do not cover each other."""
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return []
+    lo, hi = max(x.min(), 1.0), max(x.max(), 1.0)
+    steps = (np.arange(count) + 0.5 + 0.3 * (i % 3)) / (count + 1)
+    wanted = lo * (hi / lo) ** steps
+    return sorted(set(np.searchsorted(x, wanted).clip(0, x.size - 1).tolist()))
+
+
+def line_style(alg: str, i: int) -> dict:
+    """Colour, line style and marker of ``alg``, the ``i``-th algorithm drawn, a little
+    transparency, later ones on top (``markevery``: set per curve, :func:`marks_at`)."""
+    return {
+        "color": color_of(alg),
+        "linestyle": LINESTYLES.get(alg, "-"),
+        "marker": MARKERS.get(alg, "o"),
+        "markevery": None,
+        "markersize": 5,
+        "markeredgecolor": "white",
+        "markeredgewidth": 0.6,
+        "alpha": 0.9,
+        "zorder": 3 + i,
+    }
 
 
 def _axis(ax, axis: str):

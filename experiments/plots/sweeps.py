@@ -1,12 +1,17 @@
 """Figures of stored sweeps: convergence curves and final values against a swept knob.
 
-- ``convergence``: a metric against the round, log-log, mean over seeds (line) and the range
-  over seeds (band), one curve per algorithm. Round 0 is not drawn (log axis).
+- ``convergence``: a metric against the round, log-log, mean over seeds (line, with the
+  algorithm's line style and markers) and the range over seeds (a light band with its edges
+  drawn), one curve per algorithm. Round 0 is not drawn (log axis). Runs that diverged stop
+  at their divergence with a ✕ and a note; the y range is that of the runs that stayed finite
+  (``experiments.plots.divergence``).
 - ``final_vs_knob``: the metric at the last round against a swept knob (``m`` is drawn as
-  ``m/n``), mean and range over seeds, runs that diverged or failed left out.
+  ``m/n``), mean and range over seeds, runs that diverged or failed left out (a ✕ on the upper
+  edge marks a knob value where some diverged).
 - ``plot_directory``: both, as small multiples (rows: metrics; columns: the values of the
   first swept knob, or of the second one for the final-value figure), for each family in a
-  result folder; PNG and SVG (examples: ``experiments.plots``).
+  result folder, titled with the rounds ``T`` and the devices per round ``m`` of ``n``; PNG and
+  SVG (examples: ``experiments.plots``).
 """
 
 from __future__ import annotations
@@ -17,10 +22,27 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
 
 from partialfed.experiments import store, tables
-from partialfed.experiments.plots.style import LINESTYLES, STYLE, color_of, file_stem, save
+from partialfed.experiments.plots.divergence import (
+    DIVERGED_MARKER,
+    diverged_at,
+    finite_limits,
+    mark_diverged,
+    share_limits,
+    split_runs,
+)
+from partialfed.experiments.plots.facets import facets, run_note
+from partialfed.experiments.plots.style import (
+    file_stem,
+    line_style,
+    log_axis,
+    marks_at,
+    save,
+    style_context,
+    symbol,
+    value_ticks,
+)
 from partialfed.experiments.plots.style import label as _label
 
 __all__ = ["KNOB_PREFERENCE", "convergence", "final_vs_knob", "plot_directory"]
@@ -40,20 +62,6 @@ def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
         )
 
 
-def _log_axes(ax, x: bool) -> None:
-    """Log scale on y (and x) with plain-number tick labels (readable, and much faster to draw
-    than matplotlib's default mathtext labels)."""
-    axes = [ax.yaxis, ax.xaxis] if x else [ax.yaxis]
-    ax.set_yscale("log")
-    if x:
-        ax.set_xscale("log")
-    for axis in axes:
-        axis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
-        axis.set_minor_formatter(
-            ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4))
-        )
-
-
 def _positive(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     return np.where(values > 0, values, np.nan)
@@ -61,6 +69,15 @@ def _positive(values: np.ndarray) -> np.ndarray:
 
 def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = True):
     """Draw ``metric`` against the round, log-log, one curve per algorithm.
+
+    Each algorithm has its colour, line style and markers (nine, log-spaced, offset per
+    algorithm, so overlapping curves stay apart). Mean over the runs that stayed finite, with
+    their range over seeds as a band: filled lightly when one algorithm has a band, its edges
+    only when several do (overlapping fills would mix into grey). Runs that
+    diverged: their mean up to the round before the first divergence, ended by a ✕ and the
+    note "diverged at t = ..." (on the upper edge when the curve left the y range); the y range
+    is that of the runs that stayed finite (of the diverged runs' first rounds when all
+    diverged).
 
     Parameters
     ----------
@@ -79,39 +96,74 @@ def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = T
     matplotlib Axes
     """
     _check_metric(df, metric, "convergence")
-    with plt.rc_context(STYLE):
+    with style_context():
         if ax is None:
-            _, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
+            _, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
         rows = df[(df["round"].notna()) & (df["round"] >= 1)]
-        for alg in tables._order(rows["algorithm"].unique()):
-            sub = rows[rows["algorithm"] == alg]
-            stats = sub.groupby("round")[metric].agg(["mean", "min", "max", "count"])
-            if stats.empty:
-                continue
-            x = stats.index.to_numpy(dtype=float)
-            seeds = sub["hash"].nunique() if "hash" in sub else stats["count"].max()
-            ax.plot(
-                x,
-                _positive(stats["mean"]),
-                color=color_of(alg),
-                linestyle=LINESTYLES.get(alg, "-"),
-                label=alg,
-            )
-            if seeds > 1:
-                ax.fill_between(
-                    x,
-                    _positive(stats["min"]),
-                    _positive(stats["max"]),
-                    color=color_of(alg),
-                    alpha=0.18,
-                    linewidth=0,
-                )
-        _log_axes(ax, x=True)
+        algorithms = tables._order(rows["algorithm"].unique())
+        parts = {a: split_runs(rows[rows["algorithm"] == a]) for a in algorithms}
+        fill = sum(_runs(ok) > 1 for ok, _ in parts.values()) <= 1
+        finite, first, diverged = [], [], []
+        for i, alg in enumerate(algorithms):
+            ok, bad = parts[alg]
+            kw = line_style(alg, i)
+            runs = _runs(ok) + _runs(bad)
+            if not ok.empty:
+                stats = ok.groupby("round")[metric].agg(["mean", "min", "max"])
+                x = stats.index.to_numpy(dtype=float)
+                name = alg if bad.empty else f"{alg} ({_runs(bad)} of {runs} runs diverged)"
+                kw["markevery"] = marks_at(x, i)
+                ax.plot(x, _positive(stats["mean"]), label=name, **kw)
+                if _runs(ok) > 1:
+                    _band(ax, x, stats["min"], stats["max"], kw, fill)
+                finite += [stats["min"].to_numpy(float), stats["max"].to_numpy(float)]
+            if not bad.empty:
+                mean = bad.groupby("round")[metric].mean()
+                x, y = mean.index.to_numpy(dtype=float), mean.to_numpy(dtype=float)
+                at = min(diverged_at(bad, metric).values())
+                if ok.empty:  # the legend still names the algorithm
+                    ax.plot([], [], label=f"{alg} (all {runs} runs diverged)", **kw)
+                first.append(y[(x < at) & (x <= max(x.min(), 1) + 2)])
+                diverged.append((alg, kw, x, y, at, _runs(bad)))
+        if finite:
+            wanted = finite_limits(np.concatenate(finite))
+        else:
+            wanted = finite_limits(np.concatenate(first)) if first else None
+            if wanted is not None:
+                wanted = (wanted[0] / 10, wanted[1] * 1e3)  # room to see the blow-up start
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        share_limits(ax, wanted)
+        top = wanted[1] if wanted else np.inf
+        for row, (alg, kw, x, y, at, count) in enumerate(diverged):
+            note = f"{alg}: {count} run{'s' if count > 1 else ''} diverged at t = {at}"
+            mark_diverged(ax, x, y, at, top, kw["color"], note, kw["linestyle"], row)
+        log_axis(ax, "x")
+        log_axis(ax, "y")
         ax.set_xlabel(_label("round"))
         ax.set_ylabel(_label(metric))
         if legend and ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
     return ax
+
+
+def _runs(rows: pd.DataFrame) -> int:
+    """How many runs ``rows`` hold."""
+    if rows.empty:
+        return 0
+    return (
+        int(rows["hash"].nunique()) if "hash" in rows else int(rows.groupby("round").size().max())
+    )
+
+
+def _band(ax, x, low, high, kw, fill: bool) -> None:
+    """The range over seeds: its two edges in the algorithm's style, and a light fill when
+    ``fill`` (one band in the axes)."""
+    low, high = _positive(low), _positive(high)
+    if fill:
+        ax.fill_between(x, low, high, color=kw["color"], alpha=0.15, linewidth=0, zorder=1)
+    for edge in (low, high):
+        ax.plot(x, edge, color=kw["color"], ls=kw["linestyle"], lw=0.7, zorder=2)
 
 
 def _knob_x(df: pd.DataFrame, knob: str) -> pd.Series:
@@ -138,8 +190,9 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
     -------
     matplotlib Axes
         Mean over seeds (markers and line) and range over seeds (error bars) of the runs whose
-        status is ``ok``; the y axis is logarithmic, the x axis too when the knob spans more than
-        a decade of positive values.
+        status is ``ok``; a ✕ on the upper edge at each knob value where runs of an algorithm
+        diverged (left out). The y axis is logarithmic, the x axis too when the knob spans more
+        than a decade of positive values (ticks at the knob's values when there are at most 8).
     """
     _check_metric(df, metric, "final_vs_knob")
     if knob not in df.columns:
@@ -148,32 +201,58 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
             f"The 'knob' parameter of final_vs_knob must be one of {', '.join(allowed)}. "
             f"Got {knob!r}."
         )
-    last = tables.final(df)
-    last = last[last["status"] == "ok"].copy()
-    last["_x"] = _knob_x(last, knob)
-    with plt.rc_context(STYLE):
+    every = tables.final(df).copy()
+    every["_x"] = _knob_x(every, knob)
+    last = every[every["status"] == "ok"]
+    with style_context():
         if ax is None:
-            _, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
-        for alg in tables._order(last["algorithm"].unique()):
+            _, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
+        for i, alg in enumerate(tables._order(every["algorithm"].unique())):
+            kw = line_style(alg, i)
+            kw.pop("markevery")
             sub = last[last["algorithm"] == alg]
             stats = sub.groupby("_x")[metric].agg(["mean", "min", "max"])
             x = stats.index.to_numpy(dtype=float)
             mean = stats["mean"].to_numpy(dtype=float)
             lo = np.clip(mean - stats["min"].to_numpy(dtype=float), 0, None)
             hi = np.clip(stats["max"].to_numpy(dtype=float) - mean, 0, None)
-            ax.errorbar(
-                x,
-                _positive(mean),
-                yerr=[lo, hi],
-                color=color_of(alg),
-                linestyle=LINESTYLES.get(alg, "-"),
-                marker="o",
-                markersize=4,
-                capsize=2,
-                label=alg,
+            ax.errorbar(x, _positive(mean), yerr=[lo, hi], capsize=2, label=alg, **kw)
+            bad = every[(every["algorithm"] == alg) & (every["status"] == "diverged")]
+            if not bad.empty:
+                ax.plot(
+                    np.unique(bad["_x"].to_numpy(dtype=float)),
+                    np.ones(bad["_x"].nunique()),
+                    ls="none",
+                    marker=DIVERGED_MARKER,
+                    ms=8,
+                    color=kw["color"],
+                    mec="black",
+                    mew=0.6,
+                    clip_on=False,
+                    transform=ax.get_xaxis_transform(),
+                    label=f"_{alg} diverged (left out)",
+                    zorder=6,
+                )
+        if last.empty and not every.empty:
+            ax.text(
+                0.5,
+                0.5,
+                "every run diverged or failed",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="0.4",
             )
-        xs = last["_x"].to_numpy(dtype=float)
-        _log_axes(ax, x=bool(xs.size and np.all(xs > 0) and xs.max() / xs.min() > 10))
+        xs = every["_x"].to_numpy(dtype=float)
+        grid = np.unique(xs)
+        if xs.size and np.all(xs > 0) and xs.max() / xs.min() > 10:
+            if grid.size <= 8:
+                value_ticks(ax, "x", grid)
+            else:
+                log_axis(ax, "x")
+        ax.set_yscale("log")
+        share_limits(ax, finite_limits(last[metric]))
+        log_axis(ax, "y")
         ax.set_xlabel(_label(knob))
         ax.set_ylabel(f"final {_label(metric)}")
         if legend and ax.get_legend_handles_labels()[0]:
@@ -190,42 +269,6 @@ def _swept(df: pd.DataFrame) -> list[str]:
             c,
         ),
     )
-
-
-def _fmt_value(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _facets(
-    df: pd.DataFrame, facet: str | None, metrics: Sequence[str], draw, title: str, width=3.4
-):
-    values = sorted(df[facet].unique()) if facet else [None]
-    ncols = len(values)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(
-            len(metrics),
-            ncols,
-            figsize=(width * ncols + 0.6, 2.8 * len(metrics) + 0.4),
-            squeeze=False,
-            sharey="row",
-            layout="constrained",
-        )
-        for j, value in enumerate(values):
-            sub = df if facet is None else df[df[facet] == value]
-            for i, metric in enumerate(metrics):
-                ax = axes[i][j]
-                draw(sub, metric, ax)
-                if j > 0:
-                    ax.set_ylabel("")
-                if i == 0 and facet is not None:
-                    ax.set_title(f"{facet} = {_fmt_value(value)}")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="outside upper center", ncols=min(5, len(labels)))
-        fig.suptitle(title, fontsize=10, y=0.0, va="top")
-    return fig
 
 
 def plot_directory(
@@ -273,23 +316,23 @@ def plot_directory(
         first = swept[0] if swept else None
         second = swept[1] if len(swept) > 1 else None
         pooled = swept[2:]
-        note = f"{family}: mean and range over seeds"
+        note = f"{family}: {run_note(fam_df)}; mean and range over seeds"
         if pooled:
-            note += f" and over {', '.join(pooled)}"
+            note += f" and over {', '.join(symbol(p) for p in pooled)}"
         conv_df = _thin(fam_df, first, max_facets)
-        fig = _facets(
+        fig = facets(
             conv_df,
             first,
             metrics,
             lambda sub, metric, ax: convergence(sub, metric, ax=ax, legend=False),
-            note + (f"; pooled over {second}" if second else ""),
+            note + (f"; pooled over {symbol(second)}" if second else ""),
         )
         stem = file_stem(family)
         written += save(fig, out / f"{stem}-convergence", formats)
         plt.close(fig)
         if first is not None:
             fin_df = _thin(fam_df, second, max_facets)
-            fig = _facets(
+            fig = facets(
                 fin_df,
                 second,
                 metrics,

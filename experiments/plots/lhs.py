@@ -73,12 +73,14 @@ def horizon_curve(rounds, series, aggregate: str, T: int | None = None):
     """The left-hand side at each horizon ``T = 1, 2, ...`` from one run's per-round series.
 
     ``mean``: the average over ``t = 0..T-1``; ``min``: the minimum over ``t = 0..T``;
-    ``last``: the value at ``t = T`` (as ``experiments.measure.lhs_per_run`` aggregates).
+    ``last``: the value at ``t = T`` (as ``experiments.measure.lhs_per_run`` aggregates). Each
+    horizon once, at its own ``x``. With rounds recorded every few rounds only, the aggregates
+    are over the recorded rounds (the mean at horizon ``r + 1`` for a recorded round ``r``).
 
     Parameters
     ----------
     rounds : array of int
-        The recorded rounds ``0, 1, ...`` (every round, in order).
+        The recorded rounds, increasing from 0 (every round for exact aggregates).
     series : array of float
         The weighted per-round quantity at those rounds.
     aggregate : {"mean", "min", "last"}
@@ -88,18 +90,19 @@ def horizon_curve(rounds, series, aggregate: str, T: int | None = None):
     Returns
     -------
     horizons : numpy.ndarray of int
-        ``1, 2, ..., T``, each once.
+        Increasing, each once (``1, 2, ..., T`` when every round is recorded).
     values : numpy.ndarray of float
     """
     rounds = np.asarray(rounds)
     series = np.asarray(series, dtype=float)
-    if rounds.size == 0 or rounds[0] != 0 or np.any(np.diff(rounds) != 1):
+    if rounds.size == 0 or rounds[0] != 0 or np.any(np.diff(rounds) <= 0):
         raise ValueError(
-            "The 'rounds' parameter of horizon_curve must be 0, 1, 2, ... (every round "
-            f"recorded, eval_every = 1). Got {rounds[:5].tolist()}..."
+            "The 'rounds' parameter of horizon_curve must increase from 0 (0, 1, 2, ... when "
+            f"every round is recorded). Got {rounds[:5].tolist()}..."
         )
     if aggregate == "mean":
-        horizons, values = rounds + 1, np.cumsum(series) / (rounds + 1)
+        horizons = rounds + 1
+        values = np.cumsum(series) / np.arange(1, rounds.size + 1)
     elif aggregate == "min":
         horizons, values = rounds[1:], np.minimum.accumulate(series)[1:]
     elif aggregate == "last":

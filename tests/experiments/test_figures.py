@@ -82,7 +82,9 @@ def test_horizon_curve_draws_each_horizon_once():
     t, v = plots.horizon_curve(rounds, series, "mean", T=4)
     assert t.tolist() == [1, 2, 3, 4] and v[1] == pytest.approx(3.0)  # mean of rounds 0, 1
     with pytest.raises(ValueError, match="'rounds' parameter of horizon_curve"):
-        plots.horizon_curve([0, 2, 4], [1, 2, 3], "min")
+        plots.horizon_curve([0, 2, 2], [1, 2, 3], "min")
+    t, v = plots.horizon_curve([0, 5, 10], [3.0, 1.0, 2.0], "min")  # every 5 rounds
+    assert t.tolist() == [5, 10] and v.tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="'aggregate' parameter of horizon_curve"):
         plots.horizon_curve(rounds, series, "median")
 

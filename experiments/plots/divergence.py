@@ -102,6 +102,7 @@ def mark_diverged(
     end_x = x[keep][-1] if keep.any() else float(max(at - 1, 1))
     end_y = y[keep][-1] if keep.any() else np.inf
     on_edge = not end_y <= top
+    ax.update_datalim([(end_x, 1.0)], updatey=False)  # the ✕ is inside the x range
     transform = ax.get_xaxis_transform() if on_edge else ax.transData  # x data, y axes
     (mark,) = ax.plot(
         [end_x],

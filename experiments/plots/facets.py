@@ -8,6 +8,7 @@ diverged run); a title naming the family, the rounds ``T`` and the devices per r
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -101,5 +102,5 @@ def facets(
         handles = _legend_handles(df)
         if handles:
             fig.legend(handles=handles, loc="outside lower center", ncols=min(5, len(handles)))
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(textwrap.fill(title, int(14 * fig.get_size_inches()[0])), fontsize=10)
     return fig

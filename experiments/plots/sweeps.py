@@ -22,6 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.transforms import ScaledTranslation
 
 from partialfed.experiments import store, tables
 from partialfed.experiments.plots.divergence import (
@@ -190,9 +191,11 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
     -------
     matplotlib Axes
         Mean over seeds (markers and line) and range over seeds (error bars) of the runs whose
-        status is ``ok``; a ✕ on the upper edge at each knob value where runs of an algorithm
-        diverged (left out). The y axis is logarithmic, the x axis too when the knob spans more
-        than a decade of positive values (ticks at the knob's values when there are at most 8).
+        status is ``ok``, each algorithm drawn 3 points aside from the next (on screen only) so
+        error bars at one value do not hide each other; a ✕ on the upper edge at each knob
+        value where runs of an algorithm diverged (left out). The y axis is logarithmic, the x
+        axis too when the knob spans more than a decade of positive values (ticks at the knob's
+        values when there are at most 8).
     """
     _check_metric(df, metric, "final_vs_knob")
     if knob not in df.columns:
@@ -207,9 +210,15 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
     with style_context():
         if ax is None:
             _, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
-        for i, alg in enumerate(tables._order(every["algorithm"].unique())):
+        algorithms = tables._order(every["algorithm"].unique())
+        for i, alg in enumerate(algorithms):
             kw = line_style(alg, i)
             kw.pop("markevery")
+            # dodge: each algorithm 3 points aside (on screen; the data are not moved), so
+            # error bars at one knob value do not hide each other
+            shift = 3.0 * (i - (len(algorithms) - 1) / 2) / 72
+            dodge = ScaledTranslation(shift, 0, ax.figure.dpi_scale_trans)
+            kw["transform"] = ax.transData + dodge
             sub = last[last["algorithm"] == alg]
             stats = sub.groupby("_x")[metric].agg(["mean", "min", "max"])
             x = stats.index.to_numpy(dtype=float)
@@ -217,8 +226,12 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
             lo = np.clip(mean - stats["min"].to_numpy(dtype=float), 0, None)
             hi = np.clip(stats["max"].to_numpy(dtype=float) - mean, 0, None)
             ax.errorbar(x, _positive(mean), yerr=[lo, hi], capsize=2, label=alg, **kw)
+            good = np.isfinite(mean) & (mean > 0)  # a dodged artist is not autoscaled
+            ax.update_datalim(np.column_stack([x[good], mean[good]]))
             bad = every[(every["algorithm"] == alg) & (every["status"] == "diverged")]
             if not bad.empty:
+                at = np.unique(bad["_x"].to_numpy(dtype=float))
+                ax.update_datalim(np.column_stack([at, np.ones(at.size)]), updatey=False)
                 ax.plot(
                     np.unique(bad["_x"].to_numpy(dtype=float)),
                     np.ones(bad["_x"].nunique()),
@@ -229,7 +242,7 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
                     mec="black",
                     mew=0.6,
                     clip_on=False,
-                    transform=ax.get_xaxis_transform(),
+                    transform=ax.get_xaxis_transform() + dodge,
                     label=f"_{alg} diverged (left out)",
                     zorder=6,
                 )

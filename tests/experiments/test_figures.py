@@ -330,3 +330,28 @@ def test_sweep_figures_name_T_and_m(tiny_results, tmp_path):
     _all_log_ticks_mathtext(ax)
     assert ax.get_xlabel() == r"gradient diversity $\delta$"
     plt.close(ax.figure)
+
+
+def test_final_values_mark_diverged_knob_values_and_dodge_the_error_bars():
+    import warnings
+
+    df = pd.concat(
+        [_sweep_rows().assign(delta=d, hash=lambda x, d=d: x["hash"] + str(d)) for d in (0.1, 1.0)]
+    )
+    ax = plots.final_vs_knob(df, "delta", "gap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "constrained_layout not applied"
+        ax.figure.canvas.draw()
+    marks = [ln for ln in ax.get_lines() if ln.get_marker() == plots.DIVERGED_MARKER]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [0.1, 1.0]
+    assert marks[0].get_color() == plots.COLORS["fedsim"]
+    lo, hi = ax.get_xlim()
+    assert lo < 0.1 and hi > 1.0  # the marks are inside the x range
+    assert np.isfinite(ax.get_ylim()[1]) and ax.get_ylim()[1] < 100.0
+    bars = {c.get_label(): c for c in ax.containers}
+    shifts = [
+        bars[a].lines[0].get_transform().transform((0.5, 1.0))[0] for a in ("fedalt", "fedsim")
+    ]
+    assert shifts[0] < shifts[1]  # drawn side by side at one knob value, not on top
+    np.testing.assert_allclose(bars["fedsim"].lines[0].get_xdata(), [0.1, 1.0])  # data unmoved
+    plt.close(ax.figure)

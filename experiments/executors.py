@@ -5,22 +5,39 @@ result)`` pairs as tasks finish (``map_unordered``), and can be closed, cancelli
 (``close(cancel=True)``). ``run_sweep`` (``experiments.sweep``) owns the store; executors only
 run ``run_chunk`` and return its encoded results. The schedulers are described in
 ``experiments.sweep``.
+
+The local pool is loky's reusable executor (``loky.get_reusable_executor``): its workers are
+started by a fresh interpreter that does not import the caller's ``__main__`` (so a script
+without ``if __name__ == "__main__":`` can start a sweep), they stay up for the next sweep of
+the same process (``IDLE_TIMEOUT`` seconds), and each exits within a second of the parent's
+death (a watchdog thread, ``_init_worker``; loky alone keeps orphans until the idle timeout).
+A pool is reused only while the parent's environment and ``sys.path`` are those its workers
+were started with (registered families reach workers through an environment variable,
+``synthetic._registry.ENV_VAR``); otherwise a fresh pool is started.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 
 from partialfed.experiments.cell import one_line
 
-__all__ = ["SCHEDULERS", "check_scheduler", "make_executor"]
+__all__ = ["SCHEDULERS", "IDLE_TIMEOUT", "check_scheduler", "make_executor"]
 
 #: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
 SCHEDULERS = ("serial", "local", "dask-local")
+
+#: Seconds an idle worker of the local pool waits for the next sweep before it exits.
+IDLE_TIMEOUT = 300
+
+#: ``sys.path`` of the process when the current local pool was started (workers keep theirs).
+_POOL_PATH: tuple | None = None
 
 
 class _Serial:
@@ -44,17 +61,40 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _watch_parent(parent: int, every: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)  # the parent died (SIGKILL, crash): nobody will read this worker's results
+
+
+def _init_worker(parent: int) -> None:
+    """Initializer of a local pool's worker: ignore Ctrl-C; exit within a second of the
+    parent's death (loky's idle timeout alone would keep an orphan for ``IDLE_TIMEOUT``)."""
+    _ignore_sigint()
+    threading.Thread(target=_watch_parent, args=(parent, 1.0), daemon=True).start()
+
+
 class _Pool:
     name = "local"
     threads = 1
 
     def __init__(self, workers: int):
+        global _POOL_PATH
+        from loky import get_reusable_executor
+
         self.workers = workers
-        self._pool = ProcessPoolExecutor(
+        path = tuple(sys.path)
+        self._pool = get_reusable_executor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint,
+            timeout=IDLE_TIMEOUT,
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+            # Workers see the environment they were started with: a changed one (a family
+            # registered since, PYTHONPATH) or a changed sys.path needs fresh workers.
+            env=dict(os.environ),
+            reuse="auto" if path == _POOL_PATH else False,
         )
+        _POOL_PATH = path
 
     def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
         pending = {self._pool.submit(fn, *args) for args in tasks}
@@ -65,16 +105,9 @@ class _Pool:
                 yield exc, (None if exc else fut.result())
 
     def close(self, cancel: bool = False) -> None:
+        # Without cancel the workers stay up for the next sweep (loky stops idle ones).
         if cancel:
-            processes = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in processes:
-                proc.join(timeout=5)
-        else:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, kill_workers=True)
 
 
 class _Dask:

@@ -268,10 +268,10 @@ def mutation_score(
     for c in checks:
         by_bound.setdefault(c.bound, []).append(c)
     results, unmutated = [], []
-    for name, instances in by_bound.items():
+    for k, (name, instances) in enumerate(by_bound.items(), 1):
         bound = theory.get_bound(name)
         if log is not None:
-            log(f"[mutation] {name}: {len(instances)} instance(s)")
+            log(f"[mutation {k}/{len(by_bound)}] {name}: {len(instances)} instance(s)")
         checked = {}
         for c in instances:
             r = known.get(id(c)) or strict_check(c, runner=run)

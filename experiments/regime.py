@@ -123,6 +123,13 @@ class RegimeStudy:
         if len(self.seeds) < 1:
             raise ValueError("The 'seeds' parameter of RegimeStudy needs at least one seed.")
 
+    @property
+    def runs(self) -> int:
+        """Runs of :func:`regime_map` on this study: per grid point, algorithm and seed, each
+        coarse step, the theorem rule's step (if any) and each refinement."""
+        steps = len(self.etas) + (self.steps is not None) + len(self.fine)
+        return len(self.xs) * len(self.ys) * len(ALGORITHMS) * len(self.seeds) * steps
+
 
 def theory_factor(problem, m: int) -> float:
     """Theory's leading-term factor ``sqrt(sigma_sim,1^2/sigma_alt,1^2)`` for ``problem`` with

@@ -139,7 +139,8 @@ class SearchResult:
 
 
 def _scaled_runner(scale: float):
-    """``runner(cells)`` that starts each cell at ``x* + scale (x0 - x*)``."""
+    """``runner(cells)`` that starts each cell at ``x* + scale (x0 - x*)``; like
+    ``sweep.cached_runner`` it reports each run (``on_todo``, ``on_run``) for a progress bar."""
 
     def execute(cell: Cell) -> store.RunResult:
         p = cell.problem()
@@ -150,16 +151,29 @@ def _scaled_runner(scale: float):
         frame = pd.DataFrame({"round": h.rounds, **{m: getattr(h, m) for m in store.METRICS}})
         return store.RunResult(cell.spec(), frame, h.status, h.message or "")
 
-    return lambda cells: [execute(c) for c in cells]
+    def runner(cells, *, on_todo=None, on_run=None):
+        out = []
+        for cell in cells:
+            if on_todo is not None:
+                on_todo([cell])
+            out.append(execute(cell))
+            if on_run is not None:
+                on_run(1)
+        return out
+
+    runner.reports_runs = True
+    return runner
 
 
-def _measure(search: WorstCaseSearch, knobs: dict, seeds: tuple) -> Candidate:
-    """Both algorithms at their best steps on one instance (a 1 x 1 regime map)."""
+def _measure(search: WorstCaseSearch, knobs: dict, seeds: tuple, wrap=None) -> Candidate:
+    """Both algorithms at their best steps on one instance (a 1 x 1 regime map); ``wrap``
+    wraps its runner (``worst_case_search``)."""
     problem = {k: v for k, v in knobs.items() if k != "init_scale"}
     cell = search.cell.with_knobs(**problem)
     (x, xv), (y, yv) = list(cell.knobs)[:2]  # a 1 x 1 map: any two knobs, at their values
     study = RegimeStudy(cell, x, (xv,), y, (yv,), None, seeds, search.etas, search.fine)
-    r = regime_map(study, runner=_scaled_runner(float(knobs.get("init_scale", 1.0))))
+    runner = _scaled_runner(float(knobs.get("init_scale", 1.0)))
+    r = regime_map(study, runner=runner if wrap is None else wrap(runner))
     h = r.headline
     pr = PairedRatio(float(h.ratio[0, 0]), float(h.low[0, 0]), float(h.high[0, 0]), len(seeds))
     eta = {a: float(h.eta[a][0, 0]) for a in ("fedalt", "fedsim")}
@@ -191,13 +205,25 @@ def _moves(space: dict, knobs: dict) -> list[dict]:
     return out
 
 
-def worst_case_search(search: WorstCaseSearch) -> SearchResult:
-    """Run the search (in this process); see the module docstring."""
+def worst_case_search(search: WorstCaseSearch, *, wrap=None, log=None) -> SearchResult:
+    """Run the search (in this process); see the module docstring.
+
+    Parameters
+    ----------
+    search : WorstCaseSearch
+    wrap : callable, optional
+        ``wrap(runner) -> runner`` applied to the runner of every instance (a progress bar's
+        ``experiments.progress.Study.runner``).
+    log : callable, optional
+        ``log(line)`` at each stage (random candidates, moves, confirmation).
+    """
     start = time.perf_counter()
+    say = log if log is not None else (lambda line: None)
     rng = np.random.default_rng([search.seed, 0x5EA])
-    tried = [
-        _measure(search, _draw(search.space, rng), search.seeds) for _ in range(search.candidates)
-    ]
+    tried = []
+    for k in range(search.candidates):
+        say(f"candidate {k + 1}/{search.candidates}")
+        tried.append(_measure(search, _draw(search.space, rng), search.seeds, wrap))
     keys = {}
     for direction, sign in (("fedalt", 1.0), ("fedsim", -1.0)):
 
@@ -207,13 +233,15 @@ def worst_case_search(search: WorstCaseSearch) -> SearchResult:
 
         keys[direction] = key
         top = max(tried, key=key)
-        for _ in range(search.moves):
-            trial = [_measure(search, k, search.seeds) for k in _moves(search.space, top.knobs)]
+        for k in range(search.moves):
+            say(f"coordinate moves towards {direction} ({k + 1}/{search.moves})")
+            moves = _moves(search.space, top.knobs)
+            trial = [_measure(search, m, search.seeds, wrap) for m in moves]
             tried += trial
             top = max([top, *trial], key=key)
     # every instance measured counts, whichever direction's moves found it
-    best = {
-        d: _measure(search, max(tried, key=key).knobs, tuple(search.confirm_seeds))
-        for d, key in keys.items()
-    }
+    best = {}
+    for d, key in keys.items():
+        say(f"confirming the best instance for {d} on fresh seeds")
+        best[d] = _measure(search, max(tried, key=key).knobs, tuple(search.confirm_seeds), wrap)
     return SearchResult(replace(search), tuple(tried), best, time.perf_counter() - start)

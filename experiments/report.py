@@ -33,6 +33,7 @@ from partialfed.experiments.checks import (  # noqa: E402
     lemma_check,
     strict_check,
 )
+from partialfed.experiments.progress import Progress  # noqa: E402
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402
 from partialfed.experiments.regime_text import regime_findings  # noqa: E402
@@ -169,6 +170,7 @@ def reproduce(
     log: Callable[[str], None] = print,
     command: str = "partialfed reproduce",
     studies: Plan | None = None,
+    progress: bool = False,
 ) -> Report:
     """Run every study of :func:`experiments.studies.plan` and write the report to ``out``.
 
@@ -184,58 +186,79 @@ def reproduce(
         ``runner(cells) -> list of RunResult`` (e.g. ``sweep.cached_runner``); default:
         execute in this process.
     log : callable
-        Progress messages (one line each).
+        Progress messages (one line each) when there are no bars.
     command : str
         The command line the report names.
     studies : Plan, optional
         The studies to run instead of ``plan(quick)`` (a smaller plan, in tests).
+    progress : bool
+        A tqdm bar per study on stderr, counting its runs (``experiments.progress``).
     """
     clock = Clock()
-    runner = clock.runner(runner)  # notes the cells of each phase (report_configs)
+    # Each study's runner: the bar's (per run) inside the clock's (notes the cells of each
+    # phase, report_configs).
+    base = runner
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     pl = plan(quick) if studies is None else studies
     rep = Report(plan=pl)
-    for i, check in enumerate(pl.strict, 1):
-        log(f"[strict {i}/{len(pl.strict)}] {check.bound}")
-        rep.strict.append(strict_check(check, runner=runner))
+    pg = Progress(bars=progress, log=log)
+    n = len(pl.strict)
+    with pg.study("strict checks", sum(len(c.seeds) for c in pl.strict)) as st:
+        runner = clock.runner(st.runner(base))
+        for i, check in enumerate(pl.strict, 1):
+            st.item(f"[strict {i}/{n}] {check.bound}", f"{i}/{n} {check.bound}")
+            rep.strict.append(strict_check(check, runner=runner))
     clock.lap("strict")
-    rep.mutation = mutation.mutation_score(pl.strict, strict=rep.strict, runner=runner, log=log)
+    with pg.study("mutation tests") as st:
+        rep.mutation = mutation.mutation_score(
+            pl.strict, strict=rep.strict, runner=clock.runner(st.runner(base)), log=st.item
+        )
     clock.lap("mutation")
-    for i, study in enumerate(pl.exponents, 1):
-        log(f"[exponent {i}/{len(pl.exponents)}] {study.label}")
-        rep.exponents.append(exponent_check(study, runner=runner))
+    n = len(pl.exponents)
+    with pg.study("exponent fits", sum(len(s.xs) * len(s.seeds) for s in pl.exponents)) as st:
+        runner = clock.runner(st.runner(base))
+        for i, study in enumerate(pl.exponents, 1):
+            st.item(f"[exponent {i}/{n}] {study.label}", f"{i}/{n} {study.label}")
+            rep.exponents.append(exponent_check(study, runner=runner))
     clock.lap("exponents")
+    pg.line("[calibration] fitting fedalt_main's free constants on the exponent runs")
     _calibrate(rep)
     clock.lap("calibration")
     rep.lemmas = _lemma_checks(rep.strict)
     clock.lap("lemmas")
-    log("[regime] FedAlt vs FedSim map")
-    rep.regime = regime_map(pl.regime, runner=runner)
+    with pg.study("regime map", pl.regime.runs) as st:
+        st.item("[regime] FedAlt vs FedSim map", "FedAlt vs FedSim")
+        rep.regime = regime_map(pl.regime, runner=clock.runner(st.runner(base)))
     clock.lap("regime")
     if pl.search is not None:
-        log("[regime] worst-case search (in this process)")
-        rep.regime_search = worst_case_search(pl.search)
+        with pg.study("worst-case search") as st:
+            st.item("[regime] worst-case search (in this process)", "in this process")
+            rep.regime_search = worst_case_search(pl.search, wrap=st.runner, log=st.item)
         clock.lap("search")
-    figures = {
-        "strict": plots.strict_figure(rep.strict),
-        "exponents": plots.exponent_figure(rep.exponents),
-        "regime": plots.regime_figure(rep.regime),
-    }
-    if rep.calibration is not None:
-        train, groups = rep.calibration_cells
-        figures["calibration"] = plots.calibration_figure(
-            rep.calibration,
-            [m for _, m in train],
-            {g: [m for _, m in cells] for g, cells in groups.items()},
-        )
-    for key, fig in figures.items():
-        plots.save(fig, out / "figures" / key, formats=("png",))
-        plt.close(fig)
-        rep.figures[key] = f"figures/{key}.png"
+    with pg.study("figures", unit="figure") as st:
+        st.item("[figures] drawing the figures", "drawing")
+        figures = {
+            "strict": plots.strict_figure(rep.strict),
+            "exponents": plots.exponent_figure(rep.exponents),
+            "regime": plots.regime_figure(rep.regime),
+        }
+        if rep.calibration is not None:
+            train, groups = rep.calibration_cells
+            figures["calibration"] = plots.calibration_figure(
+                rep.calibration,
+                [m for _, m in train],
+                {g: [m for _, m in cells] for g, cells in groups.items()},
+            )
+        for key, fig in figures.items():
+            plots.save(fig, out / "figures" / key, formats=("png",))
+            plt.close(fig)
+            rep.figures[key] = f"figures/{key}.png"
+            st.tick()
     clock.lap("figures")
+    pg.line("[report] writing report.md and report.html")
     write(rep, out, command, clock)
-    log(f"wrote {out / 'report.html'} and report.md ({rep.seconds:.0f} s)")
+    pg.line(f"wrote {out / 'report.html'} and report.md ({rep.seconds:.0f} s)")
     return rep
 
 

@@ -8,12 +8,17 @@ recomputes everything).
 
 Schedulers
 ----------
+``"auto"`` (default)
+    ``"serial"`` for a small sweep, ``"local"`` otherwise: serial when ``workers`` is not given
+    and the runs still to compute have an estimated work below ``executors.SERIAL_WORK``
+    coordinate operations (about two seconds of simulation; starting a pool costs about as
+    much, see ``executors.choose_scheduler``).
 ``"serial"``
     In this process, one run after another (for debugging: breakpoints and tracebacks work).
-``"local"`` (default)
-    A ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (Numba and
-    ``fork`` do not mix), one worker per core unless ``workers`` says otherwise; each worker uses
-    one Numba thread.
+``"local"``
+    loky's reusable process pool (fresh interpreters, no ``fork``: Numba and ``fork`` do not
+    mix), one worker per core unless ``workers`` says otherwise; each worker uses one Numba
+    thread. The workers stay up for the next sweep of the process (``executors``).
 ``"dask-local"``
     A ``distributed.LocalCluster`` of worker processes started for the sweep.
 ``"tcp://HOST:PORT"``
@@ -44,7 +49,12 @@ import pandas as pd
 from partialfed.experiments import store
 from partialfed.experiments.cell import Cell, execute, one_line
 from partialfed.experiments.config import Sweep
-from partialfed.experiments.executors import SCHEDULERS, check_scheduler, make_executor
+from partialfed.experiments.executors import (
+    SCHEDULERS,
+    check_scheduler,
+    choose_scheduler,
+    make_executor,
+)
 
 __all__ = [
     "SCHEDULERS",
@@ -54,6 +64,7 @@ __all__ = [
     "run_sweep",
     "make_executor",
     "check_scheduler",
+    "choose_scheduler",
     "cached_runner",
 ]
 
@@ -177,7 +188,7 @@ def run_sweep(
     cells: Sweep | Sequence[Cell],
     directory: str | Path,
     *,
-    scheduler="local",
+    scheduler="auto",
     workers: int | None = None,
     force: bool = False,
     retry_errors: bool = False,
@@ -185,6 +196,8 @@ def run_sweep(
     chunksize: int | None = None,
     runner: Runner | None = None,
     executor=None,
+    on_todo: Callable[[list], None] | None = None,
+    on_run: Callable[[int], None] | None = None,
 ) -> SweepReport:
     """Compute every cell not yet stored in ``directory`` and store it.
 
@@ -195,7 +208,8 @@ def run_sweep(
     directory : str or Path
         Result folder (created if missing).
     scheduler : str or distributed.Client
-        Where to run (see the module docstring). Default: a local process pool.
+        Where to run (see the module docstring). Default ``"auto"``: serially for a small
+        sweep, else on a local process pool.
     workers : int, optional
         Worker processes (``local``, ``dask-local``); default one per core.
     force : bool
@@ -211,6 +225,12 @@ def run_sweep(
     executor : optional
         An executor from ``make_executor`` to reuse (then ``scheduler``/``workers`` are ignored
         and it is not closed).
+    on_todo : callable, optional
+        ``on_todo(cells)`` with the cells about to be computed, before any is (for progress
+        messages, e.g. that kernels will compile).
+    on_run : callable, optional
+        ``on_run(k)`` each time ``k`` more runs are done: those already stored at the start,
+        then each run as it is stored (a progress bar of the caller's).
 
     Returns
     -------
@@ -242,12 +262,19 @@ def run_sweep(
         directory=directory, hashes=hashes, total=len(unique), skipped=len(unique) - len(todo)
     )
     report.quarantined = bad
+    tick = on_run if on_run is not None else (lambda k: None)
+    tick(len(cells) - len(todo))  # stored runs (and repeated cells) count at once
     if not todo:
         report.scheduler = str(scheduler) if executor is None else executor.name
         report.wall_s = time.perf_counter() - start
         return report
+    if on_todo is not None:
+        on_todo(todo)
 
     own = executor is None
+    if own:
+        check_scheduler(scheduler)
+        scheduler = choose_scheduler(scheduler, todo, workers)
     executor = make_executor(scheduler, workers) if own else executor
     report.scheduler, report.workers = executor.name, executor.workers
     size = chunksize or max(1, min(64, math.ceil(len(todo) / (4 * executor.workers))))
@@ -265,6 +292,7 @@ def run_sweep(
                 report.computed += 1
                 report.statuses[status] += 1
                 bar.update(1)
+                tick(1)
     except BaseException as exc:
         bar.close()
         if own:
@@ -293,6 +321,9 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
     call runs ``run_sweep(cells, directory, **kwargs)`` (so runs already stored are not
     recomputed and any executor can be used) and reads the results back.
 
+    The runner also takes ``on_todo`` and ``on_run`` (passed to ``run_sweep``, for a progress
+    bar) and says so with the attribute ``reports_runs = True``.
+
     Raises
     ------
     RuntimeError
@@ -300,8 +331,8 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
     """
     directory = Path(directory)
 
-    def runner(cells: Sequence[Cell]) -> list:
-        report = run_sweep(list(cells), directory, **kwargs)
+    def runner(cells: Sequence[Cell], *, on_todo=None, on_run=None) -> list:
+        report = run_sweep(list(cells), directory, on_todo=on_todo, on_run=on_run, **kwargs)
         missing = [h for h in report.hashes if not (directory / f"{h}.parquet").is_file()]
         if missing:
             raise RuntimeError(
@@ -310,4 +341,5 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
             )
         return [store.read(directory / f"{h}.parquet") for h in report.hashes]
 
+    runner.reports_runs = True
     return runner

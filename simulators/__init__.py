@@ -22,5 +22,15 @@ from partialfed.simulators._api import (
     RunConfig,
     run,
 )
+from partialfed.simulators._warm import kernel_state
 
-__all__ = ["ALGORITHMS", "METRICS", "REGION", "Algorithm", "History", "RunConfig", "run"]
+__all__ = [
+    "ALGORITHMS",
+    "METRICS",
+    "REGION",
+    "Algorithm",
+    "History",
+    "RunConfig",
+    "run",
+    "kernel_state",
+]

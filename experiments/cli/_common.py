@@ -24,6 +24,7 @@ __all__ = [
     "UsageError",
     "Verb",
     "add_execution",
+    "add_progress",
     "add_set",
     "check_execution",
     "finite_or_none",
@@ -37,7 +38,7 @@ __all__ = [
 
 #: The named schedulers of ``experiments.sweep.SCHEDULERS`` (restated so that building the
 #: parser does not import the sweep module; a test asserts that both agree).
-SCHEDULERS = ("serial", "local", "dask-local")
+SCHEDULERS = ("auto", "serial", "local", "dask-local")
 
 
 class UsageError(ValueError):
@@ -95,6 +96,17 @@ def progress(enabled: bool) -> Callable[[str], None]:
 def add_set(p: argparse.ArgumentParser, help: str) -> None:
     """Declare the repeatable ``--set KEY=VALUE``."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    """Declare ``--progress``/``--no-progress`` (a bar per study on stderr)."""
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar per study on stderr, counting runs, and a line when kernels "
+        "compile (default: when stderr is a terminal, and not with --json or --quiet)",
+    )
 
 
 def add_execution(p: argparse.ArgumentParser) -> None:

@@ -41,11 +41,15 @@ def add_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--scheduler",
-        default="local",
+        default="auto",
         metavar="|".join(SCHEDULERS) + "|tcp://HOST:PORT",
-        help="where runs execute (default: local, a process pool)",
+        help="where runs execute (default: auto, i.e. serial in this process when the runs to "
+        "compute are estimated below 5e7 coordinate operations, about 2 s of simulation, "
+        "else local, a process pool; --workers asks for the pool)",
     )
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument(
+        "--workers", type=int, help="worker processes of the pool (default: one per core)"
+    )
     p.add_argument("--force", action="store_true", help="recompute runs already stored")
     p.add_argument(
         "--retry-errors", action="store_true", help="recompute stored runs that raised an error"

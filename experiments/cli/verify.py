@@ -13,6 +13,7 @@ from pathlib import Path
 from partialfed.experiments._json import dumps
 from partialfed.experiments.cli._common import (
     add_execution,
+    add_progress,
     add_set,
     check_execution,
     overrides,
@@ -71,6 +72,7 @@ def add_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: study's)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the bound (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_progress(p)
     add_execution(p)
 
 
@@ -79,6 +81,7 @@ def check(args: argparse.Namespace) -> int:
     from partialfed.experiments.cell import Cell
     from partialfed.experiments.checks import Check, strict_check
     from partialfed.experiments.config import parse_assignment
+    from partialfed.experiments.progress import Progress, wanted
     from partialfed.experiments.steps import STEP_FIELDS, MaxStep
     from partialfed.experiments.studies import plan
 
@@ -130,7 +133,9 @@ def check(args: argparse.Namespace) -> int:
         steps=MaxStep(fraction, fields, fractions) if maxed else None,
         seeds=tuple(range(args.seeds)) if args.seeds else check.seeds,
     )
-    r = strict_check(check, scale=args.scale, runner=runner(args, None))
+    pg = Progress(bars=wanted(args.progress, quiet=args.json))
+    with pg.study(f"check {bound.name}", len(check.seeds)) as st:
+        r = strict_check(check, scale=args.scale, runner=st.runner(runner(args, None)))
     out = r.as_dict()
     run = out["run"]
     if args.json:
@@ -171,6 +176,7 @@ def add_regime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds")
     p.add_argument("--out", default=None, help="write regime.png and regime.json here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_progress(p)
     add_execution(p)
 
 
@@ -180,6 +186,7 @@ def regime(args: argparse.Namespace) -> int:
     from partialfed.experiments import plots
     from partialfed.experiments.cell import Cell
     from partialfed.experiments.config import parse_assignment
+    from partialfed.experiments.progress import Progress, wanted
     from partialfed.experiments.regime import RegimeStudy, regime_map
     from partialfed.experiments.steps import Eta
     from partialfed.experiments.studies import plan
@@ -216,7 +223,9 @@ def regime(args: argparse.Namespace) -> int:
         study.steps if args.eta is None else Eta(args.eta),
         tuple(range(args.seeds)) if args.seeds else study.seeds,
     )
-    r = regime_map(study, runner=runner(args, None))
+    pg = Progress(bars=wanted(args.progress, quiet=args.json))
+    with pg.study("regime map", study.runs) as st:
+        r = regime_map(study, runner=st.runner(runner(args, None)))
     out = r.as_dict()
     if args.out:
         folder = Path(args.out)  # created by prepare_out above
@@ -266,6 +275,7 @@ def add_reproduce(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.add_argument("--json", action="store_true", help="print results.json to stdout")
+    add_progress(p)
     add_execution(p)
 
 
@@ -295,6 +305,7 @@ def summary_line(summary: dict) -> str:
 
 
 def reproduce(args: argparse.Namespace) -> int:
+    from partialfed.experiments.progress import wanted
     from partialfed.experiments.report import reproduce as build
 
     check_execution(args)
@@ -306,6 +317,7 @@ def reproduce(args: argparse.Namespace) -> int:
         runner=runner(args, out / "runs"),
         log=progress(not args.quiet),
         command=cmd,
+        progress=wanted(args.progress, quiet=args.quiet or args.json),
     )
     summary = rep.as_dict()
     if args.json:

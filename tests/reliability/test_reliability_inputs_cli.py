@@ -299,7 +299,9 @@ _OPTION_BAD = st.one_of(
             lambda s: not s.strip().lstrip("+-").isdigit() and not s.startswith("-")
         ),
     ),
-    st.tuples(st.just("--scheduler"), _IDENT.filter(lambda s: s not in ("serial", "local"))),
+    st.tuples(
+        st.just("--scheduler"), _IDENT.filter(lambda s: s not in ("auto", "serial", "local"))
+    ),
     st.tuples(
         st.just("--set"),
         st.text(min_size=1, max_size=10).filter(lambda s: "=" not in s and not s.startswith("-")),
@@ -398,7 +400,9 @@ _STUDY_BAD = st.one_of(
     st.tuples(st.just("--seeds"), st.integers(max_value=0).map(str)),
     st.tuples(st.just("--seeds"), st.integers(min_value=10**4 + 1).map(str)),
     st.tuples(st.just("--seeds"), _IDENT),
-    st.tuples(st.just("--scheduler"), _IDENT.filter(lambda s: s not in ("serial", "local"))),
+    st.tuples(
+        st.just("--scheduler"), _IDENT.filter(lambda s: s not in ("auto", "serial", "local"))
+    ),
     st.tuples(st.just("--set"), _IDENT.map(lambda s: f"zz{s}=1")),
     st.tuples(st.just("--set"), st.sampled_from(["delta=nan", "T=0", "m=-1", "n=0", "chi=2"])),
 )

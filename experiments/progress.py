@@ -22,6 +22,7 @@ one is given, and with neither a study's runner is the runner it wraps.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
@@ -29,6 +30,10 @@ __all__ = ["Progress", "Study", "wanted"]
 
 #: ``(family, data type)`` pairs whose kernel state was looked up in this process.
 _LOOKED_UP: set = set()
+
+#: Seconds between redraws of a bar whose count does not move (a long run, a compilation):
+#: its clock keeps going, so no study looks stalled.
+REDRAW_S = 1.0
 
 
 def wanted(progress: bool | None, quiet: bool = False) -> bool:
@@ -78,9 +83,10 @@ class Progress:
             self._log(text)
 
     @contextmanager
-    def study(self, name: str, total: int | None = None):
-        """A :class:`Study` named ``name`` expecting ``total`` runs (``None``: unknown)."""
-        study = Study(self, name, total)
+    def study(self, name: str, total: int | None = None, unit: str = "run"):
+        """A :class:`Study` named ``name`` expecting ``total`` runs (``None``: unknown);
+        ``unit`` names what it counts."""
+        study = Study(self, name, total, unit)
         try:
             yield study
         finally:
@@ -113,7 +119,7 @@ class Progress:
 class Study:
     """One study's bar (see :meth:`Progress.study`)."""
 
-    def __init__(self, progress: Progress, name: str, total: int | None):
+    def __init__(self, progress: Progress, name: str, total: int | None, unit: str = "run"):
         self.progress = progress
         self.name = name
         self.done = 0
@@ -124,11 +130,20 @@ class Study:
             self._bar = tqdm(
                 total=total,
                 desc=name,
-                unit="run",
+                unit=unit,
                 file=progress.file,
                 dynamic_ncols=True,
                 leave=True,
             )
+            self._stop = threading.Event()
+            self._redraw = threading.Thread(target=self._redraw_loop, daemon=True)
+            self._redraw.start()
+
+    def _redraw_loop(self) -> None:
+        while not self._stop.wait(REDRAW_S):
+            bar = self._bar
+            if bar is not None:
+                bar.refresh()
 
     def item(self, line: str, short: str | None = None) -> None:
         """What the study is doing now: the bar's text (``short``, default ``line``), or
@@ -179,5 +194,7 @@ class Study:
 
     def close(self) -> None:
         if self._bar is not None:
+            self._stop.set()
+            self._redraw.join()
             self._bar.close()
             self._bar = None

@@ -188,7 +188,10 @@ def describe_bound(name: str, values: Mapping[str, Any] | None = None, latex: bo
                 subs = {
                     SYMBOLS[k]: sp.Float(float(v)) for k, v in values.items() if np.ndim(v) == 0
                 }
-                return rf"{b.lhs.latex()} \le {sp.latex(b.rhs.subs(subs))} = {_fmt_value(val)}"
+                rhs = b.rhs.subs(subs)
+                if rhs.is_Number:  # the substituted bound is its value: say it once
+                    return rf"{b.lhs.latex()} \le {_fmt_value(val)}"
+                return rf"{b.lhs.latex()} \le {sp.latex(rhs)} = {_fmt_value(val)}"
             return (
                 f"{b.describe()}\n  values:      "
                 + ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(values.items()))

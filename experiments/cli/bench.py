@@ -1,7 +1,8 @@
 """The benchmark verb of ``partialfed``: ``bench`` (kernel speed against NumPy references).
 
 The work is done by the library functions of :mod:`partialfed.experiments.bench`
-(``run_benchmark``, ``memory_benchmark``, ``report``).
+(``run_benchmark``, ``memory_benchmark``, ``report``) and, for ``--cli``, of
+:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ __all__ = ["BENCH_EXAMPLE", "add_bench", "bench"]
 
 BENCH_EXAMPLE = """examples:
   partialfed bench --quick
+  partialfed bench --cli      # --help and a small run, as ratios against references
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
 
 
@@ -25,11 +27,23 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="timer (cpu: this process's CPU time, fair on a shared machine with one numba thread)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the n = 10^6 memory run")
+    p.add_argument(
+        "--cli",
+        action="store_true",
+        help="time 'partialfed --help' and 'partialfed run quick' (serial, pool, auto) in "
+        "fresh interpreters instead of the kernels",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def bench(args: argparse.Namespace) -> int:
     """``partialfed bench``: time the kernels (``--quick``: n = 200, 20 rounds, no memory run)."""
+    if args.cli:
+        from partialfed.experiments.bench_cli import cli_benchmark, cli_report
+
+        result = cli_benchmark()
+        print(json.dumps(result, indent=2) if args.json else cli_report(result))
+        return 0
     from partialfed.experiments.bench import memory_benchmark, report, run_benchmark
 
     sizes = dict(n=200, rounds=20) if args.quick else {}

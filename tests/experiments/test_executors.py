@@ -131,3 +131,16 @@ def test_the_help_states_the_threshold_of_the_code(capsys):
     text = " ".join(capsys.readouterr().out.split())
     number = re.search(r"estimated below (\S+) coordinate operations", text)
     assert number and float(number.group(1)) == executors.SERIAL_WORK
+
+
+def test_the_cli_benchmark_reports_ratios_of_its_own_measurements():
+    from partialfed.experiments.bench_cli import cli_benchmark, cli_report
+
+    seconds = dict(python=0.02, help=0.05, run_serial=1.5, run_local=6.0, run_auto=1.2)
+    seconds["simulation"] = 0.01
+    ratios = dict(help_vs_python=2.5, run_vs_python=75.0, local_vs_serial=4.0)
+    ratios.update(auto_vs_serial=0.8, serial_vs_simulation=150.0)
+    text = cli_report({"repeats": 3, "seconds": seconds, "ratios": ratios})
+    assert "2.5x python" in text and "4.00x serial" in text and "0.80x serial" in text
+    with pytest.raises(ValueError, match="'repeats' parameter of cli_benchmark"):
+        cli_benchmark(repeats=0)

@@ -315,7 +315,7 @@ def reproduce(args: argparse.Namespace) -> int:
         out,
         quick=args.quick,
         runner=runner(args, out / "runs"),
-        log=progress(not args.quiet),
+        log=progress(not (args.quiet or args.json)),
         command=cmd,
         progress=wanted(args.progress, quiet=args.quiet or args.json),
     )

@@ -10,7 +10,8 @@ The local pool is loky's reusable executor (``loky.get_reusable_executor``): its
 started by a fresh interpreter that does not import the caller's ``__main__`` (so a script
 without ``if __name__ == "__main__":`` can start a sweep), they stay up for the next sweep of
 the same process (``IDLE_TIMEOUT`` seconds), and each exits within a second of the parent's
-death (a watchdog thread, ``_init_worker``; loky alone keeps orphans until the idle timeout).
+death (a watchdog thread, ``_init_worker``: loky's own workers were seen alive 8 s after
+their parent was killed with SIGKILL).
 A pool is reused only while the parent's environment and ``sys.path`` are those its workers
 were started with (registered families reach workers through an environment variable,
 ``synthetic._registry.ENV_VAR``); otherwise a fresh pool is started.
@@ -42,10 +43,10 @@ __all__ = [
 SCHEDULERS = ("auto", "serial", "local", "dask-local")
 
 #: ``auto`` runs a sweep serially when its estimated work (``estimated_work``) is below this
-#: many coordinate operations. Measured 2026-12-02 on 2 cores, load average about 2 (docs/
-#: configs.md#schedulers): 64 quick runs at T = 5000 (5.1e7 operations) took 2.6 s serially and
-#: 2.2 s on a fresh 2-worker pool; at T = 2000 (2.0e7) 1.3 s against 1.6 s; at T = 20000 (2.0e8)
-#: 8.7 s against 5.4 s.
+#: many coordinate operations. Measured 2026-12-02 on 2 cores, load average about 2
+#: (docs/configs.md#when-auto-runs-serially): 64 quick runs at T = 5000 (5.1e7 operations)
+#: took 2.6 s serially and 2.2 s on a fresh 2-worker pool; at T = 2000 (2.0e7) 1.3 s against
+#: 1.6 s; at T = 20000 (2.0e8) 8.7 s against 5.4 s.
 SERIAL_WORK = 5e7
 
 #: Seconds an idle worker of the local pool waits for the next sweep before it exits.
@@ -84,7 +85,7 @@ def _watch_parent(parent: int, every: float) -> None:
 
 def _init_worker(parent: int) -> None:
     """Initializer of a local pool's worker: ignore Ctrl-C; exit within a second of the
-    parent's death (loky's idle timeout alone would keep an orphan for ``IDLE_TIMEOUT``)."""
+    parent's death (otherwise an orphan would wait for loky's idle timeout)."""
     _ignore_sigint()
     threading.Thread(target=_watch_parent, args=(parent, 1.0), daemon=True).start()
 

@@ -70,6 +70,7 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subpro
 def run(args: argparse.Namespace) -> int:
     """``partialfed run``: run (or resume) a sweep, then print final metrics per algorithm."""
     from partialfed.experiments import config, store, tables
+    from partialfed.experiments.progress import Progress, wanted
     from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
     check_execution(args)
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             retry_errors=args.retry_errors,
             progress=args.progress,
+            # with the bar, a line before a first compilation (experiments.progress)
+            on_todo=Progress(bars=True).announce if wanted(args.progress) else None,
         )
     except SweepInterrupted as exc:
         print(

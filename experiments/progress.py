@@ -10,7 +10,7 @@ runner, all of a call's cells when it returns.
 
 Before a run that would compile Numba code, a line says so: ``compiling kernels for <family>
 (first run only)``. It is decided by ``simulators.kernel_state`` (the dispatcher's compiled
-signatures and the on-disk cache index), once per family and data type in this process, before
+signatures and the on-disk cache index), once per family in this process, before
 the run starts; a pool's workers load from the same on-disk cache, so the parent's answer holds
 for them.
 
@@ -28,7 +28,8 @@ from contextlib import contextmanager
 
 __all__ = ["Progress", "Study", "wanted"]
 
-#: ``(family, data type)`` pairs whose kernel state was looked up in this process.
+#: Families whose kernel state was looked up in this process (a family's problems share one
+#: data type, hence one compiled variant of the round kernel).
 _LOOKED_UP: set = set()
 
 #: Seconds between redraws of a bar whose count does not move (a long run, a compilation):
@@ -100,14 +101,13 @@ class Progress:
         from partialfed.simulators import kernel_state
 
         for cell in cells:
+            if cell.family in _LOOKED_UP:  # before building: a pool's parent builds one
+                continue
             try:
                 problem = cell.problem()
             except Exception:  # noqa: BLE001 - the run itself reports a problem that fails
                 continue
-            key = (cell.family, type(problem.data))
-            if key in _LOOKED_UP:
-                continue
-            _LOOKED_UP.add(key)
+            _LOOKED_UP.add(cell.family)
             try:
                 state = kernel_state(problem)
             except Exception:  # noqa: BLE001 - a message is not worth failing a run for

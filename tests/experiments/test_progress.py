@@ -83,7 +83,7 @@ def test_compilation_is_announced_once_before_the_first_run(monkeypatch):
         st.runner(plain)(cells)
     assert lines == ["compiling kernels for quadratic (first run only)"]
     assert seen_at_run[0] == lines  # said before the runs started
-    assert len(states) == 1  # looked up once per family and data type
+    assert len(states) == 1  # looked up once per family
 
 
 def test_no_line_for_a_kernel_that_is_compiled_or_cached(monkeypatch):

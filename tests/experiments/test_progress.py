@@ -4,6 +4,7 @@ nothing is shown (nor changed) unless asked."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 
 import pytest
@@ -188,3 +189,20 @@ def test_regime_json_is_silent_and_progress_prints_the_bar(capsys):
 def test_replace_keeps_runs_consistent():
     study = _regime_study()
     assert replace(study, steps=None).runs == study.runs - 2 * 2 * 2
+
+
+def test_reproduce_bars_count_every_run_of_each_study(tmp_path, capsys):
+    from partialfed.experiments import report, studies
+    from partialfed.experiments.studies_strict import strict_checks
+
+    check = next(c for c in strict_checks((0, 1), 40) if c.bound == "sgd_nonconvex")
+    exponent = next(e for e in studies.plan(True).exponents if e.variable == "T")
+    exponent = replace(exponent, xs=(20, 40), seeds=(0, 1))
+    plan = studies.Plan(True, (check,), (exponent,), _regime_study(), None)
+    inner = sweep.cached_runner(tmp_path / "runs", scheduler="serial", progress=False)
+    report.reproduce(tmp_path, studies=plan, runner=inner, log=None, progress=True)
+    err = capsys.readouterr().err
+    runs = {"strict checks": 2, "exponent fits": 4, "regime map": plan.regime.runs}
+    for name, n in runs.items():
+        assert re.search(rf"{name}: 100%\|.*\| {n}/{n} ", err), name
+    assert "figures: " in err and "wrote " in err

@@ -14,16 +14,33 @@ import numpy as np
 from partialfed.experiments.checks.strict import VERDICTS
 from partialfed.experiments.report_blocks import table
 
-__all__ = ["headline", "headline_blocks"]
+__all__ = ["STRICT_SEVERITY", "headline", "headline_blocks"]
+
+
+#: How far a strict verdict is from "holds", for the headline's worst case: a violated check
+#: comes before an inconclusive one, which comes before one that holds, whatever the ratios; a
+#: check outside its assumptions is not scored and comes last.
+STRICT_SEVERITY = {"violated": 3, "inconclusive": 2, "holds": 1, "outside assumptions": 0}
 
 
 def _strict(rep) -> dict:
     counts = {v: sum(r.verdict == v for r in rep.strict) for v in VERDICTS}
-    finite = [(i, r) for i, r in enumerate(rep.strict, 1) if math.isfinite(r.ratio)]
     worst = None
-    if finite:
-        i, r = max(finite, key=lambda ir: ir[1].ratio)
-        worst = {"index": i, "bound": r.check.bound, "label": r.check.label, "ratio": r.ratio}
+    if rep.strict:
+
+        def badness(ir):
+            r = ir[1]
+            ratio = r.ratio if math.isfinite(r.ratio) else math.inf  # NaN: a run diverged
+            return (STRICT_SEVERITY.get(r.verdict, 0), ratio)
+
+        i, r = max(enumerate(rep.strict, 1), key=badness)
+        worst = {
+            "index": i,
+            "bound": r.check.bound,
+            "label": r.check.label,
+            "ratio": r.ratio,
+            "verdict": r.verdict,
+        }
     return {"total": len(rep.strict), "counts": counts, "worst": worst}
 
 
@@ -53,7 +70,10 @@ def _exponents(rep) -> dict:
         }
 
     numbered = list(enumerate(rep.exponents, 1))
-    worst = far([(i, e) for i, e in numbered if e.verdict == "contradicts"])
+    contradictions = [(i, e) for i, e in numbered if e.verdict == "contradicts"]
+    # A slower measurement contradicts the rate; a faster one only says the bound is not tight.
+    slower = [(i, e) for i, e in contradictions if e.direction == "slower"]
+    worst = far(slower or contradictions)
     return {
         "total": len(rep.exponents),
         "counts": counts,
@@ -64,11 +84,17 @@ def _exponents(rep) -> dict:
 
 def _lemmas(rep) -> dict:
     scored = [lem for lem in rep.lemmas if lem.get("verdict") != "outside assumptions"]
+    finite = [lem for lem in scored if math.isfinite(lem["worst"])]
+    worst = None
+    if finite:
+        lem = max(finite, key=lambda x: x["worst"])
+        worst = {"name": lem["name"], "excess": lem["worst"], "strict": lem.get("strict")}
     return {
         "total": len(rep.lemmas),
         "scored": len(scored),
         "violations": sum(lem["violations"] for lem in scored),
         "violated": [lem["name"] for lem in scored if lem["violations"]],
+        "worst": worst,
     }
 
 
@@ -109,10 +135,13 @@ def _regime(rep) -> dict | None:
 def headline(rep) -> dict:
     """Per family of checks: the counts of its verdicts and its worst case.
 
-    ``strict``: counts per verdict, the largest ratio measured/bound; ``mutation``:
-    caught/total and the misses; ``exponents``: counts, the contradiction furthest from theory
-    (``worst``; ``None`` without one) and the study furthest from theory whatever its verdict;
-    ``lemmas``: violations of the lemmas inside their assumptions; ``calibration``: median and
+    ``strict``: counts per verdict and the worst check (the most severe verdict, see
+    :data:`STRICT_SEVERITY`, then the largest ratio measured/bound; a diverged run's ratio
+    counts as infinite); ``mutation``: caught/total and the misses; ``exponents``: counts, the
+    contradiction furthest from theory (``worst``, a *slower* one before any *faster* one;
+    ``None`` without one) and the study furthest from theory whatever its verdict;
+    ``lemmas``: violations of the lemmas inside their assumptions and the largest excess of
+    one (``worst``); ``calibration``: median and
     worst held-out ratio, the number of identifiability warnings; ``regime``: the headline
     counts and the scored cell whose measured ratio is furthest (in log) from the predicted
     one.
@@ -133,7 +162,10 @@ def _rows(h: dict, links: dict) -> list[list[str]]:
     worst = "-"
     if s["worst"]:
         w = s["worst"]
-        worst = f"[ratio {w['ratio']:.3f}: `{w['bound']}`](#strict-{w['index']:02d}) ({w['label']})"
+        ratio = f"ratio {w['ratio']:.3f}" if math.isfinite(w["ratio"]) else "no ratio (diverged)"
+        worst = (
+            f"[{w['verdict']}, {ratio}: `{w['bound']}`](#strict-{w['index']:02d}) ({w['label']})"
+        )
     rows = [
         [
             "[strict checks](#strict)",
@@ -186,7 +218,7 @@ def _rows(h: dict, links: dict) -> list[list[str]]:
             "[lemma checks](#lemmas)",
             f"**{lem['violations']} violations**",
             f"{lem['scored']} of {lem['total']} lemmas inside their assumptions",
-            ", ".join(f"`{x}`" for x in lem["violated"]) or "no violated lemma",
+            _lemma_worst(lem),
             links.get("lemmas", ""),
         ]
     )
@@ -221,6 +253,19 @@ def _rows(h: dict, links: dict) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _lemma_worst(lem: dict) -> str:
+    """The violated lemmas, and the largest excess of a left-hand side over its right-hand
+    side at any round (negative: every round has room), with the strict check of its runs."""
+    violated = ", ".join(f"`{x}`" for x in lem["violated"]) or "no violated lemma"
+    w = lem.get("worst")
+    if w is None:
+        return violated
+    where = f"`{w['name']}`"
+    if w.get("strict") is not None:
+        where = f"[{where}](#strict-{w['strict']:02d})"
+    return f"{violated}; largest excess {w['excess']:.3g} ({where})"
 
 
 def _fmt_load(load) -> str:

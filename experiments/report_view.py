@@ -18,7 +18,7 @@ from partialfed.experiments.report_configs import NOT_A_CONFIG
 from partialfed.experiments.report_headline import headline, headline_blocks
 from partialfed.experiments.report_refs import link, references
 
-__all__ = ["CAPTIONS", "view"]
+__all__ = ["CAPTIONS", "headline_links", "view"]
 
 #: The figures of the report, in order, with their captions.
 CAPTIONS = {
@@ -173,7 +173,8 @@ def _claims(rep, ln: _Links) -> list[str]:
         elif key.startswith("exponent-"):
             where = f"[row](#{key}), " + ln.both("exponents", key)
         elif key == "mutation":
-            where = "[table](#mutation), " + ln.runs(*(k for k in ln.configs if "mutation" in k))
+            own = ln.runs(*(k for k in ln.configs if k.startswith("mutation")))
+            where = "[table](#mutation), " + (own or "[strict runs](#strict)")
         elif key == "lemmas":
             where = "[table](#lemmas)"
         elif key == "search":
@@ -182,6 +183,27 @@ def _claims(rep, ln: _Links) -> list[str]:
             where = "[table](#regime), " + ln.both("regime", "regime")
         out.append(f"{text_} ({where.rstrip(', ')})")
     return out or ["Measurement agrees with theory everywhere."]
+
+
+def headline_links(rep, figures: dict, configs: dict) -> dict:
+    """Family of checks -> Markdown links to its figure and to the configurations of its runs
+    (the last column of the headline; ``figures`` and ``configs`` as in :func:`view`)."""
+    ln = _Links(figures, configs)
+    mutation_keys = [k for k in configs if k.startswith("mutation")]
+    fedalt_main = [
+        f"exponent-{i:02d}" for i, e in enumerate(rep.exponents, 1) if e.bound == "fedalt_main"
+    ]
+    # A family of many studies links the configuration index (each row of its table links
+    # its own file); the mutation tests run on the strict checks' runs where their steps agree.
+    index = "[configs](#configs)"
+    return {
+        "strict": ", ".join(p for p in (ln.fig("strict"), index) if p),
+        "mutation": ln.runs(*mutation_keys) or f"[strict runs](#strict), {index}",
+        "exponents": ", ".join(p for p in (ln.fig("exponents"), index) if p),
+        "lemmas": f"[strict runs](#strict), {index}",
+        "calibration": ln.both("calibration", *fedalt_main),
+        "regime": ln.both("regime", "regime"),
+    }
 
 
 def view(rep, command: str, configs: dict | None = None, figures: dict | None = None) -> dict:
@@ -211,17 +233,7 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
     figs = {k: {"id": f"fig-{k}", "caption": CAPTIONS.get(k, k), **v} for k, v in figures.items()}
     ln = _Links(figs, configs)
     mutation_keys = [k for k in configs if k.startswith("mutation")]
-    fedalt_main = [
-        f"exponent-{i:02d}" for i, e in enumerate(rep.exponents, 1) if e.bound == "fedalt_main"
-    ]
-    family_links = {
-        "strict": ln.fig("strict"),
-        "mutation": ln.runs(*mutation_keys),
-        "exponents": ln.fig("exponents"),
-        "lemmas": "[strict runs](#strict)",
-        "calibration": ln.both("calibration", *fedalt_main),
-        "regime": ln.both("regime", "regime"),
-    }
+    family_links = headline_links(rep, figs, configs)
     head = headline(rep)
     sections = [
         section("headline", "Headline", headline_blocks(head, rep.meta, family_links)),

@@ -120,6 +120,8 @@ def bound(args: argparse.Namespace) -> int:
         return 0
     rows = [(p, _evaluate(b, p, missing)) for p in points]
     if args.latex:
+        if missing:  # a LaTeX comment, so the output still pastes into a document
+            print(f"% missing: {', '.join(sorted(missing))} (shown as symbols)")
         for p, r in rows:
             print("% " + ", ".join(f"{k} = {_fmt(p[k])}" for k in axes))
             if r["error"]:

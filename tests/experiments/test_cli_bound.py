@@ -79,6 +79,15 @@ def test_latex_of_a_number_says_it_once(capsys):
     assert all("=" not in line.split(r"\le")[1] for line in lines[1::2])  # no "= NUMBER"
 
 
+def test_latex_over_a_grid_names_the_missing_symbols(capsys):
+    rc, out, _ = _run(capsys, NAME, "--set", "T=1000", "--set", "sigma=[0.1,1]", "--latex")
+    lines = out.strip().splitlines()
+    assert rc == 0 and lines[0] == "% missing: Delta_F0, L, gamma (shown as symbols)"
+    assert lines[1] == "% sigma = 0.1" and r"\gamma" in lines[2] and len(lines) == 5
+    rc, out, _ = _run(capsys, NAME, *ALL, "--set", "sigma=[0.5,1]", "--latex")
+    assert "missing" not in out
+
+
 def test_json_gives_numbers_or_null(capsys):
     rc, out, _ = _run(capsys, NAME, *ALL, "--set", "sigma=[0.1,1]", "--set", "L=[1,20]", "--json")
     assert rc == 0

@@ -68,7 +68,7 @@ class Report:
     def claims(self) -> list[tuple[str, str]]:
         """Every finding with where it comes from: ``(sentence, key)``, the key naming a
         strict check (``strict-NN``), an exponent study (``exponent-NN``), ``mutation``,
-        ``lemmas``, ``regime`` or ``search``."""
+        a lemma on the runs of strict check NN (``lemmas-NN``), ``regime`` or ``search``."""
         out = []
         for i, r in enumerate(self.strict, 1):
             if r.verdict != "holds":
@@ -87,11 +87,12 @@ class Report:
             out += [(f, f"exponent-{i:02d}") for f in report_exponents.findings([e])]
         for lemma in self.lemmas:
             if lemma["violations"] and lemma.get("verdict") != "outside assumptions":
+                key = f"lemmas-{lemma['strict']:02d}" if "strict" in lemma else "lemmas"
                 out.append(
                     (
                         f"Lemma `{lemma['name']}` is violated at {lemma['violations']} of "
                         f"{lemma['rounds']} rounds (worst excess {lemma['worst']:.3g}).",
-                        "lemmas",
+                        key,
                     )
                 )
         if self.regime is not None:

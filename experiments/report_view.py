@@ -175,8 +175,11 @@ def _claims(rep, ln: _Links) -> list[str]:
         elif key == "mutation":
             own = ln.runs(*(k for k in ln.configs if k.startswith("mutation")))
             where = "[table](#mutation), " + (own or "[strict runs](#strict)")
-        elif key == "lemmas":
+        elif key.startswith("lemmas"):
+            strict = key.replace("lemmas", "strict")  # lemmas-NN: on strict check NN's runs
             where = "[table](#lemmas)"
+            if strict != "strict":
+                where += f", [strict check](#{strict}), " + ln.both("strict", strict)
         elif key == "search":
             where = "[search](#regime-search), [definition](#configs-search)"
         else:

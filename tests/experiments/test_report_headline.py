@@ -86,3 +86,18 @@ def test_every_family_of_the_headline_links_its_configurations():
         assert "(#configs)" in links[family], family
     assert "(#fig-strict)" in links["strict"] and "(#fig-exponents)" in links["exponents"]
     assert "(#strict)" in links["mutation"]  # no runs of its own: the strict checks' runs
+
+
+def test_a_violated_lemma_finding_links_the_runs_of_its_strict_check():
+    from partialfed.experiments.report import Report
+    from partialfed.experiments.report_view import _claims, _Links
+
+    lemma = {"name": "fedalt_tau1_full", "violations": 2, "rounds": 60, "worst": 0.1}
+    rep = Report(plan=None, lemmas=[{**lemma, "strict": 2, "verdict": "violated"}])
+    assert rep.claims()[0][1] == "lemmas-02"
+    configs = {"strict-02": SimpleNamespace(files=["configs/strict-02-x.toml"])}
+    (line,) = _claims(rep, _Links({"strict": {}}, configs))
+    assert line.endswith(
+        "([table](#lemmas), [strict check](#strict-02), [figure](#fig-strict), "
+        "[config](configs/strict-02-x.toml))"
+    )

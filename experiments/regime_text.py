@@ -19,7 +19,14 @@ from partialfed.experiments.regime_result import (
 )
 from partialfed.experiments.report_blocks import figure, heading, table, text
 
-__all__ = ["TITLE", "UPPER_BOUNDS", "regime_blocks", "regime_findings", "search_counts"]
+__all__ = [
+    "TITLE",
+    "UPPER_BOUNDS",
+    "knob_text",
+    "regime_blocks",
+    "regime_findings",
+    "search_counts",
+]
 
 #: The plain statement the report and notebook 03 make about slide 40.
 UPPER_BOUNDS = (
@@ -48,6 +55,18 @@ def _span(values) -> str:
 TITLE = "Regime map: FedAlt or FedSim?"
 
 
+def knob_text(knobs: dict) -> str:
+    """``knobs`` as ``name=value`` pairs (numbers by ``:g``), for a sentence of the report.
+
+    >>> knob_text({"chi": 0.8, "n": 20, "start": "random"})
+    'chi=0.8, n=20, start=random'
+    """
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{k}={v}"
+        for k, v in knobs.items()
+    )
+
+
 def regime_blocks(r: RegimeMap, search=None, links: str = "") -> list[dict]:
     """The report's regime section (``experiments.report_blocks``; ``search``: a
     ``SearchResult``); ``links`` fills the last column (figure, configurations)."""
@@ -56,7 +75,8 @@ def regime_blocks(r: RegimeMap, search=None, links: str = "") -> list[dict]:
     out = [
         text(UPPER_BOUNDS),
         text(
-            f"{f['family']} with {f['problem']}, T={f['run']['T']}, m={f['run']['m']}, seeds "
+            f"{f['family']} with {knob_text(f['problem'])}, T={f['run']['T']}, "
+            f"m={f['run']['m']}, seeds "
             f"{list(f['seeds'])}. Both algorithms are scored on the same measured quantity, "
             f"{QUANTITIES['same']}; FedAlt's theorem measures Delta_u at (u^t, V^{{t+1}}) "
             "instead (the row marked *own LHS*). Steps: gamma = eta/(L tau) with eta from the "

@@ -145,7 +145,7 @@ def test_best_step_is_the_known_best_and_edges_are_flagged():
 
 
 def test_the_report_section_shows_all_three_policies():
-    from partialfed.experiments.regime_text import UPPER_BOUNDS, regime_blocks
+    from partialfed.experiments.regime_text import UPPER_BOUNDS, knob_text, regime_blocks
     from partialfed.experiments.report_render import render_blocks
 
     r = regime_map(_study(), runner=_fake_runner())
@@ -155,6 +155,8 @@ def test_the_report_section_shows_all_three_policies():
         assert label in text
     assert "(**headline**)" in text and UPPER_BOUNDS in text and "own LHS" in text
     assert "upper bounds" in UPPER_BOUNDS and "figures/regime.png" in text
+    fixed = r.fixed["problem"]
+    assert "{'" not in text and knob_text(fixed) in text and fixed  # knobs as name=value
     lines = [
         ln.replace('<a id="regime-01"></a>', "").replace('<a id="regime-02"></a>', "")
         for ln in text.splitlines()

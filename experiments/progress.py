@@ -71,6 +71,7 @@ class Progress:
 
     @property
     def file(self):
+        """Where bars and lines go (``sys.stderr`` unless a file was given)."""
         return self._file if self._file is not None else sys.stderr
 
     def line(self, text: str) -> None:
@@ -193,6 +194,7 @@ class Study:
         return run
 
     def close(self) -> None:
+        """Stop redrawing and close the bar (it stays on screen)."""
         if self._bar is not None:
             self._stop.set()
             self._redraw.join()

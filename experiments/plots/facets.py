@@ -79,6 +79,28 @@ def _legend_handles(df: pd.DataFrame) -> list:
 def facets(
     df: pd.DataFrame, facet: str | None, metrics: Sequence[str], draw, title: str, width=3.6
 ):
+    """A figure of panels: one row per metric (sharing y), one column per value of ``facet``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The rows to draw (a sweep's runs, one row per round or per run).
+    facet : str or None
+        The column whose values make the columns of panels (``None``: one column).
+    metrics : sequence of str
+        One row of panels each.
+    draw : callable
+        ``draw(rows, metric, ax)`` draws one panel from the rows of its facet value.
+    title : str
+        The figure's title (wrapped to its width).
+    width : float
+        Inches per column of panels.
+
+    Returns
+    -------
+    matplotlib Figure
+        With a legend of the algorithms (and of the diverged marker when a run diverged).
+    """
     values = sorted(df[facet].unique()) if facet else [None]
     ncols = len(values)
     with style_context():

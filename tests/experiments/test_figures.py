@@ -355,3 +355,25 @@ def test_final_values_mark_diverged_knob_values_and_dodge_the_error_bars():
     assert shifts[0] < shifts[1]  # drawn side by side at one knob value, not on top
     np.testing.assert_allclose(bars["fedsim"].lines[0].get_xdata(), [0.1, 1.0])  # data unmoved
     plt.close(ax.figure)
+
+
+# -- calibrated fit -------------------------------------------------------------------------------
+def test_calibration_axes_name_the_left_hand_side_in_mathtext_with_log_ticks():
+    from partialfed import theory
+
+    c = SimpleNamespace(
+        bound="fedalt_main",
+        train_ratios=[1.0, 1.1, 0.9],
+        test_ratios=[0.8],
+        groups={"T > 100": [0.8]},
+        median_ratio=0.8,
+    )
+    fig = plots.calibration_figure(c, [0.02, 0.1, 0.5], {"T > 100": [0.01]})
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    lhs = plots.lhs_label(theory.get_bound("fedalt_main"))
+    assert ax.get_xlabel() == f"measured: {lhs}" and lhs.startswith("$")
+    assert ax.get_ylabel() == "fitted curve (calibrated constants)"
+    assert ax.get_xscale() == ax.get_yscale() == "log" and ax.get_xlim() == ax.get_ylim()
+    _all_log_ticks_mathtext(ax)
+    plt.close(fig)

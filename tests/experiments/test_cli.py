@@ -124,7 +124,15 @@ def test_ctrl_c_leaves_complete_files_and_rerun_finishes(tmp_path, tiny_path):
     grid = ["--set", "T=5000", "--set", "eval_every=100", "--set", "seeds=6"]
     grid += ["--out", str(out), "--workers", "1"]
     cmd = [sys.executable, "-m", "partialfed.experiments.cli", "run", str(tiny_path), *grid]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Python ignores Ctrl-C for good when it starts with SIGINT ignored, as a background job of
+    # a shell (nohup, `&`) is: give the child the default disposition whatever ours is.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 240
         while not list(out.glob("*.parquet")) and time.monotonic() < deadline:

@@ -142,7 +142,9 @@ def check(args: argparse.Namespace) -> int:
         print(dumps(out))
     else:
         steps = ", ".join(f"{k}={run[k]:.4g}" for k in ("gamma_u", "gamma_v"))
-        print(f"{bound.name} ({r.provenance}) on {cell.family} {dict(cell.knobs)}")
+        from partialfed.experiments.regime_text import knob_text
+
+        print(f"{bound.name} ({r.provenance}) on {cell.family}: {knob_text(dict(cell.knobs))}")
         print(
             f"  run: {run['algorithm']}, T={run['T']}, m={run['m']}, {steps}, "
             f"{len(check.seeds)} seeds"

@@ -41,6 +41,7 @@ def test_check_exit_status_says_the_verdict(capsys):
     assert main(args) == 5
     text = capsys.readouterr().out
     assert "-> outside assumptions" in text and "  - delta is local" in text
+    assert "on quadratic: " in text and "chi=0.5" in text and "{'" not in text  # name=value
     assert main([*args, "--json"]) == 5
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "outside assumptions" and out["reasons"][0].startswith("delta")

@@ -410,8 +410,8 @@ print(verdict_line(exponent_check(fixed)))
 # </details>
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-loose = Check("gd_tight", instances["ill-conditioned quadratic"].with_run(T=SIZE["gd_Ts"][-1]))
-loose = Check(loose.bound, loose.cell, (0,), u_only)
+longest = instances["ill-conditioned quadratic"].with_run(T=SIZE["gd_Ts"][-1])
+loose = Check("gd_tight", longest, (0,), u_only)
 base = strict_check(loose)
 print(f"bound itself: {base.verdict}, ratio {base.ratio:.3f}")
 for m in mutation.MUTANTS:

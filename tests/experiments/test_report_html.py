@@ -106,7 +106,10 @@ def test_every_finding_is_in_both_files_with_links(built):
     for sentence in rep.findings():
         line = next(ln for ln in md.splitlines() if ln.startswith(f"- {sentence[:60]}"))
         assert "](#" in line[len(sentence) :], line  # followed by its links
-    assert html.count("<li>") >= len(rep.findings())
+    # in the HTML, the findings section is one list item per finding, each with its links
+    section = html.split('<section id="findings">', 1)[1].split("</section>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", section, flags=re.S)
+    assert len(items) == len(rep.findings()) and all('<a href="#' in i for i in items), items
 
 
 def test_results_json_has_the_headline_machine_versions_and_phases(built):

@@ -162,7 +162,8 @@ def _rows(h: dict, links: dict) -> list[list[str]]:
     worst = "-"
     if s["worst"]:
         w = s["worst"]
-        ratio = f"ratio {w['ratio']:.3f}" if math.isfinite(w["ratio"]) else "no ratio (diverged)"
+        nan = w["ratio"] is None or w["ratio"] != w["ratio"]  # a run diverged: no mean
+        ratio = "no ratio (diverged)" if nan else f"ratio {w['ratio']:.3f}"
         worst = (
             f"[{w['verdict']}, {ratio}: `{w['bound']}`](#strict-{w['index']:02d}) ({w['label']})"
         )

@@ -79,6 +79,41 @@ def _badge(ax, e: ExponentResult, color: str) -> None:
     )
 
 
+def _slope_text(e: ExponentResult) -> str:
+    """The fitted slope and its interval, with enough digits to tell them from theory's slope."""
+    width = max(e.fit.high - e.fit.low, abs(e.fit.slope - e.expected), 1e-6)
+    digits = min(max(2, 1 - int(np.floor(np.log10(width)))), 6)
+    return f"{e.fit.slope:+.{digits}f} [{e.fit.low:+.{digits}f}, {e.fit.high:+.{digits}f}]"
+
+
+def _shared_legend(fig, results: list[ExponentResult], height: float) -> None:
+    """The symbols every panel shares, once, above the panels."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    tolerances = ", ".join(sorted({f"{e.tolerance:g}" for e in results}))
+    fig.legend(
+        handles=[
+            Patch(color="0.85", label=f"theory ± {tolerances} (equivalence margin)"),
+            Patch(color="0.5", alpha=0.3, label="95% interval of the fitted slope"),
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                color="0.3",
+                mec="white",
+                label="measured (mean over seeds)",
+            ),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=3,
+        fontsize=9,
+        frameon=False,
+    )
+
+
 def exponent_figure(results: list[ExponentResult]):
     """One panel per exponent study: measured values, the fitted power law and theory's slope.
 
@@ -109,25 +144,21 @@ def exponent_figure(results: list[ExponentResult]):
             x0 = float(np.exp(logx.mean()))
             pivot = (x0, float(np.exp(e.fit.intercept + e.fit.slope * np.log(x0))))
             x, lo, hi = _fan(xs, pivot, (e.expected - e.tolerance, e.expected + e.tolerance))
-            ax.fill_between(x, lo, hi, color="0.85", lw=0, label=f"theory ± {e.tolerance:g}")
+            ax.fill_between(x, lo, hi, color="0.85", lw=0, gid="theory-margin")
             term = f" ({e.leading} term)" if e.leading else ""
             x, ref, _ = _fan(xs, pivot, (e.expected, e.expected))
             ax.plot(x, ref, "k--", lw=1.3, label=f"theory{term}: slope {e.expected:+.2f}")
             x, lo, hi = _fan(xs, pivot, (e.fit.low, e.fit.high))
-            ax.fill_between(
-                x, lo, hi, color=color, alpha=0.3, lw=0, label="95% interval of the fitted slope"
-            )
+            ax.fill_between(x, lo, hi, color=color, alpha=0.3, lw=0, gid="slope-interval")
             x, fit, _ = _fan(xs, pivot, (e.fit.slope, e.fit.slope))
             ax.plot(
                 x,
                 fit,
                 "-",
                 color=color,
-                label=f"fit: slope {e.fit.slope:+.2f} [{e.fit.low:+.2f}, {e.fit.high:+.2f}]",
+                label=f"fit: slope {_slope_text(e)}",
             )
-            ax.plot(
-                xs, ys, "o", color=color, mec="white", zorder=4, label="measured (mean over seeds)"
-            )
+            ax.plot(xs, ys, "o", color=color, mec="white", zorder=4)
             value_ticks(ax, "x", xs)
             ax.set_yscale("log")
             log_axis(ax, "y")
@@ -135,9 +166,11 @@ def exponent_figure(results: list[ExponentResult]):
             _badge(ax, e, mark_verdict(ax, e.verdict))
             ax.set_xlabel(_AXIS.get(e.variable, LABELS.get(e.variable, e.variable)))
             ax.set_ylabel(_ylabel(e))
-            ax.legend(loc="upper right" if e.fit.slope < 0 else "upper left")
+            # Two entries per panel (its slopes); the shared symbols are in the figure legend.
+            ax.legend(loc="best")
         height = fig.get_size_inches()[1]
-        fig.tight_layout(rect=(0, 0.45 / height, 1, 1))
+        fig.tight_layout(rect=(0, 0.45 / height, 1, 1 - 0.45 / height))
+        _shared_legend(fig, results, height)
         fig.text(
             0.5,
             0.08 / height,

@@ -192,7 +192,11 @@ def _strict_header(fig, algorithms: dict) -> None:
             Line2D([], [], color=c, label=f"measured, {a} (mean over seeds)")
             for a, c in algorithms.items()
         ),
-        Patch(color="0.6", alpha=0.4, label="range over seeds"),
+        *(
+            [Patch(color=next(iter(algorithms.values())), alpha=0.2, label="range over seeds")]
+            if len(algorithms) == 1
+            else [Patch(color="0.6", alpha=0.4, label="range over seeds (each algorithm's colour)")]
+        ),
         Line2D([], [], color="black", ls="--", label="bound"),
         *(Patch(facecolor="none", edgecolor=c, lw=2, label=f"frame: {v}") for v, c in _frames()),
     ]

@@ -176,14 +176,17 @@ def test_exponent_panels_tick_the_swept_values_and_draw_the_slope_interval():
         assert _tick_texts(ax.xaxis) == ["100", "200", "400", "800", "1600"]
         assert ax.get_xlabel() == "rounds $T$" and r"\frac{1}{T}" in ax.get_ylabel()
         _all_log_ticks_mathtext(ax)
-        bands = {c.get_label(): c for c in ax.collections if isinstance(c, PolyCollection)}
-        fan = bands["95% interval of the fitted slope"]
+        bands = {c.get_gid(): c for c in ax.collections if isinstance(c, PolyCollection)}
+        fan = bands["slope-interval"]
         ys = fan.get_paths()[0].vertices[:, 1]
         x0 = np.exp(np.mean(np.log(e.xs)))
         y0 = np.exp(e.fit.intercept + e.fit.slope * np.log(x0))
         ends = [y0 * (100 / x0) ** s for s in (e.fit.low, e.fit.high)]
         assert ys.max() == pytest.approx(max(ends)) and ys.min() < min(ends) * 1.001
-        assert f"theory ± {e.tolerance:g}" in bands
+        assert "theory-margin" in bands
+        legend = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+        assert f"theory ± {e.tolerance:g} (equivalence margin)" in legend
+        assert "95% interval of the fitted slope" in legend
         assert f"{e.verdict} ({e.direction})" in ax.get_title()
         color = plt.matplotlib.colors.to_rgba(plots.VERDICT_COLORS[e.verdict])
         assert ax.spines["top"].get_visible() and ax.spines["top"].get_edgecolor() == color

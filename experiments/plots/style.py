@@ -11,6 +11,8 @@ metadata, a fixed SVG hash salt).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
+
+from partialfed.experiments._atomic import write_bytes
 
 __all__ = [
     "COLORS",
@@ -32,12 +36,15 @@ __all__ = [
     "color_of",
     "label",
     "symbol",
+    "plain_text",
     "log_axis",
     "line_style",
     "marks_at",
     "value_ticks",
     "save",
     "file_stem",
+    "inside",
+    "STEM_MAX",
 ]
 
 #: The style file of every figure (package data).
@@ -126,14 +133,20 @@ def color_of(algorithm: str) -> str:
     return _SPARE[sum(map(ord, str(algorithm))) % len(_SPARE)]
 
 
+def plain_text(name) -> str:
+    """``name`` as text that matplotlib shows as it is (``$`` escaped: no mathtext)."""
+    return str(name).replace("$", r"\$")
+
+
 def label(name: str) -> str:
-    """The axis label of a metric or knob (``name`` itself if none is known)."""
-    return LABELS.get(name, name)
+    """The axis label of a metric or knob (``name`` itself, as plain text, if none is known)."""
+    return LABELS.get(name) or plain_text(name)
 
 
 def symbol(name: str) -> str:
-    """The mathtext symbol of a knob or constant (``name`` itself if none is known)."""
-    return SYMBOLS.get(name, name)
+    """The mathtext symbol of a knob or constant (``name`` itself, as plain text, if none is
+    known)."""
+    return SYMBOLS.get(name) or plain_text(name)
 
 
 def marks_at(x, i: int, count: int = 9) -> list:
@@ -229,27 +242,66 @@ def value_ticks(ax, axis: str, values, log: bool = True) -> None:
     which.set_minor_locator(ticker.NullLocator())
 
 
-def file_stem(name: str) -> str:
-    """``name`` made safe as part of a file name on every system.
+#: Longest file stem ``file_stem`` makes from a name (before its hash suffix).
+STEM_MAX = 64
 
-    Family names may be import references such as ``"mypkg.objectives:make"``: every run of
-    characters other than letters, digits, ``_``, ``.`` and ``-`` becomes one ``_``.
+
+def file_stem(name) -> str:
+    """``name`` made safe as one part of a file name, on every system.
+
+    Names come from stored results (a family, a knob) and are not trusted: every run of
+    characters other than letters, digits, ``_``, ``.`` and ``-`` becomes one ``_``, leading
+    and trailing dots and dashes go, and the result is cut to ``STEM_MAX`` characters. When
+    that changed the name, 8 hexadecimal digits of its SHA-256 are appended, so two names never
+    share a stem: ``"mypkg.objectives:make"`` gives ``"mypkg.objectives_make-81a9499b"``,
+    ``"../../x"`` gives ``"_.._x-9cdf6a50"``. The result never contains a path separator and is
+    never ``.`` or ``..``.
     """
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(name)).strip(".") or "_"
+    text = str(name)
+    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip(".-")[:STEM_MAX]
+    if slug and slug == text:
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{slug or '_'}-{digest}"
+
+
+def inside(folder: str | Path, name: str) -> Path:
+    """``folder/name``, checked to resolve to a file directly inside ``folder``.
+
+    Raises
+    ------
+    ValueError
+        When it does not (a name with a path separator, ``..``, or a symbolic link leading
+        elsewhere).
+    """
+    folder = Path(folder)
+    target = folder / name
+    if target.resolve().parent != folder.resolve():
+        raise ValueError(
+            f"The figure name {name!r} would be written outside the output folder {str(folder)!r}."
+        )
+    return target
 
 
 def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Save ``fig`` as ``path.<fmt>`` for each format; returns the paths written."""
+    """Save ``fig`` as ``path.<fmt>`` for each format; returns the paths written.
+
+    Each figure is rendered in memory and written atomically (``experiments._atomic``): a full
+    disk or a crash leaves the previous file or none, never a truncated one. Every file goes
+    directly inside ``path``'s folder (``inside``).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = []
     for fmt in formats:
         if fmt not in ("png", "svg", "pdf"):
             raise ValueError(
                 f"The 'formats' parameter of save must name png, svg or pdf. Got {fmt!r}."
             )
-        target = path.with_name(f"{path.name}.{fmt}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        target = inside(path.parent, f"{path.name}.{fmt}")
+        sink = io.BytesIO()
         with style_context():
-            fig.savefig(target, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-        out.append(target)
+            fig.savefig(sink, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        out.append(write_bytes(target.parent, target.name, sink.getvalue()))
     return out

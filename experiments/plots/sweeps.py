@@ -39,6 +39,7 @@ from partialfed.experiments.plots.style import (
     line_style,
     log_axis,
     marks_at,
+    plain_text,
     save,
     style_context,
     symbol,
@@ -296,6 +297,8 @@ def plot_directory(
     For each family: ``<family>-convergence`` (rows: metrics; columns: values of the first swept
     knob) and, when a knob was swept, ``<family>-final-<knob>`` (x: that knob; columns: values of
     the second swept knob). Further swept knobs are pooled with the seeds (named in the caption).
+    File names use ``file_stem`` of the family and knob names, which the stored files supply
+    and which are not trusted: every file is written directly inside ``out``.
 
     Parameters
     ----------
@@ -322,14 +325,14 @@ def plot_directory(
         )
     for metric in metrics:
         _check_metric(df, metric, "plot_directory")
-    out = Path(directory) / "plots" if out is None else Path(out)
+    out = _out_folder(directory, out)
     written: list[Path] = []
     for family, fam_df in df.groupby("family", sort=True):
         swept = _swept(fam_df)
         first = swept[0] if swept else None
         second = swept[1] if len(swept) > 1 else None
         pooled = swept[2:]
-        note = f"{family}: {run_note(fam_df)}; mean and range over seeds"
+        note = f"{plain_text(family)}: {run_note(fam_df)}; mean and range over seeds"
         if pooled:
             note += f" and over {', '.join(symbol(p) for p in pooled)}"
         conv_df = _thin(fam_df, first, max_facets)
@@ -354,9 +357,23 @@ def plot_directory(
                 ),
                 note + " (runs that diverged or failed left out)",
             )
-            written += save(fig, out / f"{stem}-final-{first}", formats)
+            written += save(fig, out / f"{stem}-final-{file_stem(first)}", formats)
             plt.close(fig)
     return written
+
+
+def _out_folder(directory, out) -> Path:
+    """``out``, or ``directory/plots``, which must then stay inside ``directory`` (a result
+    folder is not trusted: its ``plots`` may be a link to elsewhere)."""
+    if out is not None:
+        return Path(out)
+    out = Path(directory) / "plots"
+    if Path(directory).resolve() not in out.resolve().parents:
+        raise ValueError(
+            f"The 'out' parameter of plot_directory is needed: {str(out)!r} leads outside "
+            f"{str(directory)!r}."
+        )
+    return out
 
 
 def _thin(df: pd.DataFrame, facet: str | None, max_facets: int) -> pd.DataFrame:

@@ -19,6 +19,7 @@ were started with (registered families reach workers through an environment vari
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -113,8 +114,14 @@ class _Pool:
         _POOL_PATH = path
 
     def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
-        pending = {self._pool.submit(fn, *args) for args in tasks}
-        while pending:
+        # Tasks are drawn lazily, two per worker in flight: the sweep claims a chunk's runs
+        # only when it is drawn (experiments.claims), so a concurrent sweep can take the rest.
+        tasks, pending = iter(tasks), set()
+        while True:
+            for args in itertools.islice(tasks, max(0, 2 * self.workers - len(pending))):
+                pending.add(self._pool.submit(fn, *args))
+            if not pending:
+                return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 exc = fut.exception()
@@ -166,13 +173,24 @@ class _Dask:
         self.workers = max(1, len(info.get("workers", {})))
 
     def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
-        futures = [self.client.submit(fn, *args, pure=False) for args in tasks]
-        self._futures = futures
-        for fut in self._distributed.as_completed(futures):
+        # Drawn lazily, two tasks per worker in flight (see _Pool.map_unordered).
+        tasks, self._futures = iter(tasks), []
+        running = self._distributed.as_completed()
+
+        def submit(k: int) -> None:
+            for args in itertools.islice(tasks, k):
+                fut = self.client.submit(fn, *args, pure=False)
+                self._futures.append(fut)
+                running.add(fut)
+
+        submit(2 * self.workers)
+        while running.count():
+            fut = next(running)
             try:
                 yield None, fut.result()
             except Exception as exc:  # noqa: BLE001 - reported by run_sweep
                 yield exc, None
+            submit(1)
 
     def close(self, cancel: bool = False) -> None:
         if cancel and getattr(self, "_futures", None):

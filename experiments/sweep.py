@@ -6,6 +6,14 @@ The calling process writes them atomically into the store, so a sweep interrupte
 moment leaves only complete files, and a rerun computes only what is missing (``force=True``
 recomputes everything).
 
+Sweeps running at the same time on one result folder (two terminals, two jobs of a batch
+system on a shared disk) share the work: each chunk's runs are claimed when the executor
+draws it (``experiments.claims``); a run another live sweep has claimed is left to it, and at
+the end each sweep waits until the runs claimed by other sweeps of the same host are stored
+(or takes them over when their claimant gave up or died). Each run is computed once and both
+sweeps return with every run stored. Runs held by a sweep on another host are not waited for:
+the report lists them as ``claimed_elsewhere``.
+
 Schedulers
 ----------
 ``"auto"`` (default)
@@ -39,15 +47,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from partialfed.experiments import store
 from partialfed.experiments.cell import Cell, execute, one_line
+from partialfed.experiments.claims import Claims
 from partialfed.experiments.config import Sweep
 from partialfed.experiments.executors import (
     SCHEDULERS,
@@ -55,6 +62,7 @@ from partialfed.experiments.executors import (
     choose_scheduler,
     make_executor,
 )
+from partialfed.experiments.sweep_report import SweepInterrupted, SweepReport
 
 __all__ = [
     "SCHEDULERS",
@@ -109,79 +117,6 @@ def run_chunk(
             payload = store.encode(result)
         out.append((cell.hash, result.status, payload))
     return out
-
-
-# -- the sweep ---------------------------------------------------------------------------------
-@dataclass
-class SweepReport:
-    """What a sweep did.
-
-    Attributes
-    ----------
-    directory : Path
-        The result folder.
-    hashes : list of str
-        The hash of every cell of the sweep (computed, skipped or lost), in order.
-    total, skipped, computed : int
-        Cells in the sweep; already stored (not recomputed); computed now.
-    statuses : Counter
-        Status of each run computed now (``ok``, ``diverged``, ``error``).
-    lost : int
-        Runs whose task failed outside the runner (for instance a worker crashed); not stored.
-    lost_messages : list of str
-    quarantined : list of (str, str)
-        Files found in the folder that were not valid runs (``store.verify``), with the
-        reason; they were moved to ``.quarantine/`` and their runs computed again.
-    scheduler : str
-    workers : int
-    wall_s : float
-        Seconds from start to end of the sweep (pool start-up included).
-    """
-
-    directory: Path
-    hashes: list = field(repr=False)
-    total: int = 0
-    skipped: int = 0
-    computed: int = 0
-    statuses: Counter = field(default_factory=Counter)
-    lost: int = 0
-    lost_messages: list = field(default_factory=list)
-    quarantined: list = field(default_factory=list)
-    scheduler: str = ""
-    workers: int = 0
-    wall_s: float = 0.0
-
-    def summary(self) -> str:
-        """One line for people: what was computed, skipped, failed."""
-        parts = [f"{self.computed} computed", f"{self.skipped} skipped (already stored)"]
-        for status in ("diverged", "error"):
-            if self.statuses.get(status):
-                parts.append(f"{self.statuses[status]} {status}")
-        if self.lost:
-            parts.append(f"{self.lost} lost (rerun to retry)")
-        if self.quarantined:
-            parts.append(f"{len(self.quarantined)} bad file(s) moved to {store.QUARANTINE}/")
-        return (
-            f"{self.total} runs: "
-            + ", ".join(parts)
-            + f" in {self.wall_s:.1f} s on {self.scheduler} ({self.workers} workers)"
-        )
-
-    def as_dict(self) -> dict:
-        """JSON-able form (for ``--json``): every field but ``hashes``."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hashes"}
-        out.update(directory=str(self.directory), statuses=dict(self.statuses))
-        out.update(lost_messages=list(self.lost_messages))
-        out.update(quarantined=[list(q) for q in self.quarantined])
-        return out
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Raised when a sweep is interrupted; ``report`` says what was stored before."""
-
-    def __init__(self, report: SweepReport):
-        super().__init__(report.summary())
-        self.report = report
 
 
 def run_sweep(
@@ -253,6 +188,9 @@ def run_sweep(
         )
     hashes = [c.hash for c in cells]
     unique = dict(zip(hashes, cells, strict=True))
+    # The files as they are before this sweep looks: a run stored later was stored by another
+    # sweep (experiments.claims), even one that replaced a file (force).
+    seen = {h: _signature(directory / f"{h}.parquet") for h in unique}
     bad: list = []
     done = {} if force else store.completed(directory, hashes=unique, problems=bad)
     todo = [c for h, c in unique.items() if h not in done or (retry_errors and done[h] == "error")]
@@ -281,37 +219,112 @@ def run_sweep(
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress, leave=False)
-    tasks = [(todo[i : i + size], runner, executor.threads) for i in range(0, len(todo), size)]
+    claims = Claims(directory)
+    pending, away = todo, {}
     try:
-        for exc, outcome in executor.map_unordered(run_chunk, tasks):
-            if exc is not None:  # a crashed task loses its chunk only
-                report.lost_messages.append(one_line(exc))
-                continue
-            for h, status, payload in outcome:
-                store.write_bytes(directory, f"{h}.parquet", payload, sync_dir=False)
-                report.computed += 1
-                report.statuses[status] += 1
-                bar.update(1)
-                tick(1)
+        while pending:
+            busy: list = []
+            tasks = _claimed_tasks(pending, size, claims, seen, report, tick, busy, away)
+            tasks = ((chunk, runner, executor.threads) for chunk in tasks)
+            for exc, outcome in executor.map_unordered(run_chunk, tasks):
+                if exc is not None:  # a crashed task loses its chunk only
+                    report.lost_messages.append(one_line(exc))
+                    continue
+                for h, status, payload in outcome:
+                    store.write_bytes(directory, f"{h}.parquet", payload, sync_dir=False)
+                    claims.release(h)
+                    report.computed += 1
+                    report.statuses[status] += 1
+                    bar.update(1)
+                    tick(1)
+            # What this sweep still holds was lost (a crashed task): give it up, so that a
+            # sweep waiting for it takes it. Runs another live sweep of this host holds: wait
+            # until it stores them, or gives them up (lost, interrupted, killed): then the next
+            # pass takes them.
+            claims.release_all()
+            pending = [
+                c for c in busy if not _stored_elsewhere(directory, c.hash, seen, report, tick)
+            ]
+            if pending:
+                time.sleep(CLAIM_POLL_S)
     except BaseException as exc:
         bar.close()
+        claims.release_all()
         if own:
             executor.close(cancel=True)
         if not isinstance(exc, KeyboardInterrupt):
             raise
         # A Ctrl-C between creating a temporary file and renaming it (e.g. inside mkstemp)
         # can leave one behind; remove those of this sweep's runs, which nothing else writes.
-        store.remove_temporaries(directory, [c.hash for c in todo])
+        store.remove_temporaries(directory, sorted(claims.ever))
         store.sync_directory(directory)
         report.wall_s = time.perf_counter() - start
         raise SweepInterrupted(report) from None
     bar.close()
+    claims.release_all()
     store.sync_directory(directory)
     if own:
         executor.close()
-    report.lost = len(todo) - report.computed
+    for h in away:  # held by a sweep on another host: stored by now, or left to it
+        if not _stored_elsewhere(directory, h, seen, report, tick):
+            report.claimed_elsewhere.append(h)
+    report.lost = len(todo) - report.computed - report.elsewhere - len(report.claimed_elsewhere)
     report.wall_s = time.perf_counter() - start
     return report
+
+
+#: Seconds between looks at runs that another live sweep on this host has claimed.
+CLAIM_POLL_S = 0.2
+
+
+def _signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _stored_elsewhere(directory: Path, h: str, seen: dict, report: SweepReport, tick) -> bool:
+    """Whether another sweep has validly stored run ``h`` since this one looked (a file that
+    was not there then, or another one: ``seen`` holds the signatures of the files then);
+    such a run is counted in ``report.elsewhere``."""
+    path = directory / f"{h}.parquet"
+    signature = _signature(path)
+    if signature is None or signature == seen.get(h):
+        return False
+    try:
+        store.verify(path)
+    except store.BadResult:
+        return False
+    report.elsewhere += 1
+    tick(1)
+    return True
+
+
+def _claimed_tasks(cells, size, claims, seen, report, tick, busy: list, away: dict):
+    """The chunks of ``cells`` to compute, each claimed only when the executor draws it.
+
+    Runs another sweep holds go to ``busy`` (a live sweep of this host, as cells) or ``away``
+    (a sweep of another host, by hash); a run another sweep stored between this sweep's first
+    look and its claim is counted in ``report.elsewhere`` and released.
+    """
+    for i in range(0, len(cells), size):
+        chunk = cells[i : i + size]
+        taken, here, elsewhere = claims.take([c.hash for c in chunk])
+        taken, here = set(taken), set(here)
+        busy += [c for c in chunk if c.hash in here]
+        away.update(dict.fromkeys(elsewhere))
+        fresh = []
+        for c in chunk:
+            if c.hash not in taken:
+                continue
+            if _stored_elsewhere(claims.directory, c.hash, seen, report, tick):
+                claims.release(c.hash)
+            else:
+                fresh.append(c)
+        if fresh:
+            yield fresh
 
 
 def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]], list]:

@@ -25,6 +25,7 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 
 from partialfed.experiments import mutation, plots, report_exponents  # noqa: E402
+from partialfed.experiments._atomic import write_text  # noqa: E402
 from partialfed.experiments._json import dumps  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
     CalibrationResult,
@@ -273,14 +274,16 @@ def write(rep: Report, out: str | Path, command: str, clock: Clock | None = None
     clock.lap("configs")
     rep.seconds = clock.stop()
     rep.meta = clock.as_dict()
-    (out / "results.json").write_text(dumps(rep.as_dict(), indent=2), "utf-8")
+    # Each file atomically (experiments._atomic): a full disk or a kill leaves the previous
+    # version or none, never a truncated one.
+    write_text(out / "results.json", dumps(rep.as_dict(), indent=2))
     figures = {
         k: {"src": v, "data": data_uri(out / v) if (out / v).is_file() else None}
         for k, v in rep.figures.items()
     }
     page = view(rep, command, figures=figures)
-    (out / "report.md").write_text(render(page, "md"), "utf-8")
-    (out / "report.html").write_text(render(page, "html"), "utf-8")
+    write_text(out / "report.md", render(page, "md"))
+    write_text(out / "report.html", render(page, "html"))
 
 
 def _calibrate(rep: Report) -> None:

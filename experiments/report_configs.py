@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from partialfed.experiments._atomic import write_text
 from partialfed.experiments.steps import STEP_FIELDS
 
 __all__ = [
@@ -178,7 +179,7 @@ def _write(out: Path, name: str, cells: Sequence, title: str, command: str) -> l
             f"{len(configs)} file(s)).\n"
             f"Rerun them: partialfed run configs/{stem}.toml (from the report folder)."
         )
-        (out / "configs" / f"{stem}.toml").write_text(toml_text(config, comment), "utf-8")
+        write_text(out / "configs" / f"{stem}.toml", toml_text(config, comment))
         files.append(f"configs/{stem}.toml")
     return files
 

@@ -28,7 +28,7 @@ import os
 import sys
 
 from partialfed.experiments.cli import bench, sweeps, theory, verify
-from partialfed.experiments.cli._common import Parser, UsageError, Verb
+from partialfed.experiments.cli._common import Parser, UsageError, Verb, remove_temporary_caches
 
 __all__ = ["main", "build_parser", "VERBS", "Verb", "UsageError"]
 
@@ -133,3 +133,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"partialfed {args.verb}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        remove_temporary_caches()  # the runs of check/regime without --cache

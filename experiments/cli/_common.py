@@ -33,6 +33,7 @@ __all__ = [
     "prepare_out",
     "print_json",
     "progress",
+    "remove_temporary_caches",
     "runner",
 ]
 
@@ -155,6 +156,19 @@ def prepare_out(path, option: str = "--out") -> Path:
     return path
 
 
+#: Temporary run folders of ``runner`` (no ``--cache``) still to remove when the command ends.
+TEMPORARY_CACHES: list[Path] = []
+
+
+def remove_temporary_caches() -> None:
+    """Remove the temporary run folders ``runner`` made (``main`` calls it when a verb ends,
+    however it ends: done, failed or interrupted)."""
+    import shutil
+
+    while TEMPORARY_CACHES:
+        shutil.rmtree(TEMPORARY_CACHES.pop(), ignore_errors=True)
+
+
 def runner(args: argparse.Namespace, default_cache: Path | None):
     """The runner of ``--scheduler``/``--workers``/``--cache``, or ``None`` (serial, no cache)."""
     cache = Path(args.cache) if args.cache else default_cache
@@ -162,10 +176,11 @@ def runner(args: argparse.Namespace, default_cache: Path | None):
         return None
     from partialfed.experiments.sweep import cached_runner
 
-    if cache is None:
+    if cache is None:  # removed when the command ends (remove_temporary_caches)
         import tempfile
 
         cache = Path(tempfile.mkdtemp(prefix="partialfed-runs-"))
+        TEMPORARY_CACHES.append(cache)
     return cached_runner(
         cache, scheduler=args.scheduler, workers=args.workers, progress=False, retry_errors=True
     )

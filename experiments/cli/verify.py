@@ -7,9 +7,11 @@ line, which the CLI prints and turns into exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
+from partialfed.experiments._atomic import write_text
 from partialfed.experiments._json import dumps
 from partialfed.experiments.cli._common import (
     add_execution,
@@ -234,7 +236,7 @@ def regime(args: argparse.Namespace) -> int:
         fig = plots.regime_figure(r)
         plots.save(fig, folder / "regime", formats=("png",))
         plt.close(fig)
-        (folder / "regime.json").write_text(dumps(out, indent=2))
+        write_text(folder / "regime.json", dumps(out, indent=2))
     if args.json:
         print(dumps(out))
     else:
@@ -310,17 +312,26 @@ def reproduce(args: argparse.Namespace) -> int:
     from partialfed.experiments.progress import wanted
     from partialfed.experiments.report import reproduce as build
 
-    check_execution(args)
+    check_execution(args)  # every option before the output folder is made
+    for option, path in (("--out", args.out), ("--cache", args.cache)):
+        if path is not None and Path(path).exists() and not Path(path).is_dir():
+            raise ValueError(f"The '{option}' option must name a folder. Got {str(path)!r}.")
+    made = not Path(args.out).exists()
     out = prepare_out(args.out)
     cmd = "partialfed reproduce" + (" --quick" if args.quick else "")
-    rep = build(
-        out,
-        quick=args.quick,
-        runner=runner(args, out / "runs"),
-        log=progress(not (args.quiet or args.json)),
-        command=cmd,
-        progress=wanted(args.progress, quiet=args.quiet or args.json),
-    )
+    try:
+        rep = build(
+            out,
+            quick=args.quick,
+            runner=runner(args, out / "runs"),
+            log=progress(not (args.quiet or args.json)),
+            command=cmd,
+            progress=wanted(args.progress, quiet=args.quiet or args.json),
+        )
+    except BaseException:
+        if made:  # failed before writing anything (e.g. an unreachable scheduler)
+            _remove_empty_folders(out)
+        raise
     summary = rep.as_dict()
     if args.json:
         print(dumps(summary))
@@ -330,3 +341,13 @@ def reproduce(args: argparse.Namespace) -> int:
             print(f"  finding: {f}")
         print(f"report: {out / 'report.html'} (and report.md)")
     return 0
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove ``folder`` and the folders under it if they hold no file (nothing else)."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()

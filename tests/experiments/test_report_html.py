@@ -50,6 +50,21 @@ def built(tmp_path_factory):
     return rep, out
 
 
+def test_a_full_disk_keeps_the_previous_report(built, tmp_path, full_disk):
+    """report.md, report.html, results.json and the configurations are written atomically:
+    a disk that fills up leaves each file as it was (here: the report of the fixture)."""
+    rep, out = built
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("runs"))
+    names = ("report.md", "report.html", "results.json")
+    before = {n: (copy / n).read_bytes() for n in names}
+    full_disk(copy, copy / "configs")
+    with pytest.raises(OSError, match="No space"):
+        report.write(rep, copy, "partialfed reproduce")
+    assert {n: (copy / n).read_bytes() for n in names} == before
+    assert not [p for p in copy.rglob("*") if p.is_file() and p.stat().st_size == 0]
+
+
 def _view(rep):
     from partialfed.experiments.report_view import view
 

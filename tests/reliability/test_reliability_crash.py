@@ -1,13 +1,15 @@
 """Crash safety: a sweep killed with SIGKILL at random moments loses nothing that was finished.
 
 A small script runs ``run_sweep`` on the local process pool (2 workers, one run per task) in its
-own process group; the group is killed with SIGKILL 4 times at random delays (seeded): once
-during start-up, then three times at a random moment after the restarted sweep stored its first
-new run. The sweep is restarted after each kill. After every kill: ``store.load`` reports no
-broken file and every ``*.parquet`` reads with pyarrow. Each restart computes exactly the runs
-that are missing (``skipped`` = files present, ``computed`` = total - files present, from its
-JSON report). The final DataFrame equals that of an uninterrupted sweep in another folder
-(timings dropped).
+own process group; the group is killed with SIGKILL 4 times (random delays, seeded): once
+during start-up; once surely mid-sweep, when the restarted sweep has stored its first new run
+and waits (it says so by a marker file: no timing involved); then twice at a random moment
+after the restarted sweep stored its first new run. The sweep is restarted after each kill
+(and takes over the claims, ``experiments.claims``, the killed one left). After every kill:
+``store.load`` reports no broken file and every ``*.parquet`` reads with pyarrow. Each restart
+computes exactly the runs that are missing (``skipped`` = files present, ``computed`` = total -
+files present, from its JSON report). The final DataFrame equals that of an uninterrupted sweep
+in another folder (timings dropped).
 """
 
 from __future__ import annotations
@@ -31,8 +33,17 @@ from partialfed.experiments import store
 TOTAL = 24
 SCRIPT = textwrap.dedent(
     f"""
-    import json, sys
-    from partialfed.experiments import config, sweep
+    import json, signal, sys
+    from pathlib import Path
+    from partialfed.experiments import config, store, sweep
+    if len(sys.argv) > 2:  # after storing one run, say so in this marker file and wait
+        marker, real = Path(sys.argv[2]), store.write_bytes
+        def write_bytes(*args, **kwargs):
+            path = real(*args, **kwargs)
+            marker.touch()
+            while True:
+                signal.pause()  # until killed
+        store.write_bytes = write_bytes
     s = config.from_dict({{
         "name": "crash", "family": "quadratic", "seeds": 4,
         "problem": {{"n": 8, "d_u": 3, "d_v": 2, "noise_u": 0.1}},
@@ -47,10 +58,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _start(directory: Path) -> subprocess.Popen:
-    """Start the sweep script in a new process group (so the pool workers die with it)."""
+def _start(directory: Path, marker: Path | None = None) -> subprocess.Popen:
+    """Start the sweep script in a new process group (so the pool workers die with it);
+    with ``marker``, it stops once it has stored one run and creates that file."""
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(directory)],
+        [sys.executable, "-c", SCRIPT, str(directory), *([str(marker)] if marker else [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,12 +125,16 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     for attempt in range(4):
         before = _assert_store_intact(killed) if killed.exists() else 0
         remaining = (TOTAL - before) / TOTAL
-        proc = _start(killed)
+        marker = tmp_path / f"stored-{attempt}"
+        proc = _start(killed, marker if attempt == 1 else None)
         if attempt == 0:  # somewhere in the start-up (imports, pool, first compilations)
             time.sleep(rng.uniform(0.2, 0.9) * startup)
+        elif attempt == 1:  # surely mid-sweep: it has stored one run and waits (a marker)
+            while not marker.exists():
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.01)
         else:  # once this attempt has stored a run, somewhere in the rest of the sweep
-            deadline = time.perf_counter() + 3 * startup
-            while len(_files(killed)) <= before and time.perf_counter() < deadline:
+            while len(_files(killed)) <= before and proc.poll() is None:
                 time.sleep(0.01)
             time.sleep(rng.uniform(0.0, 0.3 * remaining) * compute)
         os.killpg(proc.pid, signal.SIGKILL)

@@ -340,7 +340,8 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
     Raises
     ------
     RuntimeError
-        When a run could not be computed (its task was lost); rerunning retries it.
+        When a run could not be computed (its task was lost, or a sweep on another host holds
+        it); rerunning retries it.
     """
     directory = Path(directory)
 
@@ -348,9 +349,11 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
         report = run_sweep(list(cells), directory, on_todo=on_todo, on_run=on_run, **kwargs)
         missing = [h for h in report.hashes if not (directory / f"{h}.parquet").is_file()]
         if missing:
+            why = list(report.lost_messages)
+            if report.claimed_elsewhere:
+                why.append(f"{len(report.claimed_elsewhere)} claimed by a sweep on another host")
             raise RuntimeError(
-                f"{len(missing)} run(s) were not computed ({'; '.join(report.lost_messages)}); "
-                "call again to retry."
+                f"{len(missing)} run(s) were not computed ({'; '.join(why)}); call again to retry."
             )
         return [store.read(directory / f"{h}.parquet") for h in report.hashes]
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from partialfed.experiments import tables
 from partialfed.experiments.plots.divergence import DIVERGED_MARKER
-from partialfed.experiments.plots.style import line_style, style_context, symbol
+from partialfed.experiments.plots.style import line_style, plain_text, style_context, symbol
 
 __all__ = ["run_note"]
 
@@ -24,7 +24,7 @@ __all__ = ["run_note"]
 def _fmt_value(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return plain_text(value)  # stored values are not trusted as mathtext
 
 
 def _facet_title(facet: str, value) -> str:
@@ -58,7 +58,7 @@ def _legend_handles(df: pd.DataFrame) -> list:
         kw = line_style(alg, i)
         kw.pop("markevery")
         kw.pop("zorder")
-        handles.append(Line2D([], [], label=alg, **kw))
+        handles.append(Line2D([], [], label=plain_text(alg), **kw))
     if "status" in df and (df["status"] == "diverged").any():
         handles.append(
             Line2D(

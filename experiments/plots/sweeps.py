@@ -109,11 +109,12 @@ def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = T
         for i, alg in enumerate(algorithms):
             ok, bad = parts[alg]
             kw = line_style(alg, i)
+            shown = plain_text(alg)  # names come from stored files: no mathtext
             runs = _runs(ok) + _runs(bad)
             if not ok.empty:
                 stats = ok.groupby("round")[metric].agg(["mean", "min", "max"])
                 x = stats.index.to_numpy(dtype=float)
-                name = alg if bad.empty else f"{alg} ({_runs(bad)} of {runs} runs diverged)"
+                name = shown if bad.empty else f"{shown} ({_runs(bad)} of {runs} runs diverged)"
                 kw["markevery"] = marks_at(x, i)
                 ax.plot(x, _positive(stats["mean"]), label=name, **kw)
                 if _runs(ok) > 1:
@@ -124,9 +125,9 @@ def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = T
                 x, y = mean.index.to_numpy(dtype=float), mean.to_numpy(dtype=float)
                 at = min(diverged_at(bad, metric).values())
                 if ok.empty:  # the legend still names the algorithm
-                    ax.plot([], [], label=f"{alg} (all {runs} runs diverged)", **kw)
+                    ax.plot([], [], label=f"{shown} (all {runs} runs diverged)", **kw)
                 first.append(y[(x < at) & (x <= max(x.min(), 1) + 2)])
-                diverged.append((alg, kw, x, y, at, _runs(bad)))
+                diverged.append((shown, kw, x, y, at, _runs(bad)))
         if finite:
             wanted = finite_limits(np.concatenate(finite))
         else:
@@ -226,7 +227,7 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
             mean = stats["mean"].to_numpy(dtype=float)
             lo = np.clip(mean - stats["min"].to_numpy(dtype=float), 0, None)
             hi = np.clip(stats["max"].to_numpy(dtype=float) - mean, 0, None)
-            ax.errorbar(x, _positive(mean), yerr=[lo, hi], capsize=2, label=alg, **kw)
+            ax.errorbar(x, _positive(mean), yerr=[lo, hi], capsize=2, label=plain_text(alg), **kw)
             good = np.isfinite(mean) & (mean > 0)  # a dodged artist is not autoscaled
             ax.update_datalim(np.column_stack([x[good], mean[good]]))
             bad = every[(every["algorithm"] == alg) & (every["status"] == "diverged")]

@@ -19,14 +19,18 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-def _crafted(src: Path, dst: Path, family: str, knob: str) -> Path:
-    """The runs of ``src`` re-stored in ``dst`` with another family and the swept knob
-    ``delta`` renamed: valid files (``store.verify`` passes: each is named by its spec's hash)."""
+def _crafted(src: Path, dst: Path, family: str, knob: str, tag: str = "") -> Path:
+    """The runs of ``src`` re-stored in ``dst`` with another family, the swept knob ``delta``
+    renamed, and ``tag`` appended to the algorithm and to a string knob: valid files
+    (``store.verify`` passes: each is named by its spec's hash)."""
     for path in sorted(src.glob("*.parquet")):
         result = store.read(path)
         spec = dict(result.spec, family=family)
         problem = dict(spec["problem"])
         problem[knob] = problem.pop("delta")
+        if tag:
+            problem["label"] = f"{problem[knob]}{tag}"  # swept: titles a column
+            spec["run"] = dict(spec["run"], algorithm=spec["run"]["algorithm"] + tag)
         spec["problem"] = problem
         result.spec = spec
         store.write_bytes(dst, f"{store.spec_hash(spec)}.parquet", store.encode(result))
@@ -35,20 +39,20 @@ def _crafted(src: Path, dst: Path, family: str, knob: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("family", "knob"),
+    ("family", "knob", "tag"),
     [
-        ("../../escaped", "../../../knob"),
-        ("ABS/escaped", "ABS/knob"),
-        ("..", ".."),
-        ("a/" * 200 + "x", "$\\frac{" + "k" * 300),  # long names, a broken mathtext
+        ("../../escaped", "../../../knob", ""),
+        ("ABS/escaped", "ABS/knob", ""),
+        ("..", "..", ""),
+        ("a/" * 200 + "x", "$\\frac{$" + "k" * 300, "$\\frac{$"),  # long, broken mathtext
     ],
 )
-def test_crafted_names_write_only_inside_out(tiny_results, tmp_path, family, knob):
+def test_crafted_names_write_only_inside_out(tiny_results, tmp_path, family, knob, tag):
     outside = tmp_path / "outside"
     outside.mkdir()
     family, knob = (s.replace("ABS", str(outside)) for s in (family, knob))
     work = tmp_path / "a" / "b" / "c"
-    crafted = _crafted(tiny_results, work / "res", family, knob)
+    crafted = _crafted(tiny_results, work / "res", family, knob, tag)
     out = work / "out"
     before = _files(tmp_path)
     written = plots.plot_directory(crafted, out, formats=("png",))

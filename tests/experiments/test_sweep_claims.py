@@ -95,7 +95,7 @@ def test_two_concurrent_sweeps_compute_each_run_once(tmp_path, tiny_results):
         _wait_for(marks / "a-running", a)  # a holds its first run's claim and waits for b
         b = _start(folder, "b", marks)
         try:
-            ra, rb = _report(b), _report(a)
+            rb, ra = _report(b), _report(a)
         finally:
             b.kill()
     finally:

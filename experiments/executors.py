@@ -2,9 +2,11 @@
 
 Each executor maps one task function over task argument tuples and yields ``(exception,
 result)`` pairs as tasks finish (``map_unordered``), and can be closed, cancelling what is left
-(``close(cancel=True)``). ``run_sweep`` (``experiments.sweep``) owns the store; executors only
-run ``run_chunk`` and return its encoded results. The schedulers are described in
-``experiments.sweep``.
+(``close(cancel=True)``). Tasks are drawn from their iterable lazily, at most two per worker in
+flight, so that a sweep claims runs only as they start (``experiments.claims``); on the local
+pool, a worker that dies fails the tasks in flight and the rest go to a fresh pool.
+``run_sweep`` (``experiments.sweep``) owns the store; executors only run ``run_chunk`` and
+return its encoded results. The schedulers are described in ``experiments.sweep``.
 
 The local pool is loky's reusable executor (``loky.get_reusable_executor``): its workers are
 started by a fresh interpreter that does not import the caller's ``__main__`` (so a script
@@ -96,13 +98,18 @@ class _Pool:
     threads = 1
 
     def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = self._get_pool()
+
+    def _get_pool(self):
+        """loky's reusable pool: the running one while the environment and ``sys.path`` are
+        unchanged and no worker died, else a fresh one."""
         global _POOL_PATH
         from loky import get_reusable_executor
 
-        self.workers = workers
         path = tuple(sys.path)
-        self._pool = get_reusable_executor(
-            max_workers=workers,
+        pool = get_reusable_executor(
+            max_workers=self.workers,
             timeout=IDLE_TIMEOUT,
             initializer=_init_worker,
             initargs=(os.getpid(),),
@@ -112,14 +119,23 @@ class _Pool:
             reuse="auto" if path == _POOL_PATH else False,
         )
         _POOL_PATH = path
+        return pool
+
+    def _submit(self, fn, args):
+        try:
+            return self._pool.submit(fn, *args)
+        except Exception:  # noqa: BLE001 - a worker died and broke the pool: start a fresh one
+            self._pool = self._get_pool()
+            return self._pool.submit(fn, *args)
 
     def map_unordered(self, fn, tasks: Iterable[tuple]) -> Iterator:
         # Tasks are drawn lazily, two per worker in flight: the sweep claims a chunk's runs
         # only when it is drawn (experiments.claims), so a concurrent sweep can take the rest.
+        # A worker that dies fails the tasks in flight; the rest go to a fresh pool.
         tasks, pending = iter(tasks), set()
         while True:
             for args in itertools.islice(tasks, max(0, 2 * self.workers - len(pending))):
-                pending.add(self._pool.submit(fn, *args))
+                pending.add(self._submit(fn, args))
             if not pending:
                 return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -145,3 +145,41 @@ def test_the_cli_benchmark_reports_ratios_of_its_own_measurements():
     assert "2.5x python" in text and "4.00x serial" in text and "0.80x serial" in text
     with pytest.raises(ValueError, match="'repeats' parameter of cli_benchmark"):
         cli_benchmark(repeats=0)
+
+
+def _crashing_runner(crash: str):
+    """A runner whose worker process dies (``os._exit``) on the run ``crash``; made inside a
+    function so that it reaches the workers by value."""
+
+    def runner(cell):
+        import os
+
+        from partialfed.experiments.cell import execute
+
+        if cell.hash == crash:
+            os._exit(3)
+        return execute(cell)
+
+    return runner
+
+
+def test_a_worker_that_dies_loses_only_the_tasks_in_flight(tmp_path, tiny_sweep):
+    from partialfed.experiments import store
+
+    first = min(
+        tiny_sweep.cells, key=lambda c: store.canonical_json({"f": c.family, "p": dict(c.knobs)})
+    )
+    report = sweep.run_sweep(
+        tiny_sweep,
+        tmp_path,
+        scheduler="local",
+        workers=1,
+        chunksize=1,
+        runner=_crashing_runner(first.hash),
+        progress=False,
+    )
+    # one worker, two tasks in flight: the crash fails at most those two; a fresh pool does
+    # the rest
+    assert 1 <= report.lost <= 2 and report.computed == 8 - report.lost, report.summary()
+    assert "TerminatedWorkerError" in report.lost_messages[0]
+    assert not (tmp_path / f"{first.hash}.parquet").exists()

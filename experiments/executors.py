@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 
+from partialfed.experiments._address import SCHEDULERS, check_scheduler_text
 from partialfed.experiments.cell import one_line
 
 __all__ = [
@@ -39,11 +40,9 @@ __all__ = [
     "check_scheduler",
     "choose_scheduler",
     "estimated_work",
+    "fit_workers",
     "make_executor",
 ]
-
-#: Scheduler names (besides ``tcp://HOST:PORT`` addresses and ``distributed.Client`` objects).
-SCHEDULERS = ("auto", "serial", "local", "dask-local")
 
 #: ``auto`` runs a sweep serially when its estimated work (``estimated_work``) is below this
 #: many coordinate operations. Measured 2026-12-02 on 2 cores, load average about 2
@@ -253,14 +252,35 @@ def choose_scheduler(scheduler, cells, workers: int | None = None):
 
 def check_scheduler(scheduler) -> None:
     """Raise a one-line ``ValueError`` unless ``scheduler`` names an executor."""
-    if type(scheduler).__name__ == "Client" or scheduler in SCHEDULERS:
+    if type(scheduler).__name__ == "Client":
         return
-    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
-        return
-    raise ValueError(
-        f"The 'scheduler' parameter of run_sweep must be one of {', '.join(SCHEDULERS)} or "
-        f"tcp://HOST:PORT. Got {scheduler!r}."
-    )
+    check_scheduler_text(scheduler)
+
+
+def fit_workers(workers: int | None, runs: int) -> int | None:
+    """``workers`` capped at ``runs`` (the runs left to compute: more processes would idle),
+    with a ``UserWarning`` when it asks for more processes than this machine has cores.
+
+    Parameters
+    ----------
+    workers : int or None
+        The requested worker processes (``None``: the executor's default, one per core).
+    runs : int
+        Runs to compute.
+    """
+    if workers is None:
+        return None
+    cores = _cores()
+    if workers > cores:
+        import warnings
+
+        warnings.warn(
+            f"workers = {workers} is above the {cores} cores of this machine; processes share "
+            f"them (using {min(workers, max(runs, 1))}: at most one per run to compute)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return max(1, min(workers, runs))
 
 
 def make_executor(scheduler="local", workers: int | None = None):

@@ -169,7 +169,12 @@ def _base_cells(study: RegimeStudy) -> list:
     for iy, yv in enumerate(study.ys):
         for ix, xv in enumerate(study.xs):
             at = study.cell.with_knobs(**{study.x: xv, study.y: yv})
-            at.validate()
+            if at.validate().d_v == 0:
+                raise ValueError(
+                    f"The regime map needs personal variables: the knob d_v = 0 leaves none "
+                    f"(FedAlt and FedSim then differ in nothing the theory compares, and its "
+                    f"constants need L_v > 0); set d_v >= 1 (at {study.x}={xv}, {study.y}={yv})."
+                )
             for alg in ALGORITHMS:
                 tau_v = at.run.tau_u if alg == "fedsim" else at.run.tau_v
                 out.append((iy, ix, alg, at.with_run(algorithm=alg, tau_v=tau_v)))

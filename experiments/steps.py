@@ -183,12 +183,24 @@ class MaxStep:
 
 
 # -- the theorems' parametrisation ---------------------------------------------------------------
+#: The largest step ``simulators.RunConfig`` accepts.
+_GAMMA_MAX = 1e6
+
+
 def _eta_steps(cell: Cell, eta: float) -> dict:
     c = cell.problem().constants
-    return {
+    steps = {
         "gamma_u": eta / (c.L_u * cell.run.tau_u),
         "gamma_v": eta / (c.L_v * cell.run.tau_v),
     }
+    for name, gamma in steps.items():
+        if not 0 <= gamma <= _GAMMA_MAX:  # NaN fails too
+            raise ValueError(
+                f"The step rule's eta (--eta) = {eta:g} gives {name} = eta/(L tau) = {gamma:g}, "
+                f"beyond the allowed [0, {_GAMMA_MAX:g}]; eta must be at most "
+                f"{_GAMMA_MAX:g} L tau (L_u = {c.L_u:g}, L_v = {c.L_v:g} here)."
+            )
+    return steps
 
 
 @dataclass(frozen=True)

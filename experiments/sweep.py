@@ -60,6 +60,7 @@ from partialfed.experiments.executors import (
     SCHEDULERS,
     check_scheduler,
     choose_scheduler,
+    fit_workers,
     make_executor,
 )
 from partialfed.experiments.sweep_report import SweepInterrupted, SweepReport
@@ -213,6 +214,8 @@ def run_sweep(
     if own:
         check_scheduler(scheduler)
         scheduler = choose_scheduler(scheduler, todo, workers)
+        if scheduler in ("local", "dask-local"):  # processes started here: one per run at most
+            workers = fit_workers(workers, len(todo))
     executor = make_executor(scheduler, workers) if own else executor
     report.scheduler, report.workers = executor.name, executor.workers
     size = chunksize or max(1, min(64, math.ceil(len(todo) / (4 * executor.workers))))

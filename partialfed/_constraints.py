@@ -199,6 +199,8 @@ class Array:
         want = self._shape(context)
         if isinstance(value, str | bytes | bool | np.bool_):
             raise _Reject(ValueError)
+        if np.ma.is_masked(value):  # np.asarray would drop the mask and use the hidden values
+            raise _Reject(ValueError, got="Got a masked array with masked entries (fill them).")
         try:
             raw = np.asarray(value)
         except (TypeError, ValueError, OverflowError):

@@ -8,14 +8,16 @@
 
 from __future__ import annotations
 
+import inspect as _inspect
 from pathlib import Path as _Path
 
 from partialfed._cache import install_numba_locator
-from partialfed._constraints import check_names
+from partialfed._constraints import check_names, validate_params
 
 install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) below
 
 from partialfed.synthetic._custom import custom
+from partialfed.synthetic._memory import check_memory
 from partialfed.synthetic._problem import (
     CONSTANT_NAMES,
     KINDS,
@@ -72,6 +74,14 @@ def make(name: str, **knobs) -> Problem:
     """
     factory = factory_of(name)
     check_names(knobs, knobs_of(name), f"synthetic.make({name!r})", noun="knob")
+    constraints = getattr(factory, "_parameter_constraints", None)
+    if isinstance(name, str) and constraints is not None:
+        # The knobs' ranges first (their messages say what is allowed), then the memory the
+        # problem needs, before building it: refuse what cannot fit, naming the size knobs.
+        given = _inspect.signature(factory).bind(**knobs)
+        given.apply_defaults()
+        validate_params(given.arguments, constraints, f"synthetic.make({name!r})")
+        check_memory(name, knobs)
     problem = factory(**knobs)
     if not isinstance(problem, Problem):
         raise TypeError(

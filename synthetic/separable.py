@@ -37,6 +37,9 @@ from partialfed.synthetic._problem import (
 from partialfed.synthetic._separable_extrema import _sum_extrema
 from partialfed.synthetic._separable_objective import SeparableData, _grad_u, _grad_v, _loss
 
+#: The smallest nonzero coupling ``chi`` (1e-200 made the ridge's matrix singular).
+CHI_MIN = 1e-100
+
 OWNER = "synthetic.make('separable')"
 #: ``max |phi'| = phi'(1/sqrt(3)) = 3 sqrt(3) / 8``.
 DPHI_MAX = 3.0 * math.sqrt(3.0) / 8.0
@@ -190,6 +193,11 @@ def separable(
     check_size(n, d_u + d_v, OWNER)
     if d_v == 0:
         chi = validate(chi, "chi", OWNER + " with d_v=0", Interval(float, 0.0, 0.0))
+    if 0 < chi < CHI_MIN:  # chi^2 enters the ridge and F_low: it would underflow
+        raise ValueError(
+            f"The 'chi' parameter of {OWNER} must be 0 or in [{CHI_MIN:g}, 1) (a smaller "
+            f"coupling underflows in chi^2). Got {chi!r}."
+        )
     K = min(n, 8) if clusters is None else clusters
     rng = np.random.default_rng([seed, 0x5E9A])
 

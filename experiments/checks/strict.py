@@ -173,7 +173,13 @@ def strict_check(
             f"Bound '{bound.name}' has free constants "
             f"{sorted(s.name for s in bound.free_constants)}; use exponent_check or calibrate."
         )
-    check.cell.validate()
+    problem = check.cell.validate()
+    if problem.d_v == 0 and "L_v" in bound.required:
+        raise ValueError(
+            f"Bound '{bound.name}' needs personal variables (L_v > 0): the knob d_v = 0 leaves "
+            "none, so L_v = 0; set d_v >= 1, or check a bound without L_v (sgd_nonconvex, "
+            "fedsgd_partial)."
+        )
     cell = stepped(check.cell, check.steps, bound)
     results = simulate(check.cells(cell), runner)
     per_seed, bound_values, values = [], [], {}

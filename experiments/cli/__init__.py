@@ -16,9 +16,10 @@ Building the parser imports no heavy library and no module of the project beyond
 (``partialfed VERB --help`` answers at once); each handler imports what it needs.
 
 Exit status: 0 success; 2 usage or input error (one line on stderr, no traceback; set
-``PARTIALFED_DEBUG=1`` for the traceback); 1 the work failed; 130 interrupted. ``check`` also
-says its verdict: 0 holds, 3 violated, 4 inconclusive, 5 outside assumptions
-(``verify.CHECK_EXIT``).
+``PARTIALFED_DEBUG=1`` for the traceback); 1 the work failed (out of memory included, one
+line); 130 interrupted. ``check`` also says its verdict: 0 holds, 3 violated, 4 inconclusive,
+5 outside assumptions (``verify.CHECK_EXIT``). Warnings are one line on stderr too
+(``partialfed VERB: warning: ...``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from partialfed.experiments.cli import bench, sweeps, theory, verify
 from partialfed.experiments.cli._common import Parser, UsageError, Verb, remove_temporary_caches
@@ -118,8 +120,25 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"partialfed {args.verb}: warning: {text}", file=sys.stderr)
+
+    shown = warnings.showwarning
+    warnings.showwarning = one_line_warning  # a library's warning is one line too
     try:
         return VERBS[args.verb].handler(args)
+    except MemoryError as exc:  # the estimates in synthetic._memory refuse most before this
+        if os.environ.get("PARTIALFED_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())
+        print(
+            f"partialfed {args.verb}: error: out of memory{': ' + detail if detail else ''}; "
+            "use smaller sizes (n, d_u, d_v, samples) or fewer --workers",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:  # the reader went away (partialfed run ... | head)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -135,3 +154,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         remove_temporary_caches()  # the runs of check/regime without --cache
+        warnings.showwarning = shown

@@ -27,6 +27,7 @@ __all__ = [
     "add_progress",
     "add_set",
     "check_execution",
+    "single_values",
     "finite_or_none",
     "overrides",
     "positive",
@@ -37,9 +38,9 @@ __all__ = [
     "runner",
 ]
 
-#: The named schedulers of ``experiments.sweep.SCHEDULERS`` (restated so that building the
-#: parser does not import the sweep module; a test asserts that both agree).
-SCHEDULERS = ("auto", "serial", "local", "dask-local")
+#: The named schedulers of ``experiments.sweep.SCHEDULERS`` (from a module that imports
+#: nothing heavy, so building the parser does not import the sweep module).
+from partialfed.experiments._address import SCHEDULERS  # noqa: E402
 
 
 class UsageError(ValueError):
@@ -129,12 +130,37 @@ def add_execution(p: argparse.ArgumentParser) -> None:
 
 
 def check_execution(args: argparse.Namespace) -> None:
-    """Validate ``--workers`` and ``--scheduler`` before any work starts."""
-    from partialfed.experiments.sweep import check_scheduler
+    """Validate ``--workers`` and ``--scheduler`` before any work starts (imports nothing
+    heavy: call it first in a handler, so a bad option fails in milliseconds)."""
+    from partialfed.experiments._address import check_scheduler_text
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"The '--workers' option must be an int >= 1. Got {args.workers}.")
-    check_scheduler(args.scheduler)
+    check_scheduler_text(args.scheduler, "'--scheduler' option")
+
+
+def single_values(pairs, verb: str, lists_ok=()) -> None:
+    """Refuse a list value in ``--set`` (a grid) for ``verb``, except for keys in ``lists_ok``.
+
+    Parameters
+    ----------
+    pairs : list of str
+        The ``--set KEY=VALUE`` texts.
+    verb : str
+        The verb, for the message.
+    lists_ok : collection of str
+        Keys that may take a list (``regime``'s axes).
+    """
+    from partialfed.experiments.config import parse_assignment
+
+    for text in pairs:
+        key, value = parse_assignment(text)
+        if isinstance(value, list) and key not in lists_ok:
+            where = f" (lists are for the axes {', '.join(lists_ok)})" if lists_ok else ""
+            raise UsageError(
+                f"--set {key}: '{verb}' takes one value per key{where}; grids of values belong "
+                f"to 'partialfed run'. Got {value!r}."
+            )
 
 
 def positive(value: float, option: str) -> float:

@@ -17,7 +17,15 @@ from partialfed.experiments.cli._common import (
     print_json,
 )
 
-__all__ = ["RUN_EXAMPLE", "PLOT_EXAMPLE", "add_run", "run", "add_plot", "plot"]
+__all__ = [
+    "RUN_EXAMPLE",
+    "PLOT_EXAMPLE",
+    "PLOT_METRICS",
+    "add_run",
+    "run",
+    "add_plot",
+    "plot",
+]
 
 RUN_EXAMPLE = """examples:
   partialfed run quick
@@ -74,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
     check_execution(args)
-    sweep = config.load(args.config, args.set)
+    sweep = config.load(args.config, args.set, progress=wanted(args.progress))
     if args.out is not None:
         out = args.out
     else:
@@ -152,8 +160,19 @@ def add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
 
 
+#: What ``--metric`` accepts: ``gap`` and ``simulators.METRICS`` (restated so that a bad value
+#: fails before the plotting libraries load; a test asserts that both agree).
+PLOT_METRICS = ("gap", "loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
+
+
 def plot(args: argparse.Namespace) -> int:
     """``partialfed plot``: draw the standard figures of a result folder."""
+    for metric in args.metric or ():
+        if metric not in PLOT_METRICS:
+            raise UsageError(
+                f"The '--metric' option must be one of {', '.join(PLOT_METRICS)} (numeric "
+                f"metrics). Got {metric!r}."
+            )
     if not args.directory.is_dir():
         raise UsageError(f"DIRECTORY must be a result folder. Got {str(args.directory)!r}.")
     from partialfed.experiments import plots

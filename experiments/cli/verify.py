@@ -14,6 +14,7 @@ from pathlib import Path
 from partialfed.experiments._atomic import write_text
 from partialfed.experiments._json import dumps
 from partialfed.experiments.cli._common import (
+    UsageError,
     add_execution,
     add_progress,
     add_set,
@@ -23,6 +24,7 @@ from partialfed.experiments.cli._common import (
     prepare_out,
     progress,
     runner,
+    single_values,
 )
 
 __all__ = [
@@ -79,6 +81,11 @@ def add_check(p: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
+    # The options first: a bad one fails before the heavy imports below.
+    check_execution(args)
+    positive(args.scale, "--scale")
+    if args.seeds is not None and not 1 <= args.seeds <= 10_000:
+        raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
     from partialfed import theory
     from partialfed.experiments.cell import Cell
     from partialfed.experiments.checks import Check, strict_check
@@ -87,8 +94,13 @@ def check(args: argparse.Namespace) -> int:
     from partialfed.experiments.steps import STEP_FIELDS, MaxStep
     from partialfed.experiments.studies import plan
 
-    check_execution(args)
-    positive(args.scale, "--scale")
+    single_values(args.set, "check")
+    if args.family is not None:
+        from partialfed.synthetic._registry import family_error
+
+        why = family_error(args.family)
+        if why is not None:
+            raise UsageError(f"The '--family' option {why}")
     bound = theory.get_bound(args.bound)
     if bound.has_free_constants:
         free = ", ".join(sorted(s.name for s in bound.free_constants))
@@ -96,8 +108,6 @@ def check(args: argparse.Namespace) -> int:
             f"Bound '{bound.name}' has free constants ({free}) and cannot be checked strictly; "
             "its exponent checks and calibrated fit are in 'partialfed reproduce'."
         )
-    if args.seeds is not None and not 1 <= args.seeds <= 10_000:
-        raise ValueError(f"The '--seeds' option must be an int in [1, 10000]. Got {args.seeds}.")
     shipped = [c for c in plan(quick=True).strict if c.bound == bound.name]
     if shipped:
         check = shipped[0]
@@ -120,6 +130,11 @@ def check(args: argparse.Namespace) -> int:
     problem, run = overrides(args.set, knobs, run)
     given = dict(parse_assignment(text) for text in args.set)
     for f in STEP_FIELDS:
+        if isinstance(given.get(f), str) and given[f] != "max":
+            raise UsageError(
+                f"--set {f}: a step must be a number in [0, 1e6] or max (the largest step "
+                f"the bound allows). Got {given[f]!r}."
+            )
         if given.get(f) == "max":
             maxed.add(f)
             run[f] = 0.0
@@ -185,6 +200,11 @@ def add_regime(p: argparse.ArgumentParser) -> None:
 
 
 def regime(args: argparse.Namespace) -> int:
+    check_execution(args)
+    if args.eta is not None:
+        positive(args.eta, "--eta")
+    if args.seeds is not None and not 1 <= args.seeds <= 1000:
+        raise ValueError(f"The '--seeds' option must be an int in [1, 1000]. Got {args.seeds}.")
     import matplotlib.pyplot as plt
 
     from partialfed.experiments import plots
@@ -195,9 +215,7 @@ def regime(args: argparse.Namespace) -> int:
     from partialfed.experiments.steps import Eta
     from partialfed.experiments.studies import plan
 
-    check_execution(args)
-    if args.eta is not None:
-        positive(args.eta, "--eta")
+    single_values(args.set, "regime", (args.x, args.y))
     if args.out:
         prepare_out(args.out)
     study = plan(quick=True).regime
@@ -216,8 +234,6 @@ def regime(args: argparse.Namespace) -> int:
     for k in (study.x, study.y):
         if k not in given:
             problem.pop(k, None)
-    if args.seeds is not None and not 1 <= args.seeds <= 1000:
-        raise ValueError(f"The '--seeds' option must be an int in [1, 1000]. Got {args.seeds}.")
     study = RegimeStudy(
         Cell.of(study.cell.family, problem, run),
         args.x,

@@ -56,8 +56,9 @@ _NOT_KNOBS = {"seed", "problem_seed", "init_seed", "algorithm", "hash", "family"
 
 
 def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
-    if metric not in df.columns:
-        allowed = [m for m in ("gap", *store.METRICS) if m in df.columns]
+    # Only the numeric metric columns: 'status', 'hash' or a knob are columns too.
+    allowed = [m for m in ("gap", *store.METRICS) if m in df.columns]
+    if metric not in allowed:
         raise ValueError(
             f"The 'metric' parameter of {owner} must be one of {', '.join(allowed)}. "
             f"Got {metric!r}."

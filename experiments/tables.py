@@ -18,13 +18,53 @@ import pandas as pd
 
 from partialfed.experiments.store import STATUSES
 
-__all__ = ["ALGORITHM_ORDER", "SUMMARY_METRICS", "final", "summarize", "format_table"]
+__all__ = [
+    "ALGORITHM_ORDER",
+    "SUMMARY_METRICS",
+    "GAP_HEADER",
+    "final",
+    "summarize",
+    "format_table",
+    "own_u_algorithms",
+    "gap_notes",
+]
 
 #: Display order of the algorithms (others follow alphabetically).
 ALGORITHM_ORDER = ("fedalt", "fedsim", "fedavg", "local", "fedrecon")
 
 #: Final metrics averaged by ``summarize``.
 SUMMARY_METRICS = ("gap", "grad_u_sq", "grad_v_sq")
+
+#: How ``format_table`` heads the ``gap`` column: what it is, not a name that reads as a bound.
+GAP_HEADER = "F - F_low"
+
+#: Marks, in ``format_table``, an algorithm whose iterate is not one shared ``u``.
+OWN_U_MARK = "*"
+
+
+def own_u_algorithms(names) -> list[str]:
+    """The algorithms among ``names`` whose iterate keeps one ``u_i`` per device (``local``):
+    their ``F = (1/n) sum_i F_i(u_i, v_i)``, which ``F_low`` (a lower bound of ``F`` over one
+    shared ``u``) does not bound, so ``F - F_low`` may be negative without violating it."""
+    from partialfed.simulators import ALGORITHMS
+
+    return [a for a in names if a in ALGORITHMS and ALGORITHMS[a].per_device_u]
+
+
+def gap_notes(table: pd.DataFrame) -> list[str]:
+    """The footnotes of ``format_table(table)``: what ``F - F_low`` is, and for algorithms
+    marked ``*`` (``own_u_algorithms``) why it may be negative."""
+    notes = [
+        f"{GAP_HEADER}: F(u, V) = (1/n) sum_i F_i(u, v_i) at the last round minus F_low, the "
+        "lower bound of F over a shared u (>= 0 for a shared-u model)"
+    ]
+    own = own_u_algorithms(table.index) if table.index.name == "algorithm" else []
+    if own:
+        notes.append(
+            f"{', '.join(own)}{OWN_U_MARK}: one u_i per device, F = (1/n) sum_i F_i(u_i, v_i); "
+            "F_low does not bound it, so a negative value violates no bound"
+        )
+    return notes
 
 
 def final(df: pd.DataFrame) -> pd.DataFrame:
@@ -75,7 +115,13 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("algorithm",)) -> pd.DataFr
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """A fixed-width text rendering with 4 significant digits."""
+    """A fixed-width text rendering with 4 significant digits; the ``gap`` column is headed
+    ``GAP_HEADER`` and algorithms whose iterate is not one shared ``u`` carry ``OWN_U_MARK``
+    (see ``gap_notes`` for the footnotes)."""
     if table.empty:
         return "(no runs)"
-    return table.to_string(float_format=lambda x: f"{x:.4g}", na_rep="-")
+    shown = table.rename(columns={"gap": GAP_HEADER})
+    if table.index.name == "algorithm":
+        own = set(own_u_algorithms(table.index))
+        shown = shown.rename(index={a: a + OWN_U_MARK for a in own})
+    return shown.to_string(float_format=lambda x: f"{x:.4g}", na_rep="-")

@@ -158,7 +158,7 @@ def single_values(pairs, verb: str, lists_ok=()) -> None:
         if isinstance(value, list) and key not in lists_ok:
             where = f" (lists are for the axes {', '.join(lists_ok)})" if lists_ok else ""
             raise UsageError(
-                f"--set {key}: '{verb}' takes one value per key{where}; grids of values belong "
+                f"--set '{key}': '{verb}' takes one value per key{where}; grids of values belong "
                 f"to 'partialfed run'. Got {value!r}."
             )
 

@@ -117,8 +117,14 @@ def run(args: argparse.Namespace) -> int:
     df = store.load(out, report.hashes, errors=problems)
     table = tables.summarize(df)
     if args.json:
+        own = set(tables.own_u_algorithms(table.index))
         rows = [
-            {"algorithm": alg, **{k: finite_or_none(v) for k, v in row.items()}}
+            {
+                "algorithm": alg,
+                **{k: finite_or_none(v) for k, v in row.items()},
+                # gap = F - F_low; F_low bounds F over one shared u only
+                "shared_u": alg not in own,
+            }
             for alg, row in table.to_dict(orient="index").items()
         ]
         print_json(
@@ -136,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {out}")
         for path, message in problems:
             print(f"unreadable: {path}: {message}")
-        print("final metrics per algorithm (mean over seeds and grid cells of runs that are ok;")
-        print("gap = F - F_low at the last round):")
+        print("final metrics per algorithm (mean over seeds and grid cells of runs that are ok):")
         print(tables.format_table(table))
+        for note in tables.gap_notes(table):
+            print(f"  {note}")
     return 0
 
 

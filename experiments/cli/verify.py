@@ -132,7 +132,7 @@ def check(args: argparse.Namespace) -> int:
     for f in STEP_FIELDS:
         if isinstance(given.get(f), str) and given[f] != "max":
             raise UsageError(
-                f"--set {f}: a step must be a number in [0, 1e6] or max (the largest step "
+                f"--set '{f}': a step must be a number in [0, 1e6] or max (the largest step "
                 f"the bound allows). Got {given[f]!r}."
             )
         if given.get(f) == "max":

@@ -65,6 +65,15 @@ def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
         )
 
 
+def _gap_label(metric: str, algorithms) -> str:
+    """The y label of ``metric``; for ``gap`` with an algorithm that keeps one u per device
+    (``local``), a second line says that F_low does not bound its F (tables.gap_notes)."""
+    own = tables.own_u_algorithms(algorithms) if metric == "gap" else []
+    if not own:
+        return _label(metric)
+    return _label(metric) + f"\n({', '.join(own)}: one $u_i$ per device, may be < 0)"
+
+
 def _positive(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     return np.where(values > 0, values, np.nan)
@@ -145,7 +154,7 @@ def convergence(df: pd.DataFrame, metric: str = "gap", ax=None, legend: bool = T
         log_axis(ax, "x")
         log_axis(ax, "y")
         ax.set_xlabel(_label("round"))
-        ax.set_ylabel(_label(metric))
+        ax.set_ylabel(_gap_label(metric, algorithms))
         if legend and ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
     return ax
@@ -270,7 +279,7 @@ def final_vs_knob(df: pd.DataFrame, knob: str, metric: str = "gap", ax=None, leg
         share_limits(ax, finite_limits(last[metric]))
         log_axis(ax, "y")
         ax.set_xlabel(_label(knob))
-        ax.set_ylabel(f"final {_label(metric)}")
+        ax.set_ylabel(f"final {_gap_label(metric, last['algorithm'].unique())}")
         if legend and ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
     return ax

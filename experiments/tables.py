@@ -22,6 +22,7 @@ __all__ = [
     "ALGORITHM_ORDER",
     "SUMMARY_METRICS",
     "GAP_HEADER",
+    "OWN_U",
     "final",
     "summarize",
     "format_table",
@@ -42,13 +43,17 @@ GAP_HEADER = "F - F_low"
 OWN_U_MARK = "*"
 
 
+#: The algorithms whose iterate keeps one ``u_i`` per device (``simulators.ALGORITHMS`` with
+#: ``per_device_u``; restated so that tables and plots do not import Numba, a test asserts
+#: that both agree).
+OWN_U = ("local",)
+
+
 def own_u_algorithms(names) -> list[str]:
-    """The algorithms among ``names`` whose iterate keeps one ``u_i`` per device (``local``):
+    """The algorithms among ``names`` whose iterate keeps one ``u_i`` per device (``OWN_U``):
     their ``F = (1/n) sum_i F_i(u_i, v_i)``, which ``F_low`` (a lower bound of ``F`` over one
     shared ``u``) does not bound, so ``F - F_low`` may be negative without violating it."""
-    from partialfed.simulators import ALGORITHMS
-
-    return [a for a in names if a in ALGORITHMS and ALGORITHMS[a].per_device_u]
+    return [a for a in names if a in OWN_U]
 
 
 def gap_notes(table: pd.DataFrame) -> list[str]:

@@ -74,6 +74,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _get_values(self, action, arg_strings):
+        # argparse drops a '--' value ('--workers=--' gave the handler []): refuse it instead
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, not '--'")
+        return super()._get_values(action, arg_strings)
+
 
 def print_json(obj) -> None:
     """Print ``obj`` as indented JSON (NumPy values and paths allowed, NaN written as null)."""
@@ -165,8 +171,10 @@ def single_values(pairs, verb: str, lists_ok=()) -> None:
 
 def positive(value: float, option: str) -> float:
     """``value`` if it is a finite number > 0, else a one-line error naming ``option``."""
-    if not (value > 0 and value < float("inf")):
-        raise ValueError(f"The '{option}' option must be a finite number > 0. Got {value}.")
+    # argparse hands over [] for '--eta=--' (it drops a '--' value): not a number either
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and value > 0 and value < float("inf")):
+        raise ValueError(f"The '{option}' option must be a finite number > 0. Got {value!r}.")
     return value
 
 

@@ -77,11 +77,11 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subpro
 
 def run(args: argparse.Namespace) -> int:
     """``partialfed run``: run (or resume) a sweep, then print final metrics per algorithm."""
+    check_execution(args)  # before the heavy imports: a bad option fails in milliseconds
     from partialfed.experiments import config, store, tables
     from partialfed.experiments.progress import Progress, wanted
     from partialfed.experiments.sweep import SweepInterrupted, run_sweep
 
-    check_execution(args)
     sweep = config.load(args.config, args.set, progress=wanted(args.progress))
     if args.out is not None:
         out = args.out

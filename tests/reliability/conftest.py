@@ -26,3 +26,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(
             f"reliability: {total} generated invalid inputs over {len(counts)} tests"
         )
+    processes = sum(reliability_helpers.PROCESSES.values())
+    if processes:
+        terminalreporter.write_line(
+            f"reliability: {processes} invalid command lines in fresh processes"
+        )

@@ -12,6 +12,9 @@ from partialfed import synthetic
 #: Generated invalid inputs per test (name -> count), filled while the tests run.
 INVALID_INPUTS: collections.Counter = collections.Counter()
 
+#: Command lines run in fresh processes per test (test_reliability_inputs_process.py).
+PROCESSES: collections.Counter = collections.Counter()
+
 #: Declared budgets (test name -> invalid inputs it generates: examples x batch x parameter
 #: sets); their sum must reach 10,000 (checked in test_reliability_zz_budget.py).
 BUDGETS: dict[str, int] = {}

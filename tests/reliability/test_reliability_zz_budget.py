@@ -1,4 +1,5 @@
-"""The bad-input tests generate at least 10,000 invalid inputs (declared and counted).
+"""The bad-input tests generate at least 10,000 invalid inputs (declared and counted), and at
+least 3,000 invalid command lines in fresh processes.
 
 This module's name sorts last in the folder, so when the whole folder runs, every counted test
 has run before these checks.
@@ -9,9 +10,12 @@ from __future__ import annotations
 import pytest
 import test_reliability_inputs_api  # noqa: F401 - registers budgets
 import test_reliability_inputs_cli  # noqa: F401 - registers budgets
-from reliability_helpers import BUDGETS, INVALID_INPUTS
+import test_reliability_inputs_set  # noqa: F401 - registers budgets
+from reliability_helpers import BUDGETS, INVALID_INPUTS, PROCESSES
+from test_reliability_inputs_process import PROCESS_RUNS
 
 MINIMUM = 10_000
+PROCESS_MINIMUM = 3_000
 
 
 def test_declared_budget_reaches_ten_thousand():
@@ -24,3 +28,14 @@ def test_generated_inputs_reach_ten_thousand():
     if not set(BUDGETS) <= set(INVALID_INPUTS):
         pytest.skip("run the whole tests/reliability folder to count every generated input")
     assert sum(INVALID_INPUTS.values()) >= MINIMUM, dict(INVALID_INPUTS)
+
+
+def test_declared_process_budget_reaches_three_thousand():
+    assert PROCESS_RUNS >= PROCESS_MINIMUM
+
+
+def test_processes_run_reach_three_thousand():
+    """Counted at run time: each generated command line ran in its own interpreter."""
+    if not PROCESSES:
+        pytest.skip("run the whole tests/reliability folder to count the processes")
+    assert sum(PROCESSES.values()) >= PROCESS_MINIMUM, dict(PROCESSES)

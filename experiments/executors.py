@@ -268,8 +268,8 @@ def fit_workers(workers: int | None, runs: int) -> int | None:
     runs : int
         Runs to compute.
     """
-    if workers is None:
-        return None
+    if type(workers) is not int or workers < 1:
+        return workers  # None (the default), or invalid: make_executor says why
     cores = _cores()
     if workers > cores:
         import warnings

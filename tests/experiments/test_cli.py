@@ -65,7 +65,7 @@ def test_usage_and_input_errors_exit_2_with_one_line(tmp_path, tiny_path):
         (["run", "quik"], ["Did you mean 'quick'"]),
         (["run", "quick", "--set", "m=99"], ["[run] m", "Got 99"]),
         (["run", "quick", "--set", "gamma_u=-1"], ["'gamma_u'"]),
-        (["run", "quick", "--scheduler", "threads"], ["'scheduler'"]),
+        (["run", "quick", "--scheduler", "threads"], ["'--scheduler'"]),
         (["run", "quick", "--workers", "0"], ["--workers"]),
         (["run", "quick", "--set", "oops"], ["key=value"]),
         (["plot", "no/such/folder"], ["DIRECTORY"]),

@@ -56,8 +56,13 @@ _NOT_KNOBS = {"seed", "problem_seed", "init_seed", "algorithm", "hash", "family"
 
 
 def _check_metric(df: pd.DataFrame, metric: str, owner: str) -> None:
-    # Only the numeric metric columns: 'status', 'hash' or a knob are columns too.
-    allowed = [m for m in ("gap", *store.METRICS) if m in df.columns]
+    # A numeric column that is not part of the spec: the stored metrics, or one the caller
+    # computed (a notebook's running average); 'status', 'hash' or a knob are columns too.
+    skip = _NOT_KNOBS | {"round", "elapsed_s", "status", "message"}
+    allowed = [
+        c for c in df.columns
+        if c not in skip and not c.startswith("const_") and pd.api.types.is_numeric_dtype(df[c])
+    ]  # fmt: skip
     if metric not in allowed:
         raise ValueError(
             f"The 'metric' parameter of {owner} must be one of {', '.join(allowed)}. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import re
 
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from partialfed import synthetic
@@ -155,3 +156,11 @@ def assert_cli_usage_error(rc: int, err: str, *names: str) -> str:
     for name in names:
         assert names_parameter(line, name), f"{name!r} not named in {line!r}"
     return line
+
+
+#: Hypothesis settings of the CLI suites (they take pytest fixtures such as ``capsys``).
+CLI_SETTINGS = dict(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)

@@ -19,9 +19,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_helpers import (
+    CLI_SETTINGS,
     assert_allowed_named,
     assert_cli_usage_error,
     assert_one_line,
@@ -35,11 +36,7 @@ from test_reliability_inputs_api import _IDENT, RUN_RANGES, bad_knob
 from partialfed import synthetic, theory
 from partialfed.experiments import cli, config
 
-SETTINGS = dict(
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+SETTINGS = CLI_SETTINGS
 SMALL = 5  # CLI calls are slower than API calls: smaller batches
 FAMILIES = sorted(synthetic.FAMILIES)
 

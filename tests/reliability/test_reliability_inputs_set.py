@@ -15,9 +15,17 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_helpers import FOREIGN, assert_cli_usage_error, batch, budget, count, tiny_knobs
+from reliability_helpers import (
+    CLI_SETTINGS,
+    FOREIGN,
+    assert_cli_usage_error,
+    batch,
+    budget,
+    count,
+    tiny_knobs,
+)
 from test_reliability_inputs_api import (
     _IDENT,
     FAMILY_RANGES,
@@ -30,11 +38,7 @@ from test_reliability_inputs_api import (
 from partialfed import synthetic, theory
 from partialfed.experiments import cli
 
-SETTINGS = dict(
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+SETTINGS = CLI_SETTINGS
 SMALL = 4
 FAMILIES = sorted(synthetic.FAMILIES)
 RUN_KEYS = sorted(set(RUN_RANGES) - {"seed"})

@@ -18,6 +18,7 @@ leading      a bound's terms as functions of eta, named, and their exponents in 
              variable (what an exponent study expects)
 derived      bounds proved in this project (optional; maintained separately)
 derived_diversity  the partial-participation ones under the global diversity assumption A3'
+derived_local_fedsim  FedSim with tau >= 1 local joint steps (client drift), A3 and A3'
 
 Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
 """
@@ -105,7 +106,12 @@ def _collect() -> dict[str, Bound]:
     modules = [pillutla2022, classic, fallah2020]
     # theory/derived.py (in-project bounds) is written separately; include it when present.
     # theory/derived_diversity.py: the same settings under the global diversity assumption A3'.
-    for name in ("partialfed.theory.derived", "partialfed.theory.derived_diversity"):
+    # theory/derived_local_fedsim.py: FedSim with tau >= 1 local steps.
+    for name in (
+        "partialfed.theory.derived",
+        "partialfed.theory.derived_diversity",
+        "partialfed.theory.derived_local_fedsim",
+    ):
         if importlib.util.find_spec(name) is not None:
             modules.append(importlib.import_module(name))
     for mod in modules:

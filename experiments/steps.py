@@ -57,6 +57,12 @@ def _compiled(relation):
     return syms, sp.lambdify(syms, (relation.lhs, relation.rhs), modules="math")
 
 
+@lru_cache(maxsize=512)
+def _free(relation) -> tuple:
+    """The free symbols of a condition (sympy recomputes them on every access)."""
+    return tuple(relation.free_symbols)
+
+
 def holds(bound, values: Mapping) -> bool:
     """Whether every checkable condition of ``bound`` holds at ``values``.
 
@@ -65,7 +71,7 @@ def holds(bound, values: Mapping) -> bool:
     """
     subs = {}
     for c in _conditions(bound):
-        for s in c.relation.free_symbols:
+        for s in _free(c.relation):
             try:
                 subs[s] = _value(values, s.name)
             except KeyError:

@@ -9,7 +9,7 @@ broadcasting; bad keys, values and violated conditions raise one-line messages t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -252,9 +252,15 @@ class BoundEvaluation:
                     f"Bound {self.name!r}: the weight {w} of {q} needs a value for {missing[0]!r}."
                 )
             vals = validate_values({k: merged[k] for k in names}, owner=f"Bound {self.name!r}")
-            f = sp.lambdify([SYMBOLS[k] for k in names], w, modules="numpy")
+            f = _weight_function(w, tuple(names))
             out[q] = np.asarray(f(*(vals[k] for k in names)), dtype=float)
         return out
+
+
+@lru_cache(maxsize=256)
+def _weight_function(w: sp.Expr, names: tuple):
+    """``w`` compiled for numpy, arguments ``names`` (cached: a strict check weighs every run)."""
+    return sp.lambdify([SYMBOLS[k] for k in names], w, modules="numpy")
 
 
 def _fmt_side(e: sp.Expr) -> str:

@@ -176,8 +176,6 @@ def descent(d_: sp.Expr, r_: sp.Expr, k_: sp.Expr) -> Descent:
     conds = (
         Condition("m <= n", sp.Le(m, n)),
         Condition("n >= 2", sp.Ge(n, 2)),
-        Condition("gamma_u > 0", sp.Gt(gamma_u, 0)),
-        Condition("gamma_v > 0", sp.Gt(gamma_v, 0)),
         Condition("a_u > 0 (eq. (13))", sp.Gt(a_u, 0)),
         Condition("a_v > 0 (eq. (13); joint in gamma_u, gamma_v)", sp.Gt(a_v, 0)),
     )

@@ -47,7 +47,7 @@ TIGHT_FRACTION = 0.02
 NOISE_FRACTION = 0.05
 #: Shared dimension of the noise-only and sampling-only instances (the seed mean of
 #: ``||xi||^2`` has relative spread ``sqrt(2/d)``).
-LOCAL_D = 200
+LOCAL_D = 100
 #: Their horizon (the runs start near the optimum and need ~``1/(L gamma tau)`` rounds to reach
 #: the stationary noise level).
 T_NOISE = 100

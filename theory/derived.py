@@ -32,8 +32,8 @@ fedalt_tauv_full       FedAlt, tau_u = 1, any tau_v     docs/derivations/fedalt_
 fedalt_tauv_partial    FedAlt, tau_u = 1, any tau_v     docs/derivations/fedalt_tau1_partial.md §5
 =====================  ===============================  ======================================
 
-General ``tau_u > 1`` (FedAlt) and ``tau > 1`` (FedSim) are **not** proved here (client drift of
-the shared block); see ``docs/derivations/README.md``.
+General ``tau_u > 1`` (FedAlt) is **not** proved here (client drift of the shared block); see
+``docs/derivations/README.md``. FedSim with ``tau > 1``: :mod:`theory.derived_local_fedsim`.
 
 Each bound comes with its per-round descent lemma (:data:`LEMMAS`, a :class:`Lemma`), an
 inequality between per-round measured symbols (``F_t, F_next, Delta_u_t, Delta_v_t,

@@ -43,7 +43,7 @@ T_TIGHT = 300
 #: at 0.05, 0.91 at 0.1 on the exact-gradient instance).
 TIGHT_FRACTION = 0.02
 #: ... and on the near-optimum ones, where larger steps reach the stationary noise level sooner
-#: within ``T_NOISE`` rounds (ratio 0.64 at 0.05, 0.51 at 0.02).
+#: within ``T_NOISE`` rounds (ratios 0.66-0.67 at 0.05, 0.51-0.55 at 0.02).
 NOISE_FRACTION = 0.05
 #: Shared dimension of the noise-only and sampling-only instances (the seed mean of
 #: ``||xi||^2`` has relative spread ``sqrt(2/d)``).

@@ -110,3 +110,35 @@ def test_shipped_instances_catch_the_mutants(shipped):
     missed = set(score.missed)
     assert missed <= {(b, "chi_bar=0") for b in NAMES}, missed
     assert score.caught == score.total - len(missed) >= 10
+
+
+def test_per_round_lemma_holds_along_the_runs_and_a_larger_weight_fails(shipped):
+    """``lemma_check`` (as in the report) on the shipped runs: the lemma holds at every round
+    (in expectation, Bonferroni margin); with the weights a_u, a_v 20% larger it is violated on
+    the exact-gradient tight instance."""
+    from dataclasses import replace
+
+    import sympy as sp
+
+    from partialfed.experiments.checks import lemma_check
+    from partialfed.theory.derived import Delta_u_t, Delta_v_t, F_next, F_t
+
+    _, strict, _ = shipped
+    for r in strict:
+        lc = lemma_check(r, derived_local_fedsim.LEMMAS[r.check.bound])
+        assert lc["verdict"] == "holds" and lc["kind"] == "in expectation", (r.check.label, lc)
+    d = derived_local_fedsim.DESCENTS["fedsim_local_partial"]
+    wrong = replace(
+        derived_local_fedsim.LEMMAS["fedsim_local_partial"],
+        relation=sp.Le(
+            F_next + sp.Rational(6, 5) * (d.a_u * Delta_u_t + d.a_v * Delta_v_t),
+            F_t + d.noise,
+            evaluate=False,
+        ),
+    )
+    tight = next(
+        r
+        for r in strict
+        if r.check.bound == "fedsim_local_partial" and "exact gradients" in r.check.label
+    )
+    assert lemma_check(tight, wrong)["verdict"] == "violated"

@@ -148,9 +148,19 @@ class Report:
 
 def _lemma_checks(strict: list[StrictResult]) -> list[dict]:
     """Evaluate, round by round, the per-round lemma of each derived bound on its own runs."""
-    from partialfed.theory import derived, derived_diversity, derived_local_fedsim
+    from partialfed.theory import (
+        derived,
+        derived_diversity,
+        derived_local_fedalt,
+        derived_local_fedsim,
+    )
 
-    LEMMAS = {**derived.LEMMAS, **derived_diversity.LEMMAS, **derived_local_fedsim.LEMMAS}
+    LEMMAS = {
+        **derived.LEMMAS,
+        **derived_diversity.LEMMAS,
+        **derived_local_fedsim.LEMMAS,
+        **derived_local_fedalt.LEMMAS,
+    }
 
     return [
         {**lemma_check(r, LEMMAS[r.check.bound]), "setting": r.check.label, "strict": i}

@@ -16,6 +16,7 @@ from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import Check
 from partialfed.experiments.steps import STEP_FIELDS, MaxStep
+from partialfed.experiments.studies_local import LOCAL_BOUNDS, local_checks
 from partialfed.experiments.studies_local_fedsim import local_fedsim_checks
 from partialfed.theory import derived_diversity, derived_local_fedsim
 
@@ -149,6 +150,7 @@ def strict_checks(seeds: tuple, T: int) -> tuple:
     ]
     checks += _derived_checks(seeds, T)
     checks += local_fedsim_checks(seeds, T)  # FedSim, tau > 1 (experiments/studies_local_fedsim.py)
+    checks += local_checks(seeds, T)  # FedAlt with tau_u > 1: experiments/studies_local.py
     return tuple(checks)
 
 
@@ -195,8 +197,8 @@ def _derived_checks(seeds: tuple, T: int) -> list:
     for name, b in sorted(theory.BOUNDS.items()):
         if b.provenance != "derived" or b.algorithm not in ("fedalt", "fedsim"):
             continue
-        if b.has_free_constants or name in derived_local_fedsim.BOUNDS:
-            continue  # the tau > 1 FedSim bounds have their own instances
+        if b.has_free_constants or name in derived_local_fedsim.BOUNDS or name in LOCAL_BOUNDS:
+            continue  # the tau > 1 FedSim and tau_u > 1 FedAlt bounds have their own instances
         partial = name.endswith("_partial")
         tau_v = 3 if "tauv" in name else 1
         # A3 (delta) is exact for the quadratic only at chi = 0; A3' (the kappa bounds) is global.

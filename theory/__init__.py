@@ -19,6 +19,7 @@ leading      a bound's terms as functions of eta, named, and their exponents in 
 derived      bounds proved in this project (optional; maintained separately)
 derived_diversity  the partial-participation ones under the global diversity assumption A3'
 derived_local_fedsim  FedSim with tau >= 1 local joint steps (client drift), A3 and A3'
+derived_local_fedalt  FedAlt with tau_u >= 1 local steps on u (client drift)
 
 Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
 """
@@ -107,10 +108,12 @@ def _collect() -> dict[str, Bound]:
     # theory/derived.py (in-project bounds) is written separately; include it when present.
     # theory/derived_diversity.py: the same settings under the global diversity assumption A3'.
     # theory/derived_local_fedsim.py: FedSim with tau >= 1 local steps.
+    # theory/derived_local_fedalt.py: FedAlt with tau_u >= 1 local steps on u.
     for name in (
         "partialfed.theory.derived",
         "partialfed.theory.derived_diversity",
         "partialfed.theory.derived_local_fedsim",
+        "partialfed.theory.derived_local_fedalt",
     ):
         if importlib.util.find_spec(name) is not None:
             modules.append(importlib.import_module(name))

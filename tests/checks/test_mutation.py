@@ -41,6 +41,7 @@ KNOWN_MISSES = {
         "fedalt_tauv_partial",
         "fedalt_tau1_kappa_partial",
         "fedalt_tauv_kappa_partial",
+        "fedalt_local_partial",
     )
 }
 
@@ -58,6 +59,8 @@ APPLIES = {
     "fedsim_tau1_partial": {m.name for m in mutation.MUTANTS},
     "fedsim_local_partial": {m.name for m in mutation.MUTANTS},
     "fedsim_local_kappa_partial": {m.name for m in mutation.MUTANTS},
+    "fedalt_local_partial": {m.name for m in mutation.MUTANTS},
+    "fedalt_local_full": {"x0.9", "noise/2", "T^1.25", "delta=0"},
 }
 
 

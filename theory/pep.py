@@ -59,8 +59,9 @@ _OWNER = "theory.pep.PEPSpec"
 def l_full(L_u: float, L_v: float, L_uv: float, L_vu: float) -> float:
     """``||[[L_u, L_uv], [L_vu, L_v]]||_2``: a block-smooth function (A1) is this smooth jointly.
 
-    For ``x = (u, v)``, ``||grad F(x) - grad F(y)|| <= ||M [||du||, ||dv||]^T|| <= ||M||_2 ||x - y||``
-    with ``M`` the matrix of block constants (Pillutla et al. 2022, Assumption 1).
+    For ``x - y = (du, dv)``, the block norms of ``grad F(x) - grad F(y)`` are at most
+    ``M [||du||, ||dv||]^T`` entrywise (A1, Pillutla et al. 2022, Assumption 1; ``M`` the matrix
+    of block constants, nonnegative), so its norm is at most ``||M||_2 ||x - y||``.
     """
     m = np.array([[L_u, L_uv], [L_vu, L_v]], dtype=float)
     return float(np.linalg.norm(m, 2))
@@ -256,7 +257,7 @@ def _build(spec: PEPSpec):
     first = [oracle(i, u, V[i]) for i in range(spec.n)]  # gradients at (u^0, v_i^0)
     f0 = [r[2] for r in first]
     measures, diversity = [], []
-    for t in range(spec.T):
+    for _ in range(spec.T):
         at_iter = first
         local_u, new_V = [], []
         at_vnext = []

@@ -41,7 +41,7 @@ from numba import njit
 from partialfed.synthetic._objective import register
 from partialfed.synthetic._problem import Constants, Problem
 
-__all__ = ["InterpolantData", "smooth_interpolant", "interpolation_gap"]
+__all__ = ["InterpolantData", "smooth_interpolant", "interpolation_gap", "margin_smoothness"]
 
 
 class InterpolantData(NamedTuple):
@@ -202,20 +202,48 @@ def interpolation_gap(X: np.ndarray, G: np.ndarray, f: np.ndarray, L: float) -> 
     float
         ``max_{k, j} rhs_kj - f_k`` (``<= 0`` when an ``L``-smooth function interpolates).
     """
+    return float(np.max(_pair_terms(X, G, f, L)[0]))
+
+
+def _pair_terms(X, G, f, L):
     dx = X[:, None, :] - X[None, :, :]
     dg = G[:, None, :] - G[None, :, :]
     gs = G[:, None, :] + G[None, :, :]
-    rhs = (
-        f[None, :]
-        + 0.5 * np.einsum("kjd,kjd->kj", gs, dx)
-        - L / 4 * np.einsum("kjd,kjd->kj", dx, dx)
-        + np.einsum("kjd,kjd->kj", dg, dg) / (4 * L)
-    )
-    return float(np.max(rhs - f[:, None]))
+    xx = np.einsum("kjd,kjd->kj", dx, dx)
+    gg = np.einsum("kjd,kjd->kj", dg, dg)
+    rhs = f[None, :] + 0.5 * np.einsum("kjd,kjd->kj", gs, dx) - L / 4 * xx + gg / (4 * L)
+    return rhs - f[:, None], xx, gg
+
+
+def margin_smoothness(X: np.ndarray, G: np.ndarray, f: np.ndarray, L: float) -> float:
+    """The smallest ``L' >= L`` at which every condition holds with twice its violation at ``L``.
+
+    A solver returns samples that violate the conditions by ``eps ~ 1e-8``; the interpolant of
+    eq. (I3) then reproduces the values to ``eps`` but the gradients only to ``sqrt(eps/L)``
+    (eq. (I5)). At ``L' = L (1 + eta)`` the right-hand side of the condition for ``(k, j)`` drops by
+    about ``eta L (||x_k - x_j||^2/4 + ||g_k - g_j||^2/(4 L^2))``; choosing ``eta`` so that this is
+    twice every violation makes each sample the strict, unique minimiser of eq. (I3) at its own
+    point, so the interpolant's gradient there is the sample's gradient to rounding
+    (docs/derivations/pep_interpolant.md, eq. (I6)).
+    """
+    viol, xx, gg = _pair_terms(X, G, f, L)
+    gain = L * (xx / 4 + gg / (4 * L * L))
+    bad = viol > 0
+    if not np.any(bad):
+        return float(L)
+    if np.any(gain[bad] <= 0):
+        raise ValueError("smooth_interpolant: two samples share a point but not a gradient/value.")
+    return float(L * (1.0 + np.max(2 * viol[bad] / gain[bad]) + 1e-12))
 
 
 def smooth_interpolant(
-    u0: np.ndarray, V0: np.ndarray, points: list, L: float, *, name: str = "pep_worst_case"
+    u0: np.ndarray,
+    V0: np.ndarray,
+    points: list,
+    L: float,
+    *,
+    name: str = "pep_worst_case",
+    margin: bool = False,
 ) -> Problem:
     """A problem whose ``F_i`` is the ``L``-smooth interpolant of device ``i``'s samples.
 
@@ -228,8 +256,15 @@ def smooth_interpolant(
         Per device: points ``u (K, d_u)``, ``v (K, d_v)``, gradients ``g_u``, ``g_v`` and values
         ``f (K,)`` (``theory.pep.Samples.points``).
     L : float
-        Smoothness of every ``F_i`` on the joint space, > 0.
+        Smoothness of every ``F_i`` on the joint space, > 0 (the PEP's).
     name : str
+    margin : bool
+        ``False`` (default): the interpolant at ``L``, in the PEP's class; it reproduces the
+        samples' values to their largest violation ``eps`` of the conditions
+        (:func:`interpolation_gap`) and their gradients to about ``sqrt(eps / L)`` (eq. (I5)).
+        ``True``: at :func:`margin_smoothness` ``L' >= L`` (the largest over the devices), which
+        reproduces the gradients to rounding; ``knobs["L"]`` and the constants are then ``L'``,
+        which can be far above ``L`` when the solver splits one point into two close ones.
 
     Returns
     -------
@@ -248,6 +283,11 @@ def smooth_interpolant(
         raise ValueError(
             f"The 'points' parameter of smooth_interpolant must have one entry per device "
             f"(n={n} rows of V0). Got {len(points)}."
+        )
+    if margin:
+        L = max(
+            margin_smoothness(np.hstack([u, v]), np.hstack([gu, gv]), f, L)
+            for u, v, gu, gv, f in points
         )
     K = max(p[4].shape[0] for p in points)
     Z = np.zeros((n, K, d_u + d_v))

@@ -216,24 +216,33 @@ def _pair_terms(X, G, f, L):
 
 
 def margin_smoothness(X: np.ndarray, G: np.ndarray, f: np.ndarray, L: float) -> float:
-    """The smallest ``L' >= L`` at which every condition holds with twice its violation at ``L``.
+    """The smallest ``L' >= L`` at which every condition holds with a margin of its violation at
+    ``L``.
 
     A solver returns samples that violate the conditions by ``eps ~ 1e-8``; the interpolant of
     eq. (I3) then reproduces the values to ``eps`` but the gradients only to ``sqrt(eps/L)``
-    (eq. (I5)). At ``L' = L (1 + eta)`` the right-hand side of the condition for ``(k, j)`` drops by
-    about ``eta L (||x_k - x_j||^2/4 + ||g_k - g_j||^2/(4 L^2))``; choosing ``eta`` so that this is
-    twice every violation makes each sample the strict, unique minimiser of eq. (I3) at its own
-    point, so the interpolant's gradient there is the sample's gradient to rounding
-    (docs/derivations/pep_interpolant.md, eq. (I6)).
+    (eq. (I5)). The condition for ``(k, j)`` reads ``A_kj - L' ||dx||^2/4 + ||dg||^2/(4 L') <= 0``
+    (``A_kj`` collects the terms without ``L``); asking ``<= -m_kj`` (``m_kj`` its violation at
+    ``L``, or 0) is the quadratic ``(||dx||^2/4) L'^2 - (A_kj + m_kj) L' - ||dg||^2/4 >= 0``, whose
+    positive root is the least ``L'`` for that pair (docs/derivations/pep_interpolant.md, eq. (I6)).
+    With the margin, each sample is the unique minimiser of eq. (I3) at its own point, so the
+    interpolant's gradient there is the sample's to rounding.
+
+    Raises
+    ------
+    ValueError
+        Two samples at one point with different gradients or values (no ``L'`` helps).
     """
     viol, xx, gg = _pair_terms(X, G, f, L)
-    gain = L * (xx / 4 + gg / (4 * L * L))
-    bad = viol > 0
-    if not np.any(bad):
-        return float(L)
-    if np.any(gain[bad] <= 0):
+    A = viol + L / 4 * xx - gg / (4 * L)
+    b = A + np.maximum(viol, 0.0)
+    off = ~np.eye(f.shape[0], dtype=bool)
+    same = off & (xx <= 0)
+    if np.any(same & ((gg > 0) | (b > 0))):
         raise ValueError("smooth_interpolant: two samples share a point but not a gradient/value.")
-    return float(L * (1.0 + np.max(2 * viol[bad] / gain[bad]) + 1e-12))
+    pair = off & (xx > 0)
+    roots = (b[pair] + np.sqrt(b[pair] ** 2 + xx[pair] * gg[pair] / 4)) / (xx[pair] / 2)
+    return float(max(L, np.max(roots, initial=L)) * (1 + 1e-12))
 
 
 def smooth_interpolant(

@@ -280,7 +280,9 @@ def smooth_interpolant(
     Problem
         Constants: ``L_u = L_v = L_uv = L_vu = L`` (certified: every block of a Hessian bounded
         by ``L`` in norm is), ``sigma = 0`` (exact gradients); ``delta``, ``rho`` and ``F_low``
-        are not known: what the samples show, kind ``estimate`` (see ``notes``).
+        are not known: what the samples show, kind ``estimate`` (see ``notes``). The attribute
+        ``L_joint = L`` (``L'`` with ``margin``) says that every ``F_i`` is that smooth jointly,
+        which the block constants cannot say (``experiments.checks.pep`` reads it).
     """
     L = float(L)
     if not (math.isfinite(L) and L > 0):
@@ -331,7 +333,7 @@ def smooth_interpolant(
     def init(seed):
         return u0.copy(), V0.copy()
 
-    return Problem(
+    problem = Problem(
         name=name,
         n=n,
         d_u=d_u,
@@ -345,3 +347,5 @@ def smooth_interpolant(
         knobs=dict(n=n, d_u=d_u, d_v=d_v, L=L),
         description=f"L-smooth interpolant of a PEP worst case ({name})",
     )
+    problem.L_joint = L  # each F_i is L-smooth jointly: eqs. (I2)-(I3), whatever the samples
+    return problem

@@ -7,9 +7,10 @@ gives the verdict:
 
 * ``"outside assumptions"`` when the run is not one the PEP is about: another algorithm, step
   size, number of local steps or rounds, partial participation, noisy or minibatch gradients, a
-  smoothness not known (kinds ``exact``/``certified``) or above the PEP's ``L``
-  (``l_full`` of the block constants), or, for a PEP with ``delta``, a diversity not known
-  below it;
+  smoothness not known (kinds ``exact``/``certified``) or above the PEP's ``L``: the problem's
+  ``L_joint`` when it has one (a certified joint smoothness, set by
+  ``synthetic.interpolant``), else ``l_full`` of its block constants; or, for a PEP with
+  ``delta``, a diversity not known below it;
 * ``"violated"`` when the measure exceeds the bound by more than the solver's accuracy
   (``rtol``), or the run diverged;
 * ``"holds"`` otherwise.
@@ -74,12 +75,17 @@ def _reasons(spec: PEPSpec, problem, config) -> list[str]:
     if problem.noise_u or problem.noise_v or problem.batch:
         out.append("stochastic gradients: the PEP is for exact gradients")
     c = problem.constants
-    for name in ("L_u", "L_v", "L_uv", "L_vu"):
-        if c.kind.get(name) not in _KNOWN:
-            out.append(f"{name} is {c.kind.get(name)!r}, not exact or certified")
-    lf = l_full(c.L_u, c.L_v, c.L_uv, c.L_vu)
-    if lf > spec.L * (1 + 1e-12):
-        out.append(f"||[[L_u, L_uv], [L_vu, L_v]]||_2 = {lf:.6g} > the PEP's L = {spec.L:.6g}")
+    joint = getattr(problem, "L_joint", None)
+    if joint is not None:  # certified joint smoothness (synthetic.interpolant)
+        if joint > spec.L * (1 + 1e-12):
+            out.append(f"the problem is {joint:.6g}-smooth, above the PEP's L = {spec.L:.6g}")
+    else:
+        for name in ("L_u", "L_v", "L_uv", "L_vu"):
+            if c.kind.get(name) not in _KNOWN:
+                out.append(f"{name} is {c.kind.get(name)!r}, not exact or certified")
+        lf = l_full(c.L_u, c.L_v, c.L_uv, c.L_vu)
+        if lf > spec.L * (1 + 1e-12):
+            out.append(f"||[[L_u, L_uv], [L_vu, L_v]]||_2 = {lf:.6g} > the PEP's L = {spec.L:.6g}")
     if spec.delta is not None:
         for name, cap in (("delta", spec.delta), ("rho", spec.rho)):
             if c.kind.get(name) not in _KNOWN or getattr(c, name) > cap:

@@ -24,7 +24,7 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from partialfed.experiments import mutation, plots, report_exponents  # noqa: E402
+from partialfed.experiments import mutation, plots, report_exponents, report_pep  # noqa: E402
 from partialfed.experiments._atomic import write_text  # noqa: E402
 from partialfed.experiments._json import dumps  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
@@ -65,6 +65,7 @@ class Report:
     seconds: float = 0.0
     meta: dict = field(default_factory=dict)  # report_meta.Clock.as_dict(): machine, versions
     configs: dict = field(default_factory=dict)  # study -> report_configs.ConfigFiles
+    pep: dict | None = None  # report_pep.run_study: tightness rows and the PEP strict check
 
     def claims(self) -> list[tuple[str, str]]:
         """Every finding with where it comes from: ``(sentence, key)``, the key naming a
@@ -96,6 +97,7 @@ class Report:
                         key,
                     )
                 )
+        out += [(f, "pep") for f in report_pep.findings(self.pep or {})]
         if self.regime is not None:
             n = len(regime_findings(self.regime))
             found = regime_findings(self.regime, self.regime_search)
@@ -138,6 +140,8 @@ class Report:
             out["regime_search"] = self.regime_search.summary()
         if self.mutation is not None:
             out["mutation"] = self.mutation.as_dict()
+        if self.pep is not None:
+            out["pep"] = self.pep
         return out
 
 
@@ -248,6 +252,11 @@ def reproduce(
             st.item("[regime] worst-case search (in this process)", "in this process")
             rep.regime_search = worst_case_search(pl.search, wrap=st.runner, log=st.item)
         clock.lap("search")
+    if getattr(pl, "pep", None) is not None:
+        with pg.study("PEP worst cases", unit="PEP") as st:
+            st.item("[pep] tightness of the derived bounds, strict check for tau_v > 1", "PEP")
+            rep.pep = report_pep.run_study(pl.pep, progress=pg)
+        clock.lap("pep")
     with pg.study("figures", unit="figure") as st:
         st.item("[figures] drawing the figures", "drawing")
         figures = {

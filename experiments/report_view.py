@@ -12,7 +12,7 @@ index ``cfg-<study>``, a cited entry of ``docs/references.md`` ``ref-<anchor>``.
 from __future__ import annotations
 
 from partialfed import theory
-from partialfed.experiments import mutation, regime_text, report_exponents
+from partialfed.experiments import mutation, regime_text, report_exponents, report_pep
 from partialfed.experiments.report_blocks import bullets, figure, section, table, text
 from partialfed.experiments.report_configs import NOT_A_CONFIG
 from partialfed.experiments.report_headline import headline, headline_blocks
@@ -283,6 +283,8 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
     if rep.regime is not None:
         blocks = regime_text.regime_blocks(rep.regime, rep.regime_search, family_links["regime"])
         sections.append(section("regime", regime_text.TITLE, blocks))
+    if getattr(rep, "pep", None) is not None:
+        sections.append(section("pep", report_pep.TITLE, report_pep.blocks(rep.pep)))
     sections.append(section("bounds", "Every bound, with its provenance", _bounds()))
     reruns = _configs(configs, search=rep.regime_search is not None)
     sections.append(section("configs", "Configurations: rerun any study", reruns))

@@ -48,6 +48,7 @@ class Plan:
     exponents: tuple
     regime: RegimeStudy
     search: WorstCaseSearch | None = None
+    pep: object | None = None  # experiments.report_pep.PEPStudy (None: no PEP section)
 
 
 def _no_drift(cell) -> tuple:
@@ -230,5 +231,10 @@ def _search(quick: bool, regime: RegimeStudy) -> WorstCaseSearch:
 
 def plan(quick: bool = True) -> Plan:
     """The studies of ``partialfed reproduce`` (``quick``: minutes on two cores)."""
+    from partialfed.experiments.report_pep import FULL, QUICK
+
     regime = _regime(quick)
-    return Plan(quick, strict_plan(quick), _exponents(quick), regime, _search(quick, regime))
+    search = _search(quick, regime)
+    return Plan(
+        quick, strict_plan(quick), _exponents(quick), regime, search, QUICK if quick else FULL
+    )

@@ -129,3 +129,25 @@ def test_tightness_ratio_is_at_least_one(folder):
         pep.tightness("fedsim_tau1_full", tau_v=2, folder=folder)
     with pytest.raises(ValueError, match="derived bound"):
         pep.tightness("gd_tight", folder=folder)
+
+
+def test_report_section(folder):
+    """The report's PEP section at a tiny size: a row per derived bound with bound/PEP >= 1, the
+    strict check's verdicts (PEP holds, mutants violated), no finding; and a finding when a
+    ratio is below 1 or a mutant is missed."""
+    from partialfed.experiments import report_pep
+
+    data = report_pep.run_study(
+        report_pep.PEPStudy(n=2, T=1, tau_v=2, check=(1, 1, 2)), folder=folder
+    )
+    assert len(data["rows"]) == len(pep.TABLE_BOUNDS)
+    assert all(r["ratio"] >= 1 - 1e-6 for r in data["rows"])
+    assert data["check"]["verdicts"]["PEP"] == "holds"
+    assert report_pep.findings(data) == []
+    blocks = report_pep.blocks(data)
+    tab = next(b for b in blocks if b["kind"] == "table")
+    assert len(tab["rows"]) == len(data["rows"])
+    bad = {**data, "rows": [{**data["rows"][0], "ratio": 0.9}]}
+    bad["check"] = {**data["check"], "verdicts": {"PEP": "holds", "value x 0.9": "holds"}}
+    found = report_pep.findings(bad)
+    assert any("below the PEP" in f for f in found) and any("not caught" in f for f in found)

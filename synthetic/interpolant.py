@@ -2,7 +2,8 @@ r"""An ``L``-smooth function through given points, values and gradients (a PEP's
 
 Given, for each device ``i``, points ``x_k``, values ``f_k`` and gradients ``g_k`` that satisfy
 the interpolation conditions of the ``L``-smooth (nonconvex) functions (Taylor, Hendrickx &
-Glineur 2017, Theorem 3.10; PEPit's ``SmoothFunction``; docs/references.md#taylor2017)
+Glineur 2017; PEPit's ``SmoothFunction``; docs/references.md#pep-federated; eq. (I0) of
+docs/derivations/pep_interpolant.md)
 
 .. math::
     f_k \ge f_j + \tfrac12 \langle g_k + g_j, x_k - x_j\rangle - \tfrac L4 \|x_k - x_j\|^2
@@ -187,7 +188,8 @@ register(InterpolantData, _loss, _grad_u, _grad_v)
 
 
 def interpolation_gap(X: np.ndarray, G: np.ndarray, f: np.ndarray, L: float) -> float:
-    """The largest violation of the interpolation conditions (Theorem 3.10 of Taylor et al.).
+    """The largest violation of the interpolation conditions (docs/derivations/pep_interpolant.md,
+    eq. (I0)).
 
     Parameters
     ----------

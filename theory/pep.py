@@ -1,16 +1,18 @@
 """Performance estimation (PEP) of FedAlt and FedSim: the exact worst case over smooth functions.
 
-A PEP (Drori & Teboulle 2014; Taylor, Hendrickx & Glineur 2017, see docs/references.md
-``#taylor2017``) is a semidefinite program whose value is the largest value a performance measure
-of a first-order method can take over a whole function class, given an initial condition. This
-module writes FedAlt and FedSim (Pillutla et al. 2022, Algorithm 1; the update rules of
+A PEP (Drori & Teboulle 2014; Taylor, Hendrickx & Glineur 2017; docs/references.md#pep-federated)
+is a semidefinite program whose value is the largest value a performance measure of a
+first-order method can take over a whole function class, given an initial condition. This module
+writes FedAlt and FedSim (Pillutla et al. 2022, Algorithm 1; the update rules of
 ``simulators/_kernels.py``, docs/architecture.md#the-algorithms) with full participation and
-exact gradients as PEPs and solves them with PEPit (Goujaud et al. 2024, ``#goujaud2024``):
+exact gradients as PEPs and solves them with PEPit (Goujaud et al. 2024). Formulation and
+classes: docs/derivations/pep_interpolant.md §1.
 
 * function class: every ``F_i(u, v_i)`` is an ``L``-smooth (nonconvex) function of the joint
   point ``x = u + v`` on a two-block space ``U (+) V``; PEPit's :class:`SmoothFunction` supplies
-  the interpolation conditions of that class (Taylor et al. 2017, Theorem 3.10), which is what
-  makes the value *tight*: it is attained by some ``L``-smooth functions (see :func:`instance`);
+  the interpolation conditions of that class (eq. (I0) of the proof file), which is what makes
+  the value *tight*: it is attained by some ``L``-smooth functions
+  (``experiments.pep.instance`` builds one, docs/derivations/pep_interpolant.md §2);
 * the blocks: every point and gradient is a ``u``-leaf plus a ``v``-leaf, with ``<a, b> = 0``
   between every ``u``-leaf and every ``v``-leaf, so ``||grad_u||^2`` and ``||grad_v||^2`` are
   quadratic forms of the Gram matrix (the devices' ``v_i`` share ``V``: no constraint couples

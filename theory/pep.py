@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from partialfed._constraints import Interval, Options, validate
+from partialfed.theory.pep_samples import Samples, samples_of
 
 __all__ = ["PEPSpec", "PEPResult", "Samples", "Unbounded", "solve", "l_full", "ALGORITHMS"]
 
@@ -173,26 +174,6 @@ class PEPSpec:
 
 
 @dataclass
-class Samples:
-    """What the worst case looks like at the points where the algorithm asked for gradients.
-
-    Coordinates are in an orthonormal basis of ``U`` (``d_u`` columns) and of ``V`` (``d_v``).
-
-    Attributes
-    ----------
-    u0 : ndarray (d_u,)
-    V0 : ndarray (n, d_v)
-    points : list of (u, v, g_u, g_v, f) per device
-        Arrays ``u (K, d_u)``, ``v (K, d_v)``, ``g_u (K, d_u)``, ``g_v (K, d_v)``, ``f (K,)``:
-        the ``K`` points where device ``i``'s gradient was evaluated, in the order of the run.
-    """
-
-    u0: np.ndarray
-    V0: np.ndarray
-    points: list = field(default_factory=list)
-
-
-@dataclass
 class PEPResult:
     """A solved PEP.
 
@@ -319,35 +300,6 @@ def _measure(spec: PEPSpec, at_iter, at_vnext):
     return spec.w_u * g_bar**2 + spec.w_v * delta_v
 
 
-def _basis(vectors: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Orthonormal basis (columns) of the span of ``vectors`` (rows), relative tolerance ``tol``."""
-    if vectors.size == 0:
-        return np.zeros((vectors.shape[1], 0))
-    _, s, vt = np.linalg.svd(vectors, full_matrices=False)
-    r = int(np.sum(s > tol * max(s[0], 1e-300))) if s.size else 0
-    return vt[: max(r, 1)].T
-
-
-def _samples(oracle: _Oracle, start) -> Samples:
-    bu = _basis(np.array([p.eval() for p in oracle.u_leaves]))
-    bv = _basis(np.array([p.eval() for p in oracle.v_leaves]))
-    cu = lambda p: p.eval() @ bu  # noqa: E731
-    cv = lambda p: p.eval() @ bv  # noqa: E731
-    pts = []
-    for rec in oracle.records:
-        pts.append(
-            (
-                np.array([cu(r[0]) for r in rec]),
-                np.array([cv(r[1]) for r in rec]),
-                np.array([cu(r[2]) for r in rec]),
-                np.array([cv(r[3]) for r in rec]),
-                np.array([float(r[4].eval()) for r in rec]),
-            )
-        )
-    u0, V0 = start
-    return Samples(cu(u0), np.array([cv(v) for v in V0]), pts)
-
-
 def solve(spec: PEPSpec, *, samples: bool = False, solver: str = "CLARABEL") -> PEPResult:
     """Solve the PEP ``spec`` (no cache; ``experiments.pep_cache.worst_case`` caches).
 
@@ -398,5 +350,5 @@ def solve(spec: PEPSpec, *, samples: bool = False, solver: str = "CLARABEL") -> 
     primal = float(np.mean(vals) if spec.aggregate == "mean" else np.min(vals))
     out = PEPResult(spec, float(value), primal, time.perf_counter() - start, status)
     if samples:
-        out.samples = _samples(oracle, x0)
+        out.samples = samples_of(oracle, x0)
     return out

@@ -147,6 +147,14 @@ def test_report_section(folder):
     blocks = report_pep.blocks(data)
     tab = next(b for b in blocks if b["kind"] == "table")
     assert len(tab["rows"]) == len(data["rows"])
+    from partialfed.experiments.report_refs import link
+    from partialfed.experiments.report_render import render_blocks
+
+    md = render_blocks(blocks, "md")
+    html = render_blocks(blocks, "html")
+    assert "bound/PEP" in md and "pep-tightness" in html
+    linked = link(blocks[0]["md"])  # raises KeyError for a citation without an entry
+    assert linked != blocks[0]["md"] and "pep-federated" in linked
     bad = {**data, "rows": [{**data["rows"][0], "ratio": 0.9}]}
     bad["check"] = {**data["check"], "verdicts": {"PEP": "holds", "value x 0.9": "holds"}}
     found = report_pep.findings(bad)

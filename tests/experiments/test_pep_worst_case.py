@@ -159,3 +159,20 @@ def test_report_section(folder):
     bad["check"] = {**data["check"], "verdicts": {"PEP": "holds", "value x 0.9": "holds"}}
     found = report_pep.findings(bad)
     assert any("below the PEP" in f for f in found) and any("not caught" in f for f in found)
+
+
+def test_a_long_solve_says_so_and_a_delta_pep_needs_a_known_delta(worst):
+    """A PEP above ANNOUNCE_SIZE oracle calls announces its solve and its time; the strict
+    check of a PEP with a diversity constraint is outside assumptions on a problem whose delta
+    is only estimated (the interpolant's)."""
+    from partialfed.experiments.progress import Progress
+
+    lines = []
+    spec = PEPSpec("fedsim", n=2, T=6)
+    assert spec.size > pep.ANNOUNCE_SIZE
+    pep.worst_case(spec, cache=False, progress=Progress(log=lines.append))
+    assert lines[0].startswith("solving PEP fedsim n=2 T=6") and "solved" in lines[1]
+    _, problem, history = worst
+    out = pep_check(replace(SPEC, delta=1.0), problem, history)
+    assert out.verdict == "outside assumptions"
+    assert any(r.startswith("delta") for r in out.reasons)

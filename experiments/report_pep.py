@@ -38,9 +38,12 @@ class PEPStudy:
 
 
 QUICK = PEPStudy(n=2, T=2, tau_v=2, check=(2, 2, 3))
-"""Quick size: every PEP below a few seconds on one core."""
-FULL = PEPStudy(n=3, T=5, tau_v=3, check=(2, 3, 3))
-"""Full size (FedAlt n = 3, T = 5: tens of seconds per PEP)."""
+"""Quick size: every PEP below about 6 s on one core (the simulator's kernel for the
+interpolant compiles once, about 40 s cold)."""
+FULL = PEPStudy(n=3, T=3, tau_v=3, check=(2, 3, 3))
+"""Full size: FedAlt n = 3, T = 3, tau_v = 3 takes about 40 s and 1 GB (measured on a loaded
+2-core machine); n = 3, T = 5, tau_v = 3 took over 6 GB before it was stopped (the u-v
+orthogonality constraints grow as the product of the two leaf counts)."""
 
 
 def run_study(study: PEPStudy, progress=None, folder=None) -> dict:

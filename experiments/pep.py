@@ -249,9 +249,9 @@ class TightnessRow:
 
 
 def _bounds():
-    from partialfed.theory import derived, derived_diversity
+    from partialfed.theory import derived, derived_diversity, derived_local_fedsim
 
-    return {**derived.BOUNDS, **derived_diversity.BOUNDS}
+    return {**derived.BOUNDS, **derived_diversity.BOUNDS, **derived_local_fedsim.BOUNDS}
 
 
 def tightness(
@@ -285,7 +285,7 @@ def tightness(
             f"Got {tau_v}."
         )
     values = dict(
-        n=n, m=n, T=T, tau_u=1, tau_v=tau_v, gamma_u=gamma, gamma_v=gamma, Delta_F0=1.0,
+        n=n, m=n, T=T, tau=1, tau_u=1, tau_v=tau_v, gamma_u=gamma, gamma_v=gamma, Delta_F0=1.0,
         L_u=L, L_v=L, L_uv=L, L_vu=L, sigma_u=0.0, sigma_v=0.0, delta=0.0, rho=0.0,
         delta_prime=0.0, rho_prime=0.0, kappa=0.0, chi=1.0,
     )  # fmt: skip
@@ -322,6 +322,8 @@ TABLE_BOUNDS = (
     ("fedsim_tau1_kappa_partial", 1),
     ("fedalt_tau1_kappa_partial", 1),
     ("fedalt_tauv_kappa_partial", 3),
+    ("fedsim_local_partial", 1),
+    ("fedsim_local_kappa_partial", 1),
 )
 
 
@@ -329,7 +331,8 @@ def tightness_table(
     *, n: int = 2, T: int = 3, gamma: float = 0.5, progress=None, folder=None, cache=True
 ) -> list[TightnessRow]:
     """:func:`tightness` for every row of :data:`TABLE_BOUNDS` (the partial-participation
-    bounds at ``m = n``)."""
+    bounds at ``m = n``; FedSim's local-step bounds at ``tau = 1``, where the PEP needs no
+    diversity constraint)."""
     rows = []
     for name, tv in TABLE_BOUNDS:
         rows.append(

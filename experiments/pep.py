@@ -21,13 +21,13 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from partialfed.experiments._atomic import write_text
-from partialfed.theory.pep import PEPResult, PEPSpec, Samples, l_full, solve
+from partialfed.theory.pep import PEPResult, PEPSpec, Samples, solve
 
 __all__ = [
     "FORMAT",
@@ -348,8 +348,3 @@ def tightness_table(
             )  # fmt: skip
         )
     return rows
-
-
-def block_pep(spec: PEPSpec, L_u: float, L_v: float, L_uv: float, L_vu: float) -> PEPSpec:
-    """``spec`` at ``L = l_full(L_u, L_v, L_uv, L_vu)``: a sound bound for that block class."""
-    return replace(spec, L=l_full(L_u, L_v, L_uv, L_vu))

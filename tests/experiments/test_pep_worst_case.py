@@ -61,6 +61,22 @@ def test_simulated_worst_case_attains_the_pep_value(worst):
     assert history.loss[0] - history.loss[SPEC.T] == pytest.approx(SPEC.Delta_F0, rel=1e-5)
 
 
+def test_simulator_iterates_are_the_peps(worst):
+    """The algorithm check to rounding: on the margin interpolant (which reproduces the samples'
+    gradients exactly, at the price of a larger L', docs/derivations/pep_interpolant.md eq.
+    (I6)), the simulator's final (u^T, V^T) is the PEP's last point of every device and its
+    measure is the PEP's primal value, both to the solver's rounding."""
+    result, _, _ = worst
+    exact = pep.instance(result, margin=True)
+    h = run(exact, pep.run_config(SPEC))
+    s = result.samples
+    scale = 1 + np.abs(s.points[0][0]).max()
+    assert np.allclose(h.u, s.points[0][0][-1], atol=1e-6 * scale)
+    for i, p in enumerate(s.points):
+        assert np.allclose(h.V[i], p[1][-1], atol=1e-6 * scale)
+    assert pep.measure(SPEC, h) == pytest.approx(result.primal, rel=1e-6)
+
+
 def test_other_update_rules_do_not_attain_it(worst):
     """The agreement is not automatic: the same instance run as FedSim, or FedAlt with one
     personal step, measures something else."""

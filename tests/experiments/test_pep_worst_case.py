@@ -171,10 +171,23 @@ def test_report_section(folder):
     assert "bound/PEP" in md and "pep-tightness" in html
     linked = link(blocks[0]["md"])  # raises KeyError for a citation without an entry
     assert linked != blocks[0]["md"] and "pep-federated" in linked
+    # wired into the report: a section of the page, a key of results.json, findings
+    from partialfed.experiments import report, studies
+    from partialfed.experiments.report_render import render
+    from partialfed.experiments.report_view import view
+
+    rep = report.Report(plan=studies.Plan(True, (), (), None, None))
+    rep.pep = data
+    page = view(rep, "partialfed reproduce")
+    assert "pep" in [sec["id"] for sec in page["sections"]]
+    assert report_pep.TITLE in render(page, "md") and "pep" in rep.as_dict()
+    assert rep.findings() == []
     bad = {**data, "rows": [{**data["rows"][0], "ratio": 0.9}]}
     bad["check"] = {**data["check"], "verdicts": {"PEP": "holds", "value x 0.9": "holds"}}
     found = report_pep.findings(bad)
     assert any("below the PEP" in f for f in found) and any("not caught" in f for f in found)
+    rep.pep = bad
+    assert rep.findings() == found
 
 
 def test_a_long_solve_says_so_and_a_delta_pep_needs_a_known_delta(worst):

@@ -249,9 +249,19 @@ class TightnessRow:
 
 
 def _bounds():
-    from partialfed.theory import derived, derived_diversity, derived_local_fedsim
+    from partialfed.theory import (
+        derived,
+        derived_diversity,
+        derived_local_fedalt,
+        derived_local_fedsim,
+    )
 
-    return {**derived.BOUNDS, **derived_diversity.BOUNDS, **derived_local_fedsim.BOUNDS}
+    return {
+        **derived.BOUNDS,
+        **derived_diversity.BOUNDS,
+        **derived_local_fedsim.BOUNDS,
+        **derived_local_fedalt.BOUNDS,
+    }
 
 
 def tightness(
@@ -324,6 +334,8 @@ TABLE_BOUNDS = (
     ("fedalt_tauv_kappa_partial", 3),
     ("fedsim_local_partial", 1),
     ("fedsim_local_kappa_partial", 1),
+    ("fedalt_local_full", 3),
+    ("fedalt_local_partial", 3),
 )
 
 
@@ -331,8 +343,8 @@ def tightness_table(
     *, n: int = 2, T: int = 3, gamma: float = 0.5, progress=None, folder=None, cache=True
 ) -> list[TightnessRow]:
     """:func:`tightness` for every row of :data:`TABLE_BOUNDS` (the partial-participation
-    bounds at ``m = n``; FedSim's local-step bounds at ``tau = 1``, where the PEP needs no
-    diversity constraint)."""
+    bounds at ``m = n``; the local-step bounds at ``tau = 1`` / ``tau_u = 1``, where the PEP
+    needs no diversity constraint)."""
     rows = []
     for name, tv in TABLE_BOUNDS:
         rows.append(

@@ -1,0 +1,256 @@
+"""Affine local maps of the quadratic family and the moment recursion they drive.
+
+Helpers of ``simulators.exact`` (docs/derivations/exact_quadratic_dynamics.md): a device's
+local update on a quadratic is an affine map of ``x_i = (u, v_i, 1)`` plus Gaussian noise
+(eqs. (X2)-(X4)); :class:`RoundMap` holds the round's coefficients, one ``(d_u + d_v) x k``
+block per device (``k = d_u + d_v + 1``), and :meth:`RoundMap.step` pushes the mean and
+covariance of the state through one round with the inclusion probabilities (eq. (X7)).
+
+State layout: ``z = (u, v_1, ..., v_{n_v}, 1)`` of size ``D = d_u + n_v d_v + 1``, with
+``n_v = n`` (personal ``v_i``) or ``1`` (FedAvg's global ``v``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Device", "RoundMap", "local_maps"]
+
+
+@dataclass(frozen=True)
+class Device:
+    """The devices' objectives: ``grad F_i(x) = H_i x - b_i`` on ``x = (u, v)`` (eq. (X1)).
+
+    Attributes
+    ----------
+    H : (n, d, d) array
+        Device Hessians ``[[A_i, C], [C^T, B]]``.
+    b : (n, d) array
+        Linear terms ``(b_{u,i}, b_{v,i})``.
+    d_u : int
+    shared : bool
+        Every ``H_i`` is the same (the shared-Hessian quadratic): linear parts computed once.
+    """
+
+    H: np.ndarray
+    b: np.ndarray
+    d_u: int
+    shared: bool = False
+
+    @property
+    def n(self) -> int:
+        return self.H.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.H.shape[1]
+
+
+def _step_matrices(dev: Device, rows, gamma, var):
+    """Linear parts ``E_d = I - Gamma H_i`` (shared: one; else one per device), the added
+    constant ``Gamma b_i`` and the added noise variance of a step on ``rows`` (eq. (X2))."""
+    d = dev.d
+    g = np.zeros(d)
+    g[rows] = gamma[rows] if np.ndim(gamma) else gamma
+    H = dev.H[:1] if dev.shared else dev.H
+    E = np.eye(d)[None] - g[None, :, None] * H
+    w = np.zeros(d)
+    w[rows] = (g * g * (var[rows] if np.ndim(var) else var))[rows]
+    return E, g[None, :] * dev.b, w
+
+
+def local_maps(dev: Device, kind: str, tau_u, tau_v, gamma_u, gamma_v, var_u, var_v):
+    """Affine maps of the local update of every device (eqs. (X3), (X4)).
+
+    Parameters
+    ----------
+    dev : Device
+    kind : {"alternating", "simultaneous"}
+        FedAlt's ``tau_v`` v-steps then ``tau_u`` u-steps, or ``tau_u`` joint steps.
+    tau_u, tau_v : int
+    gamma_u, gamma_v : float
+    var_u, var_v : float
+        Per-coordinate noise variances ``noise_u^2 / d_u`` and ``noise_v^2 / d_v``.
+
+    Returns
+    -------
+    G : (n, d, k) array
+        Rows ``x`` of ``x_i^+ = G_i x_i + noise`` (on the columns of ``(x_i, 1)``).
+    N : (n, d, d) array
+        Covariance of the noise of ``x_i^+``.
+    G_mid, N_mid : arrays or None
+        For ``"alternating"``, the same after the v-phase only (FedAlt's ``(u^t, V^{t+1})``).
+
+    With a shared Hessian the linear part is composed once (``O(tau d^3)``) and the constants
+    per device (``O(tau n d^2)``); otherwise per device (``O(n tau d^3)``).
+    """
+    d, du = dev.d, dev.d_u
+    urows, vrows, both = np.arange(du), np.arange(du, d), np.arange(d)
+    if kind == "alternating":
+        phases = [(vrows, gamma_v, var_v, tau_v), (urows, gamma_u, var_u, tau_u)]
+    else:
+        gam = np.where(both < du, gamma_u, gamma_v)
+        var = np.where(both < du, var_u, var_v)
+        phases = [(both, gam, var, tau_u)]
+    lin = np.eye(d)[None].copy() if dev.shared else np.broadcast_to(np.eye(d), dev.H.shape).copy()
+    cst = np.zeros((dev.n, d))
+    N = np.zeros(lin.shape)
+    mid = None
+    for rows, gamma, var, tau in phases:
+        E, add, w = _step_matrices(dev, rows, gamma, var)
+        for _ in range(tau):
+            lin = E @ lin
+            cst = np.einsum("iab,ib->ia", np.broadcast_to(E, (dev.n, d, d)), cst) + add
+            N = E @ N @ np.swapaxes(E, 1, 2)
+            N[:, both, both] += w
+        if kind == "alternating" and mid is None:
+            mid = _assemble(lin, cst, N, dev.n)
+    G, N = _assemble(lin, cst, N, dev.n)
+    return (G, N, *mid) if kind == "alternating" else (G, N, None, None)
+
+
+def _assemble(lin, cst, N, n):
+    d = lin.shape[1]
+    G = np.empty((n, d, d + 1))
+    G[:, :, :d] = lin
+    G[:, :, d] = cst
+    return G, np.broadcast_to(N, (n, d, d)).copy()
+
+
+@dataclass(frozen=True)
+class RoundMap:
+    """One round ``z' = (A_0 + sum_i s_i A_i) z + sum_i s_i eta_i`` (eq. (X5)), ``s_i = 1[i in S]``.
+
+    Attributes
+    ----------
+    R : (n, d, k) array
+        Rows ``(u, v_{v(i)})`` of ``A_i`` on the columns ``x_i = (u, v_{v(i)}, 1)``.
+    Nr : (n, d, d) array
+        Covariance of ``eta_i`` on the same rows.
+    keep_u, keep_v : bool
+        ``A_0`` keeps the u rows / the v rows (it always keeps the constant).
+    global_v : bool
+        One v block (FedAvg) instead of one per device.
+    d_u, d_v : int
+    p, q : float
+        ``P(i in S) = m/n`` and ``P(i, j in S) = m(m-1)/(n(n-1))`` (eq. (X6)).
+    shared : bool
+        The ``A_i`` differ only in their constant column (shared Hessian).
+    """
+
+    R: np.ndarray
+    Nr: np.ndarray
+    keep_u: bool
+    keep_v: bool
+    global_v: bool
+    d_u: int
+    d_v: int
+    p: float
+    q: float
+    shared: bool = False
+
+    @property
+    def n(self) -> int:
+        return self.R.shape[0]
+
+    @property
+    def n_v(self) -> int:
+        return 1 if self.global_v else self.n
+
+    @property
+    def D(self) -> int:
+        return self.d_u + self.n_v * self.d_v + 1
+
+    def split(self, X):
+        du, dv = self.d_u, self.d_v
+        return X[:du], X[du:-1].reshape(self.n_v, dv, X.shape[1]), X[-1:]
+
+    def index(self) -> np.ndarray:
+        """(n, k) state indices of ``x_i = (u, v_{v(i)}, 1)``."""
+        du, dv, n = self.d_u, self.d_v, self.n
+        blocks = np.zeros(n, dtype=np.int64) if self.global_v else np.arange(n)
+        v = du + blocks[:, None] * dv + np.arange(dv)[None, :]
+        u = np.broadcast_to(np.arange(du), (n, du))
+        return np.concatenate([u, v, np.full((n, 1), self.D - 1)], axis=1)
+
+    def apply_sum(self, X):
+        """``(sum_i A_i) X`` for ``X`` of shape (D, K)."""
+        du, dv = self.d_u, self.d_v
+        X = np.ascontiguousarray(X)
+        Xu, XV, X1 = self.split(X)
+        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
+        out = np.zeros(X.shape)
+        ou, oV, _ = self.split(out)
+        if self.global_v:
+            Su, Sv = Ru.sum(axis=0), Rv.sum(axis=0)
+            ou += Su[:, :du] @ Xu + Su[:, du:-1] @ XV[0] + Su[:, -1:] * X1
+            oV[0] += Sv[:, :du] @ Xu + Sv[:, du:-1] @ XV[0] + Sv[:, -1:] * X1
+        else:
+            ou += Ru[:, :, :du].sum(axis=0) @ Xu + Ru[:, :, -1:].sum(axis=0) * X1
+            if dv:
+                ou += np.einsum("iab,ibK->aK", Ru[:, :, du:-1], XV)
+                n = self.n
+                oV += (Rv[:, :, :du].reshape(n * dv, du) @ Xu).reshape(n, dv, -1)
+                oV += Rv[:, :, du:-1] @ XV + Rv[:, :, -1:] * X1[None]
+        return out
+
+    def apply_mean(self, X):
+        """``(A_0 + p sum_i A_i) X``: the mean round map (eq. (X7), first term)."""
+        out = self.p * self.apply_sum(X)
+        du = self.d_u
+        if self.keep_u:
+            out[:du] += X[:du]
+        if self.keep_v:
+            out[du:-1] += X[du:-1]
+        out[-1] += X[-1]
+        return out
+
+    def _scatter(self, M, out):
+        """Add the per-device (n, d, d) blocks ``M_i`` on rows and columns ``(u, v_{v(i)})``."""
+        idx = self.index()[:, :-1]
+        np.add.at(out, (idx[:, :, None], idx[:, None, :]), M)
+
+    def step(self, mu, Sigma):
+        """Mean and covariance of ``z'`` from those of ``z`` (eq. (X7)).
+
+        ``Sigma' = Abar Sigma Abar^T + (q - p^2) A_S P A_S^T + (p - q) sum_i A_i P A_i^T
+        + p sum_i Cov(eta_i)`` with ``P = Sigma + mu mu^T`` and ``A_S = sum_i A_i``.
+        """
+        mu_next = self.apply_mean(mu[:, None])[:, 0]
+        S = self.apply_mean(self.apply_mean(Sigma).T)
+        P = Sigma + np.outer(mu, mu)
+        p, q = self.p, self.q
+        if q - p * p != 0.0:
+            S += (q - p * p) * self.apply_sum(self.apply_sum(P).T)
+        blocks = p * self.Nr
+        if p - q != 0.0:
+            blocks = blocks + (p - q) * self.per_device(P)
+        self._scatter(blocks, S)
+        return mu_next, 0.5 * (S + S.T)
+
+    def per_device(self, P):
+        """The blocks ``A_i P A_i^T`` on rows ``(u, v_{v(i)})``, shape (n, d, d).
+
+        With a shared linear part ``R_i = [Rl, r_i]`` the terms in ``P_uu`` are computed once
+        and the others per device in ``O(n d^2 d_v)`` instead of ``O(n d^3)``.
+        """
+        idx = self.index()
+        if not self.shared:
+            Pii = P[idx[:, :, None], idx[:, None, :]]
+            return self.R @ Pii @ np.swapaxes(self.R, 1, 2)
+        du, dv, n = self.d_u, self.d_v, self.n
+        Rl, r = self.R[0, :, :-1], self.R[:, :, -1]
+        Ru, Rv = Rl[:, :du], Rl[:, du:]
+        iv = idx[:, du:-1]
+        px = P[idx[:, :-1], -1]  # (n, d): E[x_i * 1]
+        M = np.broadcast_to(Ru @ P[:du, :du] @ Ru.T, (n, du + dv, du + dv)).copy()
+        if dv:
+            T1 = (Ru @ P[:du][:, iv.ravel()]).reshape(du + dv, n, dv).transpose(1, 0, 2)
+            B = T1 @ Rv.T
+            M += B + np.swapaxes(B, 1, 2) + Rv @ P[iv[:, :, None], iv[:, None, :]] @ Rv.T
+        Rx = px @ Rl.T
+        M += Rx[:, :, None] * r[:, None, :] + r[:, :, None] * Rx[:, None, :]
+        M += P[-1, -1] * r[:, :, None] * r[:, None, :]
+        return M

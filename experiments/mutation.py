@@ -239,6 +239,7 @@ def mutation_score(
     mutants: Sequence[Mutant] = MUTANTS,
     strict: Sequence = (),
     log: Callable[[str], None] | None = None,
+    exact: bool = False,
 ) -> MutationScore:
     """Run every applicable mutant of every bound of ``checks`` on that bound's instances.
 
@@ -254,6 +255,9 @@ def mutation_score(
         are reused, and they are not checked again.
     log : callable, optional
         One line per bound.
+    exact : bool
+        Decide with the exact expected left-hand side (``StrictResult.exact``) instead of the
+        seeds' interval; instances without one (not quadratic, ...) are skipped.
 
     Returns
     -------
@@ -274,9 +278,11 @@ def mutation_score(
             log(f"[mutation {k}/{len(by_bound)}] {name}: {len(instances)} instance(s)")
         checked = {}
         for c in instances:
-            r = known.get(id(c)) or strict_check(c, runner=run)
+            r = known.get(id(c))
+            if r is None or (exact and r.exact is None):
+                r = strict_check(c, runner=run, exact=exact)
             checked[id(c)] = r
-            unmutated.append((name, c.label, r.verdict, r.ratio))
+            unmutated.append((name, c.label, *_outcome(r, exact)))
         for mutant in mutants:
             wrong = mutant.mutate(bound)
             if not changes(bound, wrong):
@@ -289,17 +295,30 @@ def mutation_score(
                 key = id(c)
                 if same_steps:  # the steps of the bound itself: reuse its stepped cell
                     c = replace(c, cell=checked[key].cell, steps=None)
+                if exact and checked[key].exact is None:
+                    continue  # no exact left-hand side on this instance
                 try:
-                    r = strict_check(c, runner=run, bound=wrong)
+                    r = strict_check(c, runner=run, bound=wrong, exact=exact)
                 except ValueError as exc:  # no step satisfies the mutant's conditions
                     verdicts.append((c.label, f"error: {exc}", float("nan")))
                     continue
-                verdicts.append((c.label, r.verdict, r.ratio))
-                if r.verdict == "violated" and checked[key].verdict == "holds":
+                verdict, ratio = _outcome(r, exact)
+                verdicts.append((c.label, verdict, ratio))
+                if verdict == "violated" and _outcome(checked[key], exact)[0] == "holds":
                     caught_by = c.label
                     break
             results.append(MutantResult(name, mutant.name, True, caught_by, tuple(verdicts)))
     return MutationScore(tuple(results), tuple(unmutated))
+
+
+def _outcome(r, exact: bool) -> tuple:
+    """``(verdict, ratio)`` of a strict result: its interval's, or its exact left-hand side's
+    (``("n/a", nan)`` where it has none)."""
+    if not exact:
+        return r.verdict, r.ratio
+    if r.exact is None:
+        return "n/a", float("nan")
+    return r.exact.verdict, r.exact.ratio
 
 
 def finding(score: MutationScore) -> str:

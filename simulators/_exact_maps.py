@@ -13,6 +13,7 @@ State layout: ``z = (u, v_1, ..., v_{n_v}, 1)`` of size ``D = d_u + n_v d_v + 1`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -175,58 +176,87 @@ class RoundMap:
         u = np.broadcast_to(np.arange(du), (n, du))
         return np.concatenate([u, v, np.full((n, 1), self.D - 1)], axis=1)
 
+    @cached_property
+    def _sums(self):
+        """Device sums of the blocks of ``R`` (computed once per map)."""
+        du = self.d_u
+        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
+        return Ru.sum(axis=0), Rv.sum(axis=0), bool(np.any(Ru))
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """The rows ``A_0`` keeps (a 0/1 diagonal)."""
+        m = np.zeros(self.D)
+        m[-1] = 1.0
+        if self.keep_u:
+            m[: self.d_u] = 1.0
+        if self.keep_v:
+            m[self.d_u : -1] = 1.0
+        return m
+
     def apply_sum(self, X):
-        """``(sum_i A_i) X`` for ``X`` of shape (D, K)."""
+        """``(sum_i A_i) X`` for ``X`` of shape (D, K) (u rows skipped when they are zero)."""
         du, dv = self.d_u, self.d_v
         X = np.ascontiguousarray(X)
         Xu, XV, X1 = self.split(X)
-        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
+        Su, Sv, u_rows = self._sums
         out = np.zeros(X.shape)
         ou, oV, _ = self.split(out)
         if self.global_v:
-            Su, Sv = Ru.sum(axis=0), Rv.sum(axis=0)
             ou += Su[:, :du] @ Xu + Su[:, du:-1] @ XV[0] + Su[:, -1:] * X1
             oV[0] += Sv[:, :du] @ Xu + Sv[:, du:-1] @ XV[0] + Sv[:, -1:] * X1
-        else:
-            ou += Ru[:, :, :du].sum(axis=0) @ Xu + Ru[:, :, -1:].sum(axis=0) * X1
+            return out
+        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
+        if u_rows:
+            ou += Su[:, :du] @ Xu + Su[:, -1:] * X1
             if dv:
                 ou += np.einsum("iab,ibK->aK", Ru[:, :, du:-1], XV)
-                n = self.n
-                oV += (Rv[:, :, :du].reshape(n * dv, du) @ Xu).reshape(n, dv, -1)
-                oV += Rv[:, :, du:-1] @ XV + Rv[:, :, -1:] * X1[None]
+        if dv:
+            n = self.n
+            oV += (Rv[:, :, :du].reshape(n * dv, du) @ Xu).reshape(n, dv, -1)
+            oV += Rv[:, :, du:-1] @ XV + Rv[:, :, -1:] * X1[None]
         return out
 
     def apply_mean(self, X):
         """``(A_0 + p sum_i A_i) X``: the mean round map (eq. (X7), first term)."""
-        out = self.p * self.apply_sum(X)
-        du = self.d_u
-        if self.keep_u:
-            out[:du] += X[:du]
-        if self.keep_v:
-            out[du:-1] += X[du:-1]
-        out[-1] += X[-1]
-        return out
+        return self.p * self.apply_sum(X) + self.mask[:, None] * X
 
     def _scatter(self, M, out):
         """Add the per-device (n, d, d) blocks ``M_i`` on rows and columns ``(u, v_{v(i)})``."""
-        idx = self.index()[:, :-1]
-        np.add.at(out, (idx[:, :, None], idx[:, None, :]), M)
+        du, n, dv = self.d_u, self.n, self.d_v
+        out[:du, :du] += M[:, :du, :du].sum(axis=0)
+        if self.global_v:
+            out[du:-1, :du] += M[:, du:, :du].sum(axis=0)
+            out[:du, du:-1] += M[:, :du, du:].sum(axis=0)
+            out[du:-1, du:-1] += M[:, du:, du:].sum(axis=0)
+            return
+        uv = M[:, :du, du:].transpose(1, 0, 2).reshape(du, n * dv)
+        out[:du, du:-1] += uv
+        out[du:-1, :du] += uv.T
+        iv = self.index()[:, du:-1]
+        out[iv[:, :, None], iv[:, None, :]] += M[:, du:, du:]  # distinct devices: no repeats
 
     def step(self, mu, Sigma):
         """Mean and covariance of ``z'`` from those of ``z`` (eq. (X7)).
 
         ``Sigma' = Abar Sigma Abar^T + (q - p^2) A_S P A_S^T + (p - q) sum_i A_i P A_i^T
-        + p sum_i Cov(eta_i)`` with ``P = Sigma + mu mu^T`` and ``A_S = sum_i A_i``.
+        + p sum_i Cov(eta_i)`` with ``P = Sigma + mu mu^T`` and ``A_S = sum_i A_i``, computed
+        with two products by ``A_S``: ``Y = A_S Sigma``, ``Z = A_S Y^T``, ``a = A_S mu`` and
+        ``Abar Sigma Abar^T = M Sigma M + p (Y M + M Y^T) + p^2 Z`` (``M`` the rows ``A_0``
+        keeps), so the first two terms are ``M Sigma M + p (Y M + M Y^T) + q Z + (q - p^2) a a^T``.
         """
-        mu_next = self.apply_mean(mu[:, None])[:, 0]
-        S = self.apply_mean(self.apply_mean(Sigma).T)
-        P = Sigma + np.outer(mu, mu)
-        p, q = self.p, self.q
+        p, q, M = self.p, self.q, self.mask
+        a = self.apply_sum(mu[:, None])[:, 0]
+        mu_next = M * mu + p * a
+        Y = self.apply_sum(Sigma)
+        Z = self.apply_sum(Y.T)
+        YM = Y * M[None, :]
+        S = (M[:, None] * Sigma * M[None, :]) + p * (YM + YM.T) + q * Z
         if q - p * p != 0.0:
-            S += (q - p * p) * self.apply_sum(self.apply_sum(P).T)
+            S += (q - p * p) * np.outer(a, a)
         blocks = p * self.Nr
         if p - q != 0.0:
-            blocks = blocks + (p - q) * self.per_device(P)
+            blocks = blocks + (p - q) * self.per_device(Sigma + np.outer(mu, mu))
         self._scatter(blocks, S)
         return mu_next, 0.5 * (S + S.T)
 
@@ -234,23 +264,30 @@ class RoundMap:
         """The blocks ``A_i P A_i^T`` on rows ``(u, v_{v(i)})``, shape (n, d, d).
 
         With a shared linear part ``R_i = [Rl, r_i]`` the terms in ``P_uu`` are computed once
-        and the others per device in ``O(n d^2 d_v)`` instead of ``O(n d^3)``.
+        and the others per device in ``O(n d^2 d_v)`` instead of ``O(n d^3)``; rows of ``R``
+        that are zero (the u rows of FedAlt's v-phase map) are skipped.
         """
         idx = self.index()
         if not self.shared:
             Pii = P[idx[:, :, None], idx[:, None, :]]
             return self.R @ Pii @ np.swapaxes(self.R, 1, 2)
         du, dv, n = self.d_u, self.d_v, self.n
-        Rl, r = self.R[0, :, :-1], self.R[:, :, -1]
+        d = du + dv
+        live = np.arange(d) if self._sums[2] else np.arange(du, d)
+        Rl, r = self.R[0][live][:, :-1], self.R[:, live, -1]
         Ru, Rv = Rl[:, :du], Rl[:, du:]
         iv = idx[:, du:-1]
         px = P[idx[:, :-1], -1]  # (n, d): E[x_i * 1]
-        M = np.broadcast_to(Ru @ P[:du, :du] @ Ru.T, (n, du + dv, du + dv)).copy()
+        W = np.broadcast_to(Ru @ P[:du, :du] @ Ru.T, (n, live.size, live.size)).copy()
         if dv:
-            T1 = (Ru @ P[:du][:, iv.ravel()]).reshape(du + dv, n, dv).transpose(1, 0, 2)
+            T1 = (Ru @ P[:du][:, iv.ravel()]).reshape(live.size, n, dv).transpose(1, 0, 2)
             B = T1 @ Rv.T
-            M += B + np.swapaxes(B, 1, 2) + Rv @ P[iv[:, :, None], iv[:, None, :]] @ Rv.T
+            W += B + np.swapaxes(B, 1, 2) + Rv @ P[iv[:, :, None], iv[:, None, :]] @ Rv.T
         Rx = px @ Rl.T
-        M += Rx[:, :, None] * r[:, None, :] + r[:, :, None] * Rx[:, None, :]
-        M += P[-1, -1] * r[:, :, None] * r[:, None, :]
-        return M
+        W += Rx[:, :, None] * r[:, None, :] + r[:, :, None] * Rx[:, None, :]
+        W += P[-1, -1] * r[:, :, None] * r[:, None, :]
+        if live.size == d:
+            return W
+        out = np.zeros((n, d, d))
+        out[:, du:, du:] = W
+        return out

@@ -176,10 +176,21 @@ def _maps(dev: Device, problem, config, alg):
     return full, RoundMap(Rm, Nm, True, True, False, du, dv, p, q, dev.shared)
 
 
-def _metrics(dev: Device, rmap: RoundMap, mu, Sigma):
-    """``E F``, ``E ||grad_u F||^2``, ``E Delta_v`` at a state of mean ``mu`` and covariance
-    ``Sigma`` (eq. (X8)): each is ``q(mu) + tr(Q Sigma)`` for its quadratic form ``q``."""
+def _grad_u_map(dev: Device, rmap: RoundMap) -> np.ndarray:
+    """``L`` of eq. (X8) without its constant column: ``grad_u F(u, V) = L z + const``,
+    ``L = (1/n) sum_i [A_i, C e_{v(i)}^T]``."""
     du, n = dev.d_u, dev.n
+    idx = rmap.index()
+    L = np.zeros((du, rmap.D))
+    np.add.at(L.T, idx[:, :-1].ravel(), (np.swapaxes(dev.H[:, :du, :], 1, 2) / n).reshape(-1, du))
+    return L[:, :-1]
+
+
+def _metrics(dev: Device, rmap: RoundMap, mu, Sigma, Lc):
+    """``E F``, ``E ||grad_u F||^2``, ``E Delta_v`` at a state of mean ``mu`` and covariance
+    ``Sigma`` (eq. (X8)): each is ``q(mu) + tr(Q Sigma)`` for its quadratic form ``q``; ``Lc``
+    from :func:`_grad_u_map`."""
+    du = dev.d_u
     idx = rmap.index()
     X = mu[idx]  # (n, k): x_i = (u, v_i, 1)
     S = Sigma[idx[:, :-1, None], idx[:, None, :-1]]  # (n, d, d)
@@ -190,10 +201,6 @@ def _metrics(dev: Device, rmap: RoundMap, mu, Sigma):
     )
     Kv = dev.H[:, du:, :]  # grad_v F_i = Kv_i x_i - b_v,i
     dv_sq = np.mean(np.sum(g[:, du:] ** 2, axis=1) + np.einsum("iab,ibc,iac->i", Kv, S, Kv))
-    # grad_u F = L z with L = (1/n) sum_i [A_i, C e_{v(i)}^T, -b_{u,i}] (eq. (X8)).
-    L = np.zeros((du, rmap.D))
-    np.add.at(L.T, idx[:, :-1].ravel(), (np.swapaxes(dev.H[:, :du, :], 1, 2) / n).reshape(-1, du))
-    Lc = L[:, :-1]
     du_sq = float(np.sum(g[:, :du].mean(axis=0) ** 2) + np.sum((Lc @ Sigma[:-1, :-1]) * Lc))
     return float(loss), du_sq, float(dv_sq)
 
@@ -247,6 +254,7 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
     Vs = V_init.mean(axis=0, keepdims=True) if alg.global_v else V_init
     mu = np.concatenate([np.asarray(u_init, float), np.asarray(Vs, float).ravel(), [1.0]])
     Sigma = np.zeros((full.D, full.D))
+    Lc = _grad_u_map(dev, full)
     rounds = _recorded_rounds(config.T, config.eval_every)
     rec = np.full((rounds.size, 4), np.nan)
     status, bad, r = "ok", None, 0
@@ -255,9 +263,9 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
             status, bad = "diverged", t
             break
         if r < rounds.size and rounds[r] == t:
-            rec[r, :3] = _metrics(dev, full, mu, Sigma)
+            rec[r, :3] = _metrics(dev, full, mu, Sigma, Lc)
             if mid is not None and t < config.T:
-                rec[r, 3] = _metrics(dev, full, *mid.step(mu, Sigma))[1]
+                rec[r, 3] = _metrics(dev, full, *mid.step(mu, Sigma), Lc)[1]
             r += 1
         if t < config.T:
             mu, Sigma = full.step(mu, Sigma)

@@ -20,6 +20,7 @@ from scipy import stats
 from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks.assumptions import assumption_reasons
+from partialfed.experiments.checks.exact import exact_lhs
 from partialfed.experiments.measure import (
     MeasuredLHS,
     confidence,
@@ -89,7 +90,9 @@ class StrictResult:
     kind, the bound's use), for a diverged ``"violated"`` and for a single stochastic seed;
     empty otherwise.
     ``ratio = measured.mean / bound_value`` (tightness). ``cell`` is the check's cell with the
-    chosen steps; ``results`` its runs, one per seed.
+    chosen steps; ``results`` its runs, one per seed. ``exact`` (``strict_check(...,
+    exact=True)`` on a quadratic cell) is the exact expected left-hand side and its verdict
+    without an interval (``experiments.checks.exact.ExactLHS``); ``None`` otherwise.
     """
 
     check: Check
@@ -102,6 +105,7 @@ class StrictResult:
     values: dict = field(repr=False, default_factory=dict)
     results: tuple = field(repr=False, default=())
     reasons: tuple = ()
+    exact: object = None
 
     @property
     def ratio(self) -> float:
@@ -130,6 +134,7 @@ class StrictResult:
             "ratio": self.ratio,
             "verdict": self.verdict,
             "reasons": list(self.reasons),
+            "exact": None if self.exact is None else self.exact.as_dict(),
         }
 
 
@@ -160,12 +165,15 @@ def strict_check(
     scale: float = 1.0,
     runner: Callable | None = None,
     bound: theory.Bound | None = None,
+    exact: bool = False,
 ) -> StrictResult:
     """Run ``check`` and decide whether the measured left-hand side stays below the bound.
 
     ``scale`` multiplies the bound (``0.5`` shows that the check can fail). ``bound`` replaces
     the registered bound ``check.bound`` (e.g. a wrong variant of it, to show that the check
-    catches it).
+    catches it). ``exact=True`` also evaluates the left-hand side exactly where the cell allows
+    it (the quadratic family, FedAlt/FedSim/FedAvg, a ``mean`` aggregate:
+    ``experiments.checks.exact``), into ``StrictResult.exact``.
     """
     bound = theory.get_bound(check.bound) if bound is None else bound
     if bound.has_free_constants:
@@ -211,6 +219,11 @@ def strict_check(
             "one seed of a stochastic run (noise or device sampling): no confidence interval, "
             "so the single measurement decides nothing; use at least 2 seeds"
         ]
+    exact_result = None
+    if exact:
+        start = check.cells(cell)[0]
+        outside = reasons if verdict == "outside assumptions" else ()
+        exact_result = exact_lhs(start, bound, scale=scale, reasons=outside)
     return StrictResult(
         check,
         cell,
@@ -222,6 +235,7 @@ def strict_check(
         values,
         tuple(results),
         tuple(reasons),
+        exact_result,
     )
 
 

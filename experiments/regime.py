@@ -92,6 +92,12 @@ class RegimeStudy:
         Coarse grid of normalised steps ``eta``, ascending.
     fine : tuple of float
         Multiples of each algorithm's coarse best ``eta`` also tried (``()``: none).
+    exact : bool
+        Score each algorithm by its exact expected quantity (``simulators.exact``, quadratic
+        family only) instead of simulating the seeds: every seed slot holds that one value, so
+        each interval has zero width and the map carries no sampling noise. The ratio is then
+        ``E[score_sim] / E[score_alt]``, a ratio of expectations, where the Monte Carlo map's is
+        the geometric mean of the per-seed ratios; no run goes to ``runner``.
     """
 
     cell: Cell
@@ -103,6 +109,7 @@ class RegimeStudy:
     seeds: tuple = (0, 1, 2)
     etas: tuple = ETA_GRID
     fine: tuple = FINE
+    exact: bool = False
 
     def __post_init__(self):
         e = np.asarray(self.etas, dtype=float)
@@ -122,11 +129,20 @@ class RegimeStudy:
             )
         if len(self.seeds) < 1:
             raise ValueError("The 'seeds' parameter of RegimeStudy needs at least one seed.")
+        if self.exact:
+            from partialfed.experiments.checks.exact import exact_reason
+
+            for alg in ALGORITHMS:
+                why = exact_reason(self.cell.with_run(algorithm=alg, tau_v=self.cell.run.tau_u))
+                if why:
+                    raise ValueError(f"The 'exact' option of RegimeStudy cannot be used: {why}.")
 
     @property
     def runs(self) -> int:
         """Runs of :func:`regime_map` on this study: per grid point, algorithm and seed, each
-        coarse step, the theorem rule's step (if any) and each refinement."""
+        coarse step, the theorem rule's step (if any) and each refinement (0 with ``exact``)."""
+        if self.exact:
+            return 0
         steps = len(self.etas) + (self.steps is not None) + len(self.fine)
         return len(self.xs) * len(self.ys) * len(ALGORITHMS) * len(self.seeds) * steps
 
@@ -181,8 +197,17 @@ def _base_cells(study: RegimeStudy) -> list:
     return out
 
 
-def _run(jobs: list, seeds: tuple, runner, scorers: dict, T: int) -> list:
-    """Simulate each job's cell for every seed; per job, ``{quantity: per-seed scores}``."""
+def _run(jobs: list, seeds: tuple, runner, scorers: dict, T: int, exact: bool = False) -> list:
+    """Simulate each job's cell for every seed; per job, ``{quantity: per-seed scores}``. With
+    ``exact`` each job's exact expected frame is scored once and fills every seed slot."""
+    if exact:
+        from partialfed.experiments.checks.exact import exact_frame
+
+        out = []
+        for key, c in jobs:
+            frame = exact_frame(replace(c, init_seed=0)).to_frame()
+            out.append({q: [_score(frame, sc, T)] * len(seeds) for q, sc in scorers[key].items()})
+        return out
     cells = [replace(c.with_run(seed=s), init_seed=0) for _, c in jobs for s in seeds]
     results = iter(simulate(cells, runner))
     out = []
@@ -224,7 +249,7 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
             rule_eta[a][iy, ix] = _eta_of(rc)
             jobs.append(((iy, ix, a), rc))
             where.append((rule, (iy, ix), a))
-    _fill(where, _run(jobs, seeds, runner, scorers, T))
+    _fill(where, _run(jobs, seeds, runner, scorers, T, study.exact))
     if F:
         jobs, where = [], []
         for iy, ix, a, c in base:
@@ -234,7 +259,7 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
                 fine_eta[a][iy, ix, k] = etas[g] * mult
                 jobs.append(((iy, ix, a), stepped(c, Eta(etas[g] * mult))))
                 where.append((fine, (iy, ix, k), a))
-        _fill(where, _run(jobs, seeds, runner, scorers, T))
+        _fill(where, _run(jobs, seeds, runner, scorers, T, study.exact))
     run = {k: v for k, v in study.cell.run.as_dict().items() if k in ("T", "m", "tau_u", "tau_v")}
     problem = {k: v for k, v in study.cell.knobs if k not in (study.x, study.y)}
     return RegimeMap(
@@ -250,7 +275,12 @@ def regime_map(study: RegimeStudy, runner: Callable | None = None) -> RegimeMap:
         rule_eta=rule_eta if study.steps is not None else None,
         rule=rule if study.steps is not None else None,
         fixed=dict(
-            family=study.cell.family, problem=problem, run=run, steps=study.steps, seeds=seeds
+            family=study.cell.family,
+            problem=problem,
+            run=run,
+            steps=study.steps,
+            seeds=seeds,
+            exact=study.exact,
         ),
     )
 

@@ -105,3 +105,30 @@ def test_mutants_caught_with_exact_lhs():
     assert exact.total >= 15
     mc = mutation.mutation_score(checks, exact=False)
     assert set(exact.missed) < set(mc.missed)  # the 2-seed intervals miss strictly more
+
+
+def test_exact_regime_map_agrees_where_monte_carlo_is_decisive():
+    from partialfed.experiments.regime import RegimeStudy, regime_map
+
+    cell = Cell.of(
+        "quadratic",
+        dict(n=10, d_u=2, d_v=1, chi=0.8, noise_u=0.1),
+        dict(T=60, m=2, tau_u=1, tau_v=1),
+    )
+    grid = dict(steps=None, seeds=tuple(range(12)), etas=(2.0**-4, 2.0**-2, 1.0), fine=())
+    study = RegimeStudy(cell, "noise_v", (0.1, 5.0), "delta", (0.2, 8.0), **grid)
+    mc = regime_map(study)
+
+    def no_runs(cells):
+        raise AssertionError("the exact map runs no simulation")
+
+    ex = regime_map(replace(study, exact=True), runner=no_runs)
+    assert replace(study, exact=True).runs == 0 and ex.fixed["exact"]
+    for name in ("best", "shared"):
+        a, b = mc.policy(name), ex.policy(name)
+        np.testing.assert_array_equal(b.low, b.high)  # no sampling noise in the measurement
+        decisive = a.winner != "unresolved"
+        assert decisive.any()
+        np.testing.assert_array_equal(b.winner[decisive], a.winner[decisive])
+    with pytest.raises(ValueError, match="'exact' option"):
+        RegimeStudy(cell.with_knobs(n=5000, d_v=1), "noise_v", (0.1,), "delta", (1.0,), exact=True)

@@ -224,7 +224,7 @@ def reproduce(
         runner = clock.runner(st.runner(base))
         for i, check in enumerate(pl.strict, 1):
             st.item(f"[strict {i}/{n}] {check.bound}", f"{i}/{n} {check.bound}")
-            rep.strict.append(strict_check(check, runner=runner))
+            rep.strict.append(strict_check(check, runner=runner, exact=True))
     clock.lap("strict")
     with pg.study("mutation tests") as st:
         rep.mutation = mutation.mutation_score(

@@ -61,6 +61,12 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _exact_cell(r) -> str:
+    """The strict table's exact column: ``ratio (verdict)``, or a dash."""
+    e = getattr(r, "exact", None)
+    return "—" if e is None else f"{e.ratio:.4f} ({e.verdict})"
+
+
 def _strict(rep, ln: _Links) -> list[dict]:
     rows = []
     for i, r in enumerate(rep.strict, 1):
@@ -78,6 +84,7 @@ def _strict(rep, ln: _Links) -> list[dict]:
                 _fmt(r.bound_value),
                 f"{r.ratio:.3f}",
                 f"**{r.verdict}**",
+                _exact_cell(r),
                 ln.both("strict", f"strict-{i:02d}"),
             ]
         )
@@ -90,6 +97,7 @@ def _strict(rep, ln: _Links) -> list[dict]:
         "bound",
         "ratio",
         "verdict",
+        "exact (ratio, verdict)",
         "figure, runs",
     ]
     ids = [f"strict-{i:02d}" for i in range(1, len(rows) + 1)]
@@ -102,7 +110,12 @@ def _strict(rep, ln: _Links) -> list[dict]:
             "*holds* when the one-sided 95% upper confidence bound of the measured left-hand "
             "side (over seeds) is below the bound; ratio = measured / bound (1 = tight). "
             "*outside assumptions*: the problem does not know a constant the proof uses where "
-            "the proof uses it (the reasons are in the findings); such a run is not scored."
+            "the proof uses it (the reasons are in the findings); such a run is not scored. "
+            "*exact*: on the quadratic family the expected left-hand side is computed exactly "
+            "(no seeds: the mean and covariance recursion of "
+            "docs/derivations/exact_quadratic_dynamics.md), with its ratio to the bound and its "
+            "verdict without an interval; — where it is not available (another family, or a "
+            "minimum over rounds)."
         ),
         table(header, rows, ids=ids, name="strict"),
         figure("strict"),

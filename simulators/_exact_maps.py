@@ -236,6 +236,13 @@ class RoundMap:
         iv = self.index()[:, du:-1]
         out[iv[:, :, None], iv[:, None, :]] += M[:, du:, du:]  # distinct devices: no repeats
 
+    @cached_property
+    def noise(self) -> np.ndarray:
+        """``p sum_i Cov(eta_i')`` on the state (the last term of eq. (X7)), built once."""
+        out = np.zeros((self.D, self.D))
+        self._scatter(self.p * self.Nr, out)
+        return out
+
     def step(self, mu, Sigma):
         """Mean and covariance of ``z'`` from those of ``z`` (eq. (X7)).
 
@@ -251,43 +258,79 @@ class RoundMap:
         Y = self.apply_sum(Sigma)
         Z = self.apply_sum(Y.T)
         YM = Y * M[None, :]
-        S = (M[:, None] * Sigma * M[None, :]) + p * (YM + YM.T) + q * Z
+        S = (M[:, None] * Sigma * M[None, :]) + p * (YM + YM.T) + q * Z + self.noise
         if q - p * p != 0.0:
             S += (q - p * p) * np.outer(a, a)
-        blocks = p * self.Nr
         if p - q != 0.0:
-            blocks = blocks + (p - q) * self.per_device(Sigma + np.outer(mu, mu))
-        self._scatter(blocks, S)
+            P = Sigma + np.outer(mu, mu)
+            if self.shared:
+                self._shared_blocks(P, p - q, S)
+            else:
+                self._scatter((p - q) * self.per_device(P), S)
         return mu_next, 0.5 * (S + S.T)
 
     def per_device(self, P):
-        """The blocks ``A_i P A_i^T`` on rows ``(u, v_{v(i)})``, shape (n, d, d).
-
-        With a shared linear part ``R_i = [Rl, r_i]`` the terms in ``P_uu`` are computed once
-        and the others per device in ``O(n d^2 d_v)`` instead of ``O(n d^3)``; rows of ``R``
-        that are zero (the u rows of FedAlt's v-phase map) are skipped.
-        """
+        """The blocks ``A_i P A_i^T`` on rows ``(u, v_{v(i)})``, shape (n, d, d)."""
         idx = self.index()
-        if not self.shared:
-            Pii = P[idx[:, :, None], idx[:, None, :]]
-            return self.R @ Pii @ np.swapaxes(self.R, 1, 2)
+        Pii = P[idx[:, :, None], idx[:, None, :]]
+        return self.R @ Pii @ np.swapaxes(self.R, 1, 2)
+
+    def _shared_blocks(self, P, coef, out):
+        """``out += coef sum_i A_i P A_i^T`` (scattered) for a shared linear part.
+
+        With ``A_i x_i = Rc_u u + F_i (v_i, 1)``, ``F_i = [Rc_v, r_i]``:
+        ``A_i P A_i^T = K + G_i F_i^T + F_i G_i^T + F_i W_i F_i^T`` where ``K = Rc_u P_uu
+        Rc_u^T`` (one product), ``G_i = Rc_u P_{u,(v_i,1)}`` and ``W_i = P_{(v_i,1),(v_i,1)}``:
+        rank ``d_v + 1`` per device, so no ``(n, d, d)`` array is formed (``O(d^2 d_u + n d^2
+        d_v)``). Rows of ``R`` that are zero (the u rows of FedAlt's v-phase map) are skipped.
+        """
         du, dv, n = self.d_u, self.d_v, self.n
         d = du + dv
-        live = np.arange(d) if self._sums[2] else np.arange(du, d)
-        Rl, r = self.R[0][live][:, :-1], self.R[:, live, -1]
-        Ru, Rv = Rl[:, :du], Rl[:, du:]
+        lo = 0 if self._sums[2] else du  # first live row
+        Rl, r = self.R[0, lo:, :-1], self.R[:, lo:, -1]
+        Rcu, Rcv = Rl[:, :du], Rl[:, du:]
+        idx = self.index()
+        iw = idx[:, du:]  # (n, dv + 1): (v_i, 1)
+        F = np.concatenate([np.broadcast_to(Rcv, (n, d - lo, dv)), r[:, :, None]], axis=2)
+        Q = P[:du][:, iw.ravel()].reshape(du, n, dv + 1)
+        G = (Rcu @ Q.reshape(du, -1)).reshape(d - lo, n, dv + 1).transpose(1, 0, 2)
+        W = P[iw[:, :, None], iw[:, None, :]]
+        FW = F @ W
+        K = Rcu @ P[:du, :du] @ Rcu.T
+        # rows/columns of the live block in the state: u rows (if live), then v_{v(i)} rows
+        nu = du - lo  # live u rows
+        u_part = slice(0, nu)
+        v_part = slice(nu, d - lo)
+
+        def pair(X, Y):  # sum of X_i Y_i^T restricted to (u rows, u rows), over devices
+            return X[:, u_part].transpose(1, 0, 2).reshape(nu, -1) @ (
+                Y[:, u_part].transpose(1, 0, 2).reshape(nu, -1).T
+            )
+
+        if nu:
+            GF = pair(G, F)
+            out[:du, :du] += coef * (n * K[u_part, u_part] + GF + GF.T + pair(FW, F))
+        # per device: the (u, v_i) and (v_i, v_i) blocks
+        Fv, Gv, FWv = F[:, v_part], G[:, v_part], FW[:, v_part]
+        VV = K[v_part, v_part][None] + Gv @ np.swapaxes(Fv, 1, 2)
+        VV = VV + np.swapaxes(VV - K[v_part, v_part][None], 1, 2) + FWv @ np.swapaxes(Fv, 1, 2)
         iv = idx[:, du:-1]
-        px = P[idx[:, :-1], -1]  # (n, d): E[x_i * 1]
-        W = np.broadcast_to(Ru @ P[:du, :du] @ Ru.T, (n, live.size, live.size)).copy()
-        if dv:
-            T1 = (Ru @ P[:du][:, iv.ravel()]).reshape(live.size, n, dv).transpose(1, 0, 2)
-            B = T1 @ Rv.T
-            W += B + np.swapaxes(B, 1, 2) + Rv @ P[iv[:, :, None], iv[:, None, :]] @ Rv.T
-        Rx = px @ Rl.T
-        W += Rx[:, :, None] * r[:, None, :] + r[:, :, None] * Rx[:, None, :]
-        W += P[-1, -1] * r[:, :, None] * r[:, None, :]
-        if live.size == d:
-            return W
-        out = np.zeros((n, d, d))
-        out[:, du:, du:] = W
-        return out
+        if nu:
+            Fu, Gu, FWu = F[:, u_part], G[:, u_part], FW[:, u_part]
+            UV = (
+                K[u_part, v_part][None]
+                + Gu @ np.swapaxes(Fv, 1, 2)
+                + Fu @ np.swapaxes(Gv, 1, 2)
+                + FWu @ np.swapaxes(Fv, 1, 2)
+            )
+            if self.global_v:
+                out[:du, du:-1] += coef * UV.sum(axis=0)
+                out[du:-1, :du] += coef * UV.sum(axis=0).T
+            else:
+                uv = UV.transpose(1, 0, 2).reshape(du, n * dv)
+                out[:du, du:-1] += coef * uv
+                out[du:-1, :du] += coef * uv.T
+        if self.global_v:
+            out[du:-1, du:-1] += coef * VV.sum(axis=0)
+        else:
+            out[iv[:, :, None], iv[:, None, :]] += coef * VV

@@ -176,33 +176,37 @@ def _maps(dev: Device, problem, config, alg):
     return full, RoundMap(Rm, Nm, True, True, False, du, dv, p, q, dev.shared)
 
 
-def _grad_u_map(dev: Device, rmap: RoundMap) -> np.ndarray:
-    """``L`` of eq. (X8) without its constant column: ``grad_u F(u, V) = L z + const``,
-    ``L = (1/n) sum_i [A_i, C e_{v(i)}^T]``."""
-    du, n = dev.d_u, dev.n
-    idx = rmap.index()
-    L = np.zeros((du, rmap.D))
-    np.add.at(L.T, idx[:, :-1].ravel(), (np.swapaxes(dev.H[:, :du, :], 1, 2) / n).reshape(-1, du))
-    return L[:, :-1]
+class _Forms:
+    """The recorded metrics as quadratic forms in the state (eq. (X8)), built once per run.
 
+    ``E phi(z) = phi(mu) + tr(Q_phi Sigma)``: ``Q_F = (1/2n) sum_i E_i^T H_i E_i``,
+    ``Q_v = (1/n) sum_i E_i^T K_i^T K_i E_i`` (``K_i`` the v rows of ``H_i``) and
+    ``Q_u = L^T L`` with ``L = (1/n) sum_i [A_i, C] E_i`` (``E_i`` selects ``x_i`` from ``z``).
+    """
 
-def _metrics(dev: Device, rmap: RoundMap, mu, Sigma, Lc):
-    """``E F``, ``E ||grad_u F||^2``, ``E Delta_v`` at a state of mean ``mu`` and covariance
-    ``Sigma`` (eq. (X8)): each is ``q(mu) + tr(Q Sigma)`` for its quadratic form ``q``; ``Lc``
-    from :func:`_grad_u_map`."""
-    du = dev.d_u
-    idx = rmap.index()
-    X = mu[idx]  # (n, k): x_i = (u, v_i, 1)
-    S = Sigma[idx[:, :-1, None], idx[:, None, :-1]]  # (n, d, d)
-    g = np.einsum("iab,ib->ia", dev.H, X[:, :-1]) - dev.b  # grad F_i at the mean
-    Hx = np.einsum("iab,ib->ia", dev.H, X[:, :-1])
-    loss = np.mean(
-        np.sum(X[:, :-1] * (0.5 * Hx - dev.b), axis=1) + 0.5 * np.einsum("iab,iab->i", dev.H, S)
-    )
-    Kv = dev.H[:, du:, :]  # grad_v F_i = Kv_i x_i - b_v,i
-    dv_sq = np.mean(np.sum(g[:, du:] ** 2, axis=1) + np.einsum("iab,ibc,iac->i", Kv, S, Kv))
-    du_sq = float(np.sum(g[:, :du].mean(axis=0) ** 2) + np.sum((Lc @ Sigma[:-1, :-1]) * Lc))
-    return float(loss), du_sq, float(dv_sq)
+    def __init__(self, dev: Device, rmap: RoundMap):
+        du, n, D = dev.d_u, dev.n, rmap.D
+        self.dev, self.idx = dev, rmap.index()
+        ix = self.idx[:, :-1]
+        self.QF = np.zeros((D, D))
+        self.Qv = np.zeros((D, D))
+        Kv = dev.H[:, du:, :]
+        np.add.at(self.QF, (ix[:, :, None], ix[:, None, :]), dev.H / (2 * n))
+        np.add.at(self.Qv, (ix[:, :, None], ix[:, None, :]), np.swapaxes(Kv, 1, 2) @ Kv / n)
+        L = np.zeros((du, D))
+        np.add.at(L.T, ix.ravel(), (np.swapaxes(dev.H[:, :du, :], 1, 2) / n).reshape(-1, du))
+        self.Qu = L.T @ L
+
+    def __call__(self, mu, Sigma):
+        """``(E F, E ||grad_u F||^2, E Delta_v)`` at mean ``mu`` and covariance ``Sigma``."""
+        dev, du = self.dev, self.dev.d_u
+        X = mu[self.idx][:, :-1]  # (n, d): x_i = (u, v_i) at the mean
+        Hx = np.einsum("iab,ib->ia", dev.H, X)
+        g = Hx - dev.b  # grad F_i at the mean
+        loss = np.mean(np.sum(X * (0.5 * Hx - dev.b), axis=1)) + np.sum(self.QF * Sigma)
+        du_sq = np.sum(g[:, :du].mean(axis=0) ** 2) + np.sum(self.Qu * Sigma)
+        dv_sq = np.mean(np.sum(g[:, du:] ** 2, axis=1)) + np.sum(self.Qv * Sigma)
+        return float(loss), float(du_sq), float(dv_sq)
 
 
 def _finite(mu, Sigma) -> bool:
@@ -254,7 +258,7 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
     Vs = V_init.mean(axis=0, keepdims=True) if alg.global_v else V_init
     mu = np.concatenate([np.asarray(u_init, float), np.asarray(Vs, float).ravel(), [1.0]])
     Sigma = np.zeros((full.D, full.D))
-    Lc = _grad_u_map(dev, full)
+    forms = _Forms(dev, full)
     rounds = _recorded_rounds(config.T, config.eval_every)
     rec = np.full((rounds.size, 4), np.nan)
     status, bad, r = "ok", None, 0
@@ -263,9 +267,9 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
             status, bad = "diverged", t
             break
         if r < rounds.size and rounds[r] == t:
-            rec[r, :3] = _metrics(dev, full, mu, Sigma, Lc)
+            rec[r, :3] = forms(mu, Sigma)
             if mid is not None and t < config.T:
-                rec[r, 3] = _metrics(dev, full, *mid.step(mu, Sigma), Lc)[1]
+                rec[r, 3] = forms(*mid.step(mu, Sigma))[1]
             r += 1
         if t < config.T:
             mu, Sigma = full.step(mu, Sigma)

@@ -128,3 +128,22 @@ def test_fedalt_measures_grad_u_at_V_next_and_diverges_cleanly():
     assert not np.allclose(e.grad_u_sq_at_V_next[:-1], e.grad_u_sq[:-1])
     big = exact.expected(p, simulators.RunConfig("fedsim", T=400, m=4, gamma_u=50.0))
     assert big.status == "diverged" and np.isnan(big.loss[-1])
+
+
+@pytest.mark.parametrize(("alg", "tau_u", "tau_v"), ALGS)
+def test_shared_hessian_shortcut_equals_the_general_blocks(alg, tau_u, tau_v):
+    """The low-rank sum of ``A_i P A_i^T`` (shared Hessian) equals the per-device products."""
+    from partialfed.simulators._exact_maps import RoundMap  # noqa: F401 (the maps' type)
+
+    p = _problem(False, noise_u=0.3)
+    cfg = simulators.RunConfig(alg, T=2, m=2, tau_u=tau_u, tau_v=tau_v)
+    maps = exact._maps(exact._device(p), p, cfg, simulators.ALGORITHMS[alg])
+    rng = np.random.default_rng(1)
+    for rmap in (m for m in maps if m is not None):
+        assert rmap.shared
+        X = rng.standard_normal((rmap.D, rmap.D))
+        P = X @ X.T
+        fast, slow = np.zeros_like(P), np.zeros_like(P)
+        rmap._shared_blocks(P, 1.0, fast)
+        rmap._scatter(rmap.per_device(P), slow)
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12 * np.abs(slow).max())

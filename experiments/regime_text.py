@@ -89,6 +89,14 @@ def regime_blocks(r: RegimeMap, search=None, links: str = "") -> list[dict]:
             f"{MIN_PREDICTED_DIFFERENCE:.0%} difference ({int(s.sum())} of {s.size})."
         ),
     ]
+    if f.get("exact"):
+        out.append(
+            text(
+                "Measured exactly: each algorithm's score is its exact expectation "
+                "(docs/derivations/exact_quadratic_dynamics.md), not a seed mean, so every "
+                "interval has zero width and the ratio is E[FedSim] / E[FedAlt]."
+            )
+        )
     rows = [(name, "same") for name in r.policies]
     rows.insert(1, (HEADLINE, "theorem"))
     policy_rows = []

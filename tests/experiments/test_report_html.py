@@ -114,6 +114,19 @@ def test_markdown_keeps_every_section_and_links_its_figures(built):
     assert md.index("## Headline") < md.index("## Findings")  # the headline comes first
 
 
+def test_strict_table_has_the_exact_column(built):
+    """Quadratic checks carry the exact expected left-hand side; the sawtooth one a dash."""
+    rep, out = built
+    md = (out / "report.md").read_text()
+    assert "exact (ratio, verdict)" in md
+    for r in rep.strict:
+        if r.cell.family == "quadratic" and r.check.bound != "gd_tight":  # gd_tight: a minimum
+            assert r.exact is not None and r.exact.verdict == r.verdict == "holds"
+            assert f"{r.exact.ratio:.4f} ({r.exact.verdict})" in md
+        else:
+            assert r.exact is None
+
+
 def test_every_finding_is_in_both_files_with_links(built):
     rep, out = built
     md, html = (out / "report.md").read_text(), (out / "report.html").read_text()

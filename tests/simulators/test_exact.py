@@ -133,8 +133,6 @@ def test_fedalt_measures_grad_u_at_V_next_and_diverges_cleanly():
 @pytest.mark.parametrize(("alg", "tau_u", "tau_v"), ALGS)
 def test_shared_hessian_shortcut_equals_the_general_blocks(alg, tau_u, tau_v):
     """The low-rank sum of ``A_i P A_i^T`` (shared Hessian) equals the per-device products."""
-    from partialfed.simulators._exact_maps import RoundMap  # noqa: F401 (the maps' type)
-
     p = _problem(False, noise_u=0.3)
     cfg = simulators.RunConfig(alg, T=2, m=2, tau_u=tau_u, tau_v=tau_v)
     maps = exact._maps(exact._device(p), p, cfg, simulators.ALGORITHMS[alg])

@@ -5,9 +5,9 @@ at every round (docs/derivations/exact_quadratic_dynamics.md). A bound's left-ha
 linear in those metrics (``experiments.measure.lhs_per_run``: fixed weights, a mean over
 rounds), so evaluated on the expected frame it *is* the expectation the bound is about, and
 the verdict is ``holds`` / ``violated`` with no confidence interval (up to the rounding
-tolerance ``strict.ROUNDING``). A ``min`` or ``last`` aggregate is not linear in the run, so for
-those the exact value is the aggregate of the expected series, which a bound on the expected
-minimum does not compare with: :func:`exact_lhs` refuses them (``None``).
+tolerance ``strict.ROUNDING``). The same holds for a ``last`` aggregate; a ``min`` over rounds is
+not linear in the run (the minimum of the expected series is not the expected minimum), so
+:func:`exact_lhs` refuses it (``None``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def exact_reason(cell: Cell, bound=None) -> str:
     why = supports(cell.problem(), cell.run.algorithm)
     if why:
         return why
-    if bound is not None and bound.lhs.aggregate != "mean":
+    if bound is not None and bound.lhs.aggregate not in ("mean", "last"):
         return f"the bound's left-hand side aggregates by {bound.lhs.aggregate!r}, not linear"
     return ""
 

@@ -264,6 +264,7 @@ def mutation_score(
     MutationScore
     """
     run = memo_runner(runner)
+    extra = {"exact": True} if exact else {}  # strict_check's keyword, only when asked for
     known = {}
     for r in strict:
         run.seed(r.check.cells(r.cell), r.results)
@@ -280,7 +281,7 @@ def mutation_score(
         for c in instances:
             r = known.get(id(c))
             if r is None or (exact and r.exact is None):
-                r = strict_check(c, runner=run, exact=exact)
+                r = strict_check(c, runner=run, **extra)
             checked[id(c)] = r
             unmutated.append((name, c.label, *_outcome(r, exact)))
         for mutant in mutants:
@@ -298,7 +299,7 @@ def mutation_score(
                 if exact and checked[key].exact is None:
                     continue  # no exact left-hand side on this instance
                 try:
-                    r = strict_check(c, runner=run, bound=wrong, exact=exact)
+                    r = strict_check(c, runner=run, bound=wrong, **extra)
                 except ValueError as exc:  # no step satisfies the mutant's conditions
                     verdicts.append((c.label, f"error: {exc}", float("nan")))
                     continue

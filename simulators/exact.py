@@ -15,8 +15,10 @@ It lives in ``simulators`` because it is a simulator of the same algorithms, wit
 
 Cost: the state has ``D = d_u + n d_v + 1`` coordinates (``d_u + d_v + 1`` for FedAvg, whose
 ``v`` is global); the covariance takes ``8 D^2`` bytes and a round
-``O(D^2 (d_u + d_v) + n (d_u + d_v)^3)`` operations, plus ``O(n tau (d_u + d_v)^3)`` once for
-the local maps. :data:`MAX_STATE` bounds ``D``.
+``O(D^2 (d_u + d_v))`` operations plus the per-device term, ``O(d^2 d_u + n d^2 d_v)`` with a
+shared Hessian and ``O(n d^3)`` with spread Hessians (``d = d_u + d_v``); the local maps cost
+``O(tau d^3)`` (shared) or ``O(n tau d^3)`` once (docs/derivations/exact_quadratic_dynamics.md,
+§6). :data:`MAX_STATE` bounds ``D`` and :data:`MAX_BLOCKS` ``n (d + 1)^2``.
 
 >>> from partialfed import synthetic, simulators
 >>> from partialfed.simulators.exact import expected

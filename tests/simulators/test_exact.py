@@ -119,6 +119,8 @@ def test_refuses_what_it_cannot_compute(monkeypatch):
         exact.expected(big, cfg)
     # FedAvg's v is global: the same problem fits
     assert exact.supports(big, "fedavg") == ""
+    monkeypatch.setattr(exact, "MAX_BLOCKS", 100)
+    assert "MAX_BLOCKS" in exact.supports(big, "fedavg")
 
 
 def test_fedalt_measures_grad_u_at_V_next_and_diverges_cleanly():

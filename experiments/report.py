@@ -83,6 +83,17 @@ class Report:
                         f"strict-{i:02d}",
                     )
                 )
+            e = r.exact
+            if e is not None and e.verdict != r.verdict and "outside" not in e.verdict:
+                out.append(
+                    (
+                        f"The exact expected left-hand side of `{r.check.bound}` "
+                        f"({r.check.label or r.cell.family}) is {e.value:.6g} against the bound "
+                        f"{e.bound_value:.6g} (ratio {e.ratio:.4f}): **{e.verdict}**, where the "
+                        f"seeds' interval says {r.verdict}.",
+                        f"strict-{i:02d}",
+                    )
+                )
         if self.mutation is not None and self.mutation.missed:
             out.append((mutation.finding(self.mutation), "mutation"))
         for i, e in enumerate(self.exponents, 1):

@@ -82,6 +82,17 @@ def test_strict_check_with_exact_lhs():
     assert "not linear" in exact_reason(cell, gd)
 
 
+def test_report_finding_when_the_exact_verdict_differs():
+    from partialfed.experiments.report import Report
+
+    b, cell = _noisy_cell()
+    r = strict_check(Check(BOUND, cell, (0, 1, 2), steps=None), exact=True)
+    assert Report(plan=None, strict=[r]).findings() == []  # both hold: nothing to say
+    wrong = replace(r, exact=replace(r.exact, verdict="violated"))
+    (finding,) = Report(plan=None, strict=[wrong]).findings()
+    assert "**violated**" in finding and "interval says holds" in finding
+
+
 #: Bounds whose mutants are tested here (one of each kind: SGD, FedSGD, FedAlt and FedSim,
 #: full and partial participation).
 MUTATED = ("sgd_nonconvex", "fedsgd_partial", "fedalt_tau1_partial", "fedsim_tau1_full")

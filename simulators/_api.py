@@ -10,7 +10,9 @@ import pandas as pd
 
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.simulators import _kernels as _round_kernels
-from partialfed.simulators._records import Alg, Noise, Steps
+from partialfed.simulators import _meta_kernels, _meta_rounds
+from partialfed.simulators._algorithms import ALGORITHMS, Algorithm
+from partialfed.simulators._records import VARIANTS, Meta, Noise, Steps
 from partialfed.synthetic import Problem
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._objective import has_region
@@ -18,107 +20,15 @@ from partialfed.synthetic._objective import has_region
 __all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS", "REGION"]
 
 
-@dataclass(frozen=True)
-class Algorithm:
-    """What an algorithm does (docs/architecture.md#the-algorithms), as data the wrapper reads.
-
-    Attributes
-    ----------
-    alg : Alg
-        Its identity in the round kernel (``simulators._records.Alg``).
-    local_update : str
-        ``"alternating"`` (v-steps, then u-steps) or ``"simultaneous"`` (joint steps, which
-        need ``tau_u == tau_v``).
-    u : str
-        ``"shared"`` (the server averages the sampled devices' u) or ``"per_device"`` (each
-        device keeps its own u; no communication).
-    v : str
-        ``"personal"`` (each device keeps its v_i), ``"stateless"`` (v_i restarts from its
-        initial value every round) or ``"global"`` (one v, averaged like u).
-    description : str
-    """
-
-    alg: Alg
-    local_update: str
-    u: str
-    v: str
-    description: str
-
-    @property
-    def joint_steps(self) -> bool:
-        """Local steps on u and v at the same point from the same sample (``tau_u == tau_v``)."""
-        return self.local_update == "simultaneous"
-
-    @property
-    def per_device_u(self) -> bool:
-        """Every device keeps its own u (``History.U``); ``History.u`` is their mean."""
-        return self.u == "per_device"
-
-    @property
-    def stateless_v(self) -> bool:
-        """v_i restarts from the initial ``V^0`` every round."""
-        return self.v == "stateless"
-
-    @property
-    def global_v(self) -> bool:
-        """One global v, averaged by the server (every row of V is a copy)."""
-        return self.v == "global"
-
-    @property
-    def records_V_next(self) -> bool:
-        """History records ``||grad_u F(u^t, V^{t+1})||^2``: a shared u updated after a complete
-        v-phase (FedAlt's u-stationarity measure)."""
-        return self.local_update == "alternating" and not self.per_device_u
-
-
-# Update rules: docs/references.md#pillutla2022-fedalt, docs/references.md#pillutla2022-fedsim.
-#: The algorithms ``run`` knows, by name.
-ALGORITHMS = MappingProxyType(
-    {
-        "fedalt": Algorithm(
-            Alg.FEDALT,
-            "alternating",
-            "shared",
-            "personal",
-            "FedAlt (Pillutla et al. 2022): tau_v steps on v_i at u^t, then tau_u steps on "
-            "a local copy of u at the new v_i; the server averages u.",
-        ),
-        "fedsim": Algorithm(
-            Alg.FEDSIM,
-            "simultaneous",
-            "shared",
-            "personal",
-            "FedSim (Pillutla et al. 2022): tau joint steps, both partial gradients at the "
-            "same point from the same sample; the server averages u.",
-        ),
-        "fedavg": Algorithm(
-            Alg.FEDAVG,
-            "simultaneous",
-            "shared",
-            "global",
-            "FedAvg: u and v are both global; joint local steps, the server averages both.",
-        ),
-        "local": Algorithm(
-            Alg.LOCAL,
-            "alternating",
-            "per_device",
-            "personal",
-            "Local training: no communication; each sampled device runs FedAlt's local update "
-            "on its own (u_i, v_i).",
-        ),
-        "fedrecon": Algorithm(
-            Alg.FEDRECON,
-            "alternating",
-            "shared",
-            "stateless",
-            "FedRecon (Singhal et al. 2021): FedAlt with stateless devices; v_i restarts from "
-            "its initial value every round.",
-        ),
-    }
-)
-
 #: Per-round metrics recorded by ``run``.
-METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
+METRICS = (
+    "loss",
+    "grad_u_sq",
+    "grad_v_sq",
+    "grad_u_sq_at_V_next",
+    "meta_grad_sq",
+    "personal_loss",
+)
 
 #: The extra per-round column recorded for a family with a registered region function
 #: (``synthetic._objective.register``): ``max_i region(u^t, v_i^t)``, at most 1 exactly when the
@@ -151,6 +61,18 @@ class RunConfig:
         Seed of the initial point, of the device sampling and of all gradient noise.
     eval_every : int
         Record metrics every this many rounds (and always at rounds 0 and T), in [1, T].
+    alpha : float
+        Per-FedAvg's inner (adaptation) step size, in [0, 10^6]; also the ``alpha`` of
+        ``History.meta_grad_sq`` (docs/references.md#fallah2020-objective). Per-FedAvg's outer
+        step ``beta`` is ``gamma_u`` on the u block and ``gamma_v`` on the v block (equal for
+        the paper's single ``beta``), its ``tau`` is ``tau_u == tau_v``.
+    variant : str
+        Per-FedAvg's local step: ``"maml"`` (exact Hessian-vector product), ``"fo"`` (first
+        order) or ``"hf"`` (Hessian free: central difference with step ``hf_delta``).
+    hf_delta : float
+        Step of the Hessian-free variant's finite difference, in (0, 10^6].
+    lam : float
+        Ditto's proximal weight lambda (docs/references.md#li2021ditto), in [0, 10^6].
     """
 
     algorithm: str = "fedalt"
@@ -162,6 +84,10 @@ class RunConfig:
     gamma_v: float = 0.1
     seed: int = 0
     eval_every: int = 1
+    alpha: float = 0.01
+    variant: str = "maml"
+    hf_delta: float = 1e-3
+    lam: float = 0.1
 
     #: What each field accepts (``eval_every`` is bounded by ``T``; ``m`` by the problem's
     #: ``n``, which ``run`` checks).
@@ -176,6 +102,10 @@ class RunConfig:
             "gamma_v": [Interval(float, 0.0, 1e6)],
             "seed": [Interval(int, 0, 2**63 - 1)],
             "eval_every": [Interval(int, 1, "T")],
+            "alpha": [Interval(float, 0.0, 1e6)],
+            "variant": [Options(str, VARIANTS)],
+            "hf_delta": [Interval(float, 0.0, 1e6, closed="right")],
+            "lam": [Interval(float, 0.0, 1e6)],
         }
     )
 
@@ -210,10 +140,23 @@ class History:
         ``||grad_u F(u^t, V^{t+1})||^2``, FedAlt's u-stationarity measure
         (docs/references.md#pillutla2022-u-point), for ``fedalt`` and ``fedrecon``; NaN for other
         algorithms and at round T.
+    meta_grad_sq : array
+        ``||grad F~(w^t)||^2`` with ``F~ = (1/n) sum_i F_i(w - alpha grad F_i(w))`` and ``w = (u,
+        v)`` (docs/references.md#fallah2020-objective), exact (HVP-based, eq. (M1) of
+        ``simulators._meta_kernels``): Per-FedAvg's stationarity measure, for ``perfedavg``;
+        NaN for the other algorithms.
+    personal_loss : array
+        The personalised loss ``(1/n) sum_i F_i(personal model of i)``, what
+        ``ALGORITHMS[a].personal`` names: the loss itself for FedAlt, FedSim and the baselines
+        (``fedavg``: the global model, no fine-tuning); ``(1/n) sum_i F_i(w - alpha grad
+        F_i(w))`` for ``perfedavg``; the personal models ``w_i`` for ``ditto``.
     clients : (T, m) int array
         Devices sampled in each round (ascending).
     u, V : arrays
-        Final iterates (for ``local``, ``u`` is the mean of the devices' own ``U``).
+        Final iterates (for ``local``, ``u`` is the mean of the devices' own ``U``; for
+        ``perfedavg`` and ``ditto``, the global model, ``V`` holding n copies of its v).
+    personal_U, personal_V : arrays or None
+        Ditto's personal models ``(u_i, v_i)``, ``(n, d_u)`` and ``(n, d_v)``; ``None`` otherwise.
     status : str
         ``"ok"`` or ``"diverged"``; ``diverged_at`` is then the first round with an iterate
         (any device's) or a metric (loss, ``Delta_u``, ``Delta_v``) that is non-finite or beyond
@@ -233,6 +176,8 @@ class History:
     grad_u_sq: np.ndarray
     grad_v_sq: np.ndarray
     grad_u_sq_at_V_next: np.ndarray
+    meta_grad_sq: np.ndarray
+    personal_loss: np.ndarray
     clients: np.ndarray
     u: np.ndarray
     V: np.ndarray
@@ -242,6 +187,8 @@ class History:
     message: str = ""
     F_low: float = field(default=float("nan"))
     region: np.ndarray | None = None
+    personal_U: np.ndarray | None = None
+    personal_V: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per recorded round: ``round``, the metrics, ``region`` (when recorded),
@@ -276,6 +223,9 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
 #: The kernel modules of a run: synthetic's population metrics, then the rounds (in this order
 #: because the second calls the first; ``Problem.kernels`` joins them for a user objective).
 KERNEL_MODULES = (_metric_kernels, _round_kernels)
+
+#: The kernel modules of Per-FedAvg and Ditto (the last calls the earlier ones).
+META_KERNEL_MODULES = (_metric_kernels, _round_kernels, _meta_kernels, _meta_rounds)
 
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000
@@ -334,7 +284,8 @@ def run(
     region = has_region(problem.data)
     if parallel is None:
         parallel = work_per_round(problem, config) > PARALLEL_WORK
-    kernels = problem.kernels(KERNEL_MODULES)
+    kernels = problem.kernels(META_KERNEL_MODULES if alg.meta else KERNEL_MODULES)
+    ditto = alg.personal == "personal_models"
 
     def simulate(steps: Steps):
         U, V_now = start()
@@ -342,6 +293,30 @@ def run(
         rounds = _recorded_rounds(steps.T, steps.eval_every)
         rec = np.full((rounds.size, 5 if region else 4), np.nan)
         clients = np.full((steps.T, steps.m), -1, dtype=np.int64)
+        if alg.meta:
+            # Ditto's personal models start at the initial global model (Li et al. 2021).
+            rows = problem.n if ditto else 0
+            PU, PV = np.tile(U[0], (rows, 1)), V_now[:rows].copy()
+            rec_meta = np.full((rounds.size, 2), np.nan)
+            bad = kernels.run_meta_rounds(
+                alg.alg,
+                steps,
+                Meta.of(config),
+                Noise.of(problem),
+                problem.data,
+                problem.sizes,
+                problem.batch,
+                U,
+                V_now,
+                PU,
+                PV,
+                rec,
+                rec_meta,
+                clients,
+                bool(parallel),
+            )
+            rec = np.hstack([rec, rec_meta])
+            return int(bad), rounds, rec, clients, U, V_now, (PU, PV)
         bad = kernels.run_rounds(
             alg.alg,
             steps,
@@ -356,10 +331,12 @@ def run(
             clients,
             bool(parallel),
         )
-        return int(bad), rounds, rec, clients, U, V_now
+        # Personalised loss at the iterate itself; no meta-stationarity (docs in History).
+        meta = np.column_stack([np.full(rounds.size, np.nan), rec[:, 0]])
+        return int(bad), rounds, np.hstack([rec, meta]), clients, U, V_now, None
 
     steps = Steps.of(config)
-    bad, rounds, rec, clients, U, V = simulate(steps)
+    bad, rounds, rec, clients, U, V, personal = simulate(steps)
     # Divergence: the kernel stops at the first round whose iterate is non-finite or exceeds
     # BLOWUP, per device. An iterate below it can still have a metric (loss, Delta_u, Delta_v)
     # that is NaN or beyond BLOWUP: the first such round is found on every round, whatever
@@ -401,4 +378,8 @@ def run(
         message=message,
         F_low=problem.constants.F_low,
         region=rec[:, 4].copy() if region else None,
+        meta_grad_sq=rec[:, -2].copy(),
+        personal_loss=rec[:, -1].copy(),
+        personal_U=personal[0] if personal else None,
+        personal_V=personal[1] if personal else None,
     )

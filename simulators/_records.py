@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NamedTuple, get_type_hints
 
-__all__ = ["Alg", "Steps", "Noise"]
+__all__ = ["Alg", "Variant", "VARIANTS", "Steps", "Meta", "Noise"]
 
 
 class Alg(IntEnum):
@@ -27,6 +27,22 @@ class Alg(IntEnum):
     FEDAVG = 2
     LOCAL = 3
     FEDRECON = 4
+    PERFEDAVG = 5
+    DITTO = 6
+
+
+class Variant(IntEnum):
+    """Per-FedAvg's local step (docs/references.md#fallah2020-algorithm): exact MAML with a
+    Hessian-vector product, first order (no Hessian term), Hessian free (central finite
+    difference of two gradients)."""
+
+    MAML = 0
+    FO = 1
+    HF = 2
+
+
+#: ``RunConfig.variant`` by name.
+VARIANTS = {"maml": Variant.MAML, "fo": Variant.FO, "hf": Variant.HF}
 
 
 class Steps(NamedTuple):
@@ -50,6 +66,26 @@ class Steps(NamedTuple):
         ``1`` or ``1.0`` (one compiled variant, not two).
         """
         return cls._make(kind(getattr(config, name)) for name, kind in get_type_hints(cls).items())
+
+
+class Meta(NamedTuple):
+    """Parameters of Per-FedAvg and Ditto, named as in ``RunConfig`` (``variant`` as its
+    ``Variant`` code)."""
+
+    alpha: float
+    variant: int
+    hf_delta: float
+    lam: float
+
+    @classmethod
+    def of(cls, config) -> Meta:
+        """The fields of ``config`` with the same names (``variant`` encoded by ``VARIANTS``)."""
+        return cls(
+            float(config.alpha),
+            int(VARIANTS[config.variant]),
+            float(config.hf_delta),
+            float(config.lam),
+        )
 
 
 class Noise(NamedTuple):

@@ -21,6 +21,17 @@ A family whose constants hold only on a region (kind ``local``) may also registe
 of device ``i`` (e.g. ``max(||B||_2 / beta_B, ||w|| / beta_w)``). ``simulators.run`` then records
 its maximum over the devices at every recorded round (``History.region``); for any other data
 ``region`` is NaN and is never called by the round kernel.
+
+A family whose Hessian-vector products are cheap and exact registers them with
+``register_hvp(TheData, hvp)``, in the calling convention::
+
+    hvp(data, i, u, v, pu, pv, out_u, out_v, idx) -> None
+        # (out_u, out_v) = hess F_i(u, v) (pu, pv), the joint Hessian of (u, v) applied to the
+        # direction (pu, pv); with a non-empty idx, that of the minibatch average over idx
+
+``exact_hvp(numba_type)`` returns the registered function (``None`` otherwise); the Per-FedAvg
+kernels (``simulators._meta_kernels``) fall back to central finite differences of the gradients
+without one.
 """
 
 from __future__ import annotations
@@ -28,10 +39,22 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-__all__ = ["register", "dispatches", "has_region", "loss", "grad_u", "grad_v", "region"]
+__all__ = [
+    "register",
+    "register_hvp",
+    "dispatches",
+    "has_region",
+    "has_exact_hvp",
+    "exact_hvp",
+    "loss",
+    "grad_u",
+    "grad_v",
+    "region",
+]
 
 _REGISTRY: dict[type, tuple] = {}
 _REGIONS: dict[type, object] = {}
+_HVPS: dict[type, object] = {}
 
 
 def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) -> None:
@@ -49,6 +72,29 @@ def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) ->
     _REGISTRY[data_class] = (loss_fn, grad_u_fn, grad_v_fn)
     if region_fn is not None:
         _REGIONS[data_class] = region_fn
+
+
+def register_hvp(data_class: type, hvp_fn) -> None:
+    """Make the kernels use ``hvp_fn`` as the exact Hessian-vector product on ``data_class``
+    data (calling convention in the module docstring). The data class must already be
+    registered with ``register``."""
+    if data_class not in _REGISTRY:
+        raise TypeError(
+            f"The 'data_class' parameter of register_hvp must be registered with register first. "
+            f"Got {data_class!r}."
+        )
+    _HVPS[data_class] = hvp_fn
+
+
+def has_exact_hvp(data) -> bool:
+    """Whether an exact Hessian-vector product is registered for the type of ``data``."""
+    return type(data) in _HVPS
+
+
+def exact_hvp(data_type):
+    """The exact HVP registered for a numba type (``data_type.instance_class``), else ``None``
+    (for overloads: called at compile time)."""
+    return _HVPS.get(getattr(data_type, "instance_class", None))
 
 
 def has_region(data) -> bool:

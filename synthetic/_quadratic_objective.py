@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from partialfed.synthetic._objective import register
+from partialfed.synthetic._objective import register, register_hvp
 
 __all__ = ["QuadraticData", "SpreadQuadraticData"]
 
@@ -133,3 +133,50 @@ def _grad_v_h(data, i, u, v, out, idx):
 
 register(QuadraticData, _loss, _grad_u, _grad_v)
 register(SpreadQuadraticData, _loss_h, _grad_u_h, _grad_v_h)
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _hvp(data, i, u, v, pu, pv, out_u, out_v, idx):
+    """Exact ``[[A, C], [C^T, B]] (pu, pv)`` (the Hessian is the same at every point)."""
+    A, C, B, bu, bv = data
+    for a in range(u.shape[0]):
+        s = 0.0
+        for b in range(u.shape[0]):
+            s += A[a, b] * pu[b]
+        for b in range(v.shape[0]):
+            s += C[a, b] * pv[b]
+        out_u[a] = s
+    for a in range(v.shape[0]):
+        s = 0.0
+        for b in range(u.shape[0]):
+            s += C[b, a] * pu[b]
+        for b in range(v.shape[0]):
+            s += B[a, b] * pv[b]
+        out_v[a] = s
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _hvp_h(data, i, u, v, pu, pv, out_u, out_v, idx):
+    """Exact ``(A_i pu, B pv)`` with ``A_i = Q diag(lam_i) Q^T`` (no coupling)."""
+    Q, lam, B, bu, bv = data
+    d = u.shape[0]
+    t = np.empty(d)
+    for k in range(d):
+        s = 0.0
+        for b in range(d):
+            s += Q[b, k] * pu[b]
+        t[k] = lam[i, k] * s
+    for a in range(d):
+        s = 0.0
+        for k in range(d):
+            s += Q[a, k] * t[k]
+        out_u[a] = s
+    for a in range(v.shape[0]):
+        s = 0.0
+        for b in range(v.shape[0]):
+            s += B[a, b] * pv[b]
+        out_v[a] = s
+
+
+register_hvp(QuadraticData, _hvp)
+register_hvp(SpreadQuadraticData, _hvp_h)

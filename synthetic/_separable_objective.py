@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from partialfed.synthetic._objective import register
+from partialfed.synthetic._objective import register, register_hvp
 
 __all__ = ["SeparableData"]
 
@@ -83,3 +83,31 @@ def _grad_v(data, i, u, v, out, idx):
 
 
 register(SeparableData, _loss, _grad_u, _grad_v)
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _hvp(data, i, u, v, pu, pv, out_u, out_v, idx):
+    """Exact Hessian-vector product: ``hess_uu = diag(phi''(u_j - a_ij) + mu)`` with
+    ``phi''(t) = (2 - 6 t^2) / (1 + t^2)^3``, ``hess_uv = Q``, ``hess_vv = R``."""
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    mu = par[0]
+    for j in range(u.shape[0]):
+        t = u[j] - a[k, j]
+        t2 = t * t
+        q = 1.0 + t2
+        out_u[j] = ((2.0 - 6.0 * t2) / (q * q * q) + mu) * pu[j]
+    for m in range(v.shape[0]):
+        out_v[m] = r[m] * pv[m]
+    if Q.shape[0] > 0:
+        for j in range(u.shape[0]):
+            qp = 0.0
+            for m in range(v.shape[0]):
+                qp += Q[j, m] * pv[m]
+            out_u[j] += qp  # + Q pv
+            pj = pu[j]
+            for m in range(v.shape[0]):
+                out_v[m] += Q[j, m] * pj  # + Q^T pu
+
+
+register_hvp(SeparableData, _hvp)

@@ -31,24 +31,43 @@ from partialfed.simulators._rng import sample_round
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _meta_clients(alg, data, S, sizes, c, nc, ul, vl, pul, pvl, ug, vg, Wu, Wv, idx, steps, meta,
-                  noise, t):  # fmt: skip
+def _meta_clients(
+    alg, data, S, sizes, c, nc, ul, vl, pul, pvl, ug, vg, Wu, Wv, idx, steps, meta, noise, t
+):
     """Local work of block ``c`` of ``nc`` of the sampled devices ``S`` (as ``_clients``)."""
     m = S.shape[0]
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
         size = sizes[i]
         if alg == Alg.DITTO:
-            ditto_local(data, i, ul[j], vl[j], pul[j], pvl[j], ug, vg, Wu[j], Wv[j], idx[j],
-                        steps, meta, noise, t, size)  # fmt: skip
+            ditto_local(
+                data,
+                i,
+                ul[j],
+                vl[j],
+                pul[j],
+                pvl[j],
+                ug,
+                vg,
+                Wu[j],
+                Wv[j],
+                idx[j],
+                steps,
+                meta,
+                noise,
+                t,
+                size,
+            )
         else:
-            perfedavg_local(data, i, ul[j], vl[j], Wu[j], Wv[j], idx[j], steps, meta, noise, t,
-                            size)  # fmt: skip
+            perfedavg_local(
+                data, i, ul[j], vl[j], Wu[j], Wv[j], idx[j], steps, meta, noise, t, size
+            )
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def run_meta_rounds(alg, steps, meta, noise, data, sizes, batch, U, V, PU, PV, rec, rec_meta,
-                    clients, threads):  # fmt: skip
+def run_meta_rounds(
+    alg, steps, meta, noise, data, sizes, batch, U, V, PU, PV, rec, rec_meta, clients, threads
+):
     """Run ``steps.T`` rounds of Per-FedAvg or Ditto in place; record into ``rec``/``rec_meta``.
 
     Parameters
@@ -131,12 +150,50 @@ def run_meta_rounds(alg, steps, meta, noise, data, sizes, batch, U, V, PU, PV, r
                 _copy(pvl[j], PV[i])
         if threads:
             for c in prange(nc):
-                _meta_clients(alg, data, S, sizes, c, nc, ul, vl, pul, pvl, U[0], vg, Wu, Wv,
-                              idx, steps, meta, noise, t)  # fmt: skip
+                _meta_clients(
+                    alg,
+                    data,
+                    S,
+                    sizes,
+                    c,
+                    nc,
+                    ul,
+                    vl,
+                    pul,
+                    pvl,
+                    U[0],
+                    vg,
+                    Wu,
+                    Wv,
+                    idx,
+                    steps,
+                    meta,
+                    noise,
+                    t,
+                )
         else:
             for c in range(nc):
-                _meta_clients(alg, data, S, sizes, c, nc, ul, vl, pul, pvl, U[0], vg, Wu, Wv,
-                              idx, steps, meta, noise, t)  # fmt: skip
+                _meta_clients(
+                    alg,
+                    data,
+                    S,
+                    sizes,
+                    c,
+                    nc,
+                    ul,
+                    vl,
+                    pul,
+                    pvl,
+                    U[0],
+                    vg,
+                    Wu,
+                    Wv,
+                    idx,
+                    steps,
+                    meta,
+                    noise,
+                    t,
+                )
         # Server: plain means of the sampled devices' u and v, in device order (FedAvg's).
         for c in range(d_u):
             s = 0.0

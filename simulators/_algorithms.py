@@ -132,7 +132,7 @@ ALGORITHMS = MappingProxyType(
             "shared",
             "global",
             "Ditto (Li et al. 2021): a global w = (u, v) trained by FedAvg, and on each sampled "
-            "device tau steps of a personal model w_i on F_i(w_i) + lam/2 ||w_i - w||^2.",
+            "device tau steps of a personal model w_i on F_i(w_i) + ditto_lam/2 ||w_i - w||^2.",
             "personal_models",
         ),
     }

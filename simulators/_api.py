@@ -71,7 +71,7 @@ class RunConfig:
         order) or ``"hf"`` (Hessian free: central difference with step ``hf_delta``).
     hf_delta : float
         Step of the Hessian-free variant's finite difference, in (0, 10^6].
-    lam : float
+    ditto_lam : float
         Ditto's proximal weight lambda (docs/references.md#li2021ditto), in [0, 10^6].
     """
 
@@ -87,7 +87,7 @@ class RunConfig:
     alpha: float = 0.01
     variant: str = "maml"
     hf_delta: float = 1e-3
-    lam: float = 0.1
+    ditto_lam: float = 0.1
 
     #: What each field accepts (``eval_every`` is bounded by ``T``; ``m`` by the problem's
     #: ``n``, which ``run`` checks).
@@ -105,7 +105,7 @@ class RunConfig:
             "alpha": [Interval(float, 0.0, 1e6)],
             "variant": [Options(str, VARIANTS)],
             "hf_delta": [Interval(float, 0.0, 1e6, closed="right")],
-            "lam": [Interval(float, 0.0, 1e6)],
+            "ditto_lam": [Interval(float, 0.0, 1e6)],
         }
     )
 

@@ -7,7 +7,7 @@ personal block) and optimises the meta-objective (docs/references.md#fallah2020-
     grad F~_i(w) = (I - alpha hess F_i(w)) grad F_i(w - alpha grad F_i(w)).          (M1)
 
 Ditto (docs/references.md#li2021ditto) trains a global model by FedAvg and, on each sampled
-device, a personal model ``w_i`` by steps on ``F_i(w_i) + lam/2 ||w_i - w^t||^2``.
+device, a personal model ``w_i`` by steps on ``F_i(w_i) + ditto_lam/2 ||w_i - w^t||^2``.
 
 Random numbers (``simulators._rng``), local step ``k`` of ``tau`` in round ``t`` on device ``i``:
 the outer gradient ``D'`` of Per-FedAvg, and every global step of Ditto, use the step counter
@@ -182,10 +182,10 @@ def ditto_local(data, i, u, v, pu, pv, ug, vg, Wu, Wv, idx, steps, meta, noise, 
     """Ditto's local work on device ``i`` (docs/references.md#li2021ditto), in place.
 
     Global model ``(u, v)``: ``tau`` FedAvg steps (counters ``k``). Personal model
-    ``(pu, pv)``: ``tau`` steps ``w_i <- w_i - gamma (grad~ F_i(w_i) + lam (w_i - w^t))``
+    ``(pu, pv)``: ``tau`` steps ``w_i <- w_i - gamma (grad~ F_i(w_i) + ditto_lam (w_i - w^t))``
     (counters ``2 tau + k``) towards the round's global model ``w^t = (ug, vg)``.
     """
-    tau, seed, lam = steps.tau_u, steps.seed, meta.lam
+    tau, seed, ditto_lam = steps.tau_u, steps.seed, meta.ditto_lam
     gu, gv = Wu[0], Wv[0]
     for k in range(tau):
         _sample_grad(data, i, u, v, gu, gv, idx, seed, noise, t, k, size)
@@ -196,9 +196,9 @@ def ditto_local(data, i, u, v, pu, pv, ug, vg, Wu, Wv, idx, steps, meta, noise, 
     for k in range(tau):
         _sample_grad(data, i, pu, pv, gu, gv, idx, seed, noise, t, 2 * tau + k, size)
         for c in range(pu.shape[0]):
-            pu[c] -= steps.gamma_u * (gu[c] + lam * (pu[c] - ug[c]))
+            pu[c] -= steps.gamma_u * (gu[c] + ditto_lam * (pu[c] - ug[c]))
         for c in range(pv.shape[0]):
-            pv[c] -= steps.gamma_v * (gv[c] + lam * (pv[c] - vg[c]))
+            pv[c] -= steps.gamma_v * (gv[c] + ditto_lam * (pv[c] - vg[c]))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -75,7 +75,7 @@ class Meta(NamedTuple):
     alpha: float
     variant: int
     hf_delta: float
-    lam: float
+    ditto_lam: float
 
     @classmethod
     def of(cls, config) -> Meta:
@@ -84,7 +84,7 @@ class Meta(NamedTuple):
             float(config.alpha),
             int(VARIANTS[config.variant]),
             float(config.hf_delta),
-            float(config.lam),
+            float(config.ditto_lam),
         )
 
 

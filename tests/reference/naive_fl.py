@@ -48,7 +48,9 @@ Metrics (recorded at rounds ``0, e, 2e, ..., T`` for ``eval_every = e``)
 ``loss = (1/n) sum_i F_i(u, v_i)``, ``grad_u_sq = ||(1/n) sum_i grad_u F_i(u, v_i)||^2`` (for
 ``local``: ``(1/n) sum_i ||grad_u F_i(u_i, v_i)||^2``), ``grad_v_sq = (1/n) sum_i
 ||grad_v F_i(u, v_i)||^2``, all at the start of the round, and for ``fedalt``/``fedrecon``
-``grad_u_sq_at_V_next = ||grad_u F(u^t, V^{t+1})||^2`` (NaN for the others and at round T).
+``grad_u_sq_at_V_next = ||grad_u F(u^t, V^{t+1})||^2`` (NaN for the others and at round T);
+``meta_grad_sq`` is NaN and ``personal_loss`` is ``loss`` (the personalised loss at the iterate).
+Per-FedAvg and Ditto are in ``naive_meta`` (``reference_run`` hands them over).
 """
 
 from __future__ import annotations
@@ -208,6 +210,10 @@ def reference_run(problem, cfg, clients, u0=None, V0=None):
         ``V`` and, for ``local``, ``U`` (one u per device; ``u`` is then their mean).
     """
     alg = cfg.algorithm
+    if alg in ("perfedavg", "ditto"):
+        from naive_meta import reference_meta_run
+
+        return reference_meta_run(problem, cfg, clients, u0, V0)
     clients = np.asarray(clients)
     assert clients.shape == (cfg.T, cfg.m)
     oracle = Oracle(problem, cfg.seed)
@@ -252,6 +258,8 @@ def reference_run(problem, cfg, clients, u0=None, V0=None):
             for i in S:
                 V[i] = new_v[i]
     result = {k: np.array(v) for k, v in out.items()}
+    result["meta_grad_sq"] = np.full(len(rounds), np.nan)
+    result["personal_loss"] = result["loss"].copy()
     result["rounds"] = np.array(rounds)
     result["V"] = V
     if per_device:

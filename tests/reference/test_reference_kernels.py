@@ -85,6 +85,9 @@ def compare(p, cfg, **init):
     assert_close("V", h.V, ref["V"])
     if cfg.algorithm == "local":
         assert_close("U", h.U, ref["U"])
+    if cfg.algorithm == "ditto":
+        assert_close("personal_U", h.personal_U, ref["personal_U"])
+        assert_close("personal_V", h.personal_V, ref["personal_V"])
     return h, ref
 
 

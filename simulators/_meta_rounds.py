@@ -4,7 +4,9 @@ The round structure is FedAvg's (``simulators._kernels.run_rounds`` with ``Alg.F
 devices sampled uniformly without replacement (``sample_round``, the same draws as every other
 algorithm), local work from the broadcast global ``w = (u, v)``, then the server's plain mean of
 the sampled devices' ``u`` and ``v`` summed in increasing device index; ``V`` holds ``n``
-copies of the global ``v``. The per-device work is in ``simulators._meta_kernels``.
+copies of the global ``v``. The per-device work is in ``simulators._meta_kernels``, whose
+point helpers (``hvp_at``, ``fd_hvp_at``, ``meta_grad_at``) are reachable from this module for
+any problem: ``problem.kernels(simulators._api.META_KERNEL_MODULES).hvp_at(...)``.
 
 The kernel is compiled without ``parallel=True``: the sampled devices are updated one after the
 other (``threads`` only reaches the population metrics). A parallel build compiled about twice
@@ -22,6 +24,9 @@ from partialfed.simulators._kernels import (  # noqa: F401
 )
 from partialfed.simulators._meta_kernels import (  # noqa: F401
     ditto_local,
+    fd_hvp_at,
+    hvp_at,
+    meta_grad_at,
     meta_metrics,
     perfedavg_local,
     personal_loss,

@@ -40,10 +40,12 @@ def test_one_algorithm_encoding():
         assert a.alg.name.lower() == name
     algs = simulators.ALGORITHMS
     assert {n for n, a in algs.items() if a.records_V_next} == {"fedalt", "fedrecon"}
-    assert {n for n, a in algs.items() if a.joint_steps} == {"fedsim", "fedavg"}
+    joint = {"fedsim", "fedavg", "perfedavg", "ditto"}
+    assert {n for n, a in algs.items() if a.joint_steps} == joint
     assert {n for n, a in algs.items() if a.per_device_u} == {"local"}
     assert {n for n, a in algs.items() if a.stateless_v} == {"fedrecon"}
-    assert {n for n, a in algs.items() if a.global_v} == {"fedavg"}
+    assert {n for n, a in algs.items() if a.global_v} == {"fedavg", "perfedavg", "ditto"}
+    assert {n for n, a in algs.items() if a.meta} == {"perfedavg", "ditto"}
 
 
 def _kernel_call(p, T):

@@ -53,7 +53,7 @@ def test_history_shapes_and_frame(problem, algorithm):
         np.testing.assert_allclose(h.u, h.U.mean(axis=0), rtol=1e-15)
     else:
         assert h.U is None
-    if algorithm == "fedavg":
+    if simulators.ALGORITHMS[algorithm].global_v:
         assert np.all(h.V == h.V[0])  # one global v
     frame = h.to_frame()
     # a family with a region function (representation) also records where its iterates are
@@ -100,8 +100,12 @@ def test_non_sampled_devices_unchanged(problem, algorithm):
     h = simulators.run(problem, cfg)
     sampled = np.zeros(problem.n, bool)
     sampled[h.clients[0]] = True
-    if algorithm == "fedavg":  # v is global: every row is the average of the sampled ones
+    if simulators.ALGORITHMS[algorithm].global_v:
+        # v is global: every row is the average of the sampled ones
         assert np.all(h.V == h.V[0]) and not np.allclose(h.V[0], V0.mean(axis=0))
+        if h.personal_V is not None:  # Ditto: personal models start at the global model
+            start = np.tile(V0.mean(axis=0), ((~sampled).sum(), 1))
+            np.testing.assert_array_equal(h.personal_V[~sampled], start)
         return
     np.testing.assert_array_equal(h.V[~sampled], V0[~sampled])
     if problem.d_v:

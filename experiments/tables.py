@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Display order of the algorithms (others follow alphabetically).
-ALGORITHM_ORDER = ("fedalt", "fedsim", "fedavg", "local", "fedrecon")
+ALGORITHM_ORDER = ("fedalt", "fedsim", "fedavg", "local", "fedrecon", "perfedavg", "ditto")
 
 #: Final metrics averaged by ``summarize``.
 SUMMARY_METRICS = ("gap", "grad_u_sq", "grad_v_sq")

@@ -73,7 +73,7 @@ class Algorithm:
 META = frozenset({Alg.PERFEDAVG, Alg.DITTO})
 
 # Update rules: docs/references.md#pillutla2022-fedalt, docs/references.md#pillutla2022-fedsim,
-# docs/references.md#fallah2020-algorithm, docs/references.md#li2021ditto.
+# docs/references.md#fallah2020-algorithm, docs/references.md#li2021-ditto.
 #: The algorithms ``run`` knows, by name.
 ALGORITHMS = MappingProxyType(
     {

@@ -72,7 +72,7 @@ class RunConfig:
     hf_delta : float
         Step of the Hessian-free variant's finite difference, in (0, 10^6].
     ditto_lam : float
-        Ditto's proximal weight lambda (docs/references.md#li2021ditto), in [0, 10^6].
+        Ditto's proximal weight lambda (docs/references.md#li2021-ditto), in [0, 10^6].
     """
 
     algorithm: str = "fedalt"

@@ -6,7 +6,7 @@ personal block) and optimises the meta-objective (docs/references.md#fallah2020-
     F~(w) = (1/n) sum_i F_i(w - alpha grad F_i(w)),
     grad F~_i(w) = (I - alpha hess F_i(w)) grad F_i(w - alpha grad F_i(w)).          (M1)
 
-Ditto (docs/references.md#li2021ditto) trains a global model by FedAvg and, on each sampled
+Ditto (docs/references.md#li2021-ditto) trains a global model by FedAvg and, on each sampled
 device, a personal model ``w_i`` by steps on ``F_i(w_i) + ditto_lam/2 ||w_i - w^t||^2``.
 
 Random numbers (``simulators._rng``), local step ``k`` of ``tau`` in round ``t`` on device ``i``:
@@ -179,7 +179,7 @@ def perfedavg_local(data, i, u, v, Wu, Wv, idx, steps, meta, noise, t, size):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def ditto_local(data, i, u, v, pu, pv, ug, vg, Wu, Wv, idx, steps, meta, noise, t, size):
-    """Ditto's local work on device ``i`` (docs/references.md#li2021ditto), in place.
+    """Ditto's local work on device ``i`` (docs/references.md#li2021-ditto), in place.
 
     Global model ``(u, v)``: ``tau`` FedAvg steps (counters ``k``). Personal model
     ``(pu, pv)``: ``tau`` steps ``w_i <- w_i - gamma (grad~ F_i(w_i) + ditto_lam (w_i - w^t))``

@@ -169,7 +169,15 @@ def add_plot(p: argparse.ArgumentParser) -> None:
 
 #: What ``--metric`` accepts: ``gap`` and ``simulators.METRICS`` (restated so that a bad value
 #: fails before the plotting libraries load; a test asserts that both agree).
-PLOT_METRICS = ("gap", "loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
+PLOT_METRICS = (
+    "gap",
+    "loss",
+    "grad_u_sq",
+    "grad_v_sq",
+    "grad_u_sq_at_V_next",
+    "meta_grad_sq",
+    "personal_loss",
+)
 
 
 def plot(args: argparse.Namespace) -> int:

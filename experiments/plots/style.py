@@ -60,8 +60,10 @@ COLORS = {
     "fedavg": "#009E73",
     "local": "#CC79A7",
     "fedrecon": "#E69F00",
+    "perfedavg": "#56B4E9",
+    "ditto": "#000000",
 }
-_SPARE = ("#56B4E9", "#F0E442", "#000000", "#999999")
+_SPARE = ("#F0E442", "#999999", "#882255", "#44AA99")
 
 #: Fixed line style per algorithm (so figures also read in black and white).
 LINESTYLES = {
@@ -70,10 +72,20 @@ LINESTYLES = {
     "fedavg": "-.",
     "local": ":",
     "fedrecon": (0, (5, 1, 1, 1, 1, 1)),
+    "perfedavg": (0, (8, 2)),
+    "ditto": (0, (3, 1, 1, 1, 1, 1, 1, 1)),
 }
 
 #: Fixed marker per algorithm (drawn every few points, so overlapping curves stay apart).
-MARKERS = {"fedalt": "o", "fedsim": "s", "fedavg": "^", "local": "D", "fedrecon": "v"}
+MARKERS = {
+    "fedalt": "o",
+    "fedsim": "s",
+    "fedavg": "^",
+    "local": "D",
+    "fedrecon": "v",
+    "perfedavg": "P",
+    "ditto": "X",
+}
 
 #: Mathtext symbol of each knob and constant (axis labels, titles, tick captions).
 SYMBOLS = {
@@ -94,6 +106,8 @@ SYMBOLS = {
     "T": r"$T$",
     "L_u": r"$L_u$",
     "L_v": r"$L_v$",
+    "alpha": r"$\alpha$",
+    "ditto_lam": r"$\lambda$",
 }
 
 #: Axis labels of the metrics and of common knobs (symbols in mathtext).
@@ -103,6 +117,8 @@ LABELS = {
     "grad_u_sq": r"$\|\nabla_u F(u^t, V^t)\|^2$",
     "grad_v_sq": r"$\frac{1}{n}\sum_i \|\nabla_v F_i(u^t, v_i^t)\|^2$",
     "grad_u_sq_at_V_next": r"$\|\nabla_u F(u^t, V^{t+1})\|^2$",
+    "meta_grad_sq": r"$\|\nabla \tilde F(w^t)\|^2$",
+    "personal_loss": r"personalised loss $\frac{1}{n}\sum_i F_i(\mathrm{model}_i^t)$",
     "round": "round $t$",
     "delta": r"gradient diversity $\delta$",
     "m": "participation $m/n$",

@@ -10,14 +10,17 @@ import sys
 import matplotlib
 import pytest
 
+from partialfed import simulators
 from partialfed.experiments import plots, store, tables
 
 
 def test_each_algorithm_has_a_fixed_distinct_colour_and_style():
-    algs = ("fedalt", "fedsim", "fedavg", "local", "fedrecon")
+    algs = tables.ALGORITHM_ORDER
+    assert set(algs) == set(simulators.ALGORITHMS)
     assert [plots.color_of(a) for a in algs] == [plots.COLORS[a] for a in algs]
     assert len({plots.COLORS[a] for a in algs}) == len(algs)
     assert len({str(plots.LINESTYLES[a]) for a in algs}) == len(algs)
+    assert len({plots.MARKERS[a] for a in algs}) == len(algs)
     assert plots.color_of("other") == plots.color_of("other")
     assert matplotlib.get_backend().lower() == "agg"
 

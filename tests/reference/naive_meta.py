@@ -1,7 +1,7 @@
 """Plain-NumPy reference implementations of Per-FedAvg (MAML, FO, HF) and Ditto.
 
 Written from the update rules of Fallah et al. (2020) (docs/references.md#fallah2020-algorithm)
-and Li et al. (2021) (docs/references.md#li2021ditto) as docs/architecture.md#the-algorithms
+and Li et al. (2021) (docs/references.md#li2021-ditto) as docs/architecture.md#the-algorithms
 states them, one device and one local step at a time. ``simulators.run`` must agree with it to
 1e-12 (tests/reference/test_reference_meta.py).
 

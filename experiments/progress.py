@@ -28,8 +28,9 @@ from contextlib import contextmanager
 
 __all__ = ["Progress", "Study", "wanted"]
 
-#: Families whose kernel state was looked up in this process (a family's problems share one
-#: data type, hence one compiled variant of the round kernel).
+#: ``(family, meta)`` pairs whose kernel state was looked up in this process (a family's
+#: problems share one data type, hence one compiled variant of each round kernel: ``meta`` for
+#: the Per-FedAvg/Ditto kernel, the other for the rest).
 _LOOKED_UP: set = set()
 
 #: Seconds between redraws of a bar whose count does not move (a long run, a compilation):
@@ -99,18 +100,19 @@ class Progress:
         cell's problem is neither compiled in this process nor in the on-disk cache."""
         if not self.active:
             return
-        from partialfed.simulators import kernel_state
+        from partialfed.simulators import ALGORITHMS, kernel_state
 
         for cell in cells:
-            if cell.family in _LOOKED_UP:  # before building: a pool's parent builds one
+            kind = (cell.family, ALGORITHMS[cell.run.algorithm].meta)
+            if kind in _LOOKED_UP:  # before building: a pool's parent builds one
                 continue
             try:
                 problem = cell.problem()
             except Exception:  # noqa: BLE001 - the run itself reports a problem that fails
                 continue
-            _LOOKED_UP.add(cell.family)
+            _LOOKED_UP.add(kind)
             try:
-                state = kernel_state(problem)
+                state = kernel_state(problem, cell.run.algorithm)
             except Exception:  # noqa: BLE001 - a message is not worth failing a run for
                 continue
             if state == "cold":

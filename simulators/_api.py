@@ -316,7 +316,7 @@ def run(
                 bool(parallel),
             )
             rec = np.hstack([rec, rec_meta])
-            return int(bad), rounds, rec, clients, U, V_now, (PU, PV)
+            return int(bad), rounds, rec, clients, U, V_now, (PU, PV) if ditto else None
         bad = kernels.run_rounds(
             alg.alg,
             steps,

@@ -69,7 +69,9 @@ def test_nothing_is_shown_or_wrapped_when_progress_is_off(capsys):
 def test_compilation_is_announced_once_before_the_first_run(monkeypatch):
     monkeypatch.setattr(progress, "_LOOKED_UP", set())
     states = []
-    monkeypatch.setattr(simulators, "kernel_state", lambda p: states.append(p.name) or "cold")
+    monkeypatch.setattr(
+        simulators, "kernel_state", lambda p, algorithm="fedalt": states.append(p.name) or "cold"
+    )
     lines = []
     pg = progress.Progress(bars=False, log=lines.append)
     cells = [Cell.of("quadratic", dict(n=4), dict(T=3, m=2, seed=s)) for s in range(3)]
@@ -106,6 +108,16 @@ def test_kernel_state_reads_memory_and_the_on_disk_index():
     assert sig in dispatcher.overloads  # the arguments are typed as run() types them
     assert _warm._on_disk(dispatcher, sig)  # a cache=True kernel: compiled means written
     assert not _warm._on_disk(dispatcher, sig[:-1])  # a signature never compiled
+    # Per-FedAvg and Ditto have a kernel of their own, typed as run() types it.
+    meta = p.kernels(simulators._api.META_KERNEL_MODULES).run_meta_rounds
+    meta_sig = tuple(meta.typeof_pyval(a) for a in _warm._meta_arguments(p))
+    before = simulators.kernel_state(p, "perfedavg")
+    assert before in ("disk", "cold") if meta_sig not in meta.overloads else before == "memory"
+    simulators.run(p, simulators.RunConfig("ditto", T=2, m=2))
+    assert meta_sig in meta.overloads
+    assert simulators.kernel_state(p, "perfedavg") == "memory"
+    with pytest.raises(ValueError, match="'algorithm' parameter of kernel_state"):
+        simulators.kernel_state(p, "fedprox")
 
 
 def synthetic_problem():

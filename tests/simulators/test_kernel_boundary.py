@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from partialfed import simulators, synthetic
-from partialfed.simulators._records import Alg, Noise, Steps
+from partialfed.simulators._records import VARIANTS, Alg, Meta, Noise, Steps, Variant
 
 
 def test_steps_carry_every_step_parameter_under_its_config_name():
@@ -21,9 +21,15 @@ def test_steps_carry_every_step_parameter_under_its_config_name():
     )
     steps = Steps.of(cfg)
     config_fields = {f.name for f in dataclasses.fields(simulators.RunConfig)}
-    assert set(Steps._fields) == config_fields - {"algorithm"}
+    # The step parameters travel in Steps, Per-FedAvg's and Ditto's in Meta.
+    assert set(Steps._fields) | set(Meta._fields) == config_fields - {"algorithm"}
+    assert not set(Steps._fields) & set(Meta._fields)
     for name in Steps._fields:
         assert getattr(steps, name) == getattr(cfg, name), name
+    meta_cfg = simulators.RunConfig("perfedavg", alpha=0.3, variant="hf", hf_delta=0.5, ditto_lam=2)
+    meta = Meta.of(meta_cfg)
+    assert (meta.alpha, meta.hf_delta, meta.ditto_lam) == (0.3, 0.5, 2.0)
+    assert meta.variant == VARIANTS["hf"] == Variant.HF and type(meta.ditto_lam) is float
     # Typed as declared: an integer step size still reaches the kernel as a float.
     assert type(steps.gamma_u) is float and type(steps.T) is int
 

@@ -46,7 +46,15 @@ def test_degenerate_case_is_gradient_descent(family, algorithm):
     L = p.constants.L_u
     assert p.constants.is_exact("L_u") or p.constants.kind["L_u"] == "certified"
     cfg = simulators.RunConfig(
-        algorithm, T=N_ROUNDS, m=1, tau_u=1, tau_v=1, gamma_u=1.0 / L, gamma_v=1.0, seed=4
+        algorithm,
+        T=N_ROUNDS,
+        m=1,
+        tau_u=1,
+        tau_v=1,
+        gamma_u=1.0 / L,
+        gamma_v=1.0,
+        seed=4,
+        alpha=0.0,  # Per-FedAvg without adaptation (the others do not read alpha)
     )
     h = simulators.run(p, cfg)
     assert h.status == "ok"

@@ -95,6 +95,13 @@ BAD_FIELDS = [
         r"\[1, 100\]\. Got 0\.",
     ),
     ("eval_every", 101, ValueError, r"'eval_every' parameter .* \[1, 100\]\. Got 101\."),
+    ("alpha", -0.01, ValueError, r"'alpha' parameter of RunConfig must be a finite real number"),
+    ("alpha", math.nan, ValueError, r"'alpha' parameter .* Got nan\."),
+    ("variant", "sgd", ValueError, r"'variant' parameter of RunConfig must be .*'maml'.* Got"),
+    ("variant", 0, ValueError, r"'variant' parameter of RunConfig must be"),
+    ("hf_delta", 0.0, ValueError, r"'hf_delta' parameter of RunConfig must be .*\(0, 1e\+06\]"),
+    ("hf_delta", math.inf, ValueError, r"'hf_delta' parameter .* Got inf\."),
+    ("ditto_lam", -1.0, ValueError, r"'ditto_lam' parameter of RunConfig must be a finite real"),
 ]
 
 

@@ -42,7 +42,7 @@ RUN_FIELDS = {f.name: f.default for f in dataclasses.fields(simulators.RunConfig
 SINGLE_BLOCK = {"gamma": "gamma_u", "L": "L_u", "sigma": "sigma_u", "zeta": "delta", "tau": "tau_u"}
 
 #: The run fields that are theory symbols (``Cell.values``).
-RUN_SYMBOLS = ("m", "T", "tau_u", "tau_v", "gamma_u", "gamma_v")
+RUN_SYMBOLS = ("m", "T", "tau_u", "tau_v", "gamma_u", "gamma_v", "alpha")
 
 #: Keys of a stored spec (``Cell.spec``); ``init_seed`` is optional.
 SPEC_KEYS = frozenset({"family", "seed", "problem", "run", "init_seed"})
@@ -259,13 +259,14 @@ class Cell:
         """Values of every theory symbol the cell determines (with its run, when given).
 
         The problem's constants (``L_u, ..., F_low, chi``) and ``n``, the run's fields (``m, T,
-        tau_u, tau_v, gamma_u, gamma_v``), the symbols of :data:`SINGLE_BLOCK`, and with a
-        run's ``frame`` (rows ordered by ``round``) ``Delta_F0 = max(F(u^0, V^0) - F_low, 0)``
-        and ``Delta_FT = F(u^0, V^0) - F(u^T, V^T)``.
+        tau_u, tau_v, gamma_u, gamma_v``, and ``alpha`` for ``perfedavg``), the symbols of
+        :data:`SINGLE_BLOCK`, and with a run's ``frame`` (rows ordered by ``round``)
+        ``Delta_F0 = max(F(u^0, V^0) - F_low, 0)`` and ``Delta_FT = F(u^0, V^0) - F(u^T, V^T)``.
         """
         problem = self.problem()
         values = dict(problem.constants.as_dict(), n=problem.n)
-        values.update({k: getattr(self.run, k) for k in RUN_SYMBOLS})
+        run = self.run.as_dict()  # alpha only for the algorithm that reads it (perfedavg)
+        values.update({k: run[k] for k in RUN_SYMBOLS if k in run})
         if frame is not None:
             loss = frame.sort_values("round")["loss"].to_numpy()
             values["Delta_F0"] = max(float(loss[0]) - values["F_low"], 0.0)
@@ -302,9 +303,8 @@ def execute(cell: Cell) -> store.RunResult:
         if cell.init_seed is not None:
             u0, V0 = problem.init(cell.init_seed)
         history = simulators.run(problem, cell.run, u0=u0, V0=V0)
-        frame = pd.DataFrame(
-            {"round": history.rounds, **{m: getattr(history, m) for m in store.METRICS}}
-        )
+        names = (*store.METRICS, *simulators.PERSONAL_METRICS)
+        frame = pd.DataFrame({"round": history.rounds, **{m: getattr(history, m) for m in names}})
         if history.region is not None:  # families with a region (simulators.REGION)
             frame["region"] = history.region
         status, message = history.status, history.message

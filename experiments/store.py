@@ -85,8 +85,24 @@ def _metrics() -> tuple:
     return METRICS
 
 
+def _personal_metrics() -> tuple:
+    """``simulators.PERSONAL_METRICS`` (optional columns of a stored run), imported on use."""
+    from partialfed.simulators import PERSONAL_METRICS
+
+    return PERSONAL_METRICS
+
+
 def _result_columns() -> tuple:
-    return ("round", *_metrics(), "gap", "status", "message", "elapsed_s", "hash")
+    return (
+        "round",
+        *_metrics(),
+        *_personal_metrics(),
+        "gap",
+        "status",
+        "message",
+        "elapsed_s",
+        "hash",
+    )
 
 
 def __getattr__(name: str):
@@ -167,8 +183,9 @@ def encode(result: RunResult) -> bytes:
     def column(name, dtype):
         return np.asarray(frame[name], dtype=dtype) if len(frame) else np.empty(0, dtype=dtype)
 
-    # "region" (simulators.REGION) only for families that record it: other files are unchanged.
-    extra = [m for m in ("region",) if m in frame.columns]
+    # "region" (simulators.REGION) only for families that record it, and the personalisation
+    # metrics (simulators.PERSONAL_METRICS) when the frame has them: other files are unchanged.
+    extra = [m for m in (*_personal_metrics(), "region") if m in frame.columns]
     table = pa.table(
         {
             "round": column("round", np.int64),

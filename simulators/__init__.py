@@ -16,6 +16,7 @@ install_numba_locator(_Path(__file__).parent)  # before any @njit(cache=True) be
 from partialfed.simulators._api import (
     ALGORITHMS,
     METRICS,
+    PERSONAL_METRICS,
     REGION,
     Algorithm,
     History,
@@ -27,6 +28,7 @@ from partialfed.simulators._warm import kernel_state
 __all__ = [
     "ALGORITHMS",
     "METRICS",
+    "PERSONAL_METRICS",
     "REGION",
     "Algorithm",
     "History",

@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from partialfed.simulators._records import Alg
 
-__all__ = ["ALGORITHMS", "Algorithm", "META"]
+__all__ = ["ALGORITHMS", "Algorithm", "META", "META_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class Algorithm:
         ``"personal"`` (each device keeps its v_i), ``"stateless"`` (v_i restarts from its
         initial value every round) or ``"global"`` (one v, averaged like u).
     description : str
+    personal : str
+        Where the personalised loss (``History.personal_loss``) is evaluated: ``"iterate"``
+        (the iterate ``(u, v_i)``: FedAlt, FedSim and the baselines; for ``fedavg`` the global
+        model itself, without fine-tuning), ``"adapted"`` (Per-FedAvg: ``w - alpha grad
+        F_i(w)``, one step of local adaptation) or ``"personal_models"`` (Ditto's ``w_i``).
+    reads : tuple of str
+        The fields of ``META_FIELDS`` (RunConfig fields of the full-personalisation baselines)
+        that this algorithm reads; ``RunConfig.as_dict`` leaves the others out.
     """
 
     alg: Alg
@@ -36,6 +44,7 @@ class Algorithm:
     v: str
     description: str
     personal: str = "iterate"
+    reads: tuple = ()
 
     @property
     def joint_steps(self) -> bool:
@@ -68,6 +77,9 @@ class Algorithm:
         """Runs in the full-personalisation kernel (``simulators._meta_rounds``)."""
         return self.alg in META
 
+
+#: The RunConfig fields read only by the full-personalisation baselines (``Algorithm.reads``).
+META_FIELDS = ("alpha", "variant", "hf_delta", "ditto_lam")
 
 #: The algorithms of the full-personalisation kernel.
 META = frozenset({Alg.PERFEDAVG, Alg.DITTO})
@@ -125,6 +137,7 @@ ALGORITHMS = MappingProxyType(
             "on the meta-objective F_i(w - alpha grad F_i(w)) (variant maml, fo or hf); the "
             "server averages w.",
             "adapted",
+            ("alpha", "variant", "hf_delta"),
         ),
         "ditto": Algorithm(
             Alg.DITTO,
@@ -134,6 +147,7 @@ ALGORITHMS = MappingProxyType(
             "Ditto (Li et al. 2021): a global w = (u, v) trained by FedAvg, and on each sampled "
             "device tau steps of a personal model w_i on F_i(w_i) + ditto_lam/2 ||w_i - w||^2.",
             "personal_models",
+            ("ditto_lam",),
         ),
     }
 )

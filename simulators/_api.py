@@ -11,24 +11,31 @@ import pandas as pd
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators import _meta_kernels, _meta_rounds
-from partialfed.simulators._algorithms import ALGORITHMS, Algorithm
+from partialfed.simulators._algorithms import ALGORITHMS, META_FIELDS, Algorithm
 from partialfed.simulators._records import VARIANTS, Meta, Noise, Steps
 from partialfed.synthetic import Problem
 from partialfed.synthetic import _kernels as _metric_kernels
 from partialfed.synthetic._objective import has_region
 
-__all__ = ["ALGORITHMS", "Algorithm", "RunConfig", "History", "run", "METRICS", "REGION"]
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "RunConfig",
+    "History",
+    "run",
+    "METRICS",
+    "PERSONAL_METRICS",
+    "REGION",
+]
 
 
 #: Per-round metrics recorded by ``run``.
-METRICS = (
-    "loss",
-    "grad_u_sq",
-    "grad_v_sq",
-    "grad_u_sq_at_V_next",
-    "meta_grad_sq",
-    "personal_loss",
-)
+METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
+
+#: Per-round personalisation metrics, recorded by ``run`` for every algorithm (``History``
+#: documents them). Kept apart from ``METRICS``, which a stored result must have: results stored
+#: before these existed stay valid, and the store writes these when a run's frame has them.
+PERSONAL_METRICS = ("meta_grad_sq", "personal_loss")
 
 #: The extra per-round column recorded for a family with a registered region function
 #: (``synthetic._objective.register``): ``max_i region(u^t, v_i^t)``, at most 1 exactly when the
@@ -73,6 +80,10 @@ class RunConfig:
         Step of the Hessian-free variant's finite difference, in (0, 10^6].
     ditto_lam : float
         Ditto's proximal weight lambda (docs/references.md#li2021-ditto), in [0, 10^6].
+
+    The last four are read only by ``perfedavg`` (``alpha``, ``variant``, ``hf_delta``) and
+    ``ditto`` (``ditto_lam``): for any other algorithm they are validated, then set to their
+    defaults, and ``as_dict`` leaves out those an algorithm does not read.
     """
 
     algorithm: str = "fedalt"
@@ -118,9 +129,17 @@ class RunConfig:
                 f"The 'tau_v' parameter of RunConfig must equal tau_u (={self.tau_u}) for "
                 f"algorithm '{self.algorithm}', which takes joint steps. Got {self.tau_v}."
             )
+        # A field of META_FIELDS that the algorithm does not read (checked above all the same)
+        # takes its default: runs that differ only there are one run, equal and hashed alike.
+        for name in set(META_FIELDS) - set(ALGORITHMS[self.algorithm].reads):
+            object.__setattr__(self, name, self.__dataclass_fields__[name].default)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields by name, without the ``META_FIELDS`` that the algorithm does not read
+        (``Algorithm.reads``): the run's spec, so a FedAlt run is stored and hashed as before
+        these fields existed, and two runs that differ only in unread fields are one run."""
+        unread = set(META_FIELDS) - set(ALGORITHMS[self.algorithm].reads)
+        return {k: v for k, v in asdict(self).items() if k not in unread}
 
 
 @dataclass
@@ -191,9 +210,10 @@ class History:
     personal_V: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per recorded round: ``round``, the metrics, ``region`` (when recorded),
-        ``status``."""
-        frame = pd.DataFrame({"round": self.rounds, **{k: getattr(self, k) for k in METRICS}})
+        """One row per recorded round: ``round``, the ``METRICS``, the ``PERSONAL_METRICS``,
+        ``region`` (when recorded), ``status``."""
+        names = (*METRICS, *PERSONAL_METRICS)
+        frame = pd.DataFrame({"round": self.rounds, **{k: getattr(self, k) for k in names}})
         if self.region is not None:
             frame[REGION] = self.region
         frame["status"] = self.status

@@ -79,7 +79,7 @@ def compare(p, cfg, **init):
     assert h.status == "ok", h.message
     ref = reference_run(p, cfg, h.clients, **init)
     np.testing.assert_array_equal(h.rounds, ref["rounds"])
-    for name in simulators.METRICS:
+    for name in (*simulators.METRICS, *simulators.PERSONAL_METRICS):
         assert_close(name, getattr(h, name), ref[name])
     assert_close("u", h.u, ref["u"])
     assert_close("V", h.V, ref["V"])

@@ -101,7 +101,7 @@ def test_plot_refuses_non_numeric_metrics(capsys, tmp_path, metric):
 def test_plot_metrics_are_the_simulators_metrics():
     from partialfed.experiments.cli.sweeps import PLOT_METRICS
 
-    assert PLOT_METRICS == ("gap", *simulators.METRICS)
+    assert PLOT_METRICS == ("gap", *simulators.METRICS, *simulators.PERSONAL_METRICS)
 
 
 @pytest.mark.parametrize("chi", [1e-200, 1e-300, 5e-324])

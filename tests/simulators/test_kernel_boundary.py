@@ -26,10 +26,11 @@ def test_steps_carry_every_step_parameter_under_its_config_name():
     assert not set(Steps._fields) & set(Meta._fields)
     for name in Steps._fields:
         assert getattr(steps, name) == getattr(cfg, name), name
-    meta_cfg = simulators.RunConfig("perfedavg", alpha=0.3, variant="hf", hf_delta=0.5, ditto_lam=2)
-    meta = Meta.of(meta_cfg)
-    assert (meta.alpha, meta.hf_delta, meta.ditto_lam) == (0.3, 0.5, 2.0)
-    assert meta.variant == VARIANTS["hf"] == Variant.HF and type(meta.ditto_lam) is float
+    meta = Meta.of(simulators.RunConfig("perfedavg", alpha=0.3, variant="hf", hf_delta=0.5))
+    assert (meta.alpha, meta.hf_delta) == (0.3, 0.5)
+    assert meta.variant == VARIANTS["hf"] == Variant.HF
+    meta = Meta.of(simulators.RunConfig("ditto", ditto_lam=2))
+    assert meta.ditto_lam == 2.0 and type(meta.ditto_lam) is float
     # Typed as declared: an integer step size still reaches the kernel as a float.
     assert type(steps.gamma_u) is float and type(steps.T) is int
 

@@ -35,7 +35,7 @@ def test_history_shapes_and_frame(problem, algorithm):
     )
     assert h.knobs == dict(problem.knobs)
     assert h.F_low == problem.constants.F_low
-    for name in simulators.METRICS:
+    for name in (*simulators.METRICS, *simulators.PERSONAL_METRICS):
         metric = getattr(h, name)
         assert metric.shape == (R,) and metric.dtype == np.float64, name
     for name in ("loss", "grad_u_sq", "grad_v_sq"):
@@ -58,7 +58,8 @@ def test_history_shapes_and_frame(problem, algorithm):
     frame = h.to_frame()
     # a family with a region function (representation) also records where its iterates are
     region = [simulators.REGION] if h.region is not None else []
-    assert list(frame.columns) == ["round", *simulators.METRICS, *region, "status"]
+    personal = list(simulators.PERSONAL_METRICS)
+    assert list(frame.columns) == ["round", *simulators.METRICS, *personal, *region, "status"]
     if h.region is not None:
         assert h.region.shape == (R,) and np.all(np.isfinite(h.region))
     assert len(frame) == R

@@ -22,7 +22,7 @@ from numba import njit
 
 from partialfed._constraints import Interval, validate_args
 from partialfed.synthetic._linalg import gram_top, row_norms
-from partialfed.synthetic._objective import register
+from partialfed.synthetic._objective import register, register_hvp
 from partialfed.synthetic._problem import NOISE, SEED, Constants, Problem
 
 OWNER = "synthetic.make('logistic')"
@@ -111,6 +111,46 @@ def _grad_v(data, i, u, v, out, idx):
 
 
 register(LogisticData, _loss, _grad_u, _grad_v)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hvp(data, i, u, v, pu, pv, out_u, out_v, idx):
+    """Exact Hessian-vector product (of the minibatch ``idx`` when given): the data term
+    ``(1/N) sum_j ell''(z_j) y_j^2 (x_j^T p) x_j`` with ``x_j = (a_j, c_j)`` and
+    ``ell''(z) = e^{-|z|} / (1 + e^{-|z|})^2``, plus ``lam phi''(x_c) p_c`` with
+    ``phi''(t) = (2 - 6 t^2) / (1 + t^2)^3``."""
+    A, C, y, start, par = data
+    lam = par[0]
+    out_u[:] = 0.0
+    out_v[:] = 0.0
+    lo = start[i]
+    exact = idx.shape[0] == 0
+    nb = start[i + 1] - lo if exact else idx.shape[0]
+    for jj in range(nb):
+        row = lo + jj if exact else lo + idx[jj]
+        z = _margin(A, C, y, row, u, v)
+        e = math.exp(-abs(z))
+        xp = 0.0
+        for c in range(u.shape[0]):
+            xp += A[row, c] * pu[c]
+        for c in range(v.shape[0]):
+            xp += C[row, c] * pv[c]
+        s = e / ((1.0 + e) * (1.0 + e)) * y[row] * y[row] * xp
+        for c in range(u.shape[0]):
+            out_u[c] += s * A[row, c]
+        for c in range(v.shape[0]):
+            out_v[c] += s * C[row, c]
+    for c in range(u.shape[0]):
+        t2 = u[c] * u[c]
+        q = 1.0 + t2
+        out_u[c] = out_u[c] / nb + lam * (2.0 - 6.0 * t2) / (q * q * q) * pu[c]
+    for c in range(v.shape[0]):
+        t2 = v[c] * v[c]
+        q = 1.0 + t2
+        out_v[c] = out_v[c] / nb + lam * (2.0 - 6.0 * t2) / (q * q * q) * pv[c]
+
+
+register_hvp(LogisticData, _hvp)
 
 
 #: What each knob of ``logistic`` accepts (checked before the body runs).

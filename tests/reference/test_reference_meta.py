@@ -2,10 +2,12 @@
 
 Every variant (``maml``, ``fo``, ``hf``) on three kinds of objective: a quadratic with additive
 noise (exact HVP), the separable model (exact non-constant Hessian) and logistic regression with
-minibatches (no exact HVP: the finite-difference fallback, and the three samples D, D', D'' as
-three minibatches). Agreement to 1e-12, replaying the same devices and noise; alpha = 0 gives
-FedAvg bit for bit; the first-order variant equals exact MAML on a linear model; and wrong
-variants of the algorithm (mutants of the reference) are told apart by the same comparison.
+minibatches (the three samples D, D', D'' as three minibatches, the exact HVP on D''). The
+finite-difference HVP of the families without an exact one (representation, sawtooth) is
+compared with the reference in test_reference_kernels (every family, default variant ``maml``).
+Agreement to 1e-12, replaying the same devices and noise; alpha = 0 gives FedAvg bit for bit;
+the first-order variant equals MAML on a linear user objective (generated kernels, FD HVP); and
+wrong variants of the algorithm (mutants of the reference) are told apart by the same comparison.
 """
 
 from __future__ import annotations

@@ -21,12 +21,14 @@ EXACT = {
     "quadratic": dict(n=4, d_u=3, d_v=2, chi=0.5, seed=1),
     "quadratic-spread": dict(n=4, d_u=3, d_v=2, chi=0.0, hessian_spread=0.5, seed=1),
     "separable": dict(n=4, d_u=3, d_v=2, chi=0.5, seed=1),
+    "logistic": dict(n=4, d_u=3, d_v=2, samples=6, seed=1),
 }
 
 
 def make(key):
-    family = key.split("-")[0]
-    return synthetic.make(family, **EXACT.get(key, dict(n=4, d_u=3, d_v=2, seed=1)))
+    if key == "representation":
+        return synthetic.make(key, n=4, d=3, k=2, samples=6, seed=1)
+    return synthetic.make(key.split("-")[0], **EXACT[key])
 
 
 def point(p, seed):
@@ -65,9 +67,9 @@ def test_finite_difference_hvp_error_is_second_order():
 
 
 def test_fallback_hvp_without_exact_one():
-    """Logistic regression registers no exact HVP: the kernels' fallback agrees with a coarse
-    central difference to its truncation error and is symmetric (p^T H q = q^T H p)."""
-    p = synthetic.make("logistic", n=4, d_u=3, d_v=2, samples=6, seed=1)
+    """The representation model registers no exact HVP: the kernels' fallback agrees with a
+    coarse central difference to its truncation error and is symmetric (p^T H q = q^T H p)."""
+    p = synthetic.make("representation", n=4, d=3, k=2, samples=6, seed=1)
     assert not has_exact_hvp(p.data)
     k = p.kernels(META_KERNEL_MODULES)
     u, v, pu, pv = point(p, 3)
@@ -83,10 +85,10 @@ def meta_loss(k, p, i, u, v, alpha):
     return k.meta_grad_at(p.data, i, u, v, alpha)[2]
 
 
-@pytest.mark.parametrize("key", ["quadratic", "separable", "logistic"])
+@pytest.mark.parametrize("key", ["quadratic", "separable", "logistic", "representation"])
 def test_meta_gradient_matches_finite_differences_of_the_meta_objective(key):
     """(M1): grad F~_i(w) . e equals the central difference of F~_i(w) = F_i(w - alpha grad
-    F_i(w)) along random directions e (logistic: with the fallback HVP)."""
+    F_i(w)) along random directions e (representation: with the fallback HVP)."""
     p = make(key)
     k = p.kernels(META_KERNEL_MODULES)
     alpha, eps = 0.3, 1e-5

@@ -31,6 +31,7 @@ from reliability_helpers import (
 )
 
 from partialfed import simulators, synthetic, theory
+from partialfed.simulators._records import VARIANTS
 from partialfed.theory.symbols import NONNEGATIVE, POSITIVE
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -209,6 +210,10 @@ RUN_RANGES = {
     "algorithm": st.one_of(
         _NOT_NUMBER, st.text(max_size=10).filter(lambda s: s not in simulators.ALGORITHMS)
     ),
+    "alpha": bad_real(0.0, 1e6),
+    "variant": st.one_of(_NOT_NUMBER, st.text(max_size=10).filter(lambda s: s not in VARIANTS)),
+    "hf_delta": bad_real(0.0, 1e6),  # 0 itself is refused too: see test_simulators_validation
+    "ditto_lam": bad_real(0.0, 1e6),
 }
 RUN_FIELDS = [f.name for f in dataclasses.fields(simulators.RunConfig)]
 

@@ -153,3 +153,19 @@ def test_run_config_refuses_bad_meta_fields(field, value, match):
         simulators.RunConfig("perfedavg", **{field: value})
     with pytest.raises(ValueError, match="tau_v"):
         simulators.RunConfig("perfedavg", tau_u=2, tau_v=1)
+
+
+def test_hessian_free_variant_approaches_maml_at_second_order():
+    """HF's central difference makes a run differ from exact MAML by O(hf_delta^2): the distance
+    of the final iterates falls 100-fold per decade of hf_delta (a one-sided difference would give
+    10-fold)."""
+    p = make("separable")
+    base = dict(T=3, m=4, tau_u=2, tau_v=2, gamma_u=0.2, gamma_v=0.2, alpha=0.3, seed=2)
+    maml = simulators.run(p, simulators.RunConfig("perfedavg", variant="maml", **base))
+    deltas = np.array([1e-1, 1e-2, 1e-3])
+    gaps = []
+    for d in deltas:
+        hf = simulators.run(p, simulators.RunConfig("perfedavg", variant="hf", hf_delta=d, **base))
+        gaps.append(np.linalg.norm(np.concatenate([hf.u - maml.u, hf.V[0] - maml.V[0]])))
+    slope = np.polyfit(np.log(deltas), np.log(gaps), 1)[0]
+    assert 1.8 < slope < 2.2, (slope, gaps)

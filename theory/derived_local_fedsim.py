@@ -197,11 +197,11 @@ def _uses(name: str) -> tuple[Uses, ...]:
     local = f"at the local iterates (u_{{i,k}}, v_{{i,k}}), which a run does not record, {DOC}"
     return (
         *(
-            Uses(c, Where.EVERYWHERE, f"A1 (P2) and the drift lemma (6) {local}")
+            Uses(c, Where.EVERYWHERE, f"A1: (P2) in (2), and (4) in the drift lemma {local}")
             for c in ("L_u", "L_v", "L_uv", "L_vu")
         ),
-        Uses("sigma_u", Where.EVERYWHERE, f"A2 {local} (7)"),
-        Uses("sigma_v", Where.EVERYWHERE, f"A2 {local} (7)"),
+        Uses("sigma_u", Where.EVERYWHERE, f"A2 {local} (5), (9)"),
+        Uses("sigma_v", Where.EVERYWHERE, f"A2 {local} (5), (9)"),
         *(
             Uses(c, where_div, f"A3{chr(39) if kappa_ else ''} at (u^t, V^t), {DOC} (7)")
             for c in div

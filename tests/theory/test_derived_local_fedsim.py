@@ -3,8 +3,9 @@
 Sympy: the lemma's weights and noise are the sum of the proof's pieces (2), (9)-(11), and at
 tau = 1 they are the tau = 1 bounds. Numbers, on small coupled quadratics with exact Gaussian
 moments (no sampling error): the gradient errors (4), the drift lemma (6) and the per-round
-lemma (12) in exact expectation over S_t (enumerated) and the noise; without the drift terms the
-lemma fails on the same problems.
+lemma (12) in exact expectation over S_t (enumerated) and the noise; weights 15% larger fail on
+the near-tight instance. (That the lemma without its drift terms fails is tested in
+``test_local_fedsim_referee.py``.)
 """
 
 from __future__ import annotations

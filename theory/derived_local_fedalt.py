@@ -175,7 +175,12 @@ _META = {
 def _uses(full: bool) -> tuple[Uses, ...]:
     E, I = Where.EVERYWHERE, Where.ITERATES
     local = "the local iterates u_{i,k} (drift lemma (L)), which no record visits"
-    a3_at = "(u^t, V^{t+1})" if full else "the virtual point (u^t, V~^{t+1}) (P8)"
+    a3_at = (
+        "(u^t, V^{t+1}) (a mixed point, not a recorded iterate: a local delta at the iterates is"
+        " covered only at tau_u = tau_v = 1, where the delta, rho terms vanish, K = 0)"
+        if full
+        else "the virtual point (u^t, V~^{t+1}) (P8)"
+    )
     out = [
         Uses("L_u", E, f"(P1) from u^t to u^{{t+1}} and along {local}, {_DOC} (3), (L)"),
         Uses("L_v", E, f"(P1) in v on every device's virtual v-steps, {_DOC} (13)"),

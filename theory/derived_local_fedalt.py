@@ -153,6 +153,11 @@ def _full() -> Descent:
             sp.Gt(gamma_u * (3 * tau_u + 1) / 4, L_u * eta**2 * omega / 2 + drift * (1 + rho**2)),
         ),  # eq. (17)
         Condition("gamma_v < 2/L_v", sp.Lt(gamma_v, 2 / L_v)),  # eq. (17)
+        # §5 is proved for S_t = [n] only (G^+ = U~ = G~, no sampling terms): without this the
+        # bound would be evaluated on m < n cells, where it is not claimed (and is exceeded).
+        # Written m >= n (with m <= n, checked for every cell: m = n) so that the inequality
+        # machinery (Lemma checks, MaxStep) evaluates it.
+        Condition("m = n (full participation; m >= n given m <= n)", sp.Ge(m, n)),  # §5
     )
     return Descent(a_u, a_v, noise, Delta_u_next_V, conds)
 
@@ -170,7 +175,12 @@ _META = {
 def _uses(full: bool) -> tuple[Uses, ...]:
     E, I = Where.EVERYWHERE, Where.ITERATES
     local = "the local iterates u_{i,k} (drift lemma (L)), which no record visits"
-    a3_at = "(u^t, V^{t+1})" if full else "the virtual point (u^t, V~^{t+1}) (P8)"
+    a3_at = (
+        "(u^t, V^{t+1}) (a mixed point, not a recorded iterate: a local delta at the iterates is"
+        " covered only at tau_u = tau_v = 1, where the delta, rho terms vanish, K = 0)"
+        if full
+        else "the virtual point (u^t, V~^{t+1}) (P8)"
+    )
     out = [
         Uses("L_u", E, f"(P1) from u^t to u^{{t+1}} and along {local}, {_DOC} (3), (L)"),
         Uses("L_v", E, f"(P1) in v on every device's virtual v-steps, {_DOC} (13)"),

@@ -64,6 +64,7 @@ _ESTIMATES = {
     "quadratic": (("n", "d_u", "d_v"), _quadratic),
     "separable": (("n", "d_u", "d_v"), _separable),
     "sawtooth": (("n", "d_u", "d_v"), _sawtooth),
+    "logcosh": (("n", "d_u", "d_v"), _sawtooth),
     "logistic": (("n", "d_u", "d_v", "samples"), _logistic),
     "representation": (("n", "d", "k", "samples"), _representation),
 }

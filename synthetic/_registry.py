@@ -5,7 +5,7 @@ a default (``synthetic.knobs_of`` reads them from the signature). Three kinds of
 one:
 
 - a built-in family (``FAMILIES``: ``quadratic``, ``separable``, ``logistic``, ``representation``,
-  ``sawtooth``);
+  ``sawtooth``, ``logcosh``);
 - a name given to ``register(name, factory)`` in this process;
 - an import reference ``"package.module:function"``, imported (``importlib.import_module`` plus
   attribute lookup) in whichever process asks for it. Configurations that name families this way
@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable
 
 from partialfed._constraints import suggest
+from partialfed.synthetic.logcosh import logcosh
 from partialfed.synthetic.logistic import logistic
 from partialfed.synthetic.quadratic import quadratic
 from partialfed.synthetic.representation import representation
@@ -53,6 +54,7 @@ FAMILIES = {
     "logistic": logistic,
     "representation": representation,
     "sawtooth": sawtooth,
+    "logcosh": logcosh,
 }
 
 #: Environment variable through which registered names reach worker processes.

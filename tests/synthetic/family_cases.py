@@ -24,6 +24,7 @@ CASES = [
     ("representation", "representation", {}),
     ("representation-noisy", "representation", {"label_noise": 0.1, "batch": 4}),
     ("sawtooth", "sawtooth", {"n": 4, "d_u": 3, "d_v": 2, "L_u": 0.5, "periods": 3}),
+    ("logcosh", "logcosh", {"n": 6, "d_u": 3, "d_v": 2, "planted": 3, "gamma_G": 0.6}),
 ]
 IDS = [c[0] for c in CASES]
 _CACHE: dict = {}
@@ -86,4 +87,7 @@ def personal_optimum(p, u, V):
     if p.name == "separable":
         a, cl, r, b, Q, par = p.data
         return b[cl] - ((Q.T @ u) / r)[None, :]  # R v_i = R b_i - Q^T u
+    if p.name == "logcosh":
+        cu, cv, g, par = p.data
+        return cv[g].copy()  # separable: v_i* = the group's centre, whatever u
     raise NotImplementedError(p.name)

@@ -1,4 +1,6 @@
-"""The paper's claims (a) and (b) measured on a planted family (docs/references.md#pillutla2022-claims).
+"""The paper's claims (a) and (b), measured on a planted family.
+
+docs/references.md#pillutla2022-claims.
 
 **Claim (a)**: partial personalisation gets most of the benefit of full personalisation with a
 small fraction of personal parameters. :func:`claims_study` sweeps the personal fraction

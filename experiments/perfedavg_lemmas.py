@@ -33,7 +33,8 @@ from partialfed.theory import symbols as S
 
 __all__ = ["LemmaRow", "MUTANTS", "SETTINGS", "lemma_rows", "lemma_mutation", "GRAD_BOUND"]
 
-#: The derived bound ``sup ||grad F~_i|| <= (1 + alpha L) B`` (docs/references.md#fallah2020-lemmas).
+#: The derived bound ``sup ||grad F~_i|| <= (1 + alpha L) B``
+#: (docs/references.md#fallah2020-lemmas).
 GRAD_BOUND = fallah2020.LemmaConstant(
     "grad_F",
     (1 + S.alpha * S.L) * S.B,

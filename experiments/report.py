@@ -24,7 +24,13 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from partialfed.experiments import mutation, plots, report_exponents, report_pep  # noqa: E402
+from partialfed.experiments import (  # noqa: E402
+    mutation,
+    plots,
+    report_exponents,
+    report_pep,
+    report_perfedavg,
+)
 from partialfed.experiments._atomic import write_text  # noqa: E402
 from partialfed.experiments._json import dumps  # noqa: E402
 from partialfed.experiments.checks import (  # noqa: E402
@@ -34,6 +40,7 @@ from partialfed.experiments.checks import (  # noqa: E402
     lemma_check,
     strict_check,
 )
+from partialfed.experiments.paper_claims import ClaimsResult, claims_study  # noqa: E402
 from partialfed.experiments.progress import Progress  # noqa: E402
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402
@@ -60,6 +67,8 @@ class Report:
     regime: RegimeMap | None = None
     regime_search: SearchResult | None = None
     mutation: mutation.MutationScore | None = None
+    perfedavg: report_perfedavg.PerFedAvgChecks | None = None
+    claims_ab: ClaimsResult | None = None
     calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -113,6 +122,10 @@ class Report:
             n = len(regime_findings(self.regime))
             found = regime_findings(self.regime, self.regime_search)
             out += [(f, "regime" if k < n else "search") for k, f in enumerate(found)]
+        if self.perfedavg is not None:
+            out += [(f, "perfedavg") for f in report_perfedavg.findings(self.perfedavg, None)]
+        if self.claims_ab is not None:
+            out += [(f, "claims") for f in report_perfedavg.findings(None, self.claims_ab)]
         return out
 
     def findings(self) -> list[str]:
@@ -153,6 +166,10 @@ class Report:
             out["mutation"] = self.mutation.as_dict()
         if self.pep is not None:
             out["pep"] = self.pep
+        if self.perfedavg is not None:
+            out["perfedavg"] = self.perfedavg.as_dict()
+        if self.claims_ab is not None:
+            out["claims"] = self.claims_ab.as_dict()
         return out
 
 
@@ -268,6 +285,18 @@ def reproduce(
             st.item("[pep] tightness of the derived bounds, strict check for tau_v > 1", "PEP")
             rep.pep = report_pep.run_study(pl.pep, progress=pg)
         clock.lap("pep")
+    if pl.perfedavg:
+        total = sum(len(s.xs) * len(s.seeds) for s in pl.perfedavg)
+        with pg.study("Per-FedAvg checks", total) as st:
+            rep.perfedavg = report_perfedavg.perfedavg_checks(
+                pl.perfedavg, runner=clock.runner(st.runner(base)), log=st.item
+            )
+        clock.lap("perfedavg")
+    if pl.claims is not None:
+        with pg.study("claims (a) and (b)", pl.claims.runs) as st:
+            st.item("[claims] personal-fraction sweep", "personal fraction")
+            rep.claims_ab = claims_study(pl.claims, runner=clock.runner(st.runner(base)))
+        clock.lap("claims")
     with pg.study("figures", unit="figure") as st:
         st.item("[figures] drawing the figures", "drawing")
         figures = {
@@ -275,6 +304,8 @@ def reproduce(
             "exponents": plots.exponent_figure(rep.exponents),
             "regime": plots.regime_figure(rep.regime),
         }
+        if rep.claims_ab is not None:
+            figures["claims"] = plots.claims_figure(rep.claims_ab)
         if rep.calibration is not None:
             train, groups = rep.calibration_cells
             figures["calibration"] = plots.calibration_figure(

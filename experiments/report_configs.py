@@ -256,4 +256,11 @@ def write_configs(rep, out: str | Path, ran: Mapping | None = None, command: str
         )
         add(f"mutation-{k:02d}", f"mutation-{k:02d}", title, cells, bounds)
     add("regime", "regime", "regime map: FedAlt vs FedSim", ran.get("regime", []))
+    add(
+        "perfedavg",
+        "perfedavg",
+        "Per-FedAvg: Theorem 4.5's exponent studies",
+        ran.get("perfedavg", []),
+    )
+    add("claims", "claims", "the paper's claims (a) and (b)", ran.get("claims", []))
     return found

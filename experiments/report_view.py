@@ -12,7 +12,13 @@ index ``cfg-<study>``, a cited entry of ``docs/references.md`` ``ref-<anchor>``.
 from __future__ import annotations
 
 from partialfed import theory
-from partialfed.experiments import mutation, regime_text, report_exponents, report_pep
+from partialfed.experiments import (
+    mutation,
+    regime_text,
+    report_exponents,
+    report_pep,
+    report_perfedavg,
+)
 from partialfed.experiments.report_blocks import bullets, figure, section, table, text
 from partialfed.experiments.report_configs import NOT_A_CONFIG
 from partialfed.experiments.report_headline import headline, headline_blocks
@@ -27,6 +33,8 @@ CAPTIONS = {
     "variable",
     "calibration": "Calibrated fit of fedalt_main: fitted curve against the measurements",
     "regime": "Regime map: FedAlt against FedSim, measured and predicted",
+    "claims": "Claim (a): benefit over FedAvg of the final personalised loss against the "
+    "personal fraction (95% intervals)",
 }
 
 
@@ -195,6 +203,10 @@ def _claims(rep, ln: _Links) -> list[str]:
                 where += f", [strict check](#{strict}), " + ln.both("strict", strict)
         elif key == "search":
             where = "[search](#regime-search), [definition](#configs-search)"
+        elif key == "perfedavg":
+            where = "[section](#perfedavg), " + ln.runs("perfedavg")
+        elif key == "claims":
+            where = "[section](#claims), " + ln.both("claims", "claims")
         else:
             where = "[table](#regime), " + ln.both("regime", "regime")
         out.append(f"{text_} ({where.rstrip(', ')})")
@@ -298,6 +310,12 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
         sections.append(section("regime", regime_text.TITLE, blocks))
     if getattr(rep, "pep", None) is not None:
         sections.append(section("pep", report_pep.TITLE, report_pep.blocks(rep.pep)))
+    if getattr(rep, "perfedavg", None) is not None:
+        blocks = report_perfedavg.perfedavg_blocks(rep.perfedavg, ln.runs("perfedavg"))
+        sections.append(section("perfedavg", report_perfedavg.PERFEDAVG_TITLE, blocks))
+    if getattr(rep, "claims_ab", None) is not None:
+        blocks = report_perfedavg.claims_blocks(rep.claims_ab, ln.runs("claims"))
+        sections.append(section("claims", report_perfedavg.CLAIMS_TITLE, blocks))
     sections.append(section("bounds", "Every bound, with its provenance", _bounds()))
     reruns = _configs(configs, search=rep.regime_search is not None)
     sections.append(section("configs", "Configurations: rerun any study", reruns))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import ExponentStudy
+from partialfed.experiments.paper_claims import ClaimsStudy
+from partialfed.experiments.perfedavg_exponents import studies as perfedavg_studies
 from partialfed.experiments.regime import RegimeStudy
 from partialfed.experiments.regime_search import WorstCaseSearch
 from partialfed.experiments.steps import Eta, TunedEta
@@ -49,6 +51,8 @@ class Plan:
     regime: RegimeStudy
     search: WorstCaseSearch | None = None
     pep: object | None = None  # experiments.report_pep.PEPStudy (None: no PEP section)
+    perfedavg: tuple = ()  # perfedavg_exponents.ThmStudy: Theorem 4.5's exponents
+    claims: ClaimsStudy | None = None  # the paper's claims (a) and (b)
 
 
 def _no_drift(cell) -> tuple:
@@ -229,6 +233,23 @@ def _search(quick: bool, regime: RegimeStudy) -> WorstCaseSearch:
     return WorstCaseSearch(regime.cell, candidates=24, moves=1, seeds=(0, 1, 2))
 
 
+def _claims(quick: bool) -> ClaimsStudy:
+    """Claims (a) and (b) on ``logcosh``: d = 10 coordinates, heterogeneity planted on the last
+    3 with profile ``1, 1/2, 1/3`` (decay 1), gradient dissimilarity 0.9, total noise 1 spread
+    evenly over the coordinates, half the devices per round, two local steps. Quick: 4 seeds,
+    T = 300, 6 steps; full: 8 seeds, T = 1000, 8 steps."""
+    cell = Cell.of(
+        "logcosh",
+        dict(n=10, d_u=8, d_v=2, planted=3, decay=1.0, gamma_G=0.9),
+        dict(T=300 if quick else 1000, m=5, tau_u=2, tau_v=2, eval_every=50),
+    )
+    etas = tuple(0.0125 * 2.0**k for k in range(6 if quick else 8))
+    seeds = (0, 1, 2, 3) if quick else tuple(range(8))
+    return ClaimsStudy(
+        cell, (1, 2, 3, 5, 8), etas, seeds, at=0.2, noise=1.0, label="logcosh d=10, planted 3"
+    )
+
+
 def plan(quick: bool = True) -> Plan:
     """The studies of ``partialfed reproduce`` (``quick``: minutes on two cores)."""
     from partialfed.experiments.report_pep import FULL, QUICK
@@ -236,5 +257,12 @@ def plan(quick: bool = True) -> Plan:
     regime = _regime(quick)
     search = _search(quick, regime)
     return Plan(
-        quick, strict_plan(quick), _exponents(quick), regime, search, QUICK if quick else FULL
+        quick,
+        strict_plan(quick),
+        _exponents(quick),
+        regime,
+        search,
+        QUICK if quick else FULL,
+        perfedavg_studies(quick),
+        _claims(quick),
     )

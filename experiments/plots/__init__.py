@@ -16,6 +16,7 @@ studies    figures of the verification studies: ``strict_figure``, ``calibration
            (and their layout, ``panels``, and verdict colours, ``mark_verdict``)
 exponents  the exponent studies' figure, ``exponent_figure``
 regime     the FedAlt-vs-FedSim regime figure, ``regime_figure``
+claims     the paper's claim (a): benefit over FedAvg against the personal fraction
 
 Every public name is available here, as ``plots.NAME``.
 
@@ -40,6 +41,7 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 # Re-export every public name of the submodules (each declares its own __all__).
 from partialfed.experiments.plots import (  # noqa: E402
+    claims,
     divergence,
     exponents,
     facets,
@@ -49,6 +51,7 @@ from partialfed.experiments.plots import (  # noqa: E402
     style,
     sweeps,
 )
+from partialfed.experiments.plots.claims import *  # noqa: E402, F403
 from partialfed.experiments.plots.divergence import *  # noqa: E402, F403
 from partialfed.experiments.plots.exponents import *  # noqa: E402, F403
 from partialfed.experiments.plots.facets import *  # noqa: E402, F403
@@ -67,4 +70,5 @@ __all__ = [
     *studies.__all__,
     *exponents.__all__,
     *regime.__all__,
+    *claims.__all__,
 ]

@@ -1,0 +1,63 @@
+"""The figure of the paper's claim (a): benefit over FedAvg against the personal fraction.
+
+In the style of the paper's bar charts of final accuracy per personalised part (slides 56-57,
+docs/references.md#pillutla2022-experiments), as lines: for each partially personalised
+algorithm the paired benefit ``L_FedAvg - L_alg`` of the final personalised loss, with its 95%
+interval, at each personal fraction ``d_v / (d_u + d_v)``; the full-personalisation algorithms
+(split-free) as horizontal bands at their mean benefit over the fractions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from partialfed.experiments.plots.style import color_of, line_style, style_context
+
+if TYPE_CHECKING:
+    from partialfed.experiments.paper_claims import ClaimsResult
+
+__all__ = ["claims_figure"]
+
+PARTIAL = ("fedalt", "fedsim")
+
+
+def claims_figure(res: ClaimsResult):
+    """Benefit over FedAvg of each algorithm of ``res`` against the personal fraction."""
+    from partialfed.experiments.paper_claims import FULL
+
+    st = res.study
+    x = np.array([d / st.total for d in st.d_vs])
+    with style_context():
+        fig, ax = plt.subplots(figsize=(6.0, 3.8))
+        for i, alg in enumerate(a for a in st.algorithms if a in PARTIAL):
+            b = np.array([res.benefit(d, alg) for d in st.d_vs])
+            sty = line_style(alg, i)
+            sty.pop("markevery", None)
+            err = np.abs(b[:, [1, 2]].T - b[:, 0])
+            ax.errorbar(x, b[:, 0], yerr=np.nan_to_num(err), label=alg, capsize=3, **sty)
+        for alg in (a for a in st.algorithms if a in FULL):
+            b = np.array([res.benefit(d, alg) for d in st.d_vs])
+            mean = float(np.mean(b[:, 0]))
+            ax.axhline(mean, color=color_of(alg), linestyle=":", linewidth=1.2)
+            ax.annotate(
+                f"{alg} (all personal)",
+                (x[-1], mean),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="right",
+                fontsize=8,
+                color=color_of(alg),
+            )
+        ax.axhline(0.0, color="0.5", linewidth=0.8)
+        ax.set_xlabel(r"personal fraction $d_v / (d_u + d_v)$")
+        ax.set_ylabel("benefit over FedAvg\n(final personalised loss)")
+        ax.set_title(
+            f"{st.label or 'logcosh, planted'}: {len(st.seeds)} seeds, best step each",
+            fontsize=9,
+        )
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+    return fig

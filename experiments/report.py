@@ -40,7 +40,11 @@ from partialfed.experiments.checks import (  # noqa: E402
     lemma_check,
     strict_check,
 )
-from partialfed.experiments.paper_claims import ClaimsResult, claims_study  # noqa: E402
+from partialfed.experiments.paper_claims import (  # noqa: E402
+    ClaimsResult,
+    claims_study,
+    contrast_study,
+)
 from partialfed.experiments.progress import Progress  # noqa: E402
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402
@@ -69,6 +73,7 @@ class Report:
     mutation: mutation.MutationScore | None = None
     perfedavg: report_perfedavg.PerFedAvgChecks | None = None
     claims_ab: ClaimsResult | None = None
+    contrast: list = field(default_factory=list)  # paper_claims.contrast_study rows
     calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -126,6 +131,7 @@ class Report:
             out += [(f, "perfedavg") for f in report_perfedavg.findings(self.perfedavg, None)]
         if self.claims_ab is not None:
             out += [(f, "claims") for f in report_perfedavg.findings(None, self.claims_ab)]
+        out += [(f, "claims") for f in report_perfedavg.contrast_findings(self.contrast)]
         return out
 
     def findings(self) -> list[str]:
@@ -170,6 +176,8 @@ class Report:
             out["perfedavg"] = self.perfedavg.as_dict()
         if self.claims_ab is not None:
             out["claims"] = self.claims_ab.as_dict()
+        if self.contrast:
+            out["claims_contrast"] = self.contrast
         return out
 
 
@@ -297,6 +305,11 @@ def reproduce(
             st.item("[claims] personal-fraction sweep", "personal fraction")
             rep.claims_ab = claims_study(pl.claims, runner=clock.runner(st.runner(base)))
         clock.lap("claims")
+    if pl.contrast is not None:
+        with pg.study("claim (b), coupled problems", pl.contrast.runs) as st:
+            st.item("[claims] FedAlt vs FedSim on coupled problems", "coupled problems")
+            rep.contrast = contrast_study(pl.contrast, runner=clock.runner(st.runner(base)))
+        clock.lap("contrast")
     with pg.study("figures", unit="figure") as st:
         st.item("[figures] drawing the figures", "drawing")
         figures = {

@@ -263,4 +263,5 @@ def write_configs(rep, out: str | Path, ran: Mapping | None = None, command: str
         ran.get("perfedavg", []),
     )
     add("claims", "claims", "the paper's claims (a) and (b)", ran.get("claims", []))
+    add("contrast", "contrast", "claim (b) on coupled problems", ran.get("contrast", []))
     return found

@@ -315,6 +315,7 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
         sections.append(section("perfedavg", report_perfedavg.PERFEDAVG_TITLE, blocks))
     if getattr(rep, "claims_ab", None) is not None:
         blocks = report_perfedavg.claims_blocks(rep.claims_ab, ln.runs("claims"))
+        blocks += report_perfedavg.contrast_blocks(rep.contrast, ln.runs("contrast"))
         sections.append(section("claims", report_perfedavg.CLAIMS_TITLE, blocks))
     sections.append(section("bounds", "Every bound, with its provenance", _bounds()))
     reruns = _configs(configs, search=rep.regime_search is not None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import ExponentStudy
-from partialfed.experiments.paper_claims import ClaimsStudy
+from partialfed.experiments.paper_claims import ClaimsStudy, ContrastStudy
 from partialfed.experiments.perfedavg_exponents import studies as perfedavg_studies
 from partialfed.experiments.regime import RegimeStudy
 from partialfed.experiments.regime_search import WorstCaseSearch
@@ -53,6 +53,7 @@ class Plan:
     pep: object | None = None  # experiments.report_pep.PEPStudy (None: no PEP section)
     perfedavg: tuple = ()  # perfedavg_exponents.ThmStudy: Theorem 4.5's exponents
     claims: ClaimsStudy | None = None  # the paper's claims (a) and (b)
+    contrast: ContrastStudy | None = None  # claim (b) on coupled problems
 
 
 def _no_drift(cell) -> tuple:
@@ -265,4 +266,10 @@ def plan(quick: bool = True) -> Plan:
         QUICK if quick else FULL,
         perfedavg_studies(quick),
         _claims(quick),
+        # Claim (b) on coupled problems: steps 2^-6..2^3, 6 (full: 12) shared seeds.
+        ContrastStudy(
+            1000 if quick else 4000,
+            tuple(2.0**k for k in range(-6, 4)),
+            tuple(range(6 if quick else 12)),
+        ),
     )

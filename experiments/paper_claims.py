@@ -247,7 +247,7 @@ class ClaimsResult:
             return float(np.mean(base[idx] - mine[idx])) / den if den != 0 else math.nan
 
         point = frac(np.arange(base.size))
-        if base.size < 2:
+        if base.size < 2 or math.isnan(point):
             return point, math.nan, math.nan
         rng = np.random.default_rng(12345)
         boots = [frac(rng.integers(0, base.size, base.size)) for _ in range(draws)]

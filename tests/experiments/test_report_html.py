@@ -37,7 +37,17 @@ def tiny_plan() -> studies.Plan:
     regime = RegimeStudy(
         r.cell.with_run(T=60), r.x, (0.1, 10.0), r.y, (0.1, 10.0), r.steps, (0, 1), (0.125, 0.5), ()
     )
-    return studies.Plan(True, tuple(picked), tuple(exponents), regime, None)
+    # Per-FedAvg's exponent studies, claims (a) and (b): a few short runs each.
+    pf = tuple(
+        replace(s, xs=s.xs[:3], seeds=s.seeds[:2], cell=s.cell.with_run(T=100))
+        for s in full.perfedavg
+    )
+    cl = full.claims
+    cl = replace(
+        cl, d_vs=(1, 3), etas=(0.1, 0.4), seeds=(0, 1), cell=cl.cell.with_run(T=40, eval_every=10)
+    )
+    contrast = replace(full.contrast, T=40, etas=(0.25, 0.5), seeds=(0, 1))
+    return studies.Plan(True, tuple(picked), tuple(exponents), regime, None, pf, cl, contrast)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +94,7 @@ def test_html_is_self_contained(built):
     rep, out = built
     html = (out / "report.html").read_text()
     srcs = re.findall(r'<img src="([^"]*)"', html)
-    assert len(srcs) == len(rep.figures) == 4 and all(
+    assert len(srcs) == len(rep.figures) == 5 and all(  # with claims (a)
         s.startswith("data:image/png;base64,") for s in srcs
     )
     assert "<script" not in html and "<link" not in html  # no JS, no external style sheet
@@ -104,6 +114,8 @@ def test_markdown_keeps_every_section_and_links_its_figures(built):
         "## Calibrated fit (not a bound)",
         "## Lemma checks",
         "## Regime map",
+        "## Per-FedAvg: lemma looseness",
+        "## The paper's claims (a) and (b), measured",
         "## Every bound",
         "## Configurations",
         "## References",
@@ -187,6 +199,13 @@ def test_written_configs_rerun_exactly_the_runs_of_each_study(built):
     regime = rep.configs["regime"]
     got = {c.hash for f in regime.files for c in config.load(out / f).cells}
     assert len(got) == regime.runs > 0
+    claims = rep.configs["claims"]
+    got = sorted(c.hash for f in claims.files for c in config.load(out / f).cells)
+    st = rep.plan.claims
+    want = sorted(
+        c.hash for d in st.d_vs for a in st.algorithms for e in st.etas for c in st.cells(d, a, e)
+    )
+    assert got == want
 
 
 def test_the_configs_hold_every_stored_run_and_nothing_else(built):

@@ -131,6 +131,11 @@ FAMILY_RANGES = {
     ("separable", "delta"): ("real", 0.0, 2.0, False, False),  # delta_max(d_u=3) < 1.6
     ("representation", "d_u"): ("int", 2, 10**5),  # >= k
     ("representation", "d_v"): ("int", 1, 10**3),
+    # logcosh (tiny: n = 6, d_u + d_v = 5, planted = d_v = 2): gamma_G < 2 sqrt(p(1-p) 2) = 1.414
+    ("logcosh", "gamma_G"): ("real", 0.0, 1.415, False, False),
+    ("logcosh", "scale"): ("real", 1e-3, 1e3, False, False),
+    ("logcosh", "planted"): ("int", 0, 5),
+    ("logcosh", "decay"): ("real", 0.0, 10.0, False, False),
 }
 
 

@@ -153,6 +153,47 @@ def headline(rep) -> dict:
         "lemmas": _lemmas(rep),
         "calibration": _calibration(rep),
         "regime": _regime(rep),
+        "perfedavg": _perfedavg(rep),
+        "claims": _claims(rep),
+    }
+
+
+def _perfedavg(rep) -> dict | None:
+    """Per-FedAvg: lemma rows that hold, exponent verdicts, mutants caught."""
+    p = getattr(rep, "perfedavg", None)
+    if p is None:
+        return None
+    muts = p.lemma_mutants + p.theorem_mutants
+    return {
+        "lemmas_hold": sum(r.verdict == "holds" for r in p.lemmas),
+        "lemmas": len(p.lemmas),
+        "agree": sum(r.verdict == "agrees" for _, r in p.theorem),
+        "exponents": len(p.theorem),
+        "caught": sum(m["caught"] for m in muts),
+        "mutants": len(muts),
+        "loosest": max((r.ratio for r in p.lemmas), default=None),
+    }
+
+
+def _claims(rep) -> dict | None:
+    """Claim (a)'s headline number and claim (b)'s verdicts."""
+    c = getattr(rep, "claims_ab", None)
+    if c is None:
+        return None
+    d_v = c.headline_d_v()
+    f, lo, hi = c.reached(d_v, "fedalt")
+    verdicts = [c.claim_b(x) for x in c.study.d_vs]
+    from partialfed.experiments.paper_claims import verdict_b
+
+    b = [verdict_b(p.low, p.high) for p in verdicts]
+    b += [r["verdict"] for r in getattr(rep, "contrast", [])]
+    return {
+        "fraction": d_v / c.study.total,
+        "reached": f,
+        "low": lo,
+        "high": hi,
+        "full": c.full(d_v),
+        "b_counts": {v: b.count(v) for v in ("ahead", "behind", "not resolved")},
     }
 
 
@@ -251,6 +292,34 @@ def _rows(h: dict, links: dict) -> list[list[str]]:
                 f"other winner {g['opposite']}, no winner {g['unresolved']}",
                 worst,
                 links.get("regime", ""),
+            ]
+        )
+    if h.get("perfedavg") is not None:
+        p = h["perfedavg"]
+        rows.append(
+            [
+                "[Per-FedAvg (recalled)](#perfedavg)",
+                f"**{p['agree']}/{p['exponents']} exponents agree**",
+                f"lemmas hold {p['lemmas_hold']}/{p['lemmas']}; mutants caught "
+                f"{p['caught']}/{p['mutants']}",
+                f"loosest recalled lemma {p['loosest']:.3g}x the exact value"
+                if p["loosest"] is not None
+                else "-",
+                links.get("perfedavg", ""),
+            ]
+        )
+    if h.get("claims") is not None:
+        c = h["claims"]
+        n = c["b_counts"]
+        rows.append(
+            [
+                "[paper's claims](#claims)",
+                f"**(a) {100 * c['reached']:.0f}% of the benefit at "
+                f"{100 * c['fraction']:.0f}% personal**",
+                f"(b) FedAlt ahead {n['ahead']}, behind {n['behind']}, not resolved "
+                f"{n['not resolved']}",
+                f"(a) 95% [{100 * c['low']:.1f}, {100 * c['high']:.1f}], full = {c['full']}",
+                links.get("claims", ""),
             ]
         )
     return rows

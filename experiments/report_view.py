@@ -231,6 +231,8 @@ def headline_links(rep, figures: dict, configs: dict) -> dict:
         "lemmas": f"[strict runs](#strict), {index}",
         "calibration": ln.both("calibration", *fedalt_main),
         "regime": ln.both("regime", "regime"),
+        "perfedavg": ln.runs("perfedavg"),
+        "claims": ln.both("claims", "claims", "contrast"),
     }
 
 

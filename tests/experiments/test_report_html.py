@@ -163,6 +163,13 @@ def test_results_json_has_the_headline_machine_versions_and_phases(built):
     assert h["lemmas"]["total"] == len(rep.lemmas) >= 1
     assert h["calibration"]["median_ratio"] == rep.calibration.median_ratio
     assert h["regime"]["scored"] == int(rep.regime.scored.sum())
+    pf = rep.perfedavg
+    assert h["perfedavg"]["mutants"] == len(pf.lemma_mutants) + len(pf.theorem_mutants) > 0
+    assert h["perfedavg"]["exponents"] == len(rep.plan.perfedavg)
+    c = rep.claims_ab
+    assert h["claims"]["reached"] == c.reached(c.headline_d_v(), "fedalt")[0]
+    assert sum(h["claims"]["b_counts"].values()) == len(c.study.d_vs) + len(rep.contrast)
+    assert res["claims"]["best"] and res["perfedavg"]["lemmas"]
     run = res["run"]
     assert set(run["versions"]) == {"python", *LIBRARIES} and run["versions"]["numpy"]
     assert run["machine"]["cores"] == os.cpu_count() and run["machine"]["cpu"]

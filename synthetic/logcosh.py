@@ -120,7 +120,8 @@ _parameter_constraints = {
     "d_u": [Interval(int, 1, 10**4)],
     "d_v": [Interval(int, 0, 10**4)],
     "scale": [Interval(float, 1e-3, 1e3)],
-    "gamma_G": [Interval(float, 0.0, 1e6)],
+    "gamma_G": [Interval(float, 0.0, 1e6), None],
+    "w1": [Interval(float, 0.0, 1e6), None],
     "planted": [Interval(int, 0, lambda p: p["d_u"] + p["d_v"]), None],
     "decay": [Interval(float, 0.0, 10.0)],
     "noise_u": [NOISE],
@@ -136,7 +137,8 @@ def logcosh(
     d_u: int = 5,
     d_v: int = 3,
     scale: float = 1.0,
-    gamma_G: float = 0.5,
+    gamma_G: float | None = None,
+    w1: float | None = None,
     planted: int | None = None,
     decay: float = 0.0,
     noise_u: float = 0.0,
@@ -189,8 +191,13 @@ def logcosh(
         (>= 0).
     scale : float
         ``a`` in ``[1e-3, 1e3]``: ``|phi'| < a``, so it sets ``B`` and ``rho_H = 0.77/a``.
-    gamma_G : float
-        Gradient dissimilarity on ``w``, in ``[0, 2 a sqrt(p (1-p) planted))``.
+    gamma_G : float or None
+        Gradient dissimilarity on ``w``, in ``[0, 2 a sqrt(p (1-p) planted))`` (default 0.5
+        unless ``w1`` is given).
+    w1 : float or None
+        Instead of ``gamma_G``: the root mean square ``W1(p_i, pbar)`` of the devices' point
+        masses to their mixture, ``>= 0`` (``s = w1 / (2 ||h|| sqrt(p (1-p)))``). Give one of
+        the two.
     planted : int or None
         Heterogeneous coordinates, the last ones of ``w`` (default ``d_v``).
     decay : float
@@ -206,7 +213,21 @@ def logcosh(
     a = scale
     n_plus = (n + 1) // 2
     p = n_plus / n
-    if gamma_G > 0:
+    if gamma_G is not None and w1 is not None:
+        raise ValueError(
+            f"The 'w1' parameter of {OWNER} sets the dissimilarity instead of 'gamma_G': give "
+            f"one of the two. Got gamma_G={gamma_G!r} and w1={w1!r}."
+        )
+    if w1 is not None and w1 > 0 and (n < 2 or K == 0):
+        why = "n >= 2" if n < 2 else "planted >= 1 (or d_v >= 1)"
+        validate(w1, "w1", f"{OWNER} without {why}", Interval(float, 0.0, 0.0))
+    h = _profile(d, K, decay)
+    if w1 is not None:
+        s = w1 / (2.0 * float(np.linalg.norm(h)) * math.sqrt(p * (1 - p))) if w1 > 0 else 0.0
+        gamma_G = 2 * a * math.sqrt(p * (1 - p) * float(np.sum(np.tanh(s * h / a) ** 2)))
+    elif gamma_G is None:
+        gamma_G = 0.5
+    if w1 is None and gamma_G > 0:
         if n < 2 or K == 0:
             why = "n >= 2 and planted >= 1" if n < 2 else "planted >= 1 (or d_v >= 1)"
             validate(gamma_G, "gamma_G", f"{OWNER} without {why}", Interval(float, 0.0, 0.0))
@@ -217,12 +238,13 @@ def logcosh(
             f"{OWNER} with n={n}, planted={K}, scale={a:g} (sup 2 a sqrt(p(1-p) planted))",
             Interval(float, 0.0, top * (1 - 1e-9), closed="left"),
         )
-    h = _profile(d, K, decay)
 
     def gg(s):
         return 4 * p * (1 - p) * a * a * float(np.sum(np.tanh(s * h / a) ** 2))
 
-    if gamma_G > 0:
+    if w1 is not None:
+        pass  # s set from w1 above
+    elif gamma_G > 0:
         hi = 1.0
         while gg(hi) < gamma_G**2:
             hi *= 2.0
@@ -290,7 +312,8 @@ def logcosh(
             d_u=d_u,
             d_v=d_v,
             scale=scale,
-            gamma_G=gamma_G,
+            gamma_G=gamma_G if w1 is None else None,
+            w1=w1,
             planted=K,
             decay=decay,
             noise_u=noise_u,

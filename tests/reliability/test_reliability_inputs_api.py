@@ -136,6 +136,7 @@ FAMILY_RANGES = {
     ("logcosh", "scale"): ("real", 1e-3, 1e3, False, False),
     ("logcosh", "planted"): ("int", 0, 5),
     ("logcosh", "decay"): ("real", 0.0, 10.0, False, False),
+    ("logcosh", "w1"): ("real", 0.0, 1e6, False, False),
 }
 
 

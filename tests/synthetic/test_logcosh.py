@@ -186,3 +186,16 @@ def test_planted_structure_is_fixed_across_the_split():
         assert perfedavg_constants(p).gamma_G == pytest.approx(0.6, rel=1e-12)
     np.testing.assert_array_equal(ws[0], ws[1])
     np.testing.assert_array_equal(ws[0], ws[2])
+
+
+def test_w1_knob_sets_the_distance_and_bounds_the_dissimilarities():
+    p = synthetic.make("logcosh", n=7, d_u=3, d_v=3, planted=3, decay=1.0, w1=0.9, scale=0.5)
+    pc = perfedavg_constants(p)
+    assert pc.W1_rms == pytest.approx(0.9, rel=1e-12)
+    assert 0 < pc.gamma_G <= pc.W1_rms and pc.gamma_H <= pc.rho_H * pc.W1_rms
+    assert p.knobs["gamma_G"] is None and p.knobs["w1"] == 0.9
+    assert synthetic.make("logcosh", **p.knobs).data.cu.tolist() == p.data.cu.tolist()
+    with pytest.raises(ValueError, match="'w1'"):
+        synthetic.make("logcosh", gamma_G=0.3, w1=0.2)
+    with pytest.raises(ValueError, match="w1"):
+        synthetic.make("logcosh", n=1, w1=0.2)

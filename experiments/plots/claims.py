@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
-from partialfed.experiments.plots.style import color_of, line_style, style_context
+from partialfed.experiments.plots.style import _SPARE, color_of, line_style, style_context
 
 if TYPE_CHECKING:
     from partialfed.experiments.paper_claims import ClaimsResult
@@ -38,18 +38,20 @@ def claims_figure(res: ClaimsResult):
             sty.pop("markevery", None)
             err = np.abs(b[:, [1, 2]].T - b[:, 0])
             ax.errorbar(x, b[:, 0], yerr=np.nan_to_num(err), label=alg, capsize=3, **sty)
-        for alg in (a for a in st.algorithms if a in FULL):
+        used = set()
+        styles = (":", "-.", (0, (1, 1)), (0, (3, 1, 1, 1)))
+        for k, alg in enumerate(a for a in st.algorithms if a in FULL):
             b = np.array([res.benefit(d, alg) for d in st.d_vs])
-            mean = float(np.mean(b[:, 0]))
-            ax.axhline(mean, color=color_of(alg), linestyle=":", linewidth=1.2)
-            ax.annotate(
-                f"{alg} (all personal)",
-                (x[-1], mean),
-                textcoords="offset points",
-                xytext=(0, 3),
-                ha="right",
-                fontsize=8,
-                color=color_of(alg),
+            color = color_of(alg)
+            if color in used:  # two unknown names may share a spare colour
+                color = next(c for c in _SPARE if c not in used)
+            used.add(color)
+            ax.axhline(
+                float(np.mean(b[:, 0])),
+                color=color,
+                linestyle=styles[k % len(styles)],
+                linewidth=1.4,
+                label=f"{alg} (all personal)",
             )
         ax.axhline(0.0, color="0.5", linewidth=0.8)
         ax.set_xlabel(r"personal fraction $d_v / (d_u + d_v)$")
@@ -58,6 +60,6 @@ def claims_figure(res: ClaimsResult):
             f"{st.label or 'logcosh, planted'}: {len(st.seeds)} seeds, best step each",
             fontsize=9,
         )
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=8, ncol=2)
         fig.tight_layout()
     return fig

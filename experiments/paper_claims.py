@@ -6,7 +6,8 @@ docs/references.md#pillutla2022-claims.
 small fraction of personal parameters. :func:`claims_study` sweeps the personal fraction
 ``d_v / (d_u + d_v)`` at a fixed total dimension on a family whose heterogeneity is planted on
 the last coordinates of ``w = (u, v)`` (``logcosh``, docs/references.md#synthetic-logcosh) and
-measures, for every algorithm of :data:`ALGORITHMS`, the final personalised loss (the History
+measures, for every algorithm of :data:`ALGORITHMS` (with its own hyper-parameter grid), the
+final personalised loss (the History
 column ``personal_loss`` at round ``T``: the loss at the iterate for FedAlt, FedSim and the
 baselines, after one adaptation step for Per-FedAvg, at the personal models for Ditto), each
 algorithm at its own best step from a grid (the smallest mean over seeds; the same seeds and
@@ -30,6 +31,7 @@ every parameter).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -51,19 +53,31 @@ __all__ = [
     "claims_study",
     "verdict_b",
     "CONTRAST",
+    "variants",
     "ContrastStudy",
     "contrast_study",
 ]
 
-#: Algorithm -> extra run fields (its own hyper-parameters, fixed). One line per algorithm.
+#: Algorithm -> extra run fields (its own hyper-parameters). One line per algorithm; a tuple
+#: is a grid, searched with the steps (each algorithm at its best combination).
 ALGORITHMS: dict[str, dict] = {
     "fedavg": {},
     "local": {},
     "fedalt": {},
     "fedsim": {},
-    "perfedavg": {"alpha": 0.5, "variant": "maml"},
-    "ditto": {"lam": 0.1},
+    "perfedavg": {"alpha": (0.25, 0.5, 1.0), "variant": "maml"},
+    "ditto": {"lam": (0.1, 1.0)},
 }
+
+
+def variants(alg: str) -> list[dict]:
+    """The combinations of ``ALGORITHMS[alg]``'s grids (one dict of run fields each)."""
+    fields = ALGORITHMS[alg]
+    grids = [(k, v if isinstance(v, tuple) else (v,)) for k, v in fields.items()]
+    combos = itertools.product(*(vals for _, vals in grids))
+    return [dict(zip([k for k, _ in grids], c, strict=True)) for c in combos]
+
+
 #: Algorithms that personalise every parameter (the full-personalisation benefit).
 FULL = ("local", "perfedavg", "ditto")
 #: Algorithms whose runs need ``tau_v == tau_u`` (joint steps).
@@ -143,8 +157,9 @@ class ClaimsStudy:
             noise_v=self.noise * math.sqrt(d_v / d),
         )
 
-    def cells(self, d_v: int, alg: str, eta: float) -> list[Cell]:
-        """One cell per seed, from ``problem.init(0)``."""
+    def cells(self, d_v: int, alg: str, eta: float, extra: dict | None = None) -> list[Cell]:
+        """One cell per seed, from ``problem.init(0)`` (``extra``: one of :func:`variants`,
+        default the first)."""
         at = self.split(d_v)
         c = at.problem().constants
         tau = at.run.tau_u
@@ -153,14 +168,15 @@ class ClaimsStudy:
             tau_v=tau if alg in JOINT else at.run.tau_v,
             gamma_u=eta / (c.L_u * tau),
             gamma_v=eta / (c.L_v * (tau if alg in JOINT else at.run.tau_v)),
-            **ALGORITHMS[alg],
+            **(variants(alg)[0] if extra is None else extra),
         )
         base = at.with_run(**run)
         return [replace(base.with_run(seed=s), init_seed=0) for s in self.seeds]
 
     @property
     def runs(self) -> int:
-        return len(self.d_vs) * len(self.algorithms) * len(self.etas) * len(self.seeds)
+        per = sum(len(variants(a)) for a in self.algorithms)
+        return len(self.d_vs) * per * len(self.etas) * len(self.seeds)
 
 
 @dataclass(frozen=True)
@@ -181,11 +197,11 @@ class BestStep:
     low: float
     high: float
     F_low: float = 0.0
+    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {
-            k: getattr(self, k) for k in ("algorithm", "d_v", "eta", "edge", "mean", "low", "high")
-        }
+        keys = ("algorithm", "d_v", "eta", "edge", "mean", "low", "high", "extra")
+        return {k: getattr(self, k) for k in keys}
 
 
 def _interval(x) -> tuple[float, float, float]:
@@ -304,22 +320,34 @@ class ClaimsResult:
 def claims_study(study: ClaimsStudy, runner: Callable | None = None, log=None) -> ClaimsResult:
     """Run every (personal dimension, algorithm, step, seed) of ``study`` (one runner call) and
     keep each algorithm's best step per personal dimension."""
-    jobs = [(d_v, alg, eta) for d_v in study.d_vs for alg in study.algorithms for eta in study.etas]
-    cells = [c for job in jobs for c in study.cells(*job)]
+    jobs = [
+        (d_v, alg, eta, k)
+        for d_v in study.d_vs
+        for alg in study.algorithms
+        for k, _ in enumerate(variants(alg))
+        for eta in study.etas
+    ]
+    cells = [c for d_v, alg, eta, k in jobs for c in study.cells(d_v, alg, eta, variants(alg)[k])]
     if log is not None:
         log(f"[claims] {len(cells)} runs")
     results = iter(simulate(cells, runner))
     finals: dict = {}
-    for d_v, alg, _ in jobs:
-        finals.setdefault((d_v, alg), []).append([_final(next(results).frame) for _ in study.seeds])
+    for d_v, alg, _, k in jobs:
+        vals = [_final(next(results).frame) for _ in study.seeds]
+        finals.setdefault((d_v, alg), {}).setdefault(k, []).append(vals)
     out = ClaimsResult(study)
-    for (d_v, alg), per_eta in finals.items():
-        means = [float(np.mean(v)) for v in per_eta]
-        i, edge = best_index(means)
-        m, lo, hi = _interval(per_eta[i])
+    for (d_v, alg), by_variant in finals.items():
+        picks = []
+        for k, per_eta in by_variant.items():
+            i, edge = best_index([float(np.mean(v)) for v in per_eta])
+            picks.append((float(np.mean(per_eta[i])), k, i, edge))
+        _, k, i, edge = min(picks)  # ties: the first variant
+        values = by_variant[k][i]
+        m, lo, hi = _interval(values)
         F_low = study.split(d_v).problem().constants.F_low
+        extra = {f: v for f, v in variants(alg)[k].items() if isinstance(ALGORITHMS[alg][f], tuple)}
         out.best[(d_v, alg)] = BestStep(
-            alg, d_v, float(study.etas[i]), edge, tuple(per_eta[i]), m, lo, hi, F_low
+            alg, d_v, float(study.etas[i]), edge, tuple(values), m, lo, hi, F_low, extra
         )
     return out
 

@@ -171,7 +171,9 @@ def claims_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
             "(docs/references.md#synthetic-logcosh) with the heterogeneity planted on the last "
             f"{dict(st.cell.knobs).get('planted')} of d = {d} coordinates, the personal "
             f"dimension d_v swept at fixed d, {len(st.seeds)} seeds shared by all algorithms, "
-            f"each algorithm at its best step eta from {list(st.etas)} (gamma = eta/L), the "
+            f"each algorithm at its best step eta from {list(st.etas)} (gamma = eta/L; "
+            "Per-FedAvg's alpha and Ditto's lambda from their grids in "
+            "`paper_claims.ALGORITHMS`), the "
             "measured quantity the final personalised loss (`personal_loss` at round T). "
             "Full personalisation: the best of "
             + ", ".join(a for a in FULL if a in st.algorithms)
@@ -192,7 +194,9 @@ def claims_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
                 [
                     f"{k[0]}/{d}",
                     k[1],
-                    f"{b.eta:g}" + (" (edge)" if b.edge else ""),
+                    f"{b.eta:g}"
+                    + "".join(f", {k}={v:g}" for k, v in b.extra.items())
+                    + (" (edge)" if b.edge else ""),
                     f"{b.mean:.4g} [{_g(b.low)}, {_g(b.high)}]",
                     "-"
                     if k[1] == "fedavg"

@@ -66,7 +66,7 @@ ALGORITHMS: dict[str, dict] = {
     "fedalt": {},
     "fedsim": {},
     "perfedavg": {"alpha": (0.25, 0.5, 1.0), "variant": "maml"},
-    "ditto": {"lam": (0.1, 1.0)},
+    "ditto": {"ditto_lam": (0.1, 1.0)},
 }
 
 

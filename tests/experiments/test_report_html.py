@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from partialfed.experiments import config, report, studies
+from partialfed.experiments.paper_claims import variants
 from partialfed.experiments.regime import RegimeStudy
 from partialfed.experiments.report_meta import LIBRARIES
 from partialfed.experiments.studies_strict import strict_checks
@@ -210,7 +211,12 @@ def test_written_configs_rerun_exactly_the_runs_of_each_study(built):
     got = sorted(c.hash for f in claims.files for c in config.load(out / f).cells)
     st = rep.plan.claims
     want = sorted(
-        c.hash for d in st.d_vs for a in st.algorithms for e in st.etas for c in st.cells(d, a, e)
+        c.hash
+        for d in st.d_vs
+        for a in st.algorithms
+        for x in variants(a)
+        for e in st.etas
+        for c in st.cells(d, a, e, x)
     )
     assert got == want
 

@@ -43,8 +43,8 @@ from partialfed.experiments.checks import (  # noqa: E402
 from partialfed.experiments.paper_claims import (  # noqa: E402
     ClaimsResult,
     claims_study,
-    contrast_study,
 )
+from partialfed.experiments.paper_claims_coupled import contrast_study  # noqa: E402
 from partialfed.experiments.progress import Progress  # noqa: E402
 from partialfed.experiments.regime import RegimeMap, regime_map  # noqa: E402
 from partialfed.experiments.regime_search import SearchResult, worst_case_search  # noqa: E402

@@ -289,7 +289,8 @@ def contrast_blocks(rows: list, runs: str = "") -> list[dict]:
             "both), each algorithm at its best step; paired-seed ratio FedSim/FedAlt (> 1: "
             "FedAlt ahead). The representation model interpolates (no label noise), so its "
             "losses fall linearly and the ratio after its 100 rounds measures progress, not a "
-            "floor. Definitions: `experiments/paper_claims.py` (`CONTRAST`). " + runs
+            "floor. Definitions: `experiments/paper_claims.py` (`paper_claims_coupled.CONTRAST`). "
+            + runs
         ),
         table(
             ["setting", "best eta FedAlt / FedSim", "FedAlt", "FedSim", "ratio (95%)", "verdict"],

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks import ExponentStudy
-from partialfed.experiments.paper_claims import ClaimsStudy, ContrastStudy
+from partialfed.experiments.paper_claims import ClaimsStudy
+from partialfed.experiments.paper_claims_coupled import ContrastStudy
 from partialfed.experiments.perfedavg_exponents import studies as perfedavg_studies
 from partialfed.experiments.regime import RegimeStudy
 from partialfed.experiments.regime_search import WorstCaseSearch

@@ -107,15 +107,21 @@ def test_reproduce_quick_writes_the_report(tmp_path):
         "## Lemma checks",
         "## Mutation tests",
         "## Regime map",
+        "## Per-FedAvg: lemma looseness",
+        "## The paper's claims (a) and (b), measured",
         "## Every bound",
     ):
         assert section in md
-    for fig in ("strict", "exponents", "regime", "calibration"):
+    for fig in ("strict", "exponents", "regime", "calibration", "claims"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000
         assert f"figures/{fig}.png" in md
     res = json.loads((out / "results.json").read_text())
     html = (out / "report.html").read_text()  # self-contained: every figure embedded
-    assert html.count('<img src="data:image/png;base64,') == 4 and "## Headline" in md
+    assert html.count('<img src="data:image/png;base64,') == 5 and "## Headline" in md
+    # Per-FedAvg's checks and their mutants: every mutant caught at the quick size
+    pf = res["perfedavg"]
+    assert all(m["caught"] for m in pf["lemma_mutants"] + pf["theorem_mutants"])
+    assert all(r["verdict"] == "holds" for r in pf["lemmas"])
     assert '<a id="configs-search"></a>worst-case search' in md  # named, not a config
     assert res["headline"]["strict"]["total"] == len(res["strict"]) and res["run"]["phases"]
     for i in range(1, len(res["strict"]) + 1):  # a configuration per strict check

@@ -14,11 +14,10 @@ from partialfed.experiments.cell import Cell
 from partialfed.experiments.paper_claims import (
     ALGORITHMS,
     ClaimsStudy,
-    ContrastStudy,
     claims_study,
-    contrast_study,
     verdict_b,
 )
+from partialfed.experiments.paper_claims_coupled import CONTRAST, ContrastStudy, contrast_study
 
 
 def _study(**kw):
@@ -110,8 +109,6 @@ def test_report_blocks_and_figure(result):
 
 def test_contrast_on_a_coupled_quadratic():
     """FedAlt and FedSim differ when the blocks interact; the ratio has an interval."""
-    from partialfed.experiments.paper_claims import CONTRAST
-
     st = ContrastStudy(200, (0.25, 0.5), (0, 1, 2), CONTRAST[:1])
     (row,) = contrast_study(st)
     assert row["eta_fedalt"] in st.etas and row["fedalt"] > 0 and row["fedsim"] > 0

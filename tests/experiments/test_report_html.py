@@ -48,7 +48,16 @@ def tiny_plan() -> studies.Plan:
         cl, d_vs=(1, 3), etas=(0.1, 0.4), seeds=(0, 1), cell=cl.cell.with_run(T=40, eval_every=10)
     )
     contrast = replace(full.contrast, T=40, etas=(0.25, 0.5), seeds=(0, 1))
-    return studies.Plan(True, tuple(picked), tuple(exponents), regime, None, pf, cl, contrast)
+    return studies.Plan(
+        True,
+        tuple(picked),
+        tuple(exponents),
+        regime,
+        None,
+        perfedavg=pf,
+        claims=cl,
+        contrast=contrast,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -54,14 +54,17 @@ def run_study(study: PEPStudy, progress=None, folder=None) -> dict:
     -------
     dict
         ``rows`` (``experiments.pep.TightnessRow`` as dicts), ``check`` (spec, measured, value,
-        verdicts of the PEP and its mutants), ``error`` (a missing ``pep`` extra).
+        verdicts of the PEP and its mutants), ``error`` (PEPit, cvxpy or clarabel missing: a
+        broken installation).
     """
     try:
         from partialfed.experiments import pep
         from partialfed.experiments.checks.pep import pep_mutation
         from partialfed.simulators import run
         from partialfed.theory.pep import PEPSpec
-    except ImportError as exc:  # pragma: no cover - the pep extra is missing
+    except (
+        ImportError
+    ) as exc:  # pragma: no cover - a broken installation (PEPit, cvxpy, clarabel are dependencies)
         return {"error": str(exc)}
     rows = []
     for name, tv in pep.TABLE_BOUNDS:
@@ -91,7 +94,12 @@ def _f(x: float) -> str:
 def blocks(data: dict) -> list[dict]:
     """The section's blocks."""
     if "error" in data:
-        return [text(f"Not computed: {data['error']} (install the `pep` extra).")]
+        return [
+            text(
+                f"Not computed: {data['error']} (reinstall partialfed: PEPit, cvxpy and "
+                "clarabel are its dependencies)."
+            )
+        ]
     out = [
         text(
             "A performance-estimation problem (PEP) is a semidefinite program whose value is the "

@@ -32,7 +32,7 @@ worst case it returns has those block constants. Because ``F^0 - F^T <= F^0 - F_
 also bounds the worst case given ``F^0 - F_low <= Delta_F0`` (every derived bound of
 ``theory.derived`` telescopes through ``F^0 - F^T`` as well, so both are compared on one class).
 
-PEPit, cvxpy and Clarabel are imported only when a PEP is solved (the ``pep`` extra).
+PEPit, cvxpy and Clarabel are imported only when a PEP is solved (dependencies of partialfed).
 """
 
 from __future__ import annotations
@@ -318,7 +318,7 @@ def solve(spec: PEPSpec, *, samples: bool = False, solver: str = "CLARABEL") -> 
     Raises
     ------
     ImportError
-        PEPit or cvxpy missing (install the ``pep`` extra).
+        PEPit or cvxpy missing (a broken installation).
     RuntimeError
         The solver did not reach an optimal solution.
     """
@@ -330,7 +330,8 @@ def solve(spec: PEPSpec, *, samples: bool = False, solver: str = "CLARABEL") -> 
         import PEPit  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "theory.pep needs PEPit, cvxpy and clarabel: pip install 'partialfed[pep]'."
+            "theory.pep needs PEPit, cvxpy and clarabel (dependencies of partialfed): "
+            "reinstall partialfed."
         ) from exc
     start = time.perf_counter()
     problem, oracle, x0, measures = _build(spec)

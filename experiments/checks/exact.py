@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.measure import lhs_per_run
 
-__all__ = ["ExactLHS", "exact_frame", "exact_lhs", "exact_reason"]
+__all__ = ["ExactLHS", "MAX_WORK", "exact_frame", "exact_lhs", "exact_reason"]
 
 #: Relative rounding tolerance of an exact verdict (as ``strict.ROUNDING``).
 ROUNDING = 1e-9
@@ -51,15 +51,32 @@ class ExactLHS:
         return {"value": self.value, "bound_value": self.bound_value, "verdict": self.verdict}
 
 
+#: Largest ``T D^3`` (rounds times the cube of the state size ``D = d_u + n d_v + 1``) for which
+#: a strict check computes the exact left-hand side: each round multiplies ``D x D`` matrices,
+#: so the cost grows as ``T D^3``. At this limit it takes about 10 s on one core (measured
+#: 2026-12-02: ``D = 411, T = 25`` in 1.2 s; ``D = 4011, T = 25``, ``1.6e12``, in 97 s, which
+#: is the noise-on-v instance of the strict plan: its exact value is left out).
+MAX_WORK = 3e10
+
+
 def exact_reason(cell: Cell, bound=None) -> str:
     """Why the exact left-hand side is not available for ``cell`` (and ``bound``); ``""``."""
     from partialfed.simulators.exact import supports
 
     if cell.family != "quadratic":
         return f"the family {cell.family!r} has no exact dynamics (quadratic only)"
-    why = supports(cell.problem(), cell.run.algorithm)
+    problem = cell.problem()
+    why = supports(problem, cell.run.algorithm)
     if why:
         return why
+    D = problem.d_u + problem.n * problem.d_v + 1
+    work = float(cell.run.T) * D**3
+    if work > MAX_WORK:
+        return (
+            f"the exact recursion costs T D^3 = {work:.2g} operations (D = {D} state "
+            f"coordinates, T = {cell.run.T}), more than MAX_WORK = {MAX_WORK:.2g} "
+            "(simulators.exact.expected computes it without this limit)"
+        )
     if bound is not None and bound.lhs.aggregate not in ("mean", "last"):
         return f"the bound's left-hand side aggregates by {bound.lhs.aggregate!r}, not linear"
     return ""

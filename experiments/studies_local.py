@@ -17,8 +17,8 @@
   that differ (``hessian_spread = 0.5``), where local steps stall away from a stationary
   point. The ``u``-part of the bound is **not** tight (the polarisation, the Young steps of the
   drift and the factor ``omega``): these instances show how far it is (best ratios ~0.20
-  partial, ~0.30 full) and catch the mutants that touch only the ``u``-part. Their labels start with
-  "tight" only so that the mutation tests (which take the "tight" instances) run them.
+  partial, ~0.30 full) and catch the mutants that touch only the ``u``-part. Their labels start
+  with "probe (not tight)"; the mutation tests take them with the "tight" instances.
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ def local_checks(seeds: tuple, T: int) -> list:
                 Cell.of("quadratic", {**iso, "noise_u": 1.0}, short),
                 seeds,
                 probe,
-                f"tight: u-part probe, tau_u=2, {'1 of 10' if partial else 'all 10'} devices, "
-                "noise on u only, near the optimum (not tight)",
+                f"probe (not tight): u-part, tau_u=2, {'1 of 10' if partial else 'all 10'} "
+                "devices, noise on u only, near the optimum",
             )
         )
         if not partial:
@@ -124,8 +124,8 @@ def local_checks(seeds: tuple, T: int) -> list:
                     Cell.of("quadratic", spread, dict(short, tau_u=4)),
                     _EXACT,
                     steps,
-                    "tight: u-part probe, tau_u=4, all 10 devices, device Hessians spread "
-                    "(s = 0.5), drift bias, exact gradients (not tight)",
+                    "probe (not tight): u-part, tau_u=4, all 10 devices, device Hessians spread "
+                    "(s = 0.5), drift bias, exact gradients",
                 )
             )
         if partial:
@@ -135,8 +135,8 @@ def local_checks(seeds: tuple, T: int) -> list:
                     Cell.of("quadratic", {**iso, "delta": 1.0}, short),
                     seeds,
                     probe,
-                    "tight: u-part probe, tau_u=2, 1 of 10 devices, delta = 1 only, near the "
-                    "optimum (not tight)",
+                    "probe (not tight): u-part, tau_u=2, 1 of 10 devices, delta = 1 only, near the "
+                    "optimum",
                 )
             )
     return out

@@ -66,7 +66,9 @@ APPLIES = {
 
 @pytest.fixture(scope="module")
 def small():
-    checks = [c for c in studies.strict_checks((0, 1, 2, 3), 60) if c.label.startswith("tight")]
+    checks = [
+        c for c in studies.strict_checks((0, 1, 2, 3), 60) if c.label.startswith(("tight", "probe"))
+    ]
     strict = [strict_check(c) for c in checks]
     return checks, strict, mutation.mutation_score(checks, strict=strict)
 

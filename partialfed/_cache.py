@@ -19,6 +19,15 @@ of every cached function here is a digest of the jitted sources of partialfed's 
 folders (``synthetic/`` and ``simulators/``): editing any of them recompiles instead of loading
 a stale kernel.
 
+Processes that compile at the same time (the workers of a local pool, two sweeps) share the
+folder. Numba writes an entry as two files, the index (signature -> data file name) and the
+data file, with no lock between the two writes, so two processes adding different signatures
+at once can pick the same data file name and leave the index naming one signature with the
+other's machine code: loading it later crashed a process (SIGSEGV, seen 2026-12-02 after the
+two workers of ``reproduce --quick`` compiled the Per-FedAvg kernel together). Here an entry is
+saved and loaded under an exclusive ``flock`` on a lock file beside the index (POSIX only;
+elsewhere numba's behaviour is unchanged).
+
 The folder is created with mode 0700. One owned by another user, or writable by group or
 others, is refused (numba unpickles the index files it finds there): then a fresh private
 folder from ``tempfile.mkdtemp`` is used for this process, with a warning, rather than a shared
@@ -133,6 +142,7 @@ def _locator_class():
             # NUMBA_CACHE_DIR is the user's choice of place; the stamp below applies there too.
             root = Path(config.CACHE_DIR) if config.CACHE_DIR else cache_root() / "numba"
             self._cache_path = str(root / sub)
+            _LOCKED.add(self._cache_path)
 
         def get_source_stamp(self):
             return (super().get_source_stamp(), sources_digest())
@@ -161,3 +171,52 @@ def install_numba_locator(folder: str | os.PathLike) -> None:
     classes = impl._locator_classes
     if not any(getattr(c, "__name__", "") == "PartialfedCacheLocator" for c in classes):
         classes.insert(0, _locator_class())
+    _lock_cache_entries(caching)
+
+
+#: Cache folders of partialfed's locator: their entries are saved and loaded under a lock.
+_LOCKED: set[str] = set()
+
+
+def _entry_lock(index_path: str):
+    """An exclusive ``flock`` on ``<index>.lock`` (a no-op context without ``fcntl``)."""
+    import contextlib
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def held():
+        with open(index_path + ".lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    return held()
+
+
+def _lock_cache_entries(caching) -> None:
+    """Make numba's ``IndexDataCacheFile.save``/``load`` hold :func:`_entry_lock` for the
+    folders of :data:`_LOCKED`, so that an index entry and its data file change together."""
+    cls = caching.IndexDataCacheFile
+    if getattr(cls, "_partialfed_locked", False):
+        return
+    save, load = cls.save, cls.load
+
+    def locked(method):
+        def wrapper(self, *args):
+            if self._cache_path not in _LOCKED:
+                return method(self, *args)
+            with _entry_lock(self._index_path):
+                return method(self, *args)
+
+        wrapper.__name__ = method.__name__
+        wrapper.__doc__ = method.__doc__
+        return wrapper
+
+    cls.save, cls.load = locked(save), locked(load)
+    cls._partialfed_locked = True

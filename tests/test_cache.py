@@ -65,3 +65,41 @@ def test_a_folder_writable_by_others_is_refused(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "writable by group or others" in done.stderr
     assert not list(shared.rglob("*.nbi")), "kernels were cached in a folder others can write"
+
+
+def test_cache_entries_are_saved_and_loaded_under_a_lock(tmp_path, monkeypatch):
+    """An index entry and its data file change together: partialfed's cache folders save and
+    load numba entries holding an exclusive flock beside the index (two pool workers that
+    compiled at once once left an index naming one signature with another's code: SIGSEGV)."""
+    import fcntl
+
+    from numba.core import caching
+
+    from partialfed import _cache
+
+    code = (
+        "from partialfed import simulators\n"
+        "from numba.core import caching\n"
+        "assert caching.IndexDataCacheFile._partialfed_locked\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)  # on import
+    _cache._lock_cache_entries(caching)  # idempotent (other tests here reload modules)
+    folder = str(tmp_path)
+    held = []
+    real = fcntl.flock
+
+    def spy(fd, op):
+        held.append(op)
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", spy)
+    monkeypatch.setattr(_cache, "_LOCKED", _cache._LOCKED | {folder})
+    files = caching.IndexDataCacheFile(folder, "f-1.py311", ("stamp",))
+    files.save(("sig", 1), ("code", 1))
+    files.save(("sig", 2), ("code", 2))
+    assert files.load(("sig", 1)) == ("code", 1) and files.load(("sig", 2)) == ("code", 2)
+    assert held == [fcntl.LOCK_EX, fcntl.LOCK_UN] * 4  # two saves, two loads, each locked
+    other = caching.IndexDataCacheFile(str(tmp_path / "elsewhere"), "g-1.py311", ("s",))
+    os.makedirs(tmp_path / "elsewhere")
+    other.save(("sig",), ("code",))
+    assert len(held) == 8  # folders of other locators keep numba's behaviour

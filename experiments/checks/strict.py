@@ -5,8 +5,8 @@
 ``measured / bound``. It first asks whether the run is in the bound's setting (its simulator
 algorithm, ``m = n``, ``tau_u = 1``, ...: ``experiments.checks.setting``), then whether the
 problem's constants cover the bound's proof on those runs (``experiments.checks.assumptions``):
-if not, the verdict is "outside assumptions", with reasons; a run that diverged is "violated". :func:`lemma_check` evaluates a per-round lemma
-along the same runs and carries the same label.
+if not, the verdict is "outside assumptions", with reasons; a run that diverged is "violated".
+:func:`lemma_check` evaluates a per-round lemma along the same runs and carries the same label.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ class StrictResult:
       one of ``Bound.simulators``, or a condition of ``Bound.setting`` fails, e.g. ``m < n`` for
       a full-participation bound: ``experiments.checks.setting``), or when the problem's
       constants do not cover the bound's proof on these runs (``Bound.uses`` against
-      ``Constants.kind`` and ``Constants.regions``, see ``experiments.checks.assumptions``): the measurement is not scored;
+      ``Constants.kind`` and ``Constants.regions``, see ``experiments.checks.assumptions``): the
+      measurement is not scored;
     * otherwise ``"violated"`` when a run diverged (its step sizes satisfy the bound's
       conditions, which are checked on evaluation, so the bound claims a finite value);
     * otherwise ``"inconclusive"`` when there is one seed and the runs are stochastic (noise or

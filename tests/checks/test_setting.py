@@ -8,6 +8,7 @@ setting removed) still says "violated" on the same runs, so the tests below tell
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -138,3 +139,20 @@ def test_shipped_instances_are_in_their_bounds_setting():
         moved = c.cell.with_run(m=c.cell.problem().n - 1)
         why = cell_setting_reasons(theory.get_bound(c.bound), moved)
         assert any("full participation" in x for x in why), c.bound
+
+
+def test_cli_check_says_outside_with_the_setting_reason(capsys):
+    """``partialfed check fedalt_tauv_full --set m=2``: exit 5, the reason printed and in --json
+    (at m = 10, the shipped instance's m, the same command scores the runs)."""
+    from partialfed.experiments.cli import main
+
+    args = ["check", "fedalt_tauv_full", "--set", "T=40", "--set", "m=2", "--seeds", "2"]
+    assert main(args) == 5
+    text = capsys.readouterr().out
+    assert "-> outside assumptions" in text
+    assert "  - fedalt_tauv_full is proved for full participation (m = n)" in text
+    assert main([*args, "--json"]) == 5
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == OUTSIDE and "m = 2 of n = 10" in out["reasons"][0]
+    assert main(["check", "fedalt_tauv_full", "--set", "T=40", "--seeds", "2", "--json"]) != 5
+    assert json.loads(capsys.readouterr().out)["verdict"] != OUTSIDE

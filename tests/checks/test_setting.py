@@ -156,3 +156,24 @@ def test_cli_check_says_outside_with_the_setting_reason(capsys):
     assert out["verdict"] == OUTSIDE and "m = 2 of n = 10" in out["reasons"][0]
     assert main(["check", "fedalt_tauv_full", "--set", "T=40", "--seeds", "2", "--json"]) != 5
     assert json.loads(capsys.readouterr().out)["verdict"] != OUTSIDE
+
+
+def test_exponent_study_on_another_algorithm_is_outside():
+    """``fedalt_main`` (Pillutla et al. 2022, FedAlt) swept on FedSim runs: "outside
+    assumptions" with the reason, whatever the slope; on FedAlt runs the slope is scored."""
+    from partialfed.experiments.checks import ExponentStudy, exponent_check
+    from partialfed.experiments.report_exponents import findings
+
+    cell = Cell.of(
+        "quadratic",
+        dict(n=4, d_u=2, d_v=2, chi=0.3, mu_u=0.5, mu_v=0.5, noise_u=0.0, noise_v=0.0),
+        dict(algorithm="fedsim", m=4, tau_u=1, tau_v=1, gamma_u=0.5, gamma_v=0.5),
+    )
+    args = ("fedalt_main", cell, "T", (50, 100, 200, 400), "descent")
+    study = ExponentStudy("sim", *args, seeds=(0,), absent=(("drift", "one local step"),))
+    e = exponent_check(study)
+    assert e.verdict == OUTSIDE
+    assert e.reasons == ("fedalt_main is about fedalt, run on fedalt; this run is fedsim",)
+    assert "outside the setting of `fedalt_main`" in findings([e])[0]
+    alt = replace(study, cell=cell.with_run(algorithm="fedalt"))
+    assert exponent_check(alt).verdict != OUTSIDE

@@ -44,7 +44,13 @@ def findings(exponents) -> list[str]:
     out = []
     for e in exponents:
         theory = f"theory's {e.expected:+.3f} (the {e.leading} term of `{e.bound}`)"
-        if e.verdict == "contradicts" and e.direction == "faster":
+        if e.verdict == "outside assumptions":
+            out.append(
+                f"Exponent study '{e.label}': outside the setting of `{e.bound}` ("
+                + "; ".join(e.reasons)
+                + "): its slope is not compared with theory's."
+            )
+        elif e.verdict == "contradicts" and e.direction == "faster":
             out.append(
                 f"Exponent study '{e.label}': the 95% interval of the slope {_ci(e)} excludes "
                 f"{theory}; the measured quantity falls faster: the bound is not tight in "
@@ -85,6 +91,7 @@ def as_dict(e: ExponentResult) -> dict:
         "leading": e.leading,
         "tolerance": e.tolerance,
         "verdict": e.verdict,
+        "reasons": list(e.reasons),
         "direction": e.direction,
         "excludes": e.excludes,
         "leads": None if x is None else x.leads,

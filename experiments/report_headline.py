@@ -54,6 +54,9 @@ def _mutation(rep) -> dict | None:
 def _exponents(rep) -> dict:
     verdicts = ("agrees", "contradicts", "inconclusive")
     counts = {v: sum(e.verdict == v for e in rep.exponents) for v in verdicts}
+    outside = sum(e.verdict == "outside assumptions" for e in rep.exponents)
+    if outside:  # none of the shipped studies; counted when a configured one is
+        counts["outside assumptions"] = outside
 
     def far(pairs):
         if not pairs:

@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from partialfed._constraints import suggest
-from partialfed.theory import classic, fallah2020, leading, pillutla2022, regimes
+from partialfed.theory import classic, fallah2020, leading, pillutla2022, regimes, settings
 from partialfed.theory.bound import (
     ASSUMPTION_CONSTANTS,
     CLASSIC_CONSTANTS,
@@ -99,6 +99,7 @@ __all__ = [
     "leading",
     "pillutla2022",
     "regimes",
+    "settings",
 ]
 
 

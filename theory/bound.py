@@ -96,6 +96,15 @@ class Bound(BoundEvaluation):
     uses : tuple of Uses
         The constants of the assumptions its proof uses, and where (:class:`Uses`); a strict
         check compares them with how the problem knows each constant (``Constants.kind``).
+    simulators : tuple of str
+        The simulator algorithms (``simulators.ALGORITHMS``) whose runs the bound is about
+        (``algorithm`` is the paper's name, e.g. ``"sgd"``; ``simulators`` where it is run,
+        e.g. ``("fedalt", "fedsim", "fedavg")``); empty: not declared.
+    setting : tuple of Condition
+        Conditions on the run (``m, n, tau_u, tau_v``, ...) that the proof needs, e.g. full
+        participation ``m = n`` (``theory.settings``). Unlike ``conditions`` they are not
+        inputs of :meth:`evaluate` and step selection never sees them: a run outside them is
+        one the bound makes no claim about ("outside assumptions" in a strict check).
 
     Examples
     --------
@@ -115,10 +124,20 @@ class Bound(BoundEvaluation):
     algorithm: str = ""
     notes: str = ""
     uses: tuple[Uses, ...] = ()
+    simulators: tuple[str, ...] = ()
+    setting: tuple[Condition, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "rhs", _sympify(self.rhs))
         object.__setattr__(self, "uses", tuple(self.uses))
+        object.__setattr__(self, "simulators", tuple(self.simulators))
+        object.__setattr__(self, "setting", tuple(self.setting))
+        unchecked = [c.label for c in self.setting if not c.checkable]
+        if unchecked:
+            raise ValueError(
+                f"Bound {self.name!r}: a setting condition must be checkable on a run; "
+                f"{unchecked} is not (document it in 'conditions' instead)."
+            )
         object.__setattr__(self, "conditions", tuple(self.conditions))
         if self.provenance not in PROVENANCES:
             raise ValueError(
@@ -132,7 +151,8 @@ class Bound(BoundEvaluation):
         else:
             fc = frozenset(self.free_constants)
         object.__setattr__(self, "free_constants", fc)
-        unknown = {s.name for s in self.free_symbols} - set(SYMBOLS)
+        setting_symbols = set().union(*(c.free_symbols for c in self.setting))
+        unknown = {s.name for s in self.free_symbols | setting_symbols} - set(SYMBOLS)
         if unknown:
             raise ValueError(
                 f"Bound {self.name!r} uses symbols not declared in theory.symbols: "
@@ -229,6 +249,14 @@ class Bound(BoundEvaluation):
             f"source: {self.source})"
         )
 
+    def setting_text(self) -> str:
+        """The runs the bound is about, in one line: ``"runs of fedalt; full participation (m =
+        n)"`` (``"not declared"`` when neither ``simulators`` nor ``setting`` is)."""
+        if not self.simulators and not self.setting:
+            return "not declared"
+        runs = f"runs of {' or '.join(self.simulators)}" if self.simulators else "any run"
+        return "; ".join([runs, *(c.label for c in self.setting)])
+
     def describe(self) -> str:
         """Multi-line human-readable description."""
         lines = [
@@ -237,6 +265,7 @@ class Bound(BoundEvaluation):
             f"  measured:    {self.lhs}",
             f"  bound:       {self.rhs}",
             "  conditions:  " + ("; ".join(c.label for c in self.conditions) or "none"),
+            "  setting:     " + self.setting_text(),
             "  free consts: " + (", ".join(_names(self.free_constants)) or "none"),
             "  parameters:  " + ", ".join(self.required),
         ]

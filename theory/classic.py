@@ -15,6 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from partialfed.theory.bound import Bound, Condition, Measured, Term, Uses, Where
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     Delta_F0,
     Delta_FT,
@@ -277,8 +278,15 @@ LOCAL_SGD_CANONICAL = Bound(
 + c_4 L D/T`` with ``D = Delta_F0`` (recalled, unverified; docs/references.md#koloskova2020).
 """
 
-BOUNDS: dict[str, Bound] = {
-    b.name: b
+BOUNDS: dict[str, Bound] = declare(
+    {
+        b.name: b
+        for b in (SGD_NONCONVEX, GD_DESCENT_LEMMA, GD_TIGHT, FEDSGD_PARTIAL, LOCAL_SGD_CANONICAL)
+    }
+)
+# the module's names are the registered bounds, with their settings (theory/settings.py)
+SGD_NONCONVEX, GD_DESCENT_LEMMA, GD_TIGHT, FEDSGD_PARTIAL, LOCAL_SGD_CANONICAL = (
+    BOUNDS[b.name]
     for b in (SGD_NONCONVEX, GD_DESCENT_LEMMA, GD_TIGHT, FEDSGD_PARTIAL, LOCAL_SGD_CANONICAL)
-}
+)
 """Bounds of this module, by name."""

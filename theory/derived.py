@@ -58,6 +58,7 @@ import sympy as sp
 from partialfed._constraints import Array, Interval, check_names, validate
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
 from partialfed.theory.derived_uses import USES
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     SYMBOLS,
     Delta_F0,
@@ -521,7 +522,7 @@ def _bound(name: str) -> Bound:
 LEMMAS: dict[str, Lemma] = {name: _lemma(name) for name in DESCENTS}
 """Bound name -> its per-round descent :class:`Lemma`."""
 
-BOUNDS: dict[str, Bound] = {name: _bound(name) for name in DESCENTS}
+BOUNDS: dict[str, Bound] = declare({name: _bound(name) for name in DESCENTS})
 """Derived bounds, by name (collected by :data:`theory.BOUNDS`)."""
 
 

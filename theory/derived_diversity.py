@@ -49,6 +49,7 @@ from partialfed.theory.derived import (
     Lemma,
     telescoped_bound,
 )
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     L_u,
     L_uv,
@@ -238,5 +239,5 @@ def _bound(name: str) -> Bound:
 LEMMAS: dict[str, Lemma] = {name: _lemma(name) for name in DESCENTS}
 """Bound name -> its per-round descent :class:`theory.derived.Lemma`."""
 
-BOUNDS: dict[str, Bound] = {name: _bound(name) for name in DESCENTS}
+BOUNDS: dict[str, Bound] = declare({name: _bound(name) for name in DESCENTS})
 """The A3' bounds, by name (collected by :data:`theory.BOUNDS`)."""

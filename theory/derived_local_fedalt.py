@@ -43,6 +43,7 @@ from partialfed.theory.derived import (
     Lemma,
     telescoped_bound,
 )
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     L_u,
     L_uv,
@@ -153,11 +154,6 @@ def _full() -> Descent:
             sp.Gt(gamma_u * (3 * tau_u + 1) / 4, L_u * eta**2 * omega / 2 + drift * (1 + rho**2)),
         ),  # eq. (17)
         Condition("gamma_v < 2/L_v", sp.Lt(gamma_v, 2 / L_v)),  # eq. (17)
-        # §5 is proved for S_t = [n] only (G^+ = U~ = G~, no sampling terms): without this the
-        # bound would be evaluated on m < n cells, where it is not claimed (and is exceeded).
-        # Written m >= n (with m <= n, checked for every cell: m = n) so that the inequality
-        # machinery (Lemma checks, MaxStep) evaluates it.
-        Condition("m = n (full participation; m >= n given m <= n)", sp.Ge(m, n)),  # §5
     )
     return Descent(a_u, a_v, noise, Delta_u_next_V, conds)
 
@@ -243,5 +239,5 @@ def _bound(name: str) -> Bound:
 LEMMAS: dict[str, Lemma] = {name: _lemma(name) for name in DESCENTS}
 """Bound name -> its per-round descent :class:`theory.derived.Lemma`."""
 
-BOUNDS: dict[str, Bound] = {name: _bound(name) for name in DESCENTS}
+BOUNDS: dict[str, Bound] = declare({name: _bound(name) for name in DESCENTS})
 """The local-step FedAlt bounds, by name (collected by :data:`theory.BOUNDS`)."""

@@ -22,6 +22,7 @@ import sympy as sp
 
 from partialfed.theory import symbols as S
 from partialfed.theory.bound import Bound, Condition, Measured, Term, Uses, Where
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     L_F,
     B,
@@ -241,7 +242,8 @@ THEOREM_4_5 = Bound(
 )
 """Per-FedAvg Theorem 4.5 with free constants ``c_0..c_4`` (recalled structure, unverified)."""
 
-BOUNDS: dict[str, Bound] = {THEOREM_4_5.name: THEOREM_4_5}
+BOUNDS: dict[str, Bound] = declare({THEOREM_4_5.name: THEOREM_4_5})
+THEOREM_4_5 = BOUNDS[THEOREM_4_5.name]  # with its setting (theory/settings.py)
 """Bounds of this module, by name."""
 
 # ---------------------------------------------------------------------------------------------

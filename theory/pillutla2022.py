@@ -59,6 +59,7 @@ from partialfed.theory.pillutla2022_comparison import (
     Favoured,
     favoured,
 )
+from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
     Delta_F0,
     L_u,
@@ -366,13 +367,15 @@ def main_bound(algorithm: str, w_v: str = "m/n", u_point: str | None = None) -> 
     )
 
 
-BOUNDS: dict[str, Bound] = {
-    b.name: b
-    for b in (
-        main_bound("fedalt"),
-        main_bound("fedsim"),
-        main_bound("fedalt", w_v="1"),
-        main_bound("fedsim", w_v="1"),
-    )
-}
+BOUNDS: dict[str, Bound] = declare(
+    {
+        b.name: b
+        for b in (
+            main_bound("fedalt"),
+            main_bound("fedsim"),
+            main_bound("fedalt", w_v="1"),
+            main_bound("fedsim", w_v="1"),
+        )
+    }
+)
 """Bounds of this module, by name."""

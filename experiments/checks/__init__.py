@@ -2,6 +2,8 @@
 
 - :mod:`.assumptions` -- :func:`assumption_reasons` (whether a problem's constants cover a
   bound's proof, ``Bound.uses``, on the runs; else the strict verdict is "outside assumptions");
+- :mod:`.setting` -- :func:`cell_setting_reasons` (whether a run is in its bound's setting:
+  ``Bound.simulators``, ``Bound.setting`` such as ``m = n``; else "outside assumptions");
 - :mod:`.strict` -- :func:`strict_check` (a bound without free constants: pick step sizes that
   satisfy its conditions, simulate, decide ``measured <= bound`` with a one-sided 95% confidence
   bound over seeds) and :func:`lemma_check` (per-round lemmas along the same runs);
@@ -25,6 +27,7 @@ from partialfed.experiments.checks.exponents import (
     exponent_check,
     fit_slope,
 )
+from partialfed.experiments.checks.setting import cell_setting_reasons
 from partialfed.experiments.checks.strict import (
     VERDICTS,
     Check,
@@ -50,5 +53,6 @@ __all__ = [
     "calibrate",
     "lemma_check",
     "assumption_reasons",
+    "cell_setting_reasons",
     "VERDICTS",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from partialfed.experiments.cell import Cell
+from partialfed.experiments.checks.setting import cell_setting_reasons
 from partialfed.experiments.measure import lhs_per_run
 
 __all__ = ["ExactLHS", "MAX_WORK", "exact_frame", "exact_lhs", "exact_reason"]
@@ -106,7 +107,9 @@ def exact_lhs(cell: Cell, bound, *, scale: float = 1.0, reasons=()) -> ExactLHS 
     scale : float
         Multiplies the bound, as in ``strict_check``.
     reasons : sequence of str
-        The check's "outside assumptions" reasons: when non-empty the verdict is that.
+        The check's "outside assumptions" reasons: when non-empty the verdict is that. It is
+        also that when ``cell`` is outside the bound's setting (``Bound.simulators``,
+        ``Bound.setting``: ``experiments.checks.setting``), whatever ``reasons`` says.
     """
     if exact_reason(cell, bound):
         return None
@@ -115,7 +118,7 @@ def exact_lhs(cell: Cell, bound, *, scale: float = 1.0, reasons=()) -> ExactLHS 
     values = cell.values(frame)
     value = lhs_per_run(frame, bound, values)
     rhs = scale * float(bound.evaluate(values, ignore_extra=True))
-    if reasons:
+    if reasons or cell_setting_reasons(bound, cell):
         verdict = "outside assumptions"
     elif history.status != "ok" or not value <= rhs + ROUNDING * abs(rhs):
         verdict = "violated"

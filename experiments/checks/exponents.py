@@ -16,6 +16,7 @@ from scipy import stats
 
 from partialfed import theory
 from partialfed.experiments.cell import RUN_FIELDS, Cell
+from partialfed.experiments.checks.setting import cell_setting_reasons
 from partialfed.experiments.measure import lhs_per_run, simulate
 from partialfed.experiments.steps import stepped
 
@@ -32,7 +33,7 @@ __all__ = [
 TOLERANCE = 0.05
 """Equivalence margin: an exponent within +-0.05 of theory's counts as the same."""
 
-EXPONENT_VERDICTS = ("agrees", "contradicts", "inconclusive")
+EXPONENT_VERDICTS = ("agrees", "contradicts", "inconclusive", "outside assumptions")
 """Exponent verdicts (:attr:`ExponentResult.verdict`)."""
 
 
@@ -81,6 +82,7 @@ class ExponentResult:
     cells: tuple = field(default=(), repr=False)  # (symbol values, mean LHS) per x
     leading: str = ""
     expectation: object = field(default=None, repr=False, compare=False)  # Expectation
+    reasons: tuple = ()  # why a swept run is outside the bound's setting (theory/settings.py)
 
     @property
     def verdict(self) -> str:
@@ -89,8 +91,12 @@ class ExponentResult:
         ``agrees`` when the whole interval lies within ``expected +- tolerance``;
         ``contradicts`` when the interval excludes ``expected``; ``inconclusive`` otherwise
         (the interval contains ``expected`` but is too wide to tell it from a neighbour at the
-        tolerance). :attr:`direction` says which way the measured slope leans.
+        tolerance). :attr:`direction` says which way the measured slope leans. ``outside
+        assumptions`` when a swept run is outside the bound's setting (:attr:`reasons`): the
+        bound says nothing about the slope there.
         """
+        if self.reasons:
+            return "outside assumptions"
         lo, hi = self.fit.low, self.fit.high
         if self.expected - self.tolerance <= lo and hi <= self.expected + self.tolerance:
             return "agrees"
@@ -182,11 +188,14 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
     """Sweep ``study.variable`` and fit the log-log slope of the bound's measured left-hand side.
 
     Every (x, seed) run is one observation of the fit; theory's exponent is
-    ``study.expectation().exponent``.
+    ``study.expectation().exponent``. A swept run outside the bound's setting (its simulator
+    algorithm, ``m = n``, ... : ``experiments.checks.setting``) makes the verdict "outside
+    assumptions", with the reasons (each once).
     """
     bound = theory.get_bound(study.bound)
     expectation = study.expectation()
     cells = study.swept()
+    reasons = tuple(dict.fromkeys(r for c in cells for r in cell_setting_reasons(bound, c)))
     seeded = [replace(c.with_run(seed=s), init_seed=0) for c in cells for s in study.seeds]
     results = iter(simulate(seeded, runner))
     xs_all, ys_all, means, kept = [], [], [], []
@@ -213,4 +222,5 @@ def exponent_check(study: ExponentStudy, runner: Callable | None = None) -> Expo
         cells=tuple(kept),
         leading=study.leading,
         expectation=expectation,
+        reasons=reasons,
     )

@@ -2,10 +2,11 @@
 
 :func:`strict_check` picks step sizes that satisfy the bound's conditions, simulates, and decides
 ``measured <= bound`` with a one-sided 95% confidence bound over seeds; it reports the tightness
-``measured / bound``. It also asks whether the problem's constants cover the bound's proof on
-those runs (``experiments.checks.assumptions``): if not, the verdict is "outside assumptions",
-with reasons; a run that diverged is "violated". :func:`lemma_check` evaluates a per-round lemma
-along the same runs and carries the same label.
+``measured / bound``. It first asks whether the run is in the bound's setting (its simulator
+algorithm, ``m = n``, ``tau_u = 1``, ...: ``experiments.checks.setting``), then whether the
+problem's constants cover the bound's proof on those runs (``experiments.checks.assumptions``):
+if not, the verdict is "outside assumptions", with reasons; a run that diverged is "violated".
+:func:`lemma_check` evaluates a per-round lemma along the same runs and carries the same label.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from partialfed import theory
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks.assumptions import assumption_reasons
 from partialfed.experiments.checks.exact import exact_lhs
+from partialfed.experiments.checks.setting import cell_setting_reasons
 from partialfed.experiments.measure import (
     MeasuredLHS,
     confidence,
@@ -75,9 +77,12 @@ class StrictResult:
 
     ``verdict`` (one of :data:`VERDICTS`) is
 
-    * ``"outside assumptions"`` when the problem's constants do not cover the bound's proof on
-      these runs (``Bound.uses`` against ``Constants.kind`` and ``Constants.regions``, see
-      ``experiments.checks.assumptions``): the measurement is not scored;
+    * ``"outside assumptions"`` when the run is not in the bound's setting (its algorithm is not
+      one of ``Bound.simulators``, or a condition of ``Bound.setting`` fails, e.g. ``m < n`` for
+      a full-participation bound: ``experiments.checks.setting``), or when the problem's
+      constants do not cover the bound's proof on these runs (``Bound.uses`` against
+      ``Constants.kind`` and ``Constants.regions``, see ``experiments.checks.assumptions``): the
+      measurement is not scored;
     * otherwise ``"violated"`` when a run diverged (its step sizes satisfy the bound's
       conditions, which are checked on evaluation, so the bound claims a finite value);
     * otherwise ``"inconclusive"`` when there is one seed and the runs are stochastic (noise or
@@ -188,7 +193,15 @@ def strict_check(
             "none, so L_v = 0; set d_v >= 1, or check a bound without L_v (sgd_nonconvex, "
             "fedsgd_partial)."
         )
-    cell = stepped(check.cell, check.steps, bound)
+    # The setting (algorithm, m = n, tau_u = 1, ...) is decided on the cell, before any step
+    # selection: a run outside it is one the bound makes no claim about (theory/settings.py).
+    outside = cell_setting_reasons(bound, check.cell)
+    try:
+        cell = stepped(check.cell, check.steps, bound)
+    except ValueError:
+        if not outside:
+            raise
+        cell = check.cell  # no step satisfies the conditions here: measure at the cell's own
     results = simulate(check.cells(cell), runner)
     per_seed, bound_values, values = [], [], {}
     for result in results:
@@ -202,7 +215,7 @@ def strict_check(
     measured = confidence(per_seed)
     verdict = _verdict(replace(measured, upper=rhs + diffs.upper, lower=rhs + diffs.lower), rhs)
     frames = [r.frame for r in results]
-    reasons = assumption_reasons(bound, cell.problem(), frames, cell.run, check.seeds)
+    reasons = outside + assumption_reasons(bound, cell.problem(), frames, cell.run, check.seeds)
     diverged = [
         f"the run with seed {seed} diverged ({r.message or 'non-finite iterate'}) with steps "
         "that satisfy the bound's conditions"

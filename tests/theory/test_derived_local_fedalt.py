@@ -404,7 +404,6 @@ def test_full_lemma_pathwise_with_exact_gradients(tu, tv):
             sigma_u=0.0,
             sigma_v=0.0,
             n=P.n,
-            m=P.n,  # full participation (the condition m = n)
             delta=math.sqrt(d2),
             rho=0.0,
             tau_u=tu,

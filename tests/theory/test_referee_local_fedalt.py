@@ -249,6 +249,7 @@ def _lemma_gap(name, vals, r):
     args = {**vals, **{x: r[x] for x in ("F_t", "F_next", "Delta_v_t", "Delta_u_next_V")}}
     if name.endswith("_full"):
         args.pop("L_uv")
+        args.pop("m")  # m = n is the full bound's setting, not an input of its lemma
     return float(lemma.lhs_minus_rhs(args))
 
 
@@ -305,11 +306,16 @@ def test_noise_and_sampling_terms_are_nearly_attained(name):
 
 
 def test_full_bound_is_not_claimed_under_partial_participation():
-    """§5 is proved for S_t = [n] only: the full bound refuses m < n (it used to be evaluated
-    there, and a strict check of it at m = 2 of 10 ran to ratio ~1.02)."""
+    """§5 is proved for S_t = [n] only: m = n is the full bound's *setting* (it used to be
+    evaluated at m < n, and a strict check of it at m = 2 of 10 ran to ratio ~1.02), not a
+    condition of its evaluation: ``m`` is no input of the bound or its lemma."""
+    from partialfed.theory.settings import setting_reasons
+
     b = LF.BOUNDS["fedalt_local_full"]
     vals = dict(L_u=1.0, L_v=1.0, gamma_u=0.01, gamma_v=0.5, sigma_u=0.0, sigma_v=0.0)
     vals.update(n=10, delta=1.0, rho=0.0, tau_u=2, tau_v=1, Delta_F0=1.0, T=10)
-    assert float(b.evaluate({**vals, "m": 10}, ignore_extra=True)) > 0
-    with pytest.raises(ValueError, match="full participation"):
-        b.evaluate({**vals, "m": 2}, ignore_extra=True)
+    assert "m" not in b.required and "m" not in LF.LEMMAS["fedalt_local_full"].required
+    assert float(b.evaluate(vals)) > 0
+    assert setting_reasons(b, "fedalt", {**vals, "m": 10}) == []
+    (why,) = setting_reasons(b, "fedalt", {**vals, "m": 2})
+    assert "full participation (m = n)" in why and "m = 2 of n = 10" in why, why

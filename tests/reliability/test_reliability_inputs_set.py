@@ -59,12 +59,13 @@ def _literal(value) -> str | None:
     return None
 
 
-#: Bad values of a key that takes one of a few words (``algorithm``, quadratic's ``start``).
+#: Bad values of a key that takes one of a few words (``algorithm``, ``variant``, quadratic's
+#: ``start``).
 _BAD_WORD = st.one_of(st.integers(), st.floats(), _IDENT.map(lambda s: "zz" + s))
 
 
 def _bad_texts(family: str, key: str) -> st.SearchStrategy:
-    if key == "algorithm" or (
+    if key in ("algorithm", "variant") or (
         key not in RUN_RANGES and key not in KNOB_RANGES and (family, key) not in FAMILY_RANGES
     ):
         strategy = _BAD_WORD

@@ -157,6 +157,19 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
     return "inconclusive"
 
 
+def _bound_value(bound: theory.Bound, values: dict, fallback: bool) -> float:
+    """The bound at a run's values. ``fallback``: the run is outside the bound's setting and
+    its steps are the cell's own (no step satisfies the conditions), so the verdict is "outside
+    assumptions" whatever the value: evaluate without the conditions, NaN where even that is
+    undefined (e.g. a diverged run's ``Delta_FT < 0``), rather than raise."""
+    if not fallback:
+        return float(bound.evaluate(values, ignore_extra=True))
+    try:
+        return float(bound.evaluate(values, ignore_extra=True, check=False))
+    except ValueError:
+        return float("nan")
+
+
 def _stochastic(cell: Cell) -> bool:
     """Whether the runs of ``cell`` depend on their seed: gradient noise (the A2 constants,
     minibatch variance included) or device sampling (``m < n``)."""
@@ -196,18 +209,20 @@ def strict_check(
     # The setting (algorithm, m = n, tau_u = 1, ...) is decided on the cell, before any step
     # selection: a run outside it is one the bound makes no claim about (theory/settings.py).
     outside = cell_setting_reasons(bound, check.cell)
+    fallback = False
     try:
         cell = stepped(check.cell, check.steps, bound)
     except ValueError:
         if not outside:
             raise
         cell = check.cell  # no step satisfies the conditions here: measure at the cell's own
+        fallback = True
     results = simulate(check.cells(cell), runner)
     per_seed, bound_values, values = [], [], {}
     for result in results:
         values = cell.values(result.frame)
         per_seed.append(lhs_per_run(result.frame, bound, values))
-        bound_values.append(float(bound.evaluate(values, ignore_extra=True)))
+        bound_values.append(_bound_value(bound, values, fallback))
     # With a common initial point Delta_F0 is shared; Delta_FT (pathwise bounds) is per run:
     # compare the per-run differences, so the verdict is right in both cases.
     rhs = scale * float(np.mean(bound_values))

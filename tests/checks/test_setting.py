@@ -131,6 +131,23 @@ def test_outside_with_no_admissible_step_says_outside_without_raising(gamma_u):
         strict_check(inside)
 
 
+def test_outside_with_steps_that_break_the_conditions_says_outside_without_raising():
+    """``Eta`` steps ignore the bound's conditions: at m = 2 of 10 with eta = 2.5 (above the
+    gamma < 2/L of ``fedalt_tauv_full``) the strict check and its lemma say "outside
+    assumptions"; at m = n the same steps are an error (no bound outside its conditions)."""
+    from partialfed.experiments.steps import Eta
+
+    cell = Cell.of("quadratic", {"n": 10}, dict(T=20, algorithm="fedalt", m=2, tau_u=1))
+    check = Check("fedalt_tauv_full", cell, (0, 1), Eta(2.5))
+    r = strict_check(check, exact=True)
+    assert r.verdict == OUTSIDE and "m = 2 of n = 10" in r.reasons[0], r.reasons
+    assert r.exact is not None and r.exact.verdict == OUTSIDE
+    lemma = lemma_check(r, derived.LEMMAS["fedalt_tauv_full"])
+    assert lemma["verdict"] == OUTSIDE and lemma["reasons"] == list(r.reasons)
+    with pytest.raises(ValueError, match="condition"):
+        strict_check(replace(check, cell=cell.with_run(m=10)))
+
+
 def test_every_registered_bound_declares_its_setting():
     assert set(SETTINGS) == set(theory.BOUNDS)
     for name, b in theory.BOUNDS.items():

@@ -137,6 +137,16 @@ class ClaimsStudy:
             )
         if "fedavg" not in self.algorithms:
             raise ValueError("The 'algorithms' parameter of ClaimsStudy must include 'fedavg'.")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(
+                "The 'seeds' parameter of ClaimsStudy must be a non-empty tuple of distinct "
+                f"seeds (>= 2 for intervals). Got {self.seeds!r}."
+            )
+        if not 0.0 < self.at < 1.0:
+            raise ValueError(
+                f"The 'at' parameter of ClaimsStudy must lie in (0, 1) (a personal fraction). "
+                f"Got {self.at!r}."
+            )
 
     @property
     def total(self) -> int:

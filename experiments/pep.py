@@ -4,8 +4,10 @@ measure of a run, and the tightness of the derived bounds.
 ``theory.pep`` writes and solves one PEP; this module
 
 * caches results on disk, keyed by every parameter of the :class:`~theory.pep.PEPSpec`, the
-  solver and the PEPit version (:func:`worst_case`; JSON files written atomically under
-  ``$PARTIALFED_CACHE_DIR/pep`` or ``~/.cache/partialfed/pep``), and says when a solve starts
+  solver, the PEPit version and a digest of the source of ``theory.pep`` and
+  ``theory.pep_samples`` (an edited formulation is solved again) (:func:`worst_case`; JSON
+  files written atomically under ``$PARTIALFED_CACHE_DIR/pep`` or
+  ``~/.cache/partialfed/pep``), and says when a solve starts
   and how long it took (solver time grows with ``n T (tau_u + tau_v)``);
 * turns the worst case into a :class:`~synthetic.Problem` the simulators run
   (:func:`instance`, with ``synthetic.interpolant.smooth_interpolant``) and reads the PEP's
@@ -64,8 +66,25 @@ def _pepit_version() -> str:
         return "missing"
 
 
+def _source_digest() -> str:
+    """SHA-256 (16 hex digits) of the source of ``theory.pep`` and ``theory.pep_samples``: a
+    cached value was solved by the formulation of those files, so editing them misses the cache."""
+    from partialfed.theory import pep, pep_samples
+
+    h = hashlib.sha256()
+    for module in (pep, pep_samples):
+        h.update(Path(module.__file__).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def _key(spec: PEPSpec, solver: str) -> tuple[str, dict]:
-    key = {"format": FORMAT, "pepit": _pepit_version(), "solver": solver, "spec": spec.key()}
+    key = {
+        "format": FORMAT,
+        "pepit": _pepit_version(),
+        "source": _source_digest(),
+        "solver": solver,
+        "spec": spec.key(),
+    }
     text = json.dumps(key, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32], key
 

@@ -157,6 +157,20 @@ def _verdict(measured: MeasuredLHS, bound_value: float) -> str:
     return "inconclusive"
 
 
+def _bound_value(bound: theory.Bound, values: dict, outside: bool) -> float:
+    """The bound at a run's values. ``outside``: the run is outside the bound's setting, so the
+    verdict is "outside assumptions" whatever the value, and its steps need not satisfy the
+    conditions (the cell's own when none does, or a rule such as ``Eta`` that ignores them):
+    evaluate without the conditions, NaN where even that is undefined (e.g. a diverged run's
+    ``Delta_FT < 0``), rather than raise."""
+    if not outside:
+        return float(bound.evaluate(values, ignore_extra=True))
+    try:
+        return float(bound.evaluate(values, ignore_extra=True, check=False))
+    except ValueError:
+        return float("nan")
+
+
 def _stochastic(cell: Cell) -> bool:
     """Whether the runs of ``cell`` depend on their seed: gradient noise (the A2 constants,
     minibatch variance included) or device sampling (``m < n``)."""
@@ -207,7 +221,7 @@ def strict_check(
     for result in results:
         values = cell.values(result.frame)
         per_seed.append(lhs_per_run(result.frame, bound, values))
-        bound_values.append(float(bound.evaluate(values, ignore_extra=True)))
+        bound_values.append(_bound_value(bound, values, bool(outside)))
     # With a common initial point Delta_F0 is shared; Delta_FT (pathwise bounds) is per run:
     # compare the per-run differences, so the verdict is right in both cases.
     rhs = scale * float(np.mean(bound_values))
@@ -285,7 +299,23 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
     # The A2 constants (minibatch variance included), not the additive-noise knobs.
     exact = lemma.holds_pathwise(p.constants.sigma_u, p.constants.sigma_v)
     pathwise = exact and result.cell.run.m == p.n
-    diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
+    outside = result.verdict == "outside assumptions"
+    try:
+        diffs = np.array([lemma.lhs_minus_rhs({**fixed, **_used(lemma, r)}) for r in rounds])
+    except ValueError:
+        if not outside:
+            raise
+        # outside the setting with steps that break the lemma's conditions (strict_check
+        # evaluates such runs too): the lemma is not evaluated; the label is the strict check's
+        return {
+            "name": lemma.name,
+            "kind": "pathwise" if pathwise else "in expectation",
+            "rounds": 0,
+            "violations": 0,
+            "worst": float("nan"),
+            "verdict": "outside assumptions",
+            "reasons": list(result.reasons),
+        }
     if pathwise:
         scale = np.array([np.abs(r["F_t"]) + np.abs(r["F_next"]) + 1.0 for r in rounds])
         excess = diffs - 1e-9 * scale
@@ -299,7 +329,6 @@ def lemma_check(result: StrictResult, lemma, level: float = 0.95) -> dict:
             margin = np.zeros_like(mean)
         excess = mean - margin - 1e-9 * (np.abs(rounds[0]["F_t"]) + 1.0)
     violations = int(np.sum(excess > 0))
-    outside = result.verdict == "outside assumptions"
     return {
         "name": lemma.name,
         "kind": "pathwise" if pathwise else "in expectation",

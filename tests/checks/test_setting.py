@@ -110,6 +110,44 @@ def test_step_selection_never_sees_the_setting():
     assert r.cell.run.gamma_u > 0 and r.cell.run.gamma_v > 0
 
 
+@pytest.mark.parametrize("gamma_u", [0.01, 5.0])
+def test_outside_with_no_admissible_step_says_outside_without_raising(gamma_u):
+    """Outside the setting (m = 2 of 4) and no step selection possible (``MaxStep`` on a field
+    ``gd_tight`` has no condition on): the runs keep the cell's own steps, which violate
+    ``gamma = 1/L`` (0.01) or diverge (5.0); the verdict is still "outside assumptions" with the
+    setting's reasons, not an error from evaluating the bound outside its conditions."""
+    cell = Cell.of(
+        "quadratic",
+        {"n": 4, "d_v": 0, "chi": 0.0, "noise_u": 0.0},
+        dict(T=10, m=2, algorithm="fedalt", gamma_u=gamma_u, tau_u=1),
+    )
+    check = Check("gd_tight", cell, (0, 1), MaxStep(1.0, fields=("gamma_v",)))
+    r = strict_check(check)
+    assert r.verdict == OUTSIDE
+    assert any("m = 2 of n = 4" in x for x in r.reasons), r.reasons
+    # inside the setting the same failed step selection is an error, as before
+    inside = replace(check, cell=cell.with_run(m=4, gamma_v=0.0))
+    with pytest.raises(ValueError, match="no condition on it"):
+        strict_check(inside)
+
+
+def test_outside_with_steps_that_break_the_conditions_says_outside_without_raising():
+    """``Eta`` steps ignore the bound's conditions: at m = 2 of 10 with eta = 2.5 (above the
+    gamma < 2/L of ``fedalt_tauv_full``) the strict check and its lemma say "outside
+    assumptions"; at m = n the same steps are an error (no bound outside its conditions)."""
+    from partialfed.experiments.steps import Eta
+
+    cell = Cell.of("quadratic", {"n": 10}, dict(T=20, algorithm="fedalt", m=2, tau_u=1))
+    check = Check("fedalt_tauv_full", cell, (0, 1), Eta(2.5))
+    r = strict_check(check, exact=True)
+    assert r.verdict == OUTSIDE and "m = 2 of n = 10" in r.reasons[0], r.reasons
+    assert r.exact is not None and r.exact.verdict == OUTSIDE
+    lemma = lemma_check(r, derived.LEMMAS["fedalt_tauv_full"])
+    assert lemma["verdict"] == OUTSIDE and lemma["reasons"] == list(r.reasons)
+    with pytest.raises(ValueError, match="condition"):
+        strict_check(replace(check, cell=cell.with_run(m=10)))
+
+
 def test_every_registered_bound_declares_its_setting():
     assert set(SETTINGS) == set(theory.BOUNDS)
     for name, b in theory.BOUNDS.items():

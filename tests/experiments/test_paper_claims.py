@@ -80,6 +80,12 @@ def test_bad_studies_are_refused():
         _study(algorithms=("fedavg", "sgd"))
     with pytest.raises(ValueError, match="fedavg"):
         _study(algorithms=("local", "fedalt"))
+    with pytest.raises(ValueError, match="'seeds'"):
+        _study(seeds=())
+    with pytest.raises(ValueError, match="'seeds'"):
+        _study(seeds=(0, 0))
+    with pytest.raises(ValueError, match="'at'"):
+        _study(at=20)
 
 
 def test_verdict_b():

@@ -114,6 +114,15 @@ def test_strict_check_holds_and_catches_the_mutants(worst, folder):
     assert smaller.verdict == "outside assumptions"  # the instance is 1-smooth, not 0.5
 
 
+def test_cache_key_changes_with_the_pep_source(monkeypatch):
+    """A value solved by another formulation of ``theory.pep`` is not reused: the cache key
+    holds a digest of its source (a stale cache would feed the PEP check a wrong bound)."""
+    name, key = pep._key(SPEC, "CLARABEL")
+    assert key["source"] == pep._source_digest() and len(key["source"]) == 16
+    monkeypatch.setattr(pep, "_source_digest", lambda: "edited")
+    assert pep._key(SPEC, "CLARABEL")[0] != name
+
+
 def test_cache_returns_the_same_result_without_solving(worst, folder, monkeypatch):
     result, _, _ = worst
     files = list(folder.glob("*.json"))

@@ -152,7 +152,7 @@ def test_cli_runs_a_config_naming_a_user_family(user_module, tmp_path):
 def test_cli_check_takes_a_user_family(user_module):
     done = _partialfed(
         "check", "fedalt_tau1_full", "--family", REF, "--set", "n=5", "--set", "T=10",
-        "--set", "m=2", "--seeds", "2", "--scheduler", "serial", "--json",
+        "--set", "m=5", "--seeds", "2", "--scheduler", "serial", "--json",
     )  # fmt: skip
     # its constants are estimates (no guarantee): the check runs, but does not score the bound
     assert done.returncode == 5, done.stderr

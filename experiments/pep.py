@@ -19,6 +19,7 @@ measure of a run, and the tightness of the derived bounds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -57,6 +58,7 @@ def cache_dir() -> Path:
     return cache_root() / "pep"
 
 
+@functools.cache
 def _pepit_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -66,9 +68,11 @@ def _pepit_version() -> str:
         return "missing"
 
 
+@functools.cache
 def _source_digest() -> str:
     """SHA-256 (16 hex digits) of the source of ``theory.pep`` and ``theory.pep_samples``: a
-    cached value was solved by the formulation of those files, so editing them misses the cache."""
+    cached value was solved by the formulation of those files, so editing them misses the cache.
+    Computed once per process, as the installed version above."""
     from partialfed.theory import pep, pep_samples
 
     h = hashlib.sha256()

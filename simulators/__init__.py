@@ -24,6 +24,7 @@ from partialfed.simulators._api import (
     run,
 )
 from partialfed.simulators._warm import kernel_state
+from partialfed.simulators.split_lbi import LBIPath, split_lbi
 
 __all__ = [
     "ALGORITHMS",
@@ -35,4 +36,6 @@ __all__ = [
     "RunConfig",
     "run",
     "kernel_state",
+    "LBIPath",
+    "split_lbi",
 ]

@@ -236,6 +236,16 @@ def _evaluate(grad, w, d):
     return float(loss), g
 
 
+def _step(W, Z, grad_W, diff, kappa, alpha, nu, mask):
+    """One iteration (S2)-(S4) from ``grad_W = grad_W Lbar(W, Gamma)`` and
+    ``diff = (W - Gamma) * mask``: returns ``(W_{k+1}, Z_{k+1}, Gamma_{k+1})``. A function of its
+    own so that tests can swap in wrong variants (mutants) of the update."""
+    W_new = W - kappa * alpha * grad_W  # (S2)
+    Z_new = Z + (alpha / nu) * diff  # (S3): Z - (alpha/nu)(Gamma - W), lifted only
+    Gamma_new = kappa * shrink(Z_new) * mask  # (S4)
+    return W_new, Z_new, Gamma_new
+
+
 def split_lbi(
     grad,
     w0,
@@ -307,9 +317,7 @@ def split_lbi(
                 row += 1
             if k == iters:
                 break
-            W_new = W - kappa * alpha * grad_W  # (S2)
-            Z = Z + (alpha / nu) * diff  # (S3): -(alpha/nu)(Gamma - W), lifted only
-            Gamma_new = kappa * shrink(Z) * mask  # (S4)
+            W_new, Z, Gamma_new = _step(W, Z, grad_W, diff, kappa, alpha, nu, mask)
             dW, dG = W_new - W, Gamma_new - Gamma
             increments[k] = np.sqrt(dW @ dW + dG @ dG)
             W, Gamma = W_new, Gamma_new

@@ -20,6 +20,8 @@ derived      bounds proved in this project (optional; maintained separately)
 derived_diversity  the partial-participation ones under the global diversity assumption A3'
 derived_local_fedsim  FedSim with tau >= 1 local joint steps (client drift), A3 and A3'
 derived_local_fedalt  FedAlt with tau_u >= 1 local steps on u (client drift)
+split_lbi    Split LBI (Fu et al. 2020): the recalled global-convergence theorem, the derived
+             step condition, the rate classes of a KL exponent (not a Bound; not in BOUNDS)
 
 Registry: ``BOUNDS`` (name -> Bound), :func:`get_bound`, :func:`describe_bound`.
 """

@@ -11,6 +11,9 @@
   the log-log slope with a 95% interval, an equivalence test against theory's exponent);
 - :mod:`.expectation` -- :func:`expectation` (theory's exponent: the named leading term of the
   bound, with the study's values and step policy substituted);
+- :mod:`.split_lbi` -- :func:`lbi_check` (the global-convergence theorem of Split LBI: finite
+  length, convergence to a critical point and the rate class of a KL exponent, on the objectives
+  of :mod:`.split_lbi_objectives`);
 - :mod:`.calibration` -- :func:`calibrate` (fit a bound's free constants on training cells,
   predict held-out groups, warn on constants the data do not determine; a fit, not a bound).
 """
@@ -28,6 +31,7 @@ from partialfed.experiments.checks.exponents import (
     fit_slope,
 )
 from partialfed.experiments.checks.setting import cell_setting_reasons
+from partialfed.experiments.checks.split_lbi import LBIResult, LBIStudy, lbi_check
 from partialfed.experiments.checks.strict import (
     VERDICTS,
     Check,
@@ -55,4 +59,7 @@ __all__ = [
     "assumption_reasons",
     "cell_setting_reasons",
     "VERDICTS",
+    "LBIStudy",
+    "LBIResult",
+    "lbi_check",
 ]

@@ -64,6 +64,14 @@ class KLObjective:
     source: str = ""
     notes: str = field(default="", repr=False)
 
+    def __post_init__(self):
+        _, g = self.grad(self.w_star)
+        if not np.linalg.norm(g) <= 1e-10 * max(1.0, float(np.linalg.norm(self.w_star))):
+            raise ValueError(
+                f"The 'w_star' of KLObjective {self.name!r} must be a critical point of the "
+                f"loss: ||grad L(w_star)|| = {np.linalg.norm(g):.3g}."
+            )
+
     @property
     def d(self) -> int:
         return int(self.w_star.shape[0])

@@ -175,3 +175,6 @@ def test_objectives_refuse_bad_input():
         O.even_power(np.array([1.0, 0.0]), 2)
     with pytest.raises(ValueError, match="'m'"):
         O.even_power(np.ones(2), 1)
+    good = O.quadratic(np.eye(2), np.ones(2))
+    with pytest.raises(ValueError, match="critical point"):
+        O.KLObjective(**{**good.__dict__, "w_star": np.zeros(2)})

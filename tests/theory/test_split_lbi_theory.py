@@ -82,3 +82,17 @@ def test_linear_rate_leaves_out_zero_eigenvalues():
     # out and q = |1 - kappa alpha 2/nu| < 1: a "linear" claim there is a wrong, checkable one.
     q = T.linear_rate(np.zeros((1, 1)), np.ones(1, bool), np.ones(1, bool), 2.0, 0.1, 1.0)
     assert np.isclose(q, abs(1 - 0.2 * 2))
+
+
+def test_cited_equations_exist_in_the_derivation():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs/derivations/split_lbi_kl.md").read_text()
+    tags = set(re.findall(r"\\tag\{(K\d+)\}", doc))
+    assert tags == {f"K{i}" for i in range(1, 18)}
+    text = (root / "theory/split_lbi.py").read_text()
+    text += (root / "experiments/checks/split_lbi.py").read_text()
+    cited = set(re.findall(r"\(K(\d+)\)", text))
+    assert cited and {f"K{c}" for c in cited} <= tags

@@ -93,6 +93,8 @@ def test_solver_mutants_contradict(monkeypatch, mutant):
     assert r.reasons == ()
     assert r.verdict == "contradicts", _parts(r)
     assert r.rate.verdict == "contradicts"
+    if mutant is _flip:  # the iterates run away: no finite length, no convergence
+        assert r.finite_length.verdict == "violated" and r.convergence.verdict == "violated"
 
 
 def test_linear_claim_for_theta_above_half_contradicts(quartic_run):

@@ -56,8 +56,14 @@ def fit_slope(x, y, level: float = 0.95) -> Slope:
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     if lx.size < 3 or np.ptp(lx) == 0:
         raise ValueError("fit_slope needs at least 3 points with at least 2 distinct x values.")
-    res = stats.linregress(lx, ly)
-    half = float(stats.t.ppf(0.5 + level / 2, lx.size - 2) * res.stderr)
+    return linear_fit(lx, ly, level)
+
+
+def linear_fit(x, y, level: float = 0.95) -> Slope:
+    """Least squares ``y = a + b x``; ``b`` with its two-sided Student-t ``level`` interval
+    (the regression behind :func:`fit_slope` and the semi-log fits of other checks)."""
+    res = stats.linregress(x, y)
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 2) * res.stderr)
     return Slope(
         float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept)
     )

@@ -30,9 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
-from partialfed.experiments.checks.exponents import TOLERANCE, Slope, fit_slope
+from partialfed.experiments.checks.exponents import TOLERANCE, Slope, fit_slope, linear_fit
 from partialfed.experiments.checks.split_lbi_objectives import KLObjective
 from partialfed.theory import split_lbi as T
 
@@ -50,11 +49,7 @@ def fit_semilog(k, y, level: float = 0.95) -> Slope:
     k, ly = np.asarray(k, float), np.log(np.asarray(y, float))
     if k.size < 3 or np.ptp(k) == 0:
         raise ValueError("fit_semilog needs at least 3 points with at least 2 distinct k.")
-    res = stats.linregress(k, ly)
-    half = float(stats.t.ppf(0.5 + level / 2, k.size - 2) * res.stderr)
-    return Slope(
-        float(res.slope), float(res.slope - half), float(res.slope + half), float(res.intercept)
-    )
+    return linear_fit(k, ly, level)
 
 
 @dataclass(frozen=True)

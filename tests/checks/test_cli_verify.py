@@ -10,7 +10,9 @@ import sys
 import pytest
 
 
-def partialfed(*args, cwd=None, timeout=600):
+# A safety net against a hung child, not a speed check: the quick report takes about 6 min
+# serially on 2 idle cores and longer beside a second pytest worker or under load.
+def partialfed(*args, cwd=None, timeout=1800):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.run(
         [sys.executable, "-m", "partialfed.experiments.cli", *args],

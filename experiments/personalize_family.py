@@ -98,6 +98,8 @@ class PlantedFamily:
         """``block`` checked: distinct coordinates in ``[0, d)``, at least one left shared;
         returned sorted (int64)."""
         arr = np.asarray(block)
+        if arr.ndim == 1 and arr.size == 0:
+            arr = arr.astype(np.int64)  # no personal coordinate: plain FedAvg's objective
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
             raise ValueError(
                 f"The 'block' parameter of PlantedFamily must be a 1-D sequence of int "

@@ -1,5 +1,6 @@
 """A planted family for "what to personalize": the ``logcosh`` objective with its heterogeneity
-moved onto a chosen set ``S`` of coordinates, and any block of coordinates made personal.
+moved onto a chosen set ``S`` of coordinates, and any block of coordinates made personal
+(docs/references.md#synthetic-logcosh-planted, derived here).
 
 The ``logcosh`` family (``synthetic.logcosh``, docs/references.md#synthetic-logcosh) plants its
 heterogeneity on the *last* ``planted`` coordinates of ``w = (u, v)``, which are also the personal

@@ -263,7 +263,7 @@ class Comparison:
         (``"recovered"``, ``"random"``), and ``"random_vs_recovered"``: random minus recovered.
     optimum : dict
         ``label -> float`` (``"random"``: the mean over draws) of eq. (P1), the exact
-        ``min F_B``.
+        ``min F_B``; ``"best"``: that of :meth:`PlantedFamily.best_block` (an oracle).
     blocks : dict
         ``"true"``, ``"recovered"``: int arrays; ``"random"``: ``(draws, K)``.
     share : float
@@ -367,6 +367,7 @@ def compare_blocks(
         "true": family.optimum(family.support),
         "recovered": family.optimum(rec),
         "random": float(np.mean([family.optimum(b) for b in random])),
+        "best": family.optimum(family.best_block()),
     }
     return Comparison(
         final=final,

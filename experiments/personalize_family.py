@@ -148,6 +148,14 @@ class PlantedFamily:
         keep[B] = False
         return float(np.sum(self.coordinate_minima()[1][keep]))
 
+    def best_block(self, size: int | None = None) -> np.ndarray:
+        """The block of ``size`` coordinates (default the planted size) with the smallest
+        optimum: by eq. (P1), the ``size`` largest ``m_j`` (sorted; ties by index)."""
+        k = self.planted if size is None else size
+        k = validate(k, "size", "PlantedFamily.best_block", Interval(int, 0, self.d - 1))
+        m = self.coordinate_minima()[1]
+        return np.sort(np.lexsort((np.arange(self.d), -m))[:k])
+
     def problem(self, block) -> Problem:
         """The ``Problem`` with personal coordinates ``block`` (``v_i = w_B``) and shared ones
         ``u = w_{not B}`` (see the module docstring).

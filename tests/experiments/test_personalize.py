@@ -69,6 +69,18 @@ def test_block_problem_is_the_full_objective_resplit(family):
     assert np.array_equal(u0, w0[shared]) and np.array_equal(V0[4], w0[block])
 
 
+def test_the_planted_block_is_the_best_block_on_default_knobs(family):
+    """So the true block is the right reference: no block of its size has a lower optimum."""
+    assert family.best_block().tolist() == family.support.tolist()
+    rng = np.random.default_rng(4)
+    best = family.optimum(family.support)
+    for _ in range(30):
+        other = rng.choice(family.d, family.planted, replace=False)
+        assert family.optimum(other) >= best
+    heavy = planted_family(jitter=3.0)  # offsets dominate the shift: another block is best
+    assert heavy.best_block().tolist() != heavy.support.tolist()
+
+
 def test_delta_is_a_certified_bound(family):
     p = family.problem(family.support)
     rng = np.random.default_rng(2)

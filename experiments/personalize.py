@@ -25,8 +25,10 @@ the planted set ``S`` are recorded along the path.
 the recovered one, the true ``S``, and random blocks of the same size (``draws`` uniform draws),
 for every seed, all with the *same* steps (every block's problem has ``L_u = L_v = 1``, so one
 step suits them all) and the same starting model (``PlantedFamily.init_full(seed)``): the runs
-are paired by seed. It reports the final loss gap to the true block's run, with a two-sided 95%
-t-interval over the pairs, and the exact optimum of each block (eq. (P1)).
+are paired by seed. It reports the final loss gap to the true block's run on the same seed, with
+a two-sided 95% t-interval: over the seeds for the recovered block, over the random draws (each
+averaged over the seeds, the draws being the independent units) for the random blocks; and the
+exact optimum of each block (eq. (P1)).
 """
 
 from __future__ import annotations
@@ -259,8 +261,9 @@ class Comparison:
         ``label -> float array`` of final losses ``F(u^T, V^T)``: ``"true"`` and ``"recovered"``
         shaped ``(seeds,)``, ``"random"`` shaped ``(draws, seeds)``.
     gap : dict
-        ``label -> Gap`` of the final loss minus the true block's, paired by seed
-        (``"recovered"``, ``"random"``), and ``"random_vs_recovered"``: random minus recovered.
+        ``label -> Gap`` of the final loss minus the true block's, paired by seed:
+        ``"recovered"`` (one value per seed), ``"random"`` (one per draw, its mean over the
+        seeds), and ``"random_vs_recovered"``: random minus recovered (one per draw).
     optimum : dict
         ``label -> float`` (``"random"``: the mean over draws) of eq. (P1), the exact
         ``min F_B``; ``"best"``: that of :meth:`PlantedFamily.best_block` (an oracle).

@@ -219,10 +219,12 @@ plt.show()
 #
 # <details><summary>Solution to exercise 1</summary>
 #
-# With a larger jitter the devices' own offsets compete with the planted shift. The planted
-# coordinates still enter first on most devices, so the vote still finds them, but the offsets
-# enter sooner: the stretch of the path with precision 1 is shorter (printed below as the path
-# time of the first voted coordinate outside $S$, next to that of the default family).
+# With a larger jitter the devices' own offsets compete with the planted shift, so they enter
+# sooner: the stretch of the path with precision 1 is shorter (printed below as the path time
+# of the first voted coordinate outside $S$, next to that of the default family). Whether the
+# vote still finds all of $S$ at the planted size depends on the shift per coordinate: the same
+# `gamma_G` spread over more planted coordinates (the larger size has six) gives each a smaller
+# shift, and then an offset can be voted before the last planted coordinate (precision below 1).
 #
 # </details>
 

@@ -42,6 +42,7 @@ from scipy import stats
 from partialfed import simulators
 from partialfed._constraints import Array, Interval, validate
 from partialfed.experiments.personalize_family import PlantedFamily, dphi, phi
+from partialfed.synthetic._problem import MAX_FLOATS
 from partialfed.theory import split_lbi as lbi_theory
 
 __all__ = [
@@ -191,6 +192,16 @@ def recover(
             f"{2 / (1 + 2 / nu):.6g} (eq. (K6), Lip = 1). Got kappa alpha = {kappa * alpha:.6g}."
         )
     n, d = family.n, family.d
+    iters = validate(iters, "iters", _OWNER, Interval(int, 1, 10**8))
+    record_every = validate(record_every, "record_every", _OWNER, Interval(int, 1, None))
+    rows = -(-iters // record_every) + 1
+    if 3 * rows * n * d > MAX_FLOATS:  # W, Gamma, Z recorded for every device
+        raise ValueError(
+            f"The 'record_every' parameter of {_OWNER} must keep the recorded path within "
+            f"{MAX_FLOATS:.0e} floats (3 rows n d, rows = ceil(iters / record_every) + 1); with "
+            f"n={n}, d={d}, iters={iters} it needs >= {math.ceil(3 * rows * n * d / MAX_FLOATS)}"
+            f" times {record_every}. Got {record_every}."
+        )
     if shared is None:
         shared = family.shared_optimum()
     else:

@@ -36,7 +36,7 @@ from scipy import optimize
 from partialfed import synthetic
 from partialfed._constraints import Interval, validate, validate_args
 from partialfed.synthetic._logcosh_objective import LogcoshData, _grad_u, _grad_v, _loss
-from partialfed.synthetic._problem import SEED, Constants, Problem
+from partialfed.synthetic._problem import SEED, Constants, Problem, check_size
 
 __all__ = ["PlantedFamily", "planted_family", "phi", "dphi"]
 
@@ -275,6 +275,7 @@ def planted_family(
     jitter : float
         Standard deviation of each device's own offset ``xi_i`` on every coordinate, ``>= 0``.
     """
+    check_size(n, d, OWNER)  # the centres and the offsets are n x d floats each
     if support is not None:
         arr = np.asarray(support)
         ok = arr.ndim == 1 and arr.dtype.kind in "iu" and arr.size == planted

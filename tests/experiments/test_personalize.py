@@ -203,6 +203,7 @@ def test_data_blind_recovery_is_caught(family, monkeypatch):
         (dict(support=[1, 2, 3, 20]), "support"),
         (dict(jitter=-1.0), "jitter"),
         (dict(n=1), "n"),
+        (dict(n=10**5, d=10**4), "n"),  # 10^9 floats: refused before allocating
     ],
 )
 def test_family_validation_names_the_parameter(knobs, name):
@@ -224,6 +225,7 @@ def test_block_validation(family):
         (dict(quorum=0.0), "quorum"),
         (dict(iters=0), "iters"),
         (dict(shared=np.zeros(3)), "shared"),
+        (dict(iters=10**8, record_every=1), "record_every"),  # the path would not fit
     ],
 )
 def test_recover_validation_names_the_parameter(family, kw, name):

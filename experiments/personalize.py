@@ -173,6 +173,10 @@ def recover(
     shared : float array (d,), optional
         The shared model the deviations start from (default the exact
         :meth:`PlantedFamily.shared_optimum`).
+
+    Returns
+    -------
+    Recovery
     """
     if not isinstance(family, PlantedFamily):
         raise TypeError(
@@ -331,6 +335,12 @@ def compare_blocks(
         The same for every block.
     m : int, optional
         Devices per round (default ``n``, full participation).
+    draw_seed : int
+        Seed of the random blocks.
+
+    Returns
+    -------
+    Comparison
     """
     if not isinstance(family, PlantedFamily):
         raise TypeError(

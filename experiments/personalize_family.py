@@ -274,6 +274,10 @@ def planted_family(
         jitter; default 1.0 unless ``w1`` is given).
     jitter : float
         Standard deviation of each device's own offset ``xi_i`` on every coordinate, ``>= 0``.
+
+    Returns
+    -------
+    PlantedFamily
     """
     check_size(n, d, OWNER)  # the centres and the offsets are n x d floats each
     if support is not None:

@@ -251,3 +251,12 @@ def test_compare_validation_names_the_parameter(family, kw, name):
     kw = {"recovered": family.support} | kw
     with pytest.raises((ValueError, TypeError), match=f"'{name}' parameter"):
         P.compare_blocks(family, **kw)
+
+
+def test_the_assertion_fails_where_the_offsets_drown_the_planting():
+    """Not a mutant: a family on which recovery honestly fails (offsets three times the shift),
+    so the assertion of the issue's test is not satisfied by construction."""
+    heavy = planted_family(jitter=3.0)
+    rec = P.recover(heavy)
+    assert rec.at_planted_size()[0] < 1.0
+    assert not _recovers(heavy, rec.block())

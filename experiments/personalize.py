@@ -21,14 +21,9 @@ The coordinates are ranked by the first step at which they are voted (:attr:`Rec
 the recovered block of size ``K`` is the first ``K``. Precision and recall of ``voted_k`` against
 the planted set ``S`` are recorded along the path.
 
-:func:`compare_blocks` then runs FedAlt (``simulators.run``) with the personal block equal to
-the recovered one, the true ``S``, and random blocks of the same size (``draws`` uniform draws),
-for every seed, all with the *same* steps (every block's problem has ``L_u = L_v = 1``, so one
-step suits them all) and the same starting model (``PlantedFamily.init_full(seed)``): the runs
-are paired by seed. It reports the final loss gap to the true block's run on the same seed, with
-a two-sided 95% t-interval: over the seeds for the recovered block, over the random draws (each
-averaged over the seeds, the draws being the independent units) for the random blocks; and the
-exact optimum of each block (eq. (P1)).
+The FedAlt comparison of a recovered block with the true and random blocks
+(:func:`compare_blocks`, :class:`Comparison`, :class:`Gap`) lives in
+``experiments.personalize_compare`` and is importable from here too.
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from partialfed import simulators
 from partialfed._constraints import Array, Interval, validate
@@ -47,18 +41,12 @@ from partialfed.theory import split_lbi as lbi_theory
 
 __all__ = [
     "Recovery",
-    "Gap",
-    "Comparison",
     "recover",
-    "compare_blocks",
     "deviation_oracle",
     "precision_recall",
 ]
 
 _OWNER = "personalize.recover"
-_C_OWNER = "personalize.compare_blocks"
-LEVEL = 0.95
-"""Two-sided level of the intervals of :class:`Gap`."""
 
 
 def deviation_oracle(family: PlantedFamily, shared) -> callable:
@@ -245,159 +233,14 @@ def recover(
     )
 
 
-@dataclass(frozen=True)
-class Gap:
-    """A mean over pairs with its two-sided :data:`LEVEL` t-interval (``lo = hi = mean`` for one
-    pair or equal values)."""
-
-    mean: float
-    lo: float
-    hi: float
-    values: tuple
-
-    @classmethod
-    def of(cls, values) -> Gap:
-        x = np.asarray(values, dtype=float)
-        mean = float(np.mean(x))
-        if x.size < 2 or np.all(x == x[0]):
-            return cls(mean, mean, mean, tuple(x.tolist()))
-        half = float(stats.t.ppf(0.5 + LEVEL / 2, x.size - 1) * np.std(x, ddof=1))
-        half /= math.sqrt(x.size)
-        return cls(mean, mean - half, mean + half, tuple(x.tolist()))
+_COMPARE = ("LEVEL", "Gap", "Comparison", "compare_blocks")
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """FedAlt with the recovered, the true and random personal blocks (:func:`compare_blocks`).
+def __getattr__(name: str):
+    """The comparison's names, from ``experiments.personalize_compare`` (imported on first use:
+    that module imports :class:`Recovery` from here, so a plain import would be circular)."""
+    if name in _COMPARE:
+        from partialfed.experiments import personalize_compare
 
-    Attributes
-    ----------
-    final : dict
-        ``label -> float array`` of final losses ``F(u^T, V^T)``: ``"true"`` and ``"recovered"``
-        shaped ``(seeds,)``, ``"random"`` shaped ``(draws, seeds)``.
-    gap : dict
-        ``label -> Gap`` of the final loss minus the true block's, paired by seed:
-        ``"recovered"`` (one value per seed), ``"random"`` (one per draw, its mean over the
-        seeds), and ``"random_vs_recovered"``: random minus recovered (one per draw).
-    optimum : dict
-        ``label -> float`` (``"random"``: the mean over draws) of eq. (P1), the exact
-        ``min F_B``; ``"best"``: that of :meth:`PlantedFamily.best_block` (an oracle).
-    blocks : dict
-        ``"true"``, ``"recovered"``: int arrays; ``"random"``: ``(draws, K)``.
-    share : float
-        ``mean(random - recovered) / mean(random - true)``: the fraction of the random blocks'
-        excess loss that the recovered block removes (1: as good as the truth, 0: no better
-        than random); NaN when the random blocks are no worse than the truth.
-    config : dict
-        The FedAlt settings and seeds.
-    """
-
-    final: dict
-    gap: dict
-    optimum: dict
-    blocks: dict
-    share: float
-    config: dict
-
-    def beats_random(self) -> bool:
-        """Whether the recovered block's interval lies below the random blocks': the upper end
-        of ``recovered - true`` is below the lower end of ``random - true``."""
-        return self.gap["recovered"].hi < self.gap["random"].lo
-
-
-def compare_blocks(
-    family: PlantedFamily,
-    recovered,
-    *,
-    draws: int = 8,
-    seeds=(0, 1, 2),
-    T: int = 200,
-    gamma_u: float = 0.5,
-    gamma_v: float = 0.5,
-    tau_u: int = 1,
-    tau_v: int = 1,
-    m: int | None = None,
-    draw_seed: int = 0,
-) -> Comparison:
-    """FedAlt (``simulators.run``) with personal block = ``recovered``, = the planted set and =
-    ``draws`` random blocks of the planted size; see the module docstring.
-
-    Parameters
-    ----------
-    family : PlantedFamily
-    recovered : int sequence or Recovery
-        The recovered block (a :class:`Recovery` gives :meth:`Recovery.block`).
-    draws : int >= 2
-        Random blocks (uniform ``K``-subsets of the ``d`` coordinates, seeded by ``draw_seed``).
-    seeds : sequence of int
-        Run seeds (each seeds the starting model and the device sampling), at least one.
-    T, gamma_u, gamma_v, tau_u, tau_v : as ``simulators.RunConfig``
-        The same for every block.
-    m : int, optional
-        Devices per round (default ``n``, full participation).
-    draw_seed : int
-        Seed of the random blocks.
-
-    Returns
-    -------
-    Comparison
-    """
-    if not isinstance(family, PlantedFamily):
-        raise TypeError(
-            f"The 'family' parameter of {_C_OWNER} must be a PlantedFamily. "
-            f"Got {type(family).__name__}."
-        )
-    rec = recovered.block() if isinstance(recovered, Recovery) else recovered
-    rec = family.block(rec)
-    K = family.planted
-    if rec.size != K:
-        raise ValueError(
-            f"The 'recovered' parameter of {_C_OWNER} must have the planted size {K} (blocks are "
-            f"compared at equal size). Got {rec.size}."
-        )
-    draws = validate(draws, "draws", _C_OWNER, Interval(int, 2, 10**4))
-    draw_seed = validate(draw_seed, "draw_seed", _C_OWNER, Interval(int, 0, 2**63 - 1))
-    seeds = list(seeds) if isinstance(seeds, list | tuple | range | np.ndarray) else seeds
-    if not isinstance(seeds, list) or not seeds:
-        raise ValueError(
-            f"The 'seeds' parameter of {_C_OWNER} must be a non-empty sequence of ints. "
-            f"Got {seeds!r:.60}."
-        )
-    seeds = [validate(s, "seeds", _C_OWNER, Interval(int, 0, 2**63 - 1)) for s in seeds]
-    m = family.n if m is None else validate(m, "m", _C_OWNER, Interval(int, 1, family.n))
-    cfg = dict(T=T, m=m, tau_u=tau_u, tau_v=tau_v, gamma_u=gamma_u, gamma_v=gamma_v)
-    simulators.RunConfig("fedalt", eval_every=T, **cfg)  # validates the settings by name
-    rng = np.random.default_rng([draw_seed, 0xB10C])
-    random = np.stack([np.sort(rng.choice(family.d, K, replace=False)) for _ in range(draws)])
-
-    def finals(block) -> np.ndarray:
-        problem = family.problem(block)
-        out = []
-        for s in seeds:
-            h = simulators.run(problem, simulators.RunConfig("fedalt", seed=s, eval_every=T, **cfg))
-            out.append(float(h.loss[-1]))
-        return np.array(out)
-
-    final = {"true": finals(family.support), "recovered": finals(rec)}
-    final["random"] = np.stack([finals(b) for b in random])
-    gap = {
-        "recovered": Gap.of(final["recovered"] - final["true"]),
-        "random": Gap.of(np.mean(final["random"] - final["true"][None, :], axis=1)),
-        "random_vs_recovered": Gap.of(np.mean(final["random"] - final["recovered"], axis=1)),
-    }
-    excess = gap["random"].mean
-    share = gap["random_vs_recovered"].mean / excess if excess > 0 else math.nan
-    optimum = {
-        "true": family.optimum(family.support),
-        "recovered": family.optimum(rec),
-        "random": float(np.mean([family.optimum(b) for b in random])),
-        "best": family.optimum(family.best_block()),
-    }
-    return Comparison(
-        final=final,
-        gap=gap,
-        optimum=optimum,
-        blocks={"true": family.support.copy(), "recovered": rec, "random": random},
-        share=share,
-        config=cfg | {"seeds": tuple(seeds), "draws": draws, "draw_seed": draw_seed},
-    )
+        return getattr(personalize_compare, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

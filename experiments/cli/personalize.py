@@ -68,14 +68,15 @@ def personalize(args: argparse.Namespace) -> int:
     true block and with random blocks (``experiments.personalize``); exit 0 once reported."""
     import numpy as np
 
-    from partialfed.experiments import personalize as P
+    from partialfed.experiments.personalize import recover
+    from partialfed.experiments.personalize_compare import compare_blocks
     from partialfed.experiments.personalize_family import planted_family
 
-    functions = dict(zip(STAGES, (planted_family, P.recover, P.compare_blocks), strict=True))
+    functions = dict(zip(STAGES, (planted_family, recover, compare_blocks), strict=True))
     given = _route(args.set, functions)
     family = planted_family(**given["family"])
-    rec = P.recover(family, **given["recover"])
-    cmp = P.compare_blocks(family, rec, **given["compare"])
+    rec = recover(family, **given["recover"])
+    cmp = compare_blocks(family, rec, **given["compare"])
     exact = np.flatnonzero((rec.voted == rec.truth).all(axis=1))
     outside = np.flatnonzero((rec.voted & ~rec.truth).any(axis=1))
     span = [

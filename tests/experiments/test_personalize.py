@@ -136,6 +136,15 @@ def test_entry_order_follows_the_planted_strength():
     assert rec.order[:3].tolist() == [7, 2, 4]
 
 
+def test_the_comparison_is_importable_from_both_modules():
+    from partialfed.experiments import personalize_compare as C
+
+    for name in ("LEVEL", "Gap", "Comparison", "compare_blocks"):
+        assert getattr(P, name) is getattr(C, name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        P.no_such_name  # noqa: B018
+
+
 def test_recovered_block_beats_random_blocks(family, recovery):
     cmp = P.compare_blocks(family, recovery, **SMALL)
     assert cmp.blocks["recovered"].tolist() == family.support.tolist()

@@ -21,6 +21,28 @@ The coordinates are ranked by the first step at which they are voted (:attr:`Rec
 the recovered block of size ``K`` is the first ``K``. Precision and recall of ``voted_k`` against
 the planted set ``S`` are recorded along the path.
 
+**The block without knowing K** (:func:`stable_block`, ``Recovery.block("auto")``). Cut the
+recorded path into maximal stretches over which ``voted_k`` does not change; a stretch of the set
+``B`` starts at the first recorded time ``t_a`` at which ``B`` is voted and ends at the first
+recorded time ``t_b`` at which the voted set differs (the path's last time if it never does: the
+stretch is then *censored*, its length a lower bound). The chosen block is the set of the stretch
+longest in log path time, among the sets that are neither empty nor all ``d`` coordinates:
+
+    B_auto = argmax_{stretches with 0 < |B| < d}  log(t_b / t_a)    (ties: the earliest)     (R3)
+
+Why log time: for a quadratic loss a coordinate enters Split LBI's path at ``t_j = (1 + h_j
+nu) / (h_j |c_j|)`` (the inverse scale space limit, eq. (K17) of
+docs/derivations/split_lbi_kl.md), inversely proportional to how far the device's optimum
+departs from the start on that coordinate. So ``log(t_b / t_a)`` is (near equal curvatures) the
+log of the ratio between the weakest departure inside ``B`` and the strongest outside it: a
+stretch is long when a clear gap separates ``B`` from the rest, whatever the departures' common
+scale. Linear time would instead favour stretches late on the path, among small departures. The
+empty set (from ``t = 0``, infinitely long in log time) and the full set (it lasts until the
+path ends) are excluded, as neither is a choice of personal block. Why not a validation loss:
+the devices here see their exact losses, so the loss of a block on held-out devices (or its
+exact optimum, eq. (P1)) only falls as the block grows and would choose the largest one.
+:attr:`Stretch.margin` (the chosen length over the next longest) tells how clear the choice is.
+
 The FedAlt comparison of a recovered block with the true and random blocks
 (:func:`compare_blocks`, :class:`Comparison`, :class:`Gap`) lives in
 ``experiments.personalize_compare`` and is importable from here too.
@@ -34,14 +56,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from partialfed import simulators
-from partialfed._constraints import Array, Interval, validate
+from partialfed._constraints import Array, Interval, Options, validate
 from partialfed.experiments.personalize_family import PlantedFamily, dphi, phi
 from partialfed.synthetic._problem import MAX_FLOATS
 from partialfed.theory import split_lbi as lbi_theory
 
 __all__ = [
     "Recovery",
+    "Stretch",
     "recover",
+    "stable_block",
+    "stretches",
     "deviation_oracle",
     "precision_recall",
 ]
@@ -118,12 +143,15 @@ class Recovery:
     shared: np.ndarray
     quorum: float
 
-    def block(self, size: int | None = None) -> np.ndarray:
-        """The recovered personal block: the first ``size`` coordinates of :attr:`order`, sorted
-        (default ``size`` = the planted size)."""
+    def block(self, size: int | str | None = None) -> np.ndarray:
+        """The recovered personal block, sorted: the first ``size`` coordinates of :attr:`order`
+        (default ``size`` = the planted size), or for ``size="auto"`` the voted set of
+        :func:`stable_block` (eq. (R3), no knowledge of the planted size)."""
         d = self.truth.size
         k = int(self.truth.sum()) if size is None else size
-        k = validate(k, "size", "Recovery.block", Interval(int, 1, d - 1))
+        k = validate(k, "size", "Recovery.block", Interval(int, 1, d - 1), Options(str, ["auto"]))
+        if k == "auto":
+            return stable_block(self).block
         return np.sort(self.order[:k])
 
     def at_planted_size(self) -> tuple[float, float]:
@@ -132,6 +160,93 @@ class Recovery:
         chosen = np.zeros(self.truth.size, dtype=bool)
         chosen[self.block()] = True
         return precision_recall(chosen, self.truth)
+
+
+@dataclass(frozen=True, eq=False)
+class Stretch:
+    """A maximal stretch of the path over which the voted set does not change (eq. (R3)).
+
+    Attributes
+    ----------
+    block : int array
+        The voted set, sorted.
+    start, end : float
+        Path times ``t_a`` (first recorded time with this set voted) and ``t_b`` (first recorded
+        time with another set voted, or the path's last time).
+    censored : bool
+        Whether the path ends inside the stretch (``end`` is then a lower bound).
+    length : float
+        ``log(end / start)`` (``inf`` for a stretch from ``t = 0``).
+    margin : float
+        For :func:`stable_block`'s choice: ``length`` over the longest other candidate's (``inf``
+        if there is none); NaN otherwise.
+    """
+
+    block: np.ndarray
+    start: float
+    end: float
+    censored: bool
+    length: float
+    margin: float = math.nan
+
+
+def _runs(voted: np.ndarray, time: np.ndarray) -> list[Stretch]:
+    """Every maximal run of an unchanged voted set, empty and full ones included."""
+    R = len(time)
+    first = np.flatnonzero(np.r_[True, np.any(voted[1:] != voted[:-1], axis=1)])
+    out = []
+    for a, b in zip(first, np.r_[first[1:], R], strict=True):
+        end = float(time[b] if b < R else time[-1])
+        length = math.log(end / time[a]) if time[a] > 0 else math.inf
+        block = np.flatnonzero(voted[a])
+        out.append(Stretch(block, float(time[a]), end, bool(b == R), length))
+    return out
+
+
+def stretches(recovery: Recovery) -> list[Stretch]:
+    """The candidate stretches of eq. (R3), in path order: every maximal stretch of an unchanged
+    voted set that is neither empty nor all ``d`` coordinates."""
+    d = recovery.truth.size
+    return [r for r in _runs(recovery.voted, recovery.time) if 0 < r.block.size < d]
+
+
+def _longest(candidates: list[Stretch]) -> int:
+    """Index of the longest candidate, the earliest among ties (eq. (R3)). A function of its own
+    so that tests can swap in wrong variants."""
+    lengths = np.array([c.length for c in candidates])
+    return int(np.flatnonzero(lengths == lengths.max())[0])
+
+
+def stable_block(recovery: Recovery) -> Stretch:
+    """The block chosen from the voted path without knowing its size: eq. (R3).
+
+    Parameters
+    ----------
+    recovery : Recovery
+
+    Returns
+    -------
+    Stretch
+        The longest stretch in log path time, with its :attr:`Stretch.margin`.
+    """
+    if not isinstance(recovery, Recovery):
+        raise TypeError(
+            f"The 'recovery' parameter of personalize.stable_block must be a Recovery "
+            f"(recover(...)). Got {type(recovery).__name__}."
+        )
+    candidates = stretches(recovery)
+    if not candidates:
+        sizes = sorted(set(recovery.voted.sum(axis=1).tolist()))
+        raise ValueError(
+            "The 'recovery' parameter of personalize.stable_block must have a voted set other "
+            "than the empty and the full one somewhere on its path (run recover with more "
+            f"'iters' or a lower 'quorum'). Got voted sizes {sizes} only."
+        )
+    best = _longest(candidates)
+    rest = [c.length for i, c in enumerate(candidates) if i != best]
+    chosen = candidates[best]
+    margin = chosen.length / max(rest) if rest and max(rest) > 0 else math.inf
+    return Stretch(chosen.block, chosen.start, chosen.end, chosen.censored, chosen.length, margin)
 
 
 def recover(

@@ -2,14 +2,18 @@
 (``experiments.personalize``, docs/references.md#fu2020-update for the recovery).
 
 Given a block recovered by ``experiments.personalize.recover`` (eqs. (R1)-(R2)),
-:func:`compare_blocks` runs FedAlt (``simulators.run``) with the personal block equal to
-the recovered one, the true ``S``, and random blocks of the same size (``draws`` uniform draws),
-for every seed, all with the *same* steps (every block's problem has ``L_u = L_v = 1``, so one
-step suits them all) and the same starting model (``PlantedFamily.init_full(seed)``): the runs
-are paired by seed. It reports the final loss gap to the true block's run on the same seed, with
-a two-sided 95% t-interval: over the seeds for the recovered block, over the random draws (each
-averaged over the seeds, the draws being the independent units) for the random blocks; and the
-exact optimum of each block (eq. (P1)).
+:func:`compare_blocks` runs FedAlt (``simulators.run``) with the personal block equal to the
+recovered one, the true ``S``, and random blocks of the recovered block's size (``draws``
+uniform draws), for every seed, all with the *same* steps (every block's problem has ``L_u =
+L_v = 1``, so one step suits them all) and the same starting model
+(``PlantedFamily.init_full(seed)``): the runs are paired by seed. It reports the final loss gap
+to the true block's run on the same seed, with a two-sided 95% t-interval: over the seeds for
+the recovered block, over the random draws (each averaged over the seeds, the draws being the
+independent units) for the random blocks; and the exact optimum of each block (eq. (P1)).
+
+The block size ``k`` is the planted size ``K`` by default; ``size="auto"`` reads it off the
+voted path without knowing ``K`` (eq. (R3) of ``experiments.personalize``), and the random
+blocks are then drawn at that size.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from partialfed import simulators
-from partialfed._constraints import Interval, validate
+from partialfed._constraints import Interval, Options, validate
 from partialfed.experiments.personalize import Recovery
 from partialfed.experiments.personalize_family import PlantedFamily
 
@@ -68,15 +72,16 @@ class Comparison:
         seeds), and ``"random_vs_recovered"``: random minus recovered (one per draw).
     optimum : dict
         ``label -> float`` (``"random"``: the mean over draws) of eq. (P1), the exact
-        ``min F_B``; ``"best"``: that of :meth:`PlantedFamily.best_block` (an oracle).
+        ``min F_B``; ``"best"``: that of :meth:`PlantedFamily.best_block` at the recovered
+        block's size (an oracle).
     blocks : dict
-        ``"true"``, ``"recovered"``: int arrays; ``"random"``: ``(draws, K)``.
+        ``"true"``, ``"recovered"``: int arrays; ``"random"``: ``(draws, k)``.
     share : float
         ``mean(random - recovered) / mean(random - true)``: the fraction of the random blocks'
         excess loss that the recovered block removes (1: as good as the truth, 0: no better
         than random); NaN when the random blocks are no worse than the truth.
     config : dict
-        The FedAlt settings and seeds.
+        The FedAlt settings, the seeds and ``size`` (that of the recovered and random blocks).
     """
 
     final: dict
@@ -105,17 +110,19 @@ def compare_blocks(
     tau_v: int = 1,
     m: int | None = None,
     draw_seed: int = 0,
+    size: int | str | None = None,
 ) -> Comparison:
     """FedAlt (``simulators.run``) with personal block = ``recovered``, = the planted set and =
-    ``draws`` random blocks of the planted size; see the module docstring.
+    ``draws`` random blocks of the recovered block's size; see the module docstring.
 
     Parameters
     ----------
     family : PlantedFamily
     recovered : int sequence or Recovery
-        The recovered block (a :class:`Recovery` gives :meth:`Recovery.block`).
+        The recovered block (a :class:`Recovery` gives ``Recovery.block(size)``).
     draws : int >= 2
-        Random blocks (uniform ``K``-subsets of the ``d`` coordinates, seeded by ``draw_seed``).
+        Random blocks (uniform ``k``-subsets of the ``d`` coordinates, ``k`` the recovered
+        block's size, seeded by ``draw_seed``).
     seeds : sequence of int
         Run seeds (each seeds the starting model and the device sampling), at least one.
     T, gamma_u, gamma_v, tau_u, tau_v : as ``simulators.RunConfig``
@@ -124,6 +131,11 @@ def compare_blocks(
         Devices per round (default ``n``, full participation).
     draw_seed : int
         Seed of the random blocks.
+    size : int in [1, d - 1], "auto" or None
+        The size ``k`` of the recovered and the random blocks. None: the planted size ``K``.
+        ``"auto"``: chosen from a :class:`Recovery`'s voted path without knowing ``K``
+        (``stable_block``, eq. (R3) of ``experiments.personalize``). The true block keeps size
+        ``K``, so for ``k > K`` the recovered block's gap to it can be negative.
 
     Returns
     -------
@@ -134,13 +146,23 @@ def compare_blocks(
             f"The 'family' parameter of {_C_OWNER} must be a PlantedFamily. "
             f"Got {type(family).__name__}."
         )
-    rec = recovered.block() if isinstance(recovered, Recovery) else recovered
-    rec = family.block(rec)
-    K = family.planted
+    size = validate(
+        size, "size", _C_OWNER, Interval(int, 1, family.d - 1), Options(str, ["auto"]), None
+    )
+    if isinstance(recovered, Recovery):
+        rec = family.block(recovered.block(size))
+    elif size == "auto":
+        raise TypeError(
+            f"The 'size' parameter of {_C_OWNER} can be 'auto' only with a Recovery as "
+            f"'recovered' (the size is read off its voted path). Got {type(recovered).__name__}."
+        )
+    else:
+        rec = family.block(recovered)
+    K = {None: family.planted, "auto": rec.size}.get(size, size)
     if rec.size != K:
         raise ValueError(
-            f"The 'recovered' parameter of {_C_OWNER} must have the planted size {K} (blocks are "
-            f"compared at equal size). Got {rec.size}."
+            f"The 'recovered' parameter of {_C_OWNER} must have the size {K} ('size', default "
+            f"the planted size: random blocks are drawn at that size). Got {rec.size}."
         )
     draws = validate(draws, "draws", _C_OWNER, Interval(int, 2, 10**4))
     draw_seed = validate(draw_seed, "draw_seed", _C_OWNER, Interval(int, 0, 2**63 - 1))
@@ -178,7 +200,7 @@ def compare_blocks(
         "true": family.optimum(family.support),
         "recovered": family.optimum(rec),
         "random": float(np.mean([family.optimum(b) for b in random])),
-        "best": family.optimum(family.best_block()),
+        "best": family.optimum(family.best_block(K)),
     }
     return Comparison(
         final=final,
@@ -186,5 +208,6 @@ def compare_blocks(
         optimum=optimum,
         blocks={"true": family.support.copy(), "recovered": rec, "random": random},
         share=share,
-        config=cfg | {"seeds": tuple(seeds), "draws": draws, "draw_seed": draw_seed},
+        config=cfg
+        | {"seeds": tuple(seeds), "draws": draws, "draw_seed": draw_seed, "size": int(K)},
     )

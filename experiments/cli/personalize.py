@@ -18,6 +18,7 @@ __all__ = ["PERSONALIZE_EXAMPLE", "add_personalize", "personalize", "STAGES"]
 
 PERSONALIZE_EXAMPLE = """examples:
   partialfed personalize
+  partialfed personalize --set size=auto
   partialfed personalize --set jitter=0.3 --set planted=5 --set draws=12 --json"""
 
 #: The library function each ``--set`` key goes to, by stage (imported by the handler).
@@ -31,7 +32,8 @@ def add_personalize(p: argparse.ArgumentParser) -> None:
         p,
         "a knob of planted_family (n, d, planted, support, scale, gamma_G, w1, decay, jitter, "
         "seed), of recover (kappa, alpha, nu, iters, record_every, quorum) or of compare_blocks "
-        "(draws, seeds, T, gamma_u, gamma_v, tau_u, tau_v, m, draw_seed)",
+        "(draws, seeds, T, gamma_u, gamma_v, tau_u, tau_v, m, draw_seed, size: an int or auto, "
+        "the block chosen from the path without knowing the planted size)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -68,7 +70,7 @@ def personalize(args: argparse.Namespace) -> int:
     true block and with random blocks (``experiments.personalize``); exit 0 once reported."""
     import numpy as np
 
-    from partialfed.experiments.personalize import recover
+    from partialfed.experiments.personalize import recover, stable_block, stretches
     from partialfed.experiments.personalize_compare import compare_blocks
     from partialfed.experiments.personalize_family import planted_family
 
@@ -84,13 +86,27 @@ def personalize(args: argparse.Namespace) -> int:
         float(rec.time[outside[0]]) if outside.size else None,
     ]
     precision, recall = rec.at_planted_size()
+    block = cmp.blocks["recovered"]
+    auto = stable_block(rec) if stretches(rec) else None  # None: only empty or full sets
+    auto_out = None
+    if auto is not None:
+        auto_out = dict(
+            block=auto.block.tolist(),
+            size=int(auto.block.size),
+            start=auto.start,
+            end=auto.end,
+            censored=auto.censored,
+            log_length=auto.length,
+            margin=_nan_to_none(auto.margin),
+        )
     if args.json:
         print_json(
             {
                 "family": dict(family.knobs),
                 "support": family.support.tolist(),
                 "order": rec.order.tolist(),
-                "block": rec.block().tolist(),
+                "block": block.tolist(),
+                "auto": auto_out,
                 "precision": precision,
                 "recall": recall,
                 "exactly_S_from_to": span,
@@ -114,8 +130,17 @@ def personalize(args: argparse.Namespace) -> int:
         f"planted set S: {family.support.tolist()}  (n={family.n}, d={family.d}, "
         f"jitter={family.knobs['jitter']:g})",
         f"voting order: {rec.order.tolist()}",
-        f"recovered block: {rec.block().tolist()}  precision {precision:.3f}, recall "
-        f"{recall:.3f} at the planted size",
+        f"block at the planted size: {rec.block().tolist()}  precision {precision:.3f}, recall "
+        f"{recall:.3f}",
+        "block chosen without the planted size (longest stable voted set in log path time): "
+        + (
+            "none (no voted set other than the empty and the full one)"
+            if auto is None
+            else f"{auto.block.tolist()} (size {auto.block.size}), t = {auto.start:.4g} to "
+            f"{auto.end:.4g}{' (path end)' if auto.censored else ''}, "
+            f"margin {auto.margin:.3g} over the next longest"
+        ),
+        f"compared block (size {block.size}): {block.tolist()}",
         "voted set exactly S: "
         + ("never" if span[0] is None else f"from path time t = {span[0]:.4g} until {until}"),
         f"FedAlt final loss minus the true block's (95% interval): recovered {g_rec.mean:.4g} "

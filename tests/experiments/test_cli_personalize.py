@@ -29,6 +29,20 @@ def test_json_output_is_the_library_result(capsys):
     assert out["fedalt"]["draws"] == 6 and out["fedalt"]["seeds"] == [0, 1]
 
 
+def test_automatic_size(capsys):
+    """``--set size=auto``: the compared block is the library's eq. (R3) choice, and the random
+    blocks take its size."""
+    assert cli.main(["personalize", *SMALL, "--set", "size=auto", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    family = planted_family(n=8, d=8, planted=2)
+    auto = P.stable_block(P.recover(family))
+    assert out["block"] == auto.block.tolist() and out["auto"]["size"] == auto.block.size
+    assert out["auto"]["log_length"] == pytest.approx(auto.length, rel=1e-12)
+    assert out["fedalt"]["size"] == auto.block.size
+    assert cli.main(["personalize", *SMALL, "--set", "iters=50"]) == 0
+    assert "block chosen without the planted size" in capsys.readouterr().out
+
+
 def test_text_output_names_the_sets_and_the_verdict(capsys):
     assert cli.main(["personalize", *SMALL, "--set", "jitter=0.05"]) == 0
     text = capsys.readouterr().out
@@ -52,6 +66,8 @@ def test_keys_go_to_their_function(capsys):
         ("jitter=[0.1,0.2]", ["'jitter'"]),
         ("shared=0", ["'shared'"]),  # an array argument of recover, not a command-line key
         ("quorum=2", ["'quorum'"]),
+        ("size=automatic", ["'size'", "'auto'"]),
+        ("size=0", ["'size'"]),
     ],
 )
 def test_bad_set_is_one_line_exit_2(capsys, text, words):

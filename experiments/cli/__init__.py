@@ -11,6 +11,7 @@ sweeps      ``run`` (a TOML grid) and ``plot`` (its figures)
 theory      ``bound``
 verify      ``check``, ``regime``, ``reproduce``
 bench       ``bench`` (calls the library functions of ``experiments.bench``)
+personalize ``personalize`` (calls ``experiments.personalize`` on the planted family)
 
 Building the parser imports no heavy library and no module of the project beyond this package
 (``partialfed VERB --help`` answers at once); each handler imports what it needs.
@@ -29,7 +30,7 @@ import os
 import sys
 import warnings
 
-from partialfed.experiments.cli import bench, sweeps, theory, verify
+from partialfed.experiments.cli import bench, personalize, sweeps, theory, verify
 from partialfed.experiments.cli._common import Parser, UsageError, Verb, remove_temporary_caches
 
 __all__ = ["main", "build_parser", "VERBS", "Verb", "UsageError"]
@@ -68,6 +69,13 @@ VERBS: dict[str, Verb] = {
         bench.BENCH_EXAMPLE,
         bench.add_bench,
         bench.bench,
+    ),
+    "personalize": Verb(
+        "which coordinates to personalize: Split LBI's voted path on a planted family, then "
+        "FedAlt with the recovered, the true and random blocks",
+        personalize.PERSONALIZE_EXAMPLE,
+        personalize.add_personalize,
+        personalize.personalize,
     ),
     "reproduce": Verb(
         "run every verification study and write the report (Markdown + figures)",

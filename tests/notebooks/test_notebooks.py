@@ -34,6 +34,7 @@ EXPECTED = (
     "03_regimes",
     "04_rates_you_can_see",
     "05_heterogeneity_and_participation",
+    "06_what_to_personalize",
 )
 EXERCISES = "## Exercises for students"
 SOLUTION = re.compile(r"<summary>Solution to exercise (\d+)</summary>")

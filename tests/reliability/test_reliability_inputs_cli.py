@@ -232,9 +232,47 @@ def _toml_literal(value) -> str | None:
 
 def test_every_verb_is_covered():
     """A new verb must get bad-input tests here."""
-    assert set(cli.VERBS) <= {"run", "plot", "bound", "check", "regime", "reproduce", "bench"}, set(
-        cli.VERBS
-    )
+    verbs = {"run", "plot", "bound", "check", "regime", "reproduce", "bench", "personalize"}
+    assert set(cli.VERBS) <= verbs, set(cli.VERBS)
+
+
+_PERSONALIZE_BAD = st.one_of(
+    _IDENT.map(lambda s: (f"zz{s}=1", f"zz{s}")),  # unknown keys
+    st.sampled_from(
+        [
+            ("n=1", "n"),
+            ("d=1", "d"),
+            ("planted=0", "planted"),
+            ("jitter=-1", "jitter"),
+            ("jitter=nan", "jitter"),
+            ("support=[0,0,1,2]", "support"),
+            ("support=[1]", "support"),
+            ("alpha=1", "alpha"),
+            ("quorum=0", "quorum"),
+            ("iters=0", "iters"),
+            ("draws=1", "draws"),
+            ("seeds=[]", "seeds"),
+            ("T=0", "T"),
+            ("size=0", "size"),
+            ("size=autom", "size"),
+            ("m=0", "m"),
+            ("gamma_u=-1", "gamma_u"),
+            ("decay=[1,2]", "decay"),
+        ]
+    ),
+)
+
+
+@settings(max_examples=budget("test_cli_personalize_rejects_invalid_set", 12, 1, SMALL), **SETTINGS)
+@given(cases=batch(_PERSONALIZE_BAD, SMALL))
+def test_cli_personalize_rejects_invalid_set(capsys, cases):
+    """``personalize`` refuses a bad ``--set`` in one line naming the key (its checks run before
+    any FedAlt run; the Split LBI ones before the path)."""
+    for text, name in cases:
+        count("test_cli_personalize_rejects_invalid_set")
+        small = ["--set", "n=4", "--set", "d=4", "--set", "planted=2"]
+        rc, err = _main(capsys, ["personalize", *small, "--set", text])  # the last value wins
+        assert_cli_usage_error(rc, err, name)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
-from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators import _incremental, _meta_kernels, _meta_rounds, _tracking
+from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._algorithms import ALGORITHMS, META_FIELDS, Algorithm
 from partialfed.simulators._records import VARIANTS, Meta, Noise, Steps
 from partialfed.synthetic import Problem

@@ -25,7 +25,9 @@ A coupled objective (``u^T Q v``, ``grad_v F_i`` depending on u) has no such per
 and keeps the full evaluation.
 """
 
-from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
+# The objective's three functions, imported under these names by generated kernels (a user
+# objective) too; loss_u/loss_v below are dispatched on the data type for any objective.
+from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401, I001
 
 # partialfed:template-body
 import numpy as np

@@ -277,13 +277,10 @@ def run(
     ``PARALLEL_WORK`` coordinate operations. Both give bitwise-identical results (same code,
     fixed summation order).
 
-    ``metrics`` (``simulators._tracking``): ``"full"`` evaluates the population metrics over all
-    devices at each recorded round; ``"incremental"`` keeps per-device terms in a fixed
-    reduction tree updated for the sampled devices only (O(m log n) per round; allowed only
-    where exact: ``local``, or a shared u with a split objective such as ``separable`` with
-    ``chi = 0``); ``"verify"`` also rebuilds the tree at every recorded round and raises unless
-    the bits agree; ``"auto"`` is incremental where exact, else full. Incremental and full
-    metrics differ only by rounding (another summation order).
+    ``metrics``: ``"full"`` (over all devices at each recorded round), ``"incremental"`` (a
+    fixed reduction tree updated for the sampled devices only; only where exact), ``"verify"``
+    (incremental, checked bit for bit against a rebuilt tree) or ``"auto"`` (incremental where
+    exact); see ``simulators._tracking``. Full and incremental differ by rounding only.
     """
     if not isinstance(problem, Problem):
         raise TypeError(
@@ -298,7 +295,7 @@ def run(
     validate(config.m, "m", _OWNER, Interval(int, 1, problem.n))
     problem.check_unchanged()
     alg = ALGORITHMS[config.algorithm]
-    _tracking.plan(problem, alg, metrics, 0)  # validates metrics before any work
+    _tracking.resolve(problem, alg, metrics)  # validated before any work
     u_init, V_init = problem.init(config.seed)
     if u0 is not None:
         u_init = validate(u0, "u0", "run", Array((problem.d_u,)))

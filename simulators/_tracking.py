@@ -16,7 +16,14 @@ from partialfed._constraints import Options, validate
 from partialfed.simulators._records import Tracked, Tree
 from partialfed.synthetic._objective import split_classes
 
-__all__ = ["METRICS_MODES", "exact_kind", "plan", "check_verified", "full_tracked"]
+__all__ = [
+    "METRICS_MODES",
+    "exact_kind",
+    "resolve",
+    "plan",
+    "check_verified",
+    "full_tracked",
+]
 
 #: The values of ``run``'s ``metrics`` parameter.
 METRICS_MODES = ("auto", "full", "incremental", "verify")
@@ -51,17 +58,24 @@ def exact_kind(problem, algorithm) -> tuple[Tree, str]:
     return Tree.SHARED, ""
 
 
-def plan(problem, algorithm, metrics: str, recorded: int) -> Tracked:
-    """The ``Tracked`` state for a run: ``metrics`` validated and resolved (module docstring)."""
+def resolve(problem, algorithm, metrics: str) -> Tree:
+    """The evaluation ``run(problem, ..., metrics=metrics)`` uses under ``algorithm`` (an
+    ``Algorithm``); ``metrics`` validated (module docstring)."""
     validate(metrics, "metrics", "run", Options(str, METRICS_MODES))
     kind, why = exact_kind(problem, algorithm)
-    if metrics == "full" or (metrics == "auto" and kind == Tree.FULL):
-        return full_tracked()
-    if kind == Tree.FULL:
+    if kind == Tree.FULL and metrics in ("incremental", "verify"):
         raise ValueError(
             f"The 'metrics' parameter of run must be one of 'auto', 'full' for {why}: the "
             f"incremental metrics would not be exact. Got {metrics!r}."
         )
+    return Tree.FULL if metrics == "full" else kind
+
+
+def plan(problem, algorithm, metrics: str, recorded: int) -> Tracked:
+    """The ``Tracked`` state for a run of ``recorded`` recorded rounds (``resolve``)."""
+    kind = resolve(problem, algorithm, metrics)
+    if kind == Tree.FULL:
+        return full_tracked()
     reps, weights = np.zeros(0, dtype=np.int64), np.zeros(0)
     if kind == Tree.SHARED:
         classes = np.asarray(split_classes(problem.data))

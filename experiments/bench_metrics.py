@@ -71,8 +71,8 @@ def metrics_scale(
     d_v=10,
     tau=10,
     rounds=4,
-    cheap=25,
-    repeats=2,
+    cheap=100,
+    repeats=3,
     clock="wall",
 ) -> dict:
     """Milliseconds per FedAlt round of each of ``MODES`` for each ``n`` (module docstring).

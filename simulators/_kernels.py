@@ -210,8 +210,9 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         the fixed cost of parallel regions.
     tracked : Tracked
         How the metrics are evaluated (``simulators._records.Tracked``): ``Tree.FULL``, or an
-        incremental tree, rebuilt here from the initial iterate and updated after every round
-        along the paths of the sampled devices (``simulators._incremental``).
+        incremental tree, built here from the initial iterate and updated after every round
+        along the paths of the sampled devices (``simulators._incremental``); rebuilt at each
+        recorded round instead when ``m * eval_every >= n`` (same bits, fewer leaves).
 
     Returns
     -------
@@ -243,12 +244,19 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
     else:
         first, last = PHASE_JOINT, PHASE_JOINT
     work = np.empty(m, dtype=np.int64)
-    if tracked.mode != Tree.FULL:
+    # Incremental metrics: the tree's bits depend on its leaves only, so it may be updated after
+    # every round (m leaves) or rebuilt at each recorded round (n leaves), whichever touches
+    # fewer leaves between two recorded rounds.
+    incremental = tracked.mode != Tree.FULL
+    rebuilt = incremental and m * eval_every >= n
+    if incremental and not rebuilt:
         rebuild(data, tracked.mode, U, V, tracked.tree)
     r = 0
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T
         if record:
+            if rebuilt:
+                rebuild(data, tracked.mode, U, V, tracked.tree)
             _record(data, U, V, buf, threads, tracked, r, tracked.verify)
             rec[r, 0] = buf[0]
             rec[r, 1] = buf[1]
@@ -315,6 +323,6 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
                 ok = ok and _finite(vl[j])
         if not ok:
             return t + 1
-        if tracked.mode != Tree.FULL:
+        if incremental and not rebuilt:
             update(data, tracked.mode, U, V, S, tracked.tree, work)
     return -1

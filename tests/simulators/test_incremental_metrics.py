@@ -66,12 +66,18 @@ def test_tree_bits_do_not_depend_on_eval_every_or_threads():
     thinned = simulators.run(
         p, config(p, "fedalt", T=12, m=5, seed=4, eval_every=3), metrics="incremental"
     )
+    # m * eval_every >= n: the tree is rebuilt at each recorded round instead of updated.
+    rebuilt = simulators.run(
+        p, config(p, "fedalt", T=12, m=5, seed=4, eval_every=8), metrics="verify"
+    )
     threads = simulators.run(p, cfg, metrics="incremental", parallel=True)
-    at = np.isin(every.rounds, thinned.rounds)
+    for other in (thinned, rebuilt):
+        at = np.isin(every.rounds, other.rounds)
+        for name in METRICS:
+            a = getattr(every, name)
+            assert np.array_equal(a[at], getattr(other, name), equal_nan=True), name
     for name in METRICS:
-        a = getattr(every, name)
-        assert np.array_equal(a[at], getattr(thinned, name), equal_nan=True), name
-        assert np.array_equal(a, getattr(threads, name), equal_nan=True), name
+        assert np.array_equal(getattr(every, name), getattr(threads, name), equal_nan=True)
 
 
 def test_auto_is_incremental_exactly_where_exact():
@@ -198,3 +204,21 @@ def test_check_verified_raises_on_any_difference(mutant):
     else:
         with pytest.raises(AssertionError, match="differ from a full tree rebuild at round 0"):
             _tracking.check_verified(t, rec, np.array([0]))
+
+
+def test_user_objective_under_local_is_incremental(monkeypatch):
+    """A user objective (generated kernels, ``partialfed._codegen``) has no split, so a shared
+    u keeps the full metrics; one u per device (``local``) is incremental and verified."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "synthetic"))
+    import userobj_example
+
+    p = userobj_example.make(n=7, seed=2)
+    assert _tracking.exact_kind(p, simulators.ALGORITHMS["fedalt"])[0] == Tree.FULL
+    cfg = config(p, "local", T=8, m=3, seed=5)
+    checked = simulators.run(p, cfg, metrics="verify")
+    full = simulators.run(p, cfg, metrics="full")
+    assert np.array_equal(checked.U, full.U)
+    for name in ("loss", "grad_u_sq", "grad_v_sq"):
+        close(getattr(checked, name), getattr(full, name))

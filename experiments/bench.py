@@ -5,7 +5,8 @@ participation ``m = n``, ``tau_u = tau_v = tau``, deterministic and with additiv
 Compared, per round:
 
 - **kernel**: ``simulators.run`` (the Numba ``prange`` kernel, compiled and warmed up first);
-  metrics recorded only at rounds 0 and T (``eval_every = rounds``), so rounds are timed;
+  metrics recorded only at rounds 0 and T (``eval_every = rounds``), so rounds are timed (the
+  cost of metrics at every round is ``bench --scale``, ``experiments.bench_metrics``);
 - **vectorised**: NumPy over all clients at once, ``(m, d)`` arrays per local step;
 - **loop**: a Python loop over clients, NumPy over the coordinates of one client.
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
+from partialfed.simulators import _incremental, _meta_kernels, _meta_rounds, _tracking
 from partialfed.simulators import _kernels as _round_kernels
-from partialfed.simulators import _meta_kernels, _meta_rounds
 from partialfed.simulators._algorithms import ALGORITHMS, META_FIELDS, Algorithm
 from partialfed.simulators._records import VARIANTS, Meta, Noise, Steps
 from partialfed.synthetic import Problem
@@ -242,10 +242,10 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
 
 #: The kernel modules of a run: synthetic's population metrics, then the rounds (in this order
 #: because the second calls the first; ``Problem.kernels`` joins them for a user objective).
-KERNEL_MODULES = (_metric_kernels, _round_kernels)
+KERNEL_MODULES = (_metric_kernels, _incremental, _round_kernels)
 
 #: The kernel modules of Per-FedAvg and Ditto (the last calls the earlier ones).
-META_KERNEL_MODULES = (_metric_kernels, _round_kernels, _meta_kernels, _meta_rounds)
+META_KERNEL_MODULES = (_metric_kernels, _incremental, _round_kernels, _meta_kernels, _meta_rounds)
 
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000
@@ -259,7 +259,13 @@ def work_per_round(problem: Problem, config: RunConfig) -> int:
 
 
 def run(
-    problem: Problem, config: RunConfig, u0=None, V0=None, *, parallel: bool | None = None
+    problem: Problem,
+    config: RunConfig,
+    u0=None,
+    V0=None,
+    *,
+    parallel: bool | None = None,
+    metrics: str = "auto",
 ) -> History:
     """Simulate ``config.algorithm`` on ``problem`` and return its ``History``.
 
@@ -270,6 +276,11 @@ def run(
     or in a plain loop; by default threads are used when a round has more than
     ``PARALLEL_WORK`` coordinate operations. Both give bitwise-identical results (same code,
     fixed summation order).
+
+    ``metrics``: ``"full"`` (over all devices at each recorded round), ``"incremental"`` (a
+    fixed reduction tree updated for the sampled devices only; only where exact), ``"verify"``
+    (incremental, checked bit for bit against a rebuilt tree) or ``"auto"`` (incremental where
+    exact); see ``simulators._tracking``. Full and incremental differ by rounding only.
     """
     if not isinstance(problem, Problem):
         raise TypeError(
@@ -284,6 +295,7 @@ def run(
     validate(config.m, "m", _OWNER, Interval(int, 1, problem.n))
     problem.check_unchanged()
     alg = ALGORITHMS[config.algorithm]
+    _tracking.resolve(problem, alg, metrics)  # validated before any work
     u_init, V_init = problem.init(config.seed)
     if u0 is not None:
         u_init = validate(u0, "u0", "run", Array((problem.d_u,)))
@@ -335,8 +347,9 @@ def run(
                 clients,
                 bool(parallel),
             )
-            rec = np.hstack([rec, rec_meta])
+            rec = np.hstack([rec, rec_meta])  # metrics="full" (plan: any other is refused)
             return int(bad), rounds, rec, clients, U, V_now, (PU, PV) if ditto else None
+        tracked = _tracking.plan(problem, alg, metrics, rounds.size)
         bad = kernels.run_rounds(
             alg.alg,
             steps,
@@ -350,7 +363,9 @@ def run(
             rec,
             clients,
             bool(parallel),
+            tracked,
         )
+        _tracking.check_verified(tracked, rec, rounds)
         # Personalised loss at the iterate itself; no meta-stationarity (docs in History).
         meta = np.column_stack([np.full(rounds.size, np.nan), rec[:, 0]])
         return int(bad), rounds, np.hstack([rec, meta]), clients, U, V_now, None

@@ -14,6 +14,12 @@ code after the ``# partialfed:template-body`` line with its functions bound to `
 ``grad_u``, ``grad_v`` (and synthetic's kernels joined before it).
 """
 
+from partialfed.simulators._incremental import (  # noqa: F401
+    differing_nodes,
+    rebuild,
+    tree_metrics,
+    update,
+)
 from partialfed.synthetic._kernels import population_metrics, population_region, zeros  # noqa: F401
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
@@ -21,7 +27,7 @@ from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 import numpy as np
 from numba import njit, prange
 
-from partialfed.simulators._records import Alg
+from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import (
     STREAM_BATCH,
     STREAM_NOISE_U,
@@ -134,6 +140,22 @@ def metrics(data, U, V, out, threads):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _record(data, U, V, buf, threads, tracked, r, verify):
+    """``buf = (F, Delta_u, Delta_v)``: evaluated over all devices (``Tree.FULL``) or read from
+    the incremental tree (``simulators._incremental``); with ``verify``, also from a
+    tree rebuilt from scratch, into ``tracked.check[r]`` with its count of differing nodes."""
+    if tracked.mode == Tree.FULL:
+        metrics(data, U, V, buf, threads)
+        return
+    t = tracked
+    tree_metrics(data, t.mode, U, V, t.reps, t.weights, t.tree, buf)
+    if verify:
+        rebuild(data, t.mode, U, V, t.spare)
+        tree_metrics(data, t.mode, U, V, t.reps, t.weights, t.spare, t.check[r, :3])
+        t.check[r, 3] += differing_nodes(t.tree, t.spare)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _copy(dst, src):
     """``dst[:] = src`` as a plain loop. (Inside a ``parallel=True`` function numba turns a slice
     assignment into a parallel region of its own: one per device per round, which cost more
@@ -157,7 +179,7 @@ def _identity(n):
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads):
+def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads, tracked):
     """Run ``steps.T`` rounds of algorithm ``alg`` in place on ``(U, V)``; record into ``rec``.
 
     Parameters
@@ -186,6 +208,11 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         Update the sampled devices (and evaluate metrics) in parallel. ``False`` runs the same
         loop bodies with ``range``: same code and summation order, so the same bits, without
         the fixed cost of parallel regions.
+    tracked : Tracked
+        How the metrics are evaluated (``simulators._records.Tracked``): ``Tree.FULL``, or an
+        incremental tree, built here from the initial iterate and updated after every round
+        along the paths of the sampled devices (``simulators._incremental``); rebuilt at each
+        recorded round instead when ``m * eval_every >= n`` (same bits, fewer leaves).
 
     Returns
     -------
@@ -216,11 +243,21 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         first, last = PHASE_ALT, PHASE_ALT
     else:
         first, last = PHASE_JOINT, PHASE_JOINT
+    work = np.empty(m, dtype=np.int64)
+    # Incremental metrics: the tree's bits depend on its leaves only, so it may be updated after
+    # every round (m leaves) or rebuilt at each recorded round (n leaves), whichever touches
+    # fewer leaves between two recorded rounds.
+    incremental = tracked.mode != Tree.FULL
+    rebuilt = incremental and m * eval_every >= n
+    if incremental and not rebuilt:
+        rebuild(data, tracked.mode, U, V, tracked.tree)
     r = 0
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T
         if record:
-            metrics(data, U, V, buf, threads)
+            if rebuilt:
+                rebuild(data, tracked.mode, U, V, tracked.tree)
+            _record(data, U, V, buf, threads, tracked, r, tracked.verify)
             rec[r, 0] = buf[0]
             rec[r, 1] = buf[1]
             rec[r, 2] = buf[2]
@@ -250,7 +287,9 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
                 for j in range(m):
                     _copy(V[S[j]], vl[j])
                 if record:
-                    metrics(data, U, V, buf, threads)
+                    # The tree still holds V^t's leaves: only Delta_u is read, and for
+                    # Tree.SHARED it does not depend on V.
+                    _record(data, U, V, buf, threads, tracked, r, False)
                     rec[r, 3] = buf[1]
         if record:
             r += 1
@@ -284,4 +323,6 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
                 ok = ok and _finite(vl[j])
         if not ok:
             return t + 1
+        if incremental and not rebuilt:
+            update(data, tracked.mode, U, V, S, tracked.tree, work)
     return -1

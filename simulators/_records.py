@@ -12,7 +12,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NamedTuple, get_type_hints
 
-__all__ = ["Alg", "Variant", "VARIANTS", "Steps", "Meta", "Noise"]
+import numpy as np
+
+__all__ = ["Alg", "Variant", "VARIANTS", "Steps", "Meta", "Noise", "Tree", "Tracked"]
 
 
 class Alg(IntEnum):
@@ -102,3 +104,29 @@ class Noise(NamedTuple):
     def of(cls, problem) -> Noise:
         """The problem's attributes with the same names, as floats."""
         return cls._make(kind(getattr(problem, name)) for name, kind in get_type_hints(cls).items())
+
+
+class Tree(IntEnum):
+    """How the round kernel evaluates the population metrics (``simulators._incremental``)."""
+
+    FULL = 0  # every device at every recorded round (synthetic's population_metrics)
+    SHARED = 1  # split objective, shared u: per-device v-parts in a tree, u-part per class
+    PER_DEVICE = 2  # one u per device (local): every per-device term in a tree
+
+
+class Tracked(NamedTuple):
+    """The incremental metrics' state, passed to the round kernel.
+
+    ``tree (2N, 3)``: a perfect binary tree over ``N >= n`` leaves (leaf of device i at row
+    ``N + i``, padding rows zero, node k the sum of rows 2k and 2k+1); ``reps, weights (K,)``:
+    a representative device of each class of a split objective and its number of devices;
+    ``spare``: a second tree, rebuilt from scratch at each recorded round when ``verify``;
+    ``check (R, 4)``: the rebuilt tree's metrics and its count of nodes that differ."""
+
+    mode: int
+    verify: bool
+    reps: np.ndarray
+    weights: np.ndarray
+    tree: np.ndarray
+    spare: np.ndarray
+    check: np.ndarray

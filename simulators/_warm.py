@@ -24,6 +24,7 @@ __all__ = ["kernel_state"]
 def _arguments(problem) -> tuple:
     """Arguments of the types ``run`` passes ``run_rounds`` for ``problem`` (tiny arrays)."""
     from partialfed.simulators._api import RunConfig
+    from partialfed.simulators._tracking import full_tracked
 
     U = np.zeros((1, problem.d_u))
     V = np.zeros((problem.n, problem.d_v))
@@ -43,6 +44,7 @@ def _arguments(problem) -> tuple:
         rec,
         clients,
         False,
+        full_tracked(),
     )
 
 

@@ -32,6 +32,19 @@ A family whose Hessian-vector products are cheap and exact registers them with
 ``exact_hvp(numba_type)`` returns the registered function (``None`` otherwise); the Per-FedAvg
 kernels (``simulators._meta_kernels``) fall back to central finite differences of the gradients
 without one.
+
+A family whose objective splits, for some of its instances, as ``F_i(u, v) = f_{k(i)}(u) +
+h_i(v)`` (no coupling, and a u-part shared by every device of a class ``k``) registers the split
+with ``register_split(TheData, classes, loss_u, loss_v)``::
+
+    classes(data) -> (n,) int64 array or None   # Python: k(i), or None when it does not split
+    loss_u(data, i, u) -> float                 # f_{k(i)}(u)
+    loss_v(data, i, v) -> float                 # h_i(v)
+
+and promises that, wherever ``classes`` is not ``None``, ``grad_u(data, i, u, v)`` is the same
+(bit for bit) for every ``v`` and every device of a class, and ``grad_v(data, i, u, v)`` the same
+for every ``u``. ``simulators.run`` then maintains the population metrics incrementally
+(``simulators._incremental``).
 """
 
 from __future__ import annotations
@@ -50,11 +63,16 @@ __all__ = [
     "grad_u",
     "grad_v",
     "region",
+    "register_split",
+    "split_classes",
+    "loss_u",
+    "loss_v",
 ]
 
 _REGISTRY: dict[type, tuple] = {}
 _REGIONS: dict[type, object] = {}
 _HVPS: dict[type, object] = {}
+_SPLITS: dict[type, tuple] = {}
 
 
 def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) -> None:
@@ -84,6 +102,25 @@ def register_hvp(data_class: type, hvp_fn) -> None:
             f"Got {data_class!r}."
         )
     _HVPS[data_class] = hvp_fn
+
+
+def register_split(data_class: type, classes_fn, loss_u_fn, loss_v_fn) -> None:
+    """Declare that ``data_class``'s objective splits into a class-wise u-part and a per-device
+    v-part (calling convention and promise in the module docstring). The data class must
+    already be registered with ``register``."""
+    if data_class not in _REGISTRY:
+        raise TypeError(
+            f"The 'data_class' parameter of register_split must be registered with register "
+            f"first. Got {data_class!r}."
+        )
+    _SPLITS[data_class] = (classes_fn, loss_u_fn, loss_v_fn)
+
+
+def split_classes(data):
+    """The class ``k(i)`` of every device when the objective of ``data`` splits as
+    ``f_{k(i)}(u) + h_i(v)`` (``register_split``), else ``None``."""
+    entry = _SPLITS.get(type(data))
+    return None if entry is None else entry[0](data)
 
 
 def has_exact_hvp(data) -> bool:
@@ -127,6 +164,16 @@ def region(data, i, u, v):
     """Region value of ``(u, v)`` for device ``i`` (``<= 1`` inside; NaN without a registered
     region function; jitted code only)."""
     raise NotImplementedError("region of synthetic._objective is callable from jitted code only")
+
+
+def loss_u(data, i, u):
+    """``f_{k(i)}(u)``, the u-part of a split objective (NaN without one; jitted code only)."""
+    raise NotImplementedError("loss_u of synthetic._objective is callable from jitted code only")
+
+
+def loss_v(data, i, v):
+    """``h_i(v)``, the v-part of a split objective (NaN without one; jitted code only)."""
+    raise NotImplementedError("loss_v of synthetic._objective is callable from jitted code only")
 
 
 def _registered(data, which: int):
@@ -182,5 +229,43 @@ def _region_impl(data, i, u, v):
 
     def impl(data, i, u, v):
         return fn(data, i, u, v)
+
+    return impl
+
+
+def _split_part(data, which: int):
+    """The registered u-part (1) or v-part (2) for a numba type, or ``None``."""
+    entry = _SPLITS.get(getattr(data, "instance_class", None))
+    return None if entry is None else entry[which]
+
+
+@overload(loss_u, inline="always")
+def _loss_u_impl(data, i, u):
+    fn = _split_part(data, 1)
+    if fn is None:
+
+        def none(data, i, u):
+            return np.nan
+
+        return none
+
+    def impl(data, i, u):
+        return fn(data, i, u)
+
+    return impl
+
+
+@overload(loss_v, inline="always")
+def _loss_v_impl(data, i, v):
+    fn = _split_part(data, 2)
+    if fn is None:
+
+        def none(data, i, v):
+            return np.nan
+
+        return none
+
+    def impl(data, i, v):
+        return fn(data, i, v)
 
     return impl

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from partialfed.synthetic._objective import register, register_hvp
+from partialfed.synthetic._objective import register, register_hvp, register_split
 
 __all__ = ["SeparableData"]
 
@@ -111,3 +111,38 @@ def _hvp(data, i, u, v, pu, pv, out_u, out_v, idx):
 
 
 register_hvp(SeparableData, _hvp)
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _loss_u(data, i, u):
+    """The u-part ``sum_j phi(u_j - a_ij) + mu/2 ||u||^2`` of ``F_i`` (shared by a cluster)."""
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    mu = par[0]
+    s = 0.0
+    for j in range(u.shape[0]):
+        t = u[j] - a[k, j]
+        t2 = t * t
+        s += t2 / (1.0 + t2) + 0.5 * mu * u[j] * u[j]
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _loss_v(data, i, v):
+    """The v-part ``1/2 (v - b_i)^T R (v - b_i)`` of ``F_i``."""
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    s = 0.0
+    for m in range(v.shape[0]):
+        w = v[m] - b[k, m]
+        s += 0.5 * r[m] * w * w
+    return s
+
+
+def _classes(data):
+    """Without coupling (``chi = 0``, ``Q`` empty) ``F_i = f_{cl[i]}(u) + h_i(v)``: the cluster
+    of each device; with coupling the term ``u^T Q v`` joins the blocks (``None``)."""
+    return data.cl if data.Q.shape[0] == 0 else None
+
+
+register_split(SeparableData, _classes, _loss_u, _loss_v)

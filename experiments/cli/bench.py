@@ -1,8 +1,10 @@
 """The benchmark verb of ``partialfed``: ``bench`` (kernel speed against NumPy references).
 
 The work is done by the library functions of :mod:`partialfed.experiments.bench`
-(``run_benchmark``, ``memory_benchmark``, ``report``) and, for ``--cli``, of
-:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``).
+(``run_benchmark``, ``memory_benchmark``, ``report``), for ``--cli`` of
+:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``) and, for
+``--scale``, of :mod:`partialfed.experiments.bench_metrics` (``metrics_scale``,
+``scale_memory``, ``scale_report``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ __all__ = ["BENCH_EXAMPLE", "add_bench", "bench"]
 BENCH_EXAMPLE = """examples:
   partialfed bench --quick
   partialfed bench --cli      # --help and a small run, as ratios against references
+  partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
 
 
@@ -33,6 +36,12 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="time 'partialfed --help' and 'partialfed run quick' (serial, pool, auto) in "
         "fresh interpreters instead of the kernels",
     )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="ms per FedAlt round with metrics every round (eval_every=1), incremental and "
+        "full, and thinned (eval_every=rounds), at n = 10^4, 10^5, 10^6 (--quick: 10^3, 10^4)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -43,6 +52,15 @@ def bench(args: argparse.Namespace) -> int:
 
         result = cli_benchmark()
         print(json.dumps(result, indent=2) if args.json else cli_report(result))
+        return 0
+    if args.scale:
+        from partialfed.experiments.bench_metrics import metrics_scale, scale_memory, scale_report
+
+        ns = (10**3, 10**4) if args.quick else (10**4, 10**5, 10**6)
+        result = metrics_scale(ns=ns, clock=args.clock)
+        memory = None if args.quick or args.no_memory else scale_memory()
+        text = json.dumps({**result, "memory": memory}, indent=2)
+        print(text if args.json else scale_report(result, memory))
         return 0
     from partialfed.experiments.bench import memory_benchmark, report, run_benchmark
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from partialfed import simulators, synthetic
 from partialfed.simulators._records import VARIANTS, Alg, Meta, Noise, Steps, Variant
+from partialfed.simulators._tracking import full_tracked
 
 
 def test_steps_carry_every_step_parameter_under_its_config_name():
@@ -74,6 +75,7 @@ def _kernel_call(p, T):
         rec,
         clients,
         False,
+        full_tracked(),
     )
     return args, rec
 

@@ -2,9 +2,10 @@
 
 A small script runs ``run_sweep`` on the local process pool (2 workers, one run per task) in its
 own process group; after a warm-up sweep that compiles the kernels, the group is killed with
-SIGKILL 4 times (random delays, seeded): once during start-up; once surely mid-sweep, when the restarted sweep has stored its first new run
-and waits (it says so by a marker file: no timing involved); then twice at a random moment
-after the restarted sweep stored its first new run. The sweep is restarted after each kill
+SIGKILL 4 times (random delays, seeded): once during start-up; once surely mid-sweep, when the
+restarted sweep has stored its first new run and waits (it says so by a marker file: no timing
+involved); then twice at a random moment after the restarted sweep stored its first new run.
+The sweep is restarted after each kill
 (and takes over the claims, ``experiments.claims``, the killed one left). After every kill:
 ``store.load`` reports no broken file and every ``*.parquet`` reads with pyarrow. Each restart
 computes exactly the runs that are missing (``skipped`` = files present, ``computed`` = total -

@@ -25,6 +25,14 @@ interval on the mean log ratio): ``ahead`` when the interval lies above 1, ``beh
 coupled families, where the two algorithms differ (on ``logcosh`` the blocks do not interact,
 so the two agree in law: a control).
 
+**Accuracy** (a classification family with a held-out test set, ``teacher``,
+docs/references.md#synthetic-teacher): the same runs also give the personalised test accuracy
+at round ``T`` (History column ``personal_accuracy``) at the step chosen on the loss; its
+benefit over FedAvg is ``A_alg - A_FedAvg`` and the fraction reached ``(A_alg - A_FedAvg) /
+(A_full - A_FedAvg)`` with ``A_full`` the best (highest mean) of :data:`FULL` (``quantity=
+"accuracy"`` of :meth:`ClaimsResult.benefit` and :meth:`ClaimsResult.reached`; computed on the
+test error ``1 - A``, for which the loss formulas apply unchanged).
+
 Adding an algorithm is one entry of :data:`ALGORITHMS` (and of :data:`FULL` if it personalises
 every parameter).
 """
@@ -39,6 +47,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import stats
 
+from partialfed._constraints import Options, validate
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.measure import simulate
 from partialfed.experiments.regime_stats import LEVEL, best_index, paired_ratio
@@ -81,6 +90,10 @@ FULL = ("local", "perfedavg", "ditto")
 JOINT = ("fedsim", "fedavg", "perfedavg", "ditto")
 #: The measured History column (final round).
 QUANTITY = "personal_loss"
+#: The test-accuracy column (final round; NaN for families without a test set).
+ACCURACY = "personal_accuracy"
+#: What :meth:`ClaimsResult.benefit` and :meth:`ClaimsResult.reached` measure.
+QUANTITIES = ("loss", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -192,7 +205,8 @@ class BestStep:
 
     ``values`` is the final measured quantity per seed (in the study's seed order); ``low``,
     ``high`` the 95% Student-t interval of its mean; ``edge`` whether the best step lies at an
-    end of the grid.
+    end of the grid; ``accuracy`` the final test accuracy per seed at the same step (NaN
+    without a test set).
     """
 
     algorithm: str
@@ -205,10 +219,15 @@ class BestStep:
     high: float
     F_low: float = 0.0
     extra: dict = field(default_factory=dict)
+    accuracy: tuple = ()
 
     def as_dict(self) -> dict:
         keys = ("algorithm", "d_v", "eta", "edge", "mean", "low", "high", "extra")
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        if self.accuracy and np.all(np.isfinite(self.accuracy)):
+            m, lo, hi = _interval(self.accuracy)
+            out.update(accuracy=m, accuracy_low=lo, accuracy_high=hi)
+        return out
 
 
 def _interval(x) -> tuple[float, float, float]:
@@ -225,6 +244,14 @@ def _final(frame, column: str = QUANTITY) -> float:
     """The column's value at the last recorded round (inf for a diverged run)."""
     v = frame.sort_values("round")[column].to_numpy(dtype=float)
     return float(v[-1]) if v.size and np.isfinite(v[-1]) else math.inf
+
+
+def _final_accuracy(frame) -> float:
+    """The test accuracy at the last recorded round (NaN without the column or a value)."""
+    if ACCURACY not in frame.columns:
+        return math.nan
+    v = frame.sort_values("round")[ACCURACY].to_numpy(dtype=float)
+    return float(v[-1]) if v.size else math.nan
 
 
 def verdict_b(low: float, high: float) -> str:
@@ -246,24 +273,42 @@ class ClaimsResult:
     def fractions(self) -> list[float]:
         return [d_v / self.study.total for d_v in self.study.d_vs]
 
-    def full(self, d_v: int) -> str:
-        """The full-personalisation algorithm with the lowest mean at ``d_v``."""
+    @property
+    def has_accuracy(self) -> bool:
+        """Whether every best step has a finite test accuracy per seed (a test set)."""
+        return bool(self.best) and all(
+            b.accuracy and np.all(np.isfinite(b.accuracy)) for b in self.best.values()
+        )
+
+    def values(self, d_v: int, alg: str, quantity: str = "loss") -> np.ndarray:
+        """Per seed: the final loss, or the test error ``1 - accuracy`` (lower is better)."""
+        validate(quantity, "quantity", "ClaimsResult", Options(str, QUANTITIES))
+        b = self.best[(d_v, alg)]
+        return np.asarray(b.values if quantity == "loss" else 1.0 - np.asarray(b.accuracy))
+
+    def full(self, d_v: int, quantity: str = "loss") -> str:
+        """The full-personalisation algorithm with the lowest mean loss (or the highest mean
+        accuracy) at ``d_v``."""
         cands = [a for a in FULL if (d_v, a) in self.best]
         if not cands:
             raise ValueError("No full-personalisation algorithm (local, perfedavg, ditto) ran.")
-        return min(cands, key=lambda a: self.best[(d_v, a)].mean)
+        return min(cands, key=lambda a: float(np.mean(self.values(d_v, a, quantity))))
 
-    def benefit(self, d_v: int, alg: str) -> tuple[float, float, float]:
-        """``L_FedAvg - L_alg`` per seed (paired): mean and 95% interval."""
-        base = np.asarray(self.best[(d_v, "fedavg")].values)
-        return _interval(base - np.asarray(self.best[(d_v, alg)].values))
+    def benefit(self, d_v: int, alg: str, quantity: str = "loss") -> tuple[float, float, float]:
+        """``L_FedAvg - L_alg`` (``quantity="accuracy"``: ``A_alg - A_FedAvg``) per seed
+        (paired): mean and 95% interval."""
+        base = self.values(d_v, "fedavg", quantity)
+        return _interval(base - self.values(d_v, alg, quantity))
 
-    def reached(self, d_v: int, alg: str, draws: int = 2000) -> tuple[float, float, float]:
-        """Fraction of the full-personalisation benefit reached by ``alg`` at ``d_v``, with a
-        paired-seed percentile bootstrap 95% interval (seeds resampled together)."""
-        base = np.asarray(self.best[(d_v, "fedavg")].values)
-        mine = np.asarray(self.best[(d_v, alg)].values)
-        full = np.asarray(self.best[(d_v, self.full(d_v))].values)
+    def reached(
+        self, d_v: int, alg: str, draws: int = 2000, quantity: str = "loss"
+    ) -> tuple[float, float, float]:
+        """Fraction of the full-personalisation benefit (of the loss, or of the accuracy)
+        reached by ``alg`` at ``d_v``, with a paired-seed percentile bootstrap 95% interval
+        (seeds resampled together)."""
+        base = self.values(d_v, "fedavg", quantity)
+        mine = self.values(d_v, alg, quantity)
+        full = self.values(d_v, self.full(d_v, quantity), quantity)
 
         def frac(idx):
             den = float(np.mean(base[idx] - full[idx]))
@@ -296,15 +341,17 @@ class ClaimsResult:
             "reached": [],
             "claim_b": [],
         }
+        quantities = QUANTITIES if self.has_accuracy else ("loss",)
         for d_v in self.study.d_vs:
-            for alg in ("fedalt", "fedsim"):
+            for alg, q in itertools.product(("fedalt", "fedsim"), quantities):
                 if (d_v, alg) in self.best:
-                    r = self.reached(d_v, alg)
+                    r = self.reached(d_v, alg, quantity=q)
                     out["reached"].append(
                         {
                             "d_v": d_v,
                             "algorithm": alg,
-                            "full": self.full(d_v),
+                            "quantity": q,
+                            "full": self.full(d_v, q),
                             "fraction": r[0],
                             "low": r[1],
                             "high": r[2],
@@ -339,9 +386,13 @@ def claims_study(study: ClaimsStudy, runner: Callable | None = None, log=None) -
         log(f"[claims] {len(cells)} runs")
     results = iter(simulate(cells, runner))
     finals: dict = {}
+    accs: dict = {}
     for d_v, alg, _, k in jobs:
-        vals = [_final(next(results).frame) for _ in study.seeds]
-        finals.setdefault((d_v, alg), {}).setdefault(k, []).append(vals)
+        frames = [next(results).frame for _ in study.seeds]
+        finals.setdefault((d_v, alg), {}).setdefault(k, []).append([_final(f) for f in frames])
+        accs.setdefault((d_v, alg), {}).setdefault(k, []).append(
+            [_final_accuracy(f) for f in frames]
+        )
     out = ClaimsResult(study)
     for (d_v, alg), by_variant in finals.items():
         picks = []
@@ -354,6 +405,16 @@ def claims_study(study: ClaimsStudy, runner: Callable | None = None, log=None) -
         F_low = study.split(d_v).problem().constants.F_low
         extra = {f: v for f, v in variants(alg)[k].items() if isinstance(ALGORITHMS[alg][f], tuple)}
         out.best[(d_v, alg)] = BestStep(
-            alg, d_v, float(study.etas[i]), edge, tuple(values), m, lo, hi, F_low, extra
+            alg,
+            d_v,
+            float(study.etas[i]),
+            edge,
+            tuple(values),
+            m,
+            lo,
+            hi,
+            F_low,
+            extra,
+            tuple(accs[(d_v, alg)][k][i]),
         )
     return out

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from partialfed.experiments import (  # noqa: E402
     mutation,
     plots,
+    report_claims_accuracy,
     report_exponents,
     report_pep,
     report_perfedavg,
@@ -73,6 +74,7 @@ class Report:
     mutation: mutation.MutationScore | None = None
     perfedavg: report_perfedavg.PerFedAvgChecks | None = None
     claims_ab: ClaimsResult | None = None
+    claims_acc: ClaimsResult | None = None  # claim (a) with test accuracy (teacher)
     contrast: list = field(default_factory=list)  # paper_claims.contrast_study rows
     calibration_cells: tuple = ((), {})  # (train cells, held-out groups) of the calibrated fit
     figures: dict = field(default_factory=dict)
@@ -131,6 +133,10 @@ class Report:
             out += [(f, "perfedavg") for f in report_perfedavg.findings(self.perfedavg, None)]
         if self.claims_ab is not None:
             out += [(f, "claims") for f in report_perfedavg.findings(None, self.claims_ab)]
+        if self.claims_acc is not None:
+            out += [
+                (f, "claims") for f in report_claims_accuracy.accuracy_findings(self.claims_acc)
+            ]
         out += [(f, "claims") for f in report_perfedavg.contrast_findings(self.contrast)]
         return out
 
@@ -176,6 +182,8 @@ class Report:
             out["perfedavg"] = self.perfedavg.as_dict()
         if self.claims_ab is not None:
             out["claims"] = self.claims_ab.as_dict()
+        if self.claims_acc is not None:
+            out["claims_accuracy"] = self.claims_acc.as_dict()
         if self.contrast:
             out["claims_contrast"] = self.contrast
         return out
@@ -304,6 +312,11 @@ def reproduce(
         with pg.study("claims (a) and (b)", pl.claims.runs) as st:
             st.item("[claims] personal-fraction sweep", "personal fraction")
             rep.claims_ab = claims_study(pl.claims, runner=clock.runner(st.runner(base)))
+        acc = getattr(pl, "claims_accuracy", None)
+        if acc is not None:
+            with pg.study("claim (a), test accuracy", acc.runs) as st:
+                st.item("[claims] personal-fraction sweep, teacher", "test accuracy")
+                rep.claims_acc = claims_study(acc, runner=clock.runner(st.runner(base)))
         clock.lap("claims")
     if pl.contrast is not None:
         with pg.study("claim (b), coupled problems", pl.contrast.runs) as st:
@@ -319,6 +332,8 @@ def reproduce(
         }
         if rep.claims_ab is not None:
             figures["claims"] = plots.claims_figure(rep.claims_ab)
+        if rep.claims_acc is not None:
+            figures["claims-accuracy"] = plots.claims_figure(rep.claims_acc, "accuracy")
         if rep.calibration is not None:
             train, groups = rep.calibration_cells
             figures["calibration"] = plots.calibration_figure(

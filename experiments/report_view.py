@@ -15,6 +15,7 @@ from partialfed import theory
 from partialfed.experiments import (
     mutation,
     regime_text,
+    report_claims_accuracy,
     report_exponents,
     report_pep,
     report_perfedavg,
@@ -35,6 +36,8 @@ CAPTIONS = {
     "regime": "Regime map: FedAlt against FedSim, measured and predicted",
     "claims": "Claim (a): benefit over FedAvg of the final personalised loss against the "
     "personal fraction (95% intervals)",
+    "claims-accuracy": "Claim (a) with test accuracy (teacher): benefit over FedAvg of the final "
+    "personalised test accuracy against the personal fraction (95% intervals)",
 }
 
 
@@ -317,6 +320,9 @@ def view(rep, command: str, configs: dict | None = None, figures: dict | None = 
         sections.append(section("perfedavg", report_perfedavg.PERFEDAVG_TITLE, blocks))
     if getattr(rep, "claims_ab", None) is not None:
         blocks = report_perfedavg.claims_blocks(rep.claims_ab, ln.runs("claims"))
+        if getattr(rep, "claims_acc", None) is not None:  # after claim (a), before claim (b)
+            at = next((k for k, b in enumerate(blocks) if b.get("id") == "claims-b"), len(blocks))
+            blocks[at:at] = report_claims_accuracy.accuracy_blocks(rep.claims_acc)
         blocks += report_perfedavg.contrast_blocks(rep.contrast, ln.runs("contrast"))
         sections.append(section("claims", report_perfedavg.CLAIMS_TITLE, blocks))
     sections.append(section("bounds", "Every bound, with its provenance", _bounds()))

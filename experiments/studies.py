@@ -54,6 +54,7 @@ class Plan:
     pep: object | None = None  # experiments.report_pep.PEPStudy (None: no PEP section)
     perfedavg: tuple = ()  # perfedavg_exponents.ThmStudy: Theorem 4.5's exponents
     claims: ClaimsStudy | None = None  # the paper's claims (a) and (b)
+    claims_accuracy: ClaimsStudy | None = None  # claim (a) on a classification family
     contrast: ContrastStudy | None = None  # claim (b) on coupled problems
 
 
@@ -252,6 +253,35 @@ def _claims(quick: bool) -> ClaimsStudy:
     )
 
 
+def _claims_accuracy(quick: bool) -> ClaimsStudy:
+    """Claim (a) with test accuracy on ``teacher`` (docs/references.md#synthetic-teacher):
+    10 devices, d = 10 coordinates, the teachers differing on the last 3 (heterogeneity 1.5),
+    50 training and 500 test samples per device, labels flipped with probability 0.1 (Bayes
+    accuracy 0.9), exact gradients, half the devices per round, two local steps; steps
+    ``eta = 4^k``. Quick: 4 seeds, T = 200, ``k = -2..2``; full: 8 seeds, T = 500,
+    ``eta = 2^k, k = -4..4``. The headline at 30% personal: the planted coordinates."""
+    cell = Cell.of(
+        "teacher",
+        dict(
+            n=10,
+            d_u=8,
+            d_v=2,
+            planted=3,
+            samples=50,
+            test_samples=500,
+            flip=0.1,
+            heterogeneity=1.5,
+            lam=0.01,
+        ),
+        dict(T=200 if quick else 500, m=5, tau_u=2, tau_v=2, eval_every=50),
+    )
+    etas = tuple(4.0**k for k in range(-2, 3)) if quick else tuple(2.0**k for k in range(-4, 5))
+    seeds = (0, 1, 2, 3) if quick else tuple(range(8))
+    return ClaimsStudy(
+        cell, (1, 2, 3, 5, 8), etas, seeds, at=0.3, label="teacher d=10, planted 3, flip 0.1"
+    )
+
+
 def plan(quick: bool = True) -> Plan:
     """The studies of ``partialfed reproduce`` (``quick``: minutes on two cores)."""
     from partialfed.experiments.report_pep import FULL, QUICK
@@ -267,6 +297,7 @@ def plan(quick: bool = True) -> Plan:
         QUICK if quick else FULL,
         perfedavg_studies(quick),
         _claims(quick),
+        _claims_accuracy(quick),
         # Claim (b) on coupled problems: steps 2^-6..2^3, 6 (full: 12) shared seeds.
         ContrastStudy(
             1000 if quick else 4000,

@@ -11,6 +11,7 @@ import pandas as pd
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.simulators import _incremental, _meta_kernels, _meta_rounds, _tracking
 from partialfed.simulators import _kernels as _round_kernels
+from partialfed.simulators._accuracy import personal_accuracy
 from partialfed.simulators._algorithms import ALGORITHMS, META_FIELDS, Algorithm
 from partialfed.simulators._records import VARIANTS, Meta, Noise, Steps
 from partialfed.synthetic import Problem
@@ -35,7 +36,7 @@ METRICS = ("loss", "grad_u_sq", "grad_v_sq", "grad_u_sq_at_V_next")
 #: Per-round personalisation metrics, recorded by ``run`` for every algorithm (``History``
 #: documents them). Kept apart from ``METRICS``, which a stored result must have: results stored
 #: before these existed stay valid, and the store writes these when a run's frame has them.
-PERSONAL_METRICS = ("meta_grad_sq", "personal_loss")
+PERSONAL_METRICS = ("meta_grad_sq", "personal_loss", "personal_accuracy")
 
 #: The extra per-round column recorded for a family with a registered region function
 #: (``synthetic._objective.register``): ``max_i region(u^t, v_i^t)``, at most 1 exactly when the
@@ -169,6 +170,11 @@ class History:
         ``ALGORITHMS[a].personal`` names: the loss itself for FedAlt, FedSim and the baselines
         (``fedavg``: the global model, no fine-tuning); ``(1/n) sum_i F_i(w - alpha grad
         F_i(w))`` for ``perfedavg``; the personal models ``w_i`` for ``ditto``.
+    personal_accuracy : array
+        For a problem with a held-out test set (``Problem.test``, family ``teacher``): at round
+        T, the mean over devices of the test accuracy of the same personal models
+        (``simulators._accuracy``); NaN at the other rounds, for a diverged run and for problems
+        without a test set.
     clients : (T, m) int array
         Devices sampled in each round (ascending).
     u, V : arrays
@@ -197,6 +203,7 @@ class History:
     grad_u_sq_at_V_next: np.ndarray
     meta_grad_sq: np.ndarray
     personal_loss: np.ndarray
+    personal_accuracy: np.ndarray
     clients: np.ndarray
     u: np.ndarray
     V: np.ndarray
@@ -394,6 +401,9 @@ def run(
         rec[rounds >= bad] = np.nan
     if not alg.records_V_next:
         rec[:, 3] = np.nan
+    accuracy = np.full(rounds.size, np.nan)
+    if status == "ok":
+        accuracy[-1] = personal_accuracy(problem, alg, config.alpha, U, V, personal)
     return History(
         algorithm=config.algorithm,
         config=config,
@@ -415,6 +425,7 @@ def run(
         region=rec[:, 4].copy() if region else None,
         meta_grad_sq=rec[:, -2].copy(),
         personal_loss=rec[:, -1].copy(),
+        personal_accuracy=accuracy,
         personal_U=personal[0] if personal else None,
         personal_V=personal[1] if personal else None,
     )

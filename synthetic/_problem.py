@@ -19,6 +19,7 @@ import numpy as np
 from partialfed._codegen import specialise
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.synthetic import _kernels as _metric_kernels
+from partialfed.synthetic._heldout import HeldOut
 from partialfed.synthetic._objective import dispatches
 
 __all__ = [
@@ -265,6 +266,10 @@ class Problem:
         to ``(u, V)``, a population point where the diversity reaches ``delta^2 +
         rho^2 ||grad_u F||^2`` (resp. where ``F = F_low``); ``'delta_prime'`` to ``(u, V)`` where
         the diversity reaches the right side of A3' (``quadratic``). Possibly empty.
+    test : HeldOut or None
+        Held-out test samples of every device (``synthetic._heldout``) for classification
+        families (``teacher``): what ``History.personal_accuracy`` is measured on. ``None``
+        for the others.
     """
 
     def __init__(
@@ -287,6 +292,7 @@ class Problem:
         noise_v: float = 0.0,
         description: str = "",
         witnesses: Mapping | None = None,
+        test=None,
     ):
         owner = f"Problem {name!r}"
         self.name = name
@@ -315,6 +321,9 @@ class Problem:
         self.noise_v = validate(noise_v, "noise_v", owner, Interval(float, 0.0, None))
         self.description = description
         self.witnesses = MappingProxyType(dict(witnesses or {}))
+        if test is not None and not isinstance(test, HeldOut):
+            raise TypeError(f"The 'test' parameter of {owner} must be a HeldOut or None.")
+        self.test = test
         self._no_idx = np.empty(0, dtype=np.int64)
         self._fingerprint = self._arrays_fingerprint()
 

@@ -5,7 +5,7 @@ a default (``synthetic.knobs_of`` reads them from the signature). Three kinds of
 one:
 
 - a built-in family (``FAMILIES``: ``quadratic``, ``separable``, ``logistic``, ``representation``,
-  ``sawtooth``, ``logcosh``);
+  ``sawtooth``, ``logcosh``, ``teacher``);
 - a name given to ``register(name, factory)`` in this process;
 - an import reference ``"package.module:function"``, imported (``importlib.import_module`` plus
   attribute lookup) in whichever process asks for it. Configurations that name families this way
@@ -35,6 +35,7 @@ from partialfed.synthetic.quadratic import quadratic
 from partialfed.synthetic.representation import representation
 from partialfed.synthetic.sawtooth import sawtooth
 from partialfed.synthetic.separable import separable
+from partialfed.synthetic.teacher import teacher
 
 __all__ = [
     "FAMILIES",
@@ -55,6 +56,7 @@ FAMILIES = {
     "representation": representation,
     "sawtooth": sawtooth,
     "logcosh": logcosh,
+    "teacher": teacher,
 }
 
 #: Environment variable through which registered names reach worker processes.

@@ -254,49 +254,12 @@ def logistic(
         X[lo : lo + m] = Xc
         y[lo : lo + m] = np.where(score >= 0, 1.0, -1.0)
     A3, C3 = X[:, :, :d_u], X[:, :, d_u:]
-    lam_A, lam_C = gram_top(A3), gram_top(C3)
-    na, nc = row_norms(A3), row_norms(C3)
+    constants = logistic_constants(A3, C3, lam, batch, noise_u, noise_v)
     A = np.ascontiguousarray(A3.reshape(n * N, d_u))
     C = np.ascontiguousarray(C3.reshape(n * N, d_v))
     del X, A3, C3
     data = LogisticData(
         A, C, y.reshape(n * N), np.arange(n + 1, dtype=np.int64) * N, np.array([lam])
-    )
-
-    G = np.minimum(na.mean(axis=1), np.sqrt(lam_A))
-    mb_u = float(np.max(np.mean(na**2, axis=1))) / batch if batch else 0.0
-    mb_v = float(np.max(np.mean(nc**2, axis=1))) / batch if batch else 0.0
-    sig_kind = "certified" if batch else "exact"
-    constants = Constants(
-        L_u=float(lam_A.max() / 4 + 2 * lam),
-        L_v=float(lam_C.max() / 4 + 2 * lam) if d_v else 0.0,
-        L_uv=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
-        L_vu=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
-        sigma_u=math.sqrt(noise_u**2 + mb_u),
-        sigma_v=math.sqrt(noise_v**2 + mb_v),
-        delta=float(np.sqrt(np.mean(G**2))),
-        rho=0.0,
-        F_low=0.0,
-        kind={
-            "L_u": "certified",
-            "L_v": "certified" if d_v else "exact",
-            "L_uv": "certified" if d_v else "exact",
-            "L_vu": "certified" if d_v else "exact",
-            "sigma_u": sig_kind,
-            "sigma_v": sig_kind if d_v else "exact",
-            "delta": "certified",
-            "rho": "exact",
-            "F_low": "certified",
-        },
-        notes={
-            "L_u": "max_i lambda_max(A_i^T A_i/N)/4 + 2 lam (logistic'' <= 1/4, phi'' <= 2)",
-            "L_uv": "max_i ||A_i|| ||C_i|| / (4N) (Cauchy-Schwarz)",
-            "delta": "mean_i min(mean_j ||a_ij||, sqrt(lambda_max(A_i^T A_i/N)))^2",
-            "sigma_u": "additive noise_u^2 + max_i mean_j ||a_ij||^2 / batch"
-            if batch
-            else "additive noise only",
-            "F_low": "both terms are non-negative",
-        },
     )
 
     def init(seed_):
@@ -331,4 +294,48 @@ def logistic(
         noise_u=noise_u,
         noise_v=noise_v,
         description="nonconvex-regularised logistic regression, personal head",
+    )
+
+
+def logistic_constants(A3, C3, lam, batch, noise_u, noise_v) -> Constants:
+    """The constants of the ``logistic`` loss on device features ``A3 (n, N, d_u)``,
+    ``C3 (n, N, d_v)`` with labels in ``{-1, +1}`` (derivations in :func:`logistic`; they hold
+    for any such labels, so ``synthetic.teacher`` uses them too)."""
+    d_v = C3.shape[2]
+    lam_A, lam_C = gram_top(A3), gram_top(C3)
+    na, nc = row_norms(A3), row_norms(C3)
+    G = np.minimum(na.mean(axis=1), np.sqrt(lam_A))
+    mb_u = float(np.max(np.mean(na**2, axis=1))) / batch if batch else 0.0
+    mb_v = float(np.max(np.mean(nc**2, axis=1))) / batch if batch else 0.0
+    sig_kind = "certified" if batch else "exact"
+    return Constants(
+        L_u=float(lam_A.max() / 4 + 2 * lam),
+        L_v=float(lam_C.max() / 4 + 2 * lam) if d_v else 0.0,
+        L_uv=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
+        L_vu=float(np.max(np.sqrt(lam_A * lam_C)) / 4),
+        sigma_u=math.sqrt(noise_u**2 + mb_u),
+        sigma_v=math.sqrt(noise_v**2 + mb_v),
+        delta=float(np.sqrt(np.mean(G**2))),
+        rho=0.0,
+        F_low=0.0,
+        kind={
+            "L_u": "certified",
+            "L_v": "certified" if d_v else "exact",
+            "L_uv": "certified" if d_v else "exact",
+            "L_vu": "certified" if d_v else "exact",
+            "sigma_u": sig_kind,
+            "sigma_v": sig_kind if d_v else "exact",
+            "delta": "certified",
+            "rho": "exact",
+            "F_low": "certified",
+        },
+        notes={
+            "L_u": "max_i lambda_max(A_i^T A_i/N)/4 + 2 lam (logistic'' <= 1/4, phi'' <= 2)",
+            "L_uv": "max_i ||A_i|| ||C_i|| / (4N) (Cauchy-Schwarz)",
+            "delta": "mean_i min(mean_j ||a_ij||, sqrt(lambda_max(A_i^T A_i/N)))^2",
+            "sigma_u": "additive noise_u^2 + max_i mean_j ||a_ij||^2 / batch"
+            if batch
+            else "additive noise only",
+            "F_low": "both terms are non-negative",
+        },
     )

@@ -177,6 +177,7 @@ PLOT_METRICS = (
     "grad_u_sq_at_V_next",
     "meta_grad_sq",
     "personal_loss",
+    "personal_accuracy",
 )
 
 

@@ -119,6 +119,7 @@ LABELS = {
     "grad_u_sq_at_V_next": r"$\|\nabla_u F(u^t, V^{t+1})\|^2$",
     "meta_grad_sq": r"$\|\nabla \tilde F(w^t)\|^2$",
     "personal_loss": r"personalised loss $\frac{1}{n}\sum_i F_i(\mathrm{model}_i^t)$",
+    "personal_accuracy": "personalised test accuracy (round $T$)",
     "round": "round $t$",
     "delta": r"gradient diversity $\delta$",
     "m": "participation $m/n$",

@@ -114,12 +114,12 @@ def test_reproduce_quick_writes_the_report(tmp_path):
         "## Every bound",
     ):
         assert section in md
-    for fig in ("strict", "exponents", "regime", "calibration", "claims"):
+    for fig in ("strict", "exponents", "regime", "calibration", "claims", "claims-accuracy"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000
         assert f"figures/{fig}.png" in md
     res = json.loads((out / "results.json").read_text())
     html = (out / "report.html").read_text()  # self-contained: every figure embedded
-    assert html.count('<img src="data:image/png;base64,') == 5 and "## Headline" in md
+    assert html.count('<img src="data:image/png;base64,') == 6 and "## Headline" in md
     # Per-FedAvg's checks and their mutants: every mutant caught at the quick size
     pf = res["perfedavg"]
     assert all(m["caught"] for m in pf["lemma_mutants"] + pf["theorem_mutants"])

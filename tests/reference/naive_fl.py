@@ -267,4 +267,6 @@ def reference_run(problem, cfg, clients, u0=None, V0=None):
         result["u"] = u.mean(axis=0)
     else:
         result["u"] = u
-    return result
+    from naive_accuracy import with_accuracy
+
+    return with_accuracy(oracle, cfg, result)

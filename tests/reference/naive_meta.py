@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from naive_accuracy import with_accuracy
 from naive_fl import _NO_IDX, Oracle, initial_state, population_metrics, recorded_rounds
 
 from partialfed.synthetic import _objective
@@ -168,4 +169,4 @@ def reference_meta_run(problem, cfg, clients, u0=None, V0=None):
     result.update(rounds=np.array(rounds), u=u, V=V)
     if ditto:
         result.update(personal_U=PU, personal_V=PV)
-    return result
+    return with_accuracy(oracle, cfg, result)

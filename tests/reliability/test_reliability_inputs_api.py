@@ -137,6 +137,10 @@ FAMILY_RANGES = {
     ("logcosh", "planted"): ("int", 0, 5),
     ("logcosh", "decay"): ("real", 0.0, 10.0, False, False),
     ("logcosh", "w1"): ("real", 0.0, 1e6, False, False),
+    # teacher (tiny: d_u + d_v = 5)
+    ("teacher", "planted"): ("int", 0, 5),
+    ("teacher", "test_samples"): ("int", 1, 10**6),
+    ("teacher", "flip"): ("real", 0.0, 0.5, False, False),
 }
 
 

@@ -46,7 +46,15 @@ def test_history_shapes_and_frame(problem, algorithm):
         assert np.all(np.isfinite(at_next[:-1])) and np.isnan(at_next[-1])
     else:
         assert np.all(np.isnan(at_next))
+    # the test accuracy: at round T only, for a problem with a held-out test set (teacher)
+    acc = h.personal_accuracy
+    assert np.all(np.isnan(acc[:-1]))
+    if problem.test is None:
+        assert np.isnan(acc[-1])
+    else:
+        assert 0.0 <= acc[-1] <= 1.0
     assert h.clients.shape == (cfg.T, cfg.m) and np.issubdtype(h.clients.dtype, np.integer)
+
     assert h.u.shape == (problem.d_u,) and h.V.shape == (problem.n, problem.d_v)
     if algorithm == "local":
         assert h.U.shape == (problem.n, problem.d_u)

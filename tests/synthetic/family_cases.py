@@ -25,6 +25,8 @@ CASES = [
     ("representation-noisy", "representation", {"label_noise": 0.1, "batch": 4}),
     ("sawtooth", "sawtooth", {"n": 4, "d_u": 3, "d_v": 2, "L_u": 0.5, "periods": 3}),
     ("logcosh", "logcosh", {"n": 6, "d_u": 3, "d_v": 2, "planted": 3, "gamma_G": 0.6}),
+    ("teacher", "teacher", {"n": 6, "d_u": 3, "d_v": 2, "planted": 3, "samples": 12}),
+    ("teacher-batch", "teacher", {"n": 5, "d_u": 2, "d_v": 3, "batch": 4, "flip": 0.3}),
 ]
 IDS = [c[0] for c in CASES]
 _CACHE: dict = {}

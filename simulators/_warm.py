@@ -43,6 +43,7 @@ def _arguments(problem) -> tuple:
         rec,
         clients,
         False,
+        np.zeros(2, dtype=np.int64),
     )
 
 

@@ -60,13 +60,26 @@ def _derive():
         float((-1) ** k * h ** (2 * k) / mpmath.factorial(2 * k)) for k in range(SINCOS_TERMS)
     )
     sqrt_half_bits = int(np.array(float(mpmath.sqrt(0.5))).view(np.uint64))
-    return ln2_hi, ln2_lo, log_c, sin_c, cos_c, sqrt_half_bits
+    s0_tail = float(h - sin_c[0])  # pi/2 - fl(pi/2)
+    return ln2_hi, ln2_lo, log_c, sin_c, cos_c, sqrt_half_bits, s0_tail
 
 
-LN2_HI, LN2_LO, LOG_C, SIN_C, COS_C, SQRT_HALF_BITS = _derive()
+def dekker_split(a, split=float(2**27 + 1)):
+    """``(hi, lo)`` with ``hi + lo == a`` exactly and 26 significant bits in ``hi`` (Dekker,
+    "A floating-point technique for extending the available precision", Numer. Math. 18, 1971),
+    so that products of halves are exact."""
+    s = split * a
+    hi = s - (s - a)
+    return hi, a - hi
+
+
+LN2_HI, LN2_LO, LOG_C, SIN_C, COS_C, SQRT_HALF_BITS, S0_TAIL = _derive()
 _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = LOG_C
 _S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8 = SIN_C
 _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8 = COS_C[1:]  # COS_C[0] == 1.0
+_SPLIT = float(2**27 + 1)
+_S0_HI, _S0_LO = dekker_split(_S0)
+_S0_TAIL = S0_TAIL
 _SQRT_HALF = uint64(SQRT_HALF_BITS)
 _LOW52 = uint64((1 << 52) - 1)
 _EIGHTH = uint64(1 << 61)  # an eighth of a turn, in units of 2^-64 turns
@@ -174,9 +187,14 @@ def _log(x):
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _quarter_sincos(r):
-    """``(cos, sin)`` of ``(pi/2) r`` for ``|r| <= 1/2``: Taylor polynomials in ``r``."""
+    """``(cos, sin)`` of ``(pi/2) r`` for ``|r| <= 1/2``: Taylor polynomials in ``r``.
+
+    ``sin = t + r^3 P(r^2)`` with the leading ``t = (pi/2) r`` carried to double-double (Dekker's
+    exact product and the rounding error of ``pi/2``); ``cos = 1 + C1 r^2 + r^4 Q(r^2)`` with the
+    rounding error of ``1 + C1 r^2`` recovered (Fast2Sum). Both within one ulp of libm.
+    """
     r2 = r * r
-    # Horner's rule in r^2: sin = r (S0 + r2 (S1 + ...)), cos = 1 + r2 (C1 + r2 (C2 + ...))
+    # Horner's rule in r^2 for the tails P = S1 + r2 (S2 + ...) and Q = C2 + r2 (C3 + ...)
     s = _S7 + r2 * _S8
     c = _C7 + r2 * _C8
     s = _S6 + r2 * s
@@ -190,10 +208,16 @@ def _quarter_sincos(r):
     s = _S2 + r2 * s
     c = _C2 + r2 * c
     s = _S1 + r2 * s
-    c = _C1 + r2 * c
-    s = r * (_S0 + r2 * s)
-    c = 1.0 + r2 * c
-    return c, s
+    t = _S0 * r
+    rs = _SPLIT * r
+    r_hi = rs - (rs - r)
+    r_lo = r - r_hi
+    t_err = ((_S0_HI * r_hi - t) + _S0_HI * r_lo + _S0_LO * r_hi) + _S0_LO * r_lo
+    sin = t + ((t_err + _S0_TAIL * r) + (r * r2) * s)
+    x = _C1 * r2
+    one = 1.0 + x
+    cos = one + (((1.0 - one) + x) + (r2 * r2) * c)
+    return cos, sin
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -300,6 +324,35 @@ def noise_key(seed, stream, t, i):
 def normal_vector(seed, stream, t, i, k, d):
     """The ``d`` standard normals of local step ``k`` (``noise_key``; for references/tests)."""
     return normals(noise_key(seed, stream, t, i), k * d, d)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def log_values(x):
+    """``_log`` of every element of ``x`` (for the accuracy tests)."""
+    out = np.empty_like(x)
+    for c in range(x.shape[0]):
+        out[c] = _log(x[c])
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def quarter_values(r):
+    """``_quarter_sincos`` of every element of ``r``, as ``(cos, sin)`` (for the tests)."""
+    c = np.empty_like(r)
+    s = np.empty_like(r)
+    for j in range(r.shape[0]):
+        c[j], s[j] = _quarter_sincos(r[j])
+    return c, s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def turn_values(z):
+    """``_turn_cossin`` of every angle hash in ``z`` (uint64), as ``(cos, sin)``."""
+    c = np.empty(z.shape[0])
+    s = np.empty(z.shape[0])
+    for j in range(z.shape[0]):
+        c[j], s[j] = _turn_cossin(z[j])
+    return c, s
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -1,8 +1,9 @@
 """The benchmark verb of ``partialfed``: ``bench`` (kernel speed against NumPy references).
 
 The work is done by the library functions of :mod:`partialfed.experiments.bench`
-(``run_benchmark``, ``memory_benchmark``, ``report``) and, for ``--cli``, of
-:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``).
+(``run_benchmark``, ``memory_benchmark``, ``report``), for ``--cli`` of
+:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``) and for ``--noise``
+of :mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ __all__ = ["BENCH_EXAMPLE", "add_bench", "bench"]
 BENCH_EXAMPLE = """examples:
   partialfed bench --quick
   partialfed bench --cli      # --help and a small run, as ratios against references
-  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
+  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
+  NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -33,6 +35,12 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="time 'partialfed --help' and 'partialfed run quick' (serial, pool, auto) in "
         "fresh interpreters instead of the kernels",
     )
+    p.add_argument(
+        "--noise",
+        action="store_true",
+        help="time the Gaussian noise: normals/s of the generator (and of libm Box-Muller) and "
+        "noisy coordinate-steps/s of FedAlt and FedSim",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -43,6 +51,13 @@ def bench(args: argparse.Namespace) -> int:
 
         result = cli_benchmark()
         print(json.dumps(result, indent=2) if args.json else cli_report(result))
+        return 0
+    if args.noise:
+        from partialfed.experiments.bench_noise import noise_benchmark, noise_report
+
+        sizes = dict(n=200, rounds=20) if args.quick else {}
+        result = noise_benchmark(**sizes, clock=args.clock)
+        print(json.dumps(result, indent=2) if args.json else noise_report(result))
         return 0
     from partialfed.experiments.bench import memory_benchmark, report, run_benchmark
 

@@ -74,6 +74,7 @@ def _kernel_call(p, T):
         rec,
         clients,
         False,
+        simulators._api.noise_lengths(p, cfg),
     )
     return args, rec
 

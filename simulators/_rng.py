@@ -5,16 +5,22 @@ it is produced by hashing that tuple, never by advancing a generator state. A ru
 bitwise identical for any number of threads and any order in which devices are processed, and a
 plain-NumPy reference can regenerate exactly the same noise (tests/reference/naive_rng.py).
 
-The hash is the SplitMix64 finaliser (Steele, Lea & Flood, "Fast splittable pseudorandom number
-generators", OOPSLA 2014) applied to a running combination of the counters. Normal variates use
-the Box-Muller transform of two independent uniforms (Box & Muller, "A note on the generation of
-random normal deviates", Ann. Math. Statist. 29, 1958): ``sqrt(-2 log U1) (cos, sin)(2 pi U2)``.
+The hash is the SplitMix64 finaliser (Steele, Lea & Flood 2014) applied to a running combination
+of the counters. Normal variates use the Box-Muller transform of two independent uniforms
+(Box & Muller 1958): ``sqrt(-2 log U1) (cos, sin)(2 pi U2)``. Both are cited at
+docs/references.md#rng-generators.
 
 Speed: the transform calls no libm function. ``log`` and ``sin``/``cos`` are branch-free
-polynomials (``_log``, ``_quarter_sincos``; their error against libm is measured on dense grids in
-tests/simulators/test_rng_accuracy.py), so the loop over the pairs of a block (``add_normals``)
+polynomials (``_log``, ``_quarter_sincos``), each within one ulp of libm on dense grids
+(tests/reference/test_rng_accuracy.py), so the loop over the pairs of a block (``fill_normals``)
 compiles to SIMD code. Their coefficients are Taylor coefficients, derived below from exact
-rationals and ``pi`` to 60 digits (``mpmath``), never typed in.
+rationals and ``pi`` to 60 digits (``mpmath``), never typed in; the leading terms of ``sin`` and
+``cos`` are carried with Dekker's exact product and Fast2Sum (Dekker 1971, same anchor).
+
+Noise is drawn per (device, phase): the key ``noise_key(seed, stream, t, i)`` and, for local
+step ``k`` of a block of dimension ``d``, the normals ``k d .. k d + d - 1`` of it. The round
+kernels draw whole phases into a buffer (``fill_normals``); drawing one step at a time
+(``add_normals``) gives the same numbers.
 """
 
 from __future__ import annotations
@@ -257,7 +263,14 @@ def normal(kk, j):
     return z0 if j % 2 == 0 else z1
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
+def _edge_pair(kk, p):
+    """``normal_pair`` as an ordinary call: the first and last pair of a block, so that only
+    the vectorised loop inlines the transform (each inlined copy costs compilation time)."""
+    return normal_pair(kk, p)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def add_normals(g, scale, kk, start):
     """``g[c] += scale * normal(kk, start + c)`` for every c, one Box-Muller transform per pair.
 
@@ -267,7 +280,7 @@ def add_normals(g, scale, kk, start):
     d = g.shape[0]
     c = 0
     if start % 2 == 1 and d > 0:
-        _, z1 = normal_pair(kk, start // 2)
+        _, z1 = _edge_pair(kk, start // 2)
         g[0] += scale * z1
         c = 1
     p0 = (start + c) // 2
@@ -277,11 +290,11 @@ def add_normals(g, scale, kk, start):
         g[c + 2 * q] += scale * z0
         g[c + 2 * q + 1] += scale * z1
     if (d - c) % 2 == 1:
-        z0, _ = normal_pair(kk, p0 + pairs)
+        z0, _ = _edge_pair(kk, p0 + pairs)
         g[d - 1] += scale * z0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def fill_normals(out, scale, kk, start):
     """``out[c] = scale * normal(kk, start + c)`` for every c (``add_normals`` into a buffer).
 
@@ -291,7 +304,7 @@ def fill_normals(out, scale, kk, start):
     d = out.shape[0]
     c = 0
     if start % 2 == 1 and d > 0:
-        _, z1 = normal_pair(kk, start // 2)
+        _, z1 = _edge_pair(kk, start // 2)
         out[0] = scale * z1
         c = 1
     p0 = (start + c) // 2
@@ -301,7 +314,7 @@ def fill_normals(out, scale, kk, start):
         out[c + 2 * q] = scale * z0
         out[c + 2 * q + 1] = scale * z1
     if (d - c) % 2 == 1:
-        z0, _ = normal_pair(kk, p0 + pairs)
+        z0, _ = _edge_pair(kk, p0 + pairs)
         out[d - 1] = scale * z0
 
 

@@ -73,8 +73,10 @@ def noise_rows(sigma, d, tau):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, personal):
     """``tau`` local steps of one block, counters ``k0 .. k0 + tau - 1``: ``v`` (personal) or
-    ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``. The noise ``xi`` is drawn into ``nz``
-    for as many whole steps as it holds (``fill_normals``), then consumed step by step."""
+    ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``, one phase of FedAlt's local update
+    (docs/references.md#pillutla2022-fedalt). The noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn
+    into ``nz`` for as many whole steps as it holds (``fill_normals``), then consumed step by
+    step: the numbers of ``_add_noise`` at each counter, drawn in blocks."""
     x = v if personal else u
     d = x.shape[0]
     gamma = steps.gamma_v if personal else steps.gamma_u

@@ -258,6 +258,16 @@ META_KERNEL_MODULES = (_metric_kernels, _incremental, _round_kernels, _meta_kern
 PARALLEL_WORK = 200_000
 
 
+def noise_lengths(problem: Problem, config: RunConfig) -> np.ndarray:
+    """Lengths of the kernel's u- and v-noise buffers per block of devices (``noise_rows``)."""
+    tau = max(config.tau_u, config.tau_v)
+    rows = _round_kernels.noise_rows
+    return np.array(
+        [rows(problem.noise_u, problem.d_u, tau), rows(problem.noise_v, problem.d_v, tau)],
+        dtype=np.int64,
+    )
+
+
 def work_per_round(problem: Problem, config: RunConfig) -> int:
     """Rough count of coordinate operations in one round (local steps plus metrics)."""
     d = problem.d_u + problem.d_v
@@ -371,6 +381,7 @@ def run(
             clients,
             bool(parallel),
             tracked,
+            noise_lengths(problem, config),
         )
         _tracking.check_verified(tracked, rec, rounds)
         # Personalised loss at the iterate itself; no meta-stationarity (docs in History).

@@ -33,13 +33,16 @@ from partialfed.simulators._rng import (
     STREAM_NOISE_U,
     STREAM_NOISE_V,
     add_normals,
+    fill_normals,
     key,
+    noise_key,
     sample_round,
     uniform,
 )
 
 BLOWUP = 1e100
 CLIENT_BLOCKS = 64  # sampled devices are updated in at most this many parallel blocks
+NOISE_CHUNK = 1024  # normals drawn at once per (device, phase): whole steps, at least one
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -54,48 +57,90 @@ def _draw_batch(seed, t, i, k, size, idx):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _add_noise(g, sigma, seed, stream, t, i, k):
-    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2).
+    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2): the
+    normals ``k d .. k d + d - 1`` of ``noise_key(seed, stream, t, i)`` (one step at a time;
+    the round kernels draw whole phases with ``_phase``, the same numbers).
 
     A block of dimension 0 (``d_v = 0``) gets no noise (and no division by zero)."""
-    if sigma == 0.0 or g.shape[0] == 0:
+    d = g.shape[0]
+    if sigma == 0.0 or d == 0:
         return
-    add_normals(g, sigma / np.sqrt(g.shape[0]), key(seed, stream, t, i, k))
+    add_normals(g, sigma / np.sqrt(d), noise_key(seed, stream, t, i), k * d)
+
+
+def noise_rows(sigma, d, tau):
+    """Length of a (device, phase) noise buffer: ``NOISE_CHUNK`` normals rounded down to whole
+    steps of dimension ``d``, at least one step, at most ``tau``; 0 without noise."""
+    if sigma == 0.0 or d == 0 or tau == 0:
+        return 0
+    return d * max(1, min(tau, NOISE_CHUNK // d))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _v_step(data, i, u, v, g, idx, steps, noise, t, k, size):
-    """One personal step ``v <- v - gamma_v (grad_v f_i(u, v; z) [+ xi_v])``."""
-    _draw_batch(steps.seed, t, i, k, size, idx)
-    grad_v(data, i, u, v, g, idx)
-    _add_noise(g, noise.noise_v, steps.seed, STREAM_NOISE_V, t, i, k)
-    for c in range(v.shape[0]):
-        v[c] -= steps.gamma_v * g[c]
+def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, personal):
+    """``tau`` local steps of one block, counters ``k0 .. k0 + tau - 1``: ``v`` (personal) or
+    ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``, one phase of FedAlt's local update
+    (docs/references.md#pillutla2022-fedalt). The noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn
+    into ``nz`` for as many whole steps as it holds (``fill_normals``), then consumed step by
+    step: the numbers of ``_add_noise`` at each counter, drawn in blocks."""
+    x = v if personal else u
+    d = x.shape[0]
+    gamma = steps.gamma_v if personal else steps.gamma_u
+    on = sigma != 0.0 and d > 0
+    per = max(1, nz.shape[0] // max(d, 1))
+    kk = noise_key(steps.seed, stream, t, i)
+    scale = sigma / np.sqrt(max(d, 1))
+    for k in range(k0, k0 + tau):
+        off = ((k - k0) % per) * d
+        if on and off == 0:
+            fill_normals(nz[: min(per, k0 + tau - k) * d], scale, kk, k * d)
+        _draw_batch(steps.seed, t, i, k, size, idx)
+        if personal:
+            grad_v(data, i, u, v, g, idx)
+        else:
+            grad_u(data, i, u, v, g, idx)
+        if on:
+            for c in range(d):
+                g[c] += nz[off + c]
+        for c in range(d):
+            x[c] -= gamma * g[c]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _u_step(data, i, u, v, g, idx, steps, noise, t, k, size):
-    """One shared step ``u <- u - gamma_u (grad_u f_i(u, v; z) [+ xi_u])``."""
-    _draw_batch(steps.seed, t, i, k, size, idx)
-    grad_u(data, i, u, v, g, idx)
-    _add_noise(g, noise.noise_u, steps.seed, STREAM_NOISE_U, t, i, k)
-    for c in range(u.shape[0]):
-        u[c] -= steps.gamma_u * g[c]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size):
+def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv):
     """FedSim's local update (docs/references.md#pillutla2022-fedsim): tau joint steps, both
-    partial gradients at the same point and from the same minibatch."""
+    partial gradients at the same point and from the same minibatch (noise drawn as in
+    ``_phase``)."""
     seed = steps.seed
-    for k in range(steps.tau_u):
+    du, dv = ul.shape[0], vl.shape[0]
+    on_u = noise.noise_u != 0.0 and du > 0
+    on_v = noise.noise_v != 0.0 and dv > 0
+    per_u = max(1, nzu.shape[0] // max(du, 1))
+    per_v = max(1, nzv.shape[0] // max(dv, 1))
+    ku = noise_key(seed, STREAM_NOISE_U, t, i)
+    kv = noise_key(seed, STREAM_NOISE_V, t, i)
+    su = noise.noise_u / np.sqrt(max(du, 1))
+    sv = noise.noise_v / np.sqrt(max(dv, 1))
+    tau = steps.tau_u
+    for k in range(tau):
+        off_u = (k % per_u) * du
+        off_v = (k % per_v) * dv
+        if on_u and off_u == 0:
+            fill_normals(nzu[: min(per_u, tau - k) * du], su, ku, k * du)
+        if on_v and off_v == 0:
+            fill_normals(nzv[: min(per_v, tau - k) * dv], sv, kv, k * dv)
         _draw_batch(seed, t, i, k, size, idx)
         grad_u(data, i, ul, vl, gu, idx)
         grad_v(data, i, ul, vl, gv, idx)
-        _add_noise(gu, noise.noise_u, seed, STREAM_NOISE_U, t, i, k)
-        _add_noise(gv, noise.noise_v, seed, STREAM_NOISE_V, t, i, k)
-        for c in range(ul.shape[0]):
+        if on_u:
+            for c in range(du):
+                gu[c] += nzu[off_u + c]
+        if on_v:
+            for c in range(dv):
+                gv[c] += nzv[off_v + c]
+        for c in range(du):
             ul[c] -= steps.gamma_u * gu[c]
-        for c in range(vl.shape[0]):
+        for c in range(dv):
             vl[c] -= steps.gamma_v * gv[c]
 
 
@@ -106,7 +151,7 @@ PHASE_JOINT = 3  # FedSim/FedAvg joint steps
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t):
+def _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv):
     """Local updates of block ``c`` of ``nc`` of the sampled devices ``S`` (rows ``j`` of the
     scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other. A plain
     function called once per block from ``prange``: the per-device work then compiles as
@@ -118,14 +163,15 @@ def _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t)
         size = sizes[i]
         # Views once per device, not per step (each view costs reference-count updates).
         u, v, g_u, g_v, ix = ul[j], vl[j], gu[j], gv[j], idx[j]
+        nu, nv = nzu[c], nzv[c]
         if phase == PHASE_V or phase == PHASE_ALT:
-            for k in range(steps.tau_v):
-                _v_step(data, i, u, v, g_v, ix, steps, noise, t, k, size)
+            sv, tv = noise.noise_v, steps.tau_v
+            _phase(data, i, u, v, g_v, ix, steps, sv, STREAM_NOISE_V, t, 0, tv, size, nv, True)
         if phase == PHASE_U or phase == PHASE_ALT:
-            for k in range(steps.tau_u):
-                _u_step(data, i, u, v, g_u, ix, steps, noise, t, steps.tau_v + k, size)
+            su, tv, tu = noise.noise_u, steps.tau_v, steps.tau_u
+            _phase(data, i, u, v, g_u, ix, steps, su, STREAM_NOISE_U, t, tv, tu, size, nu, False)
         if phase == PHASE_JOINT:
-            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size)
+            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -179,7 +225,7 @@ def _identity(n):
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads, tracked):
+def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads, tracked, noise_len):
     """Run ``steps.T`` rounds of algorithm ``alg`` in place on ``(U, V)``; record into ``rec``.
 
     Parameters
@@ -213,6 +259,8 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         incremental tree, built here from the initial iterate and updated after every round
         along the paths of the sampled devices (``simulators._incremental``); rebuilt at each
         recorded round instead when ``m * eval_every >= n`` (same bits, fewer leaves).
+    noise_len : (2,) int64 array
+        Lengths of the u- and v-noise buffers of each block of devices (``noise_rows``).
 
     Returns
     -------
@@ -232,6 +280,8 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
     gv = np.empty((m, d_v))
     idx = np.empty((m, batch), dtype=np.int64)
     buf = np.empty(3)
+    nzu = np.empty((min(m, CLIENT_BLOCKS), noise_len[0]))
+    nzv = np.empty((min(m, CLIENT_BLOCKS), noise_len[1]))
     u_now = U[0].copy()
     # Blocks of devices per parallel region (results do not depend on it).
     nc = min(m, CLIENT_BLOCKS)
@@ -279,10 +329,14 @@ def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, th
         for phase in range(first, last + 1):
             if threads:
                 for c in prange(nc):
-                    _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t)
+                    _clients(
+                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
+                    )
             else:
                 for c in range(nc):
-                    _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t)
+                    _clients(
+                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
+                    )
             if phase == PHASE_V:
                 for j in range(m):
                     _copy(V[S[j]], vl[j])

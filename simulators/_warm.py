@@ -45,6 +45,7 @@ def _arguments(problem) -> tuple:
         clients,
         False,
         full_tracked(),
+        np.zeros(2, dtype=np.int64),
     )
 
 

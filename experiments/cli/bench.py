@@ -2,9 +2,10 @@
 
 The work is done by the library functions of :mod:`partialfed.experiments.bench`
 (``run_benchmark``, ``memory_benchmark``, ``report``), for ``--cli`` of
-:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``) and, for
-``--scale``, of :mod:`partialfed.experiments.bench_metrics` (``metrics_scale``,
-``scale_memory``, ``scale_report``).
+:mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``), for
+``--scale`` of :mod:`partialfed.experiments.bench_metrics` (``metrics_scale``,
+``scale_memory``, ``scale_report``) and for ``--noise`` of
+:mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ BENCH_EXAMPLE = """examples:
   partialfed bench --quick
   partialfed bench --cli      # --help and a small run, as ratios against references
   partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
-  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine"""
+  NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
+  NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -42,6 +44,12 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="ms per FedAlt round with metrics every round (eval_every=1), incremental and "
         "full, and thinned (eval_every=rounds), at n = 10^4, 10^5, 10^6 (--quick: 10^3, 10^4)",
     )
+    p.add_argument(
+        "--noise",
+        action="store_true",
+        help="time the Gaussian noise: normals/s of the generator (and of libm Box-Muller) and "
+        "noisy coordinate-steps/s of FedAlt and FedSim",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -61,6 +69,13 @@ def bench(args: argparse.Namespace) -> int:
         memory = None if args.quick or args.no_memory else scale_memory()
         text = json.dumps({**result, "memory": memory}, indent=2)
         print(text if args.json else scale_report(result, memory))
+        return 0
+    if args.noise:
+        from partialfed.experiments.bench_noise import noise_benchmark, noise_report
+
+        sizes = dict(n=200, rounds=20) if args.quick else {}
+        result = noise_benchmark(**sizes, clock=args.clock)
+        print(json.dumps(result, indent=2) if args.json else noise_report(result))
         return 0
     from partialfed.experiments.bench import memory_benchmark, report, run_benchmark
 

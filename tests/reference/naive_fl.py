@@ -23,8 +23,9 @@ device ``i`` draws, at its local step with counter ``k``:
 
 - additive gradient noise ``xi = sigma / sqrt(d) * normal_vector(seed, stream, t, i, k, d)``
   with ``stream = STREAM_NOISE_U`` (``d = d_u``, ``sigma = noise_u``) for a u-gradient and
-  ``STREAM_NOISE_V`` (``d = d_v``, ``sigma = noise_v``) for a v-gradient; no noise is drawn
-  when ``sigma == 0`` or ``d == 0``;
+  ``STREAM_NOISE_V`` (``d = d_v``, ``sigma = noise_v``) for a v-gradient, i.e. normals
+  ``k d .. k d + d - 1`` of the key ``(seed, stream, t, i, 0)``, regenerated in NumPy by
+  ``naive_rng`` (not the kernels' code); no noise is drawn when ``sigma == 0`` or ``d == 0``;
 - minibatch indices ``batch_indices(seed, t, i, k, sizes[i], batch)`` (uniform with
   replacement) when the problem is a finite sum with ``batch > 0``; otherwise the exact
   gradient (empty index array).
@@ -56,8 +57,9 @@ Per-FedAvg and Ditto are in ``naive_meta`` (``reference_run`` hands them over).
 from __future__ import annotations
 
 import numpy as np
+from naive_rng import normal_vector
 
-from partialfed.simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, batch_indices, normal_vector
+from partialfed.simulators._rng import STREAM_NOISE_U, STREAM_NOISE_V, batch_indices
 
 ALTERNATING = ("fedalt", "fedrecon", "local")
 JOINT = ("fedsim", "fedavg")

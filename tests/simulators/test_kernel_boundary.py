@@ -76,6 +76,7 @@ def _kernel_call(p, T):
         clients,
         False,
         full_tracked(),
+        simulators._api.noise_lengths(p, cfg),
     )
     return args, rec
 

@@ -225,7 +225,9 @@ def _identity(n):
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def run_rounds(alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads, tracked, noise_len):
+def run_rounds(
+    alg, steps, noise, data, sizes, batch, U, V, V0, rec, clients, threads, tracked, noise_len
+):
     """Run ``steps.T`` rounds of algorithm ``alg`` in place on ``(U, V)``; record into ``rec``.
 
     Parameters

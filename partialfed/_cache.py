@@ -28,6 +28,23 @@ two workers of ``reproduce --quick`` compiled the Per-FedAvg kernel together). H
 saved and loaded under an exclusive ``flock`` on a lock file beside the index (POSIX only;
 elsewhere numba's behaviour is unchanged).
 
+The lock did not end the crashes: a fresh process that loaded the Per-FedAvg/Ditto kernel
+(``run_meta_rounds``) from the cache still died with SIGSEGV on its first call, every time with
+the same cache folder (seen 2026-12-03, once in a ``pytest -n 2`` child process). That was not a
+race but a numba bug (numba issue #8578, open in 0.68): machine code that enters numba's
+threading layer (a ``parallel=True`` function, or a thread-free one that calls one, as
+``run_meta_rounds`` calls the population metrics) is linked against symbols that exist only
+after the threading layer is launched, and a cached entry records the call that launches it
+(``reload_init``). Numba records it for the function it compiles and inherits it from callees
+compiled in the same process, but not from a callee that was *loaded from the cache*. So a
+process that loaded ``population_metrics`` and then compiled ``run_meta_rounds`` wrote an entry
+without it; any later process whose first kernel was that entry jumped to an unresolved symbol.
+It needs no concurrency, only a cache written in two steps (a FedAlt run, then a Per-FedAvg run
+in another process), which parallel test workers and sweeps make likely. Here every entry
+saved or loaded in partialfed's folders whose object code refers to a threading-layer symbol
+gets numba's own launcher added to its ``reload_init``, so new entries are whole and entries
+written before this fix load safely.
+
 The folder is created with mode 0700. One owned by another user, or writable by group or
 others, is refused (numba unpickles the index files it finds there): then a fresh private
 folder from ``tempfile.mkdtemp`` is used for this process, with a warning, rather than a shared
@@ -207,16 +224,64 @@ def _lock_cache_entries(caching) -> None:
         return
     save, load = cls.save, cls.load
 
-    def locked(method):
-        def wrapper(self, *args):
-            if self._cache_path not in _LOCKED:
-                return method(self, *args)
-            with _entry_lock(self._index_path):
-                return method(self, *args)
+    def locked_save(self, key, data):
+        if self._cache_path not in _LOCKED:
+            return save(self, key, data)
+        with _entry_lock(self._index_path):
+            return save(self, key, _with_parallel_reload(data))
 
+    def locked_load(self, key):
+        if self._cache_path not in _LOCKED:
+            return load(self, key)
+        with _entry_lock(self._index_path):
+            return _with_parallel_reload(load(self, key))
+
+    for wrapper, method in ((locked_save, save), (locked_load, load)):
         wrapper.__name__ = method.__name__
         wrapper.__doc__ = method.__doc__
-        return wrapper
-
-    cls.save, cls.load = locked(save), locked(load)
+    cls.save, cls.load = locked_save, locked_load
     cls._partialfed_locked = True
+
+
+#: Symbols that numba's threading layer gives the JIT when it is launched
+#: (``numba.np.ufunc.parallel._launch_threads``); object code naming one needs it launched first.
+_BACKEND_SYMBOLS = (
+    b"numba_parallel_for",
+    b"do_scheduling_signed",
+    b"do_scheduling_unsigned",
+    b"allocate_sched",
+    b"deallocate_sched",
+    b"get_num_threads",
+    b"set_num_threads",
+    b"get_thread_id",
+    b"get_sched_size",
+    b"set_parallel_chunksize",
+    b"get_parallel_chunksize",
+)
+
+
+def _launcher():
+    """Numba's own reload hook for cached parallel code (``typed_passes._reload_parfors``)."""
+    from numba.core import typed_passes
+
+    return typed_passes._reload_parfors
+
+
+def _with_parallel_reload(data):
+    """``data`` (a cache entry as ``CompileResult._reduce`` makes it, or ``None``) with numba's
+    threading-layer launcher in its ``reload_init`` when its object code refers to the threading
+    layer and the launcher is missing (numba issue #8578, see the module docstring); any other
+    value is returned unchanged."""
+    try:
+        (_name, kind, payload), reload_init = data[0], data[7]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return data
+    if kind != "object" or len(data) != 9 or not isinstance(reload_init, (list, tuple)):
+        return data
+    code = payload[0] if isinstance(payload, (tuple, list)) and payload else None
+    if not isinstance(code, bytes) or not any(s + b"\0" in code for s in _BACKEND_SYMBOLS):
+        return data
+    launch = _launcher()
+    if any(getattr(fn, "__name__", None) == launch.__name__ for fn in reload_init):
+        return data
+    return (*data[:7], [*reload_init, launch], *data[8:])

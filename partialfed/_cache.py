@@ -10,7 +10,7 @@ package that shadows a later editable install. So the kernels of this package ar
     $XDG_CACHE_HOME/partialfed/numba or ~/.cache/partialfed/numba
 
 and the kernel modules generated for user objectives (``partialfed._codegen``) under
-``.../kernels`` beside it.
+``.../kernels`` beside it (their numba entries go under ``.../numba`` like the others).
 
 A cached kernel's machine code contains the functions it calls from other modules (the round
 kernel inlines each family's objective, found by dispatch on the data type, and the random
@@ -117,8 +117,11 @@ def cache_root() -> Path:
 
 
 def kernel_dir() -> Path:
-    """Folder of the generated kernel modules."""
-    return _private(cache_root() / "kernels")
+    """Folder of the generated kernel modules (their entries are cached, stamped and locked as
+    those of partialfed's own kernel folders)."""
+    folder = _private(cache_root() / "kernels")
+    install_numba_locator(folder)
+    return folder
 
 
 def sources_digest() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,32 @@ def test_meta_kernel_cached_after_loading_its_parallel_callee_loads_in_a_new_pro
         path.write_bytes(dumps((*entry[:7], [], *entry[8:])))
     step("perfedavg")
     step("ditto")
+
+
+def test_generated_kernels_are_cached_like_partialfeds_own(tmp_path, monkeypatch):
+    """The modules ``partialfed._codegen`` writes for user objectives get partialfed's locator:
+    their entries go under the ``numba`` folder, stamped, saved and loaded under the lock (and
+    with the threading-layer fix), not into ``kernels/__pycache__`` with numba's defaults."""
+    import importlib.util
+
+    from numba.core import config
+
+    from partialfed import _cache
+
+    monkeypatch.setattr(_cache, "_ROOT", tmp_path)
+    monkeypatch.setattr(_cache, "_DIRS", set(_cache._DIRS))
+    monkeypatch.setattr(_cache, "_LOCKED", set(_cache._LOCKED))
+    folder = _cache.kernel_dir()
+    path = folder / "partialfed_kernels_probe_cachefix.py"
+    path.write_text(
+        "from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n"
+    )
+    spec = importlib.util.spec_from_file_location("partialfed_kernels_probe_cachefix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.twice(3) == 6
+    root = Path(config.CACHE_DIR) if config.CACHE_DIR else tmp_path / "numba"
+    index = list(root.rglob("*probe_cachefix.twice-*.nbi"))
+    assert index, "the generated kernel was not cached under partialfed's numba folder"
+    assert not list(folder.rglob("*.nbi")), "the generated kernel was cached beside its source"
+    assert Path(str(index[0]) + ".lock").exists(), "the entry was not saved under the lock"

@@ -28,22 +28,22 @@ two workers of ``reproduce --quick`` compiled the Per-FedAvg kernel together). H
 saved and loaded under an exclusive ``flock`` on a lock file beside the index (POSIX only;
 elsewhere numba's behaviour is unchanged).
 
-The lock did not end the crashes: a fresh process that loaded the Per-FedAvg/Ditto kernel
-(``run_meta_rounds``) from the cache still died with SIGSEGV on its first call, every time with
-the same cache folder (seen 2026-12-03, once in a ``pytest -n 2`` child process). That was not a
-race but a numba bug (numba issue #8578, open in 0.68): machine code that enters numba's
-threading layer (a ``parallel=True`` function, or a thread-free one that calls one, as
-``run_meta_rounds`` calls the population metrics) is linked against symbols that exist only
-after the threading layer is launched, and a cached entry records the call that launches it
-(``reload_init``). Numba records it for the function it compiles and inherits it from callees
-compiled in the same process, but not from a callee that was *loaded from the cache*. So a
-process that loaded ``population_metrics`` and then compiled ``run_meta_rounds`` wrote an entry
-without it; any later process whose first kernel was that entry jumped to an unresolved symbol.
-It needs no concurrency, only a cache written in two steps (a FedAlt run, then a Per-FedAvg run
-in another process), which parallel test workers and sweeps make likely. Here every entry
-saved or loaded in partialfed's folders whose object code refers to a threading-layer symbol
-gets numba's own launcher added to its ``reload_init``, so new entries are whole and entries
-written before this fix load safely.
+The lock did not end the crashes: a fresh process whose first kernel was the Per-FedAvg/Ditto
+round kernel (``run_meta_rounds``) loaded from the cache died with SIGSEGV in its first call,
+every time with the same cache folder (seen 2026-12-03 with another developer's folder; a
+``pytest -n 2`` child whose first run is Ditto died the same way, which fits this cause). That
+is a numba bug (numba issue #8578, still open in 0.68), and it needs no concurrency. Machine
+code that enters numba's threading layer (a ``parallel=True`` function, or a thread-free one
+that calls one, as ``run_meta_rounds`` calls the population metrics) needs the layer launched
+before it runs, and a cache entry carries the call that launches it (``reload_init``). Numba
+adds that call for a function it compiles and for callees compiled in the same process, but
+not for a callee *loaded from the cache*. So a process that loaded ``population_metrics`` (cached
+by an earlier FedAlt run in another process) and then compiled ``run_meta_rounds`` saved an entry
+without it, and a later process that called that entry before any other parallel code entered
+an unlaunched threading layer. Parallel test workers and sweeps sharing one folder make that
+order of events likely. Here every entry saved or loaded in partialfed's folders whose object
+code names a threading-layer symbol gets numba's own launcher added to its ``reload_init``:
+new entries are whole, and entries written before the fix load safely.
 
 The folder is created with mode 0700. One owned by another user, or writable by group or
 others, is refused (numba unpickles the index files it finds there): then a fresh private

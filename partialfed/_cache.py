@@ -10,7 +10,7 @@ package that shadows a later editable install. So the kernels of this package ar
     $XDG_CACHE_HOME/partialfed/numba or ~/.cache/partialfed/numba
 
 and the kernel modules generated for user objectives (``partialfed._codegen``) under
-``.../kernels`` beside it.
+``.../kernels`` beside it (their numba entries go under ``.../numba`` like the others).
 
 A cached kernel's machine code contains the functions it calls from other modules (the round
 kernel inlines each family's objective, found by dispatch on the data type, and the random
@@ -27,6 +27,23 @@ other's machine code: loading it later crashed a process (SIGSEGV, seen 2026-12-
 two workers of ``reproduce --quick`` compiled the Per-FedAvg kernel together). Here an entry is
 saved and loaded under an exclusive ``flock`` on a lock file beside the index (POSIX only;
 elsewhere numba's behaviour is unchanged).
+
+The lock did not end the crashes: a fresh process whose first kernel was the Per-FedAvg/Ditto
+round kernel (``run_meta_rounds``) loaded from the cache died with SIGSEGV in its first call,
+every time with the same cache folder (seen 2026-12-03 with another developer's folder; a
+``pytest -n 2`` child whose first run is Ditto died the same way, which fits this cause). That
+is a numba bug (numba issue #8578, still open in 0.68), and it needs no concurrency. Machine
+code that enters numba's threading layer (a ``parallel=True`` function, or a thread-free one
+that calls one, as ``run_meta_rounds`` calls the population metrics) needs the layer launched
+before it runs, and a cache entry carries the call that launches it (``reload_init``). Numba
+adds that call for a function it compiles and for callees compiled in the same process, but
+not for a callee *loaded from the cache*. So a process that loaded ``population_metrics`` (cached
+by an earlier FedAlt run in another process) and then compiled ``run_meta_rounds`` saved an entry
+without it, and a later process that called that entry before any other parallel code entered
+an unlaunched threading layer. Parallel test workers and sweeps sharing one folder make that
+order of events likely. Here every entry saved or loaded in partialfed's folders whose object
+code names a threading-layer symbol gets numba's own launcher added to its ``reload_init``:
+new entries are whole, and entries written before the fix load safely.
 
 The folder is created with mode 0700. One owned by another user, or writable by group or
 others, is refused (numba unpickles the index files it finds there): then a fresh private
@@ -100,8 +117,11 @@ def cache_root() -> Path:
 
 
 def kernel_dir() -> Path:
-    """Folder of the generated kernel modules."""
-    return _private(cache_root() / "kernels")
+    """Folder of the generated kernel modules (their entries are cached, stamped and locked as
+    those of partialfed's own kernel folders)."""
+    folder = _private(cache_root() / "kernels")
+    install_numba_locator(folder)
+    return folder
 
 
 def sources_digest() -> str:
@@ -207,16 +227,64 @@ def _lock_cache_entries(caching) -> None:
         return
     save, load = cls.save, cls.load
 
-    def locked(method):
-        def wrapper(self, *args):
-            if self._cache_path not in _LOCKED:
-                return method(self, *args)
-            with _entry_lock(self._index_path):
-                return method(self, *args)
+    def locked_save(self, key, data):
+        if self._cache_path not in _LOCKED:
+            return save(self, key, data)
+        with _entry_lock(self._index_path):
+            return save(self, key, _with_parallel_reload(data))
 
+    def locked_load(self, key):
+        if self._cache_path not in _LOCKED:
+            return load(self, key)
+        with _entry_lock(self._index_path):
+            return _with_parallel_reload(load(self, key))
+
+    for wrapper, method in ((locked_save, save), (locked_load, load)):
         wrapper.__name__ = method.__name__
         wrapper.__doc__ = method.__doc__
-        return wrapper
-
-    cls.save, cls.load = locked(save), locked(load)
+    cls.save, cls.load = locked_save, locked_load
     cls._partialfed_locked = True
+
+
+#: Symbols that numba's threading layer gives the JIT when it is launched
+#: (``numba.np.ufunc.parallel._launch_threads``); object code naming one needs it launched first.
+_BACKEND_SYMBOLS = (
+    b"numba_parallel_for",
+    b"do_scheduling_signed",
+    b"do_scheduling_unsigned",
+    b"allocate_sched",
+    b"deallocate_sched",
+    b"get_num_threads",
+    b"set_num_threads",
+    b"get_thread_id",
+    b"get_sched_size",
+    b"set_parallel_chunksize",
+    b"get_parallel_chunksize",
+)
+
+
+def _launcher():
+    """Numba's own reload hook for cached parallel code (``typed_passes._reload_parfors``)."""
+    from numba.core import typed_passes
+
+    return typed_passes._reload_parfors
+
+
+def _with_parallel_reload(data):
+    """``data`` (a cache entry as ``CompileResult._reduce`` makes it, or ``None``) with numba's
+    threading-layer launcher in its ``reload_init`` when its object code refers to the threading
+    layer and the launcher is missing (numba issue #8578, see the module docstring); any other
+    value is returned unchanged."""
+    try:
+        (_name, kind, payload), reload_init = data[0], data[7]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return data
+    if kind != "object" or len(data) != 9 or not isinstance(reload_init, (list, tuple)):
+        return data
+    code = payload[0] if isinstance(payload, (tuple, list)) and payload else None
+    if not isinstance(code, bytes) or not any(s + b"\0" in code for s in _BACKEND_SYMBOLS):
+        return data
+    launch = _launcher()
+    if any(getattr(fn, "__name__", None) == launch.__name__ for fn in reload_init):
+        return data
+    return (*data[:7], [*reload_init, launch], *data[8:])

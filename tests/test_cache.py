@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 SNIPPET = """
 from partialfed import synthetic
@@ -103,3 +106,117 @@ def test_cache_entries_are_saved_and_loaded_under_a_lock(tmp_path, monkeypatch):
     os.makedirs(tmp_path / "elsewhere")
     other.save(("sig",), ("code",))
     assert len(held) == 8  # folders of other locators keep numba's behaviour
+
+
+def _entry(code: bytes, reload_init: list) -> tuple:
+    """A cache entry laid out as ``CompileResult._reduce`` lays it out (fake contents)."""
+    lib = ("lib", "object", (code, b"bitcode"))
+    return (lib, "fndesc", None, "sig", False, (), "", reload_init, ())
+
+
+def _launches(entry) -> bool:
+    return any(getattr(fn, "__name__", "") == "_reload_parfors" for fn in entry[7])
+
+
+def test_entries_that_enter_the_threading_layer_launch_it(tmp_path, monkeypatch):
+    """Numba issue #8578: an entry compiled after its parallel callee was loaded from the cache
+    lacks the threading-layer launcher; loading it first in a fresh process was a SIGSEGV.
+    Saved entries get it, and entries saved without it (older caches) get it on load."""
+    import pickle
+
+    from numba.core import caching
+
+    from partialfed import _cache
+
+    _cache._lock_cache_entries(caching)
+    folder = str(tmp_path)
+    files = caching.IndexDataCacheFile(folder, "f-1.py311", ("stamp",))
+    threaded = b"\x7fELF\0\0numba_parallel_for\0do_scheduling_signed\0"
+    plain = b"\x7fELF\0\0_ZN4someE\0"
+    # Written as an unpatched numba writes them (the folder is not partialfed's yet).
+    files.save(("old",), _entry(threaded, []))
+    files.save(("plain",), _entry(plain, []))
+    monkeypatch.setattr(_cache, "_LOCKED", _cache._LOCKED | {folder})
+    assert _launches(files.load(("old",))), "an old entry was loaded without the launcher"
+    assert not _launches(files.load(("plain",))), "thread-free code got the launcher"
+    files.save(("new",), _entry(threaded, []))
+    with open(os.path.join(folder, files._load_index()[("new",)]), "rb") as fh:
+        on_disk = pickle.loads(fh.read())
+    assert _launches(on_disk), "a new entry was saved without the launcher"
+    assert len(files.load(("new",))[7]) == 1  # not added twice
+    # Anything that is not such an entry passes through untouched.
+    for other in (None, ("code", 1), (("a", "bitcode", b"x"),) * 9):
+        assert _cache._with_parallel_reload(other) is other
+
+
+STEP = """
+import sys
+from partialfed import simulators, synthetic
+p = synthetic.make("quadratic", n=6, d_u=2, d_v=2, delta=1.0, seed=0)
+c = simulators.RunConfig(sys.argv[1], T=3, m=3, tau_u=2, tau_v=2, gamma_u=0.05, gamma_v=0.05)
+print(simulators.run(p, c).loss[-1])
+"""
+
+
+@pytest.mark.slow
+def test_meta_kernel_cached_after_loading_its_parallel_callee_loads_in_a_new_process(tmp_path):
+    """The cache of two steps that crashed: a FedAlt run caches the (parallel) population
+    metrics; a Per-FedAvg run in a new process loads them and compiles ``run_meta_rounds``; a
+    third process, whose first kernel is that entry, died with SIGSEGV (numba issue #8578)."""
+    import pickle
+
+    from numba.core.serialize import dumps
+
+    env = {**os.environ, "PARTIALFED_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def step(algorithm):
+        done = subprocess.run(
+            [sys.executable, "-c", STEP, algorithm],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, (algorithm, done.returncode, done.stderr[-3000:])
+
+    step("fedalt")
+    step("perfedavg")
+    meta = list(tmp_path.rglob("_meta_rounds.run_meta_rounds-*.nbc"))
+    assert meta, "the Per-FedAvg kernel was not cached"
+    for path in meta:
+        entry = pickle.loads(path.read_bytes())
+        assert _launches(entry), f"{path.name} was cached without the threading-layer launcher"
+        # As a partialfed without the fix wrote it: the next process must still load it safely.
+        path.write_bytes(dumps((*entry[:7], [], *entry[8:])))
+    step("perfedavg")
+    step("ditto")
+
+
+def test_generated_kernels_are_cached_like_partialfeds_own(tmp_path, monkeypatch):
+    """The modules ``partialfed._codegen`` writes for user objectives get partialfed's locator:
+    their entries go under the ``numba`` folder, stamped, saved and loaded under the lock (and
+    with the threading-layer fix), not into ``kernels/__pycache__`` with numba's defaults."""
+    import importlib.util
+
+    from numba.core import config
+
+    from partialfed import _cache
+
+    monkeypatch.setattr(_cache, "_ROOT", tmp_path)
+    monkeypatch.setattr(_cache, "_DIRS", set(_cache._DIRS))
+    monkeypatch.setattr(_cache, "_LOCKED", set(_cache._LOCKED))
+    folder = _cache.kernel_dir()
+    path = folder / "partialfed_kernels_probe_cachefix.py"
+    path.write_text(
+        "from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n"
+    )
+    spec = importlib.util.spec_from_file_location("partialfed_kernels_probe_cachefix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.twice(3) == 6
+    root = Path(config.CACHE_DIR) if config.CACHE_DIR else tmp_path / "numba"
+    index = list(root.rglob("*probe_cachefix.twice-*.nbi"))
+    assert index, "the generated kernel was not cached under partialfed's numba folder"
+    assert not list(folder.rglob("*.nbi")), "the generated kernel was cached beside its source"
+    assert Path(str(index[0]) + ".lock").exists(), "the entry was not saved under the lock"

@@ -2,12 +2,11 @@
 
 Under ``pytest -n N --dist loadgroup`` (pytest-xdist, as in README.md) each worker process
 compiles into a kernel cache folder of its own (``<cache root>/xdist-<worker>``), inherited by
-the subprocesses it starts. The workers run different test files at the same moment and would
-otherwise add entries to one numba cache concurrently. With one shared folder, a child process
-of ``test_simulators_reproducible.py::test_thread_count_in_new_process`` died with SIGSEGV while
-the other worker compiled (2026-12-03, ``-n 2`` at load 6), despite the entry lock of
-``partialfed._cache`` (whose locking ``tests/test_cache.py`` checks); the cause is not found yet.
-Separate folders keep the suite's runs independent of each other's compilation.
+the subprocesses it starts, so that no worker's tests depend on what the other one compiled
+first. (With one shared folder, a child process of
+``test_simulators_reproducible.py::test_thread_count_in_new_process`` died with SIGSEGV on
+2026-12-03: a Per-FedAvg/Ditto entry cached without its threading-layer launcher, numba issue
+#8578, now repaired by ``partialfed._cache``; see ``tests/test_cache.py``.)
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numba
 import numpy as np
 import pytest
 
 from partialfed import simulators, synthetic
 from partialfed.experiments import bench_roofline as br
+from partialfed.experiments import cli
 
 N, D_U, D_V, TAU, T, GAMMA = 37, 6, 3, 4, 3, 0.2
 THREADS = [1] + ([2] if numba.config.NUMBA_NUM_THREADS >= 2 else [])
@@ -102,3 +105,20 @@ def test_benchmark_rows_and_report_state_the_target(problem):
     rows[1].update(ratio=0.9, met=True)
     text = br.roofline_report(res)
     assert "0.50  target >= 0.8x: NO" in text and "0.90  target >= 0.8x: met" in text
+
+
+def test_cli_roofline_prints_json_rows(capsys, monkeypatch):
+    seen = {}
+    real = br.roofline_benchmark
+
+    def small(**kw):
+        seen.update(kw)
+        return real(n=12, d_u=3, d_v=2, tau=2, rounds=2, repeats=1, clock=kw["clock"])
+
+    monkeypatch.setattr(br, "roofline_benchmark", small)
+    assert cli.main(["bench", "--roofline", "--quick", "--clock", "cpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert seen == {"n": 200, "rounds": 20, "clock": "cpu"}
+    assert out["setup"]["clock"] == "cpu" and len(out["results"]) == len(THREADS) * 2
+    assert cli.main(["bench", "--roofline", "--quick"]) == 0
+    assert "target >= 0.8x:" in capsys.readouterr().out

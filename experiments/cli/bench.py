@@ -4,8 +4,10 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 (``run_benchmark``, ``memory_benchmark``, ``report``), for ``--cli`` of
 :mod:`partialfed.experiments.bench_cli` (``cli_benchmark``, ``cli_report``), for
 ``--scale`` of :mod:`partialfed.experiments.bench_metrics` (``metrics_scale``,
-``scale_memory``, ``scale_report``) and for ``--noise`` of
-:mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``).
+``scale_memory``, ``scale_report``), for ``--noise`` of
+:mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``) and, after the
+default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
+(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ BENCH_EXAMPLE = """examples:
   partialfed bench --cli      # --help and a small run, as ratios against references
   partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
-  NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s"""
+  NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
+  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -50,6 +53,12 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="time the Gaussian noise: normals/s of the generator (and of libm Box-Muller) and "
         "noisy coordinate-steps/s of FedAlt and FedSim",
     )
+    p.add_argument(
+        "--roofline",
+        action="store_true",
+        help="only the kernel's speed as a ratio of a hand-written micro-kernel's (same "
+        "iterates), 1 and 2 threads (also part of the default output)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -78,12 +87,18 @@ def bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2) if args.json else noise_report(result))
         return 0
     from partialfed.experiments.bench import memory_benchmark, report, run_benchmark
+    from partialfed.experiments.bench_roofline import roofline_benchmark, roofline_report
 
     sizes = dict(n=200, rounds=20) if args.quick else {}
+    if args.roofline:
+        roof = roofline_benchmark(**sizes, clock=args.clock)
+        print(json.dumps(roof, indent=2) if args.json else roofline_report(roof))
+        return 0
     result = run_benchmark(**sizes, clock=args.clock)
+    roof = roofline_benchmark(**sizes, clock=args.clock)
     memory = None if args.quick or args.no_memory else memory_benchmark()
     if args.json:
-        print(json.dumps({**result, "memory": memory}, indent=2))
+        print(json.dumps({**result, "roofline": roof, "memory": memory}, indent=2))
     else:
-        print(report(result, memory))
+        print(report(result, memory) + "\n" + roofline_report(roof))
     return 0

@@ -293,12 +293,12 @@ _MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, time
     from partialfed import synthetic, simulators
-    n, d_u, d_v, m, T = (int(x) for x in sys.argv[1:6])
+    n, d_u, d_v, m, T, every_round = (int(x) for x in sys.argv[1:7])
     p = synthetic.make("separable", n=n, d_u=d_u, d_v=d_v, seed=0)
     cfg = simulators.RunConfig("fedalt", T=T, m=m, tau_u=10, tau_v=10, gamma_u=0.2,
-                               gamma_v=0.2, seed=0, eval_every=T)
+                               gamma_v=0.2, seed=0, eval_every=1 if every_round else T)
     t0 = time.perf_counter()
-    h = simulators.run(p, cfg)
+    h = simulators.run(p, cfg, metrics="incremental" if every_round else "auto")
     dt = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     print(json.dumps({"peak_rss_gb": rss / 2**30, "seconds": dt, "status": h.status}))
@@ -306,10 +306,15 @@ _MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
-def memory_benchmark(n=10**6, d_u=40, d_v=10, m=1000, rounds=10) -> dict:
-    """Peak resident memory of one FedAlt run with ``n`` devices, in a fresh subprocess."""
+def memory_benchmark(n=10**6, d_u=40, d_v=10, m=1000, rounds=10, every_round=False) -> dict:
+    """Peak resident memory of one FedAlt run with ``n`` devices, in a fresh subprocess.
+
+    ``every_round``: metrics at every round (``eval_every = 1``), incremental
+    (``bench_metrics.scale_memory``); otherwise at rounds 0 and ``rounds`` only.
+    """
+    args = (n, d_u, d_v, m, rounds, int(bool(every_round)))
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, *map(str, (n, d_u, d_v, m, rounds))],
+        [sys.executable, "-c", _MEMORY_SCRIPT, *map(str, args)],
         capture_output=True,
         text=True,
         check=True,

@@ -27,16 +27,13 @@ Usage::
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import numba
 import numpy as np
 
 from partialfed import simulators, synthetic
+from partialfed.experiments.bench import memory_benchmark
 
 __all__ = ["MODES", "TARGETS", "metrics_scale", "scale_memory", "scale_report"]
 
@@ -116,34 +113,9 @@ def metrics_scale(
     return {"setup": setup, "results": rows}
 
 
-_MEMORY_SCRIPT = textwrap.dedent(
-    """
-    import json, resource, sys, time
-    from partialfed import synthetic, simulators
-    n, d_u, d_v, m, T = (int(x) for x in sys.argv[1:6])
-    p = synthetic.make("separable", n=n, d_u=d_u, d_v=d_v, seed=0)
-    cfg = simulators.RunConfig("fedalt", T=T, m=m, tau_u=10, tau_v=10, gamma_u=0.2,
-                               gamma_v=0.2, seed=0, eval_every=1)
-    t0 = time.perf_counter()
-    h = simulators.run(p, cfg, metrics="incremental")
-    dt = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    print(json.dumps({"peak_rss_gb": rss / 2**30, "seconds": dt, "status": h.status}))
-    """
-)
-
-
 def scale_memory(n=10**6, d_u=40, d_v=10, m=1000, rounds=10) -> dict:
     """Peak resident memory of an incremental ``eval_every = 1`` FedAlt run, in a subprocess."""
-    out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, *map(str, (n, d_u, d_v, m, rounds))],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res.update(n=n, d_u=d_u, d_v=d_v, m=m, rounds=rounds)
-    return res
+    return memory_benchmark(n=n, d_u=d_u, d_v=d_v, m=m, rounds=rounds, every_round=True)
 
 
 def scale_report(result, memory=None) -> str:

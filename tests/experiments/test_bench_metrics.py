@@ -33,3 +33,13 @@ def test_scale_report_verdicts_follow_the_numbers():
     missed = bench_metrics.scale_report(_result(12.0), {**memory, "peak_rss_gb": 2.5})
     assert "12.000 ms/round (target <= 10), met: NO" in missed
     assert "2.500 GB (target <= 2 GB), 1.50 s, met: NO" in missed
+
+
+def test_memory_runs_report_their_peak_in_a_subprocess():
+    """Both memory runs (thinned metrics; incremental metrics every round) share one script."""
+    from partialfed.experiments.bench import memory_benchmark
+    from partialfed.experiments.bench_metrics import scale_memory
+
+    for res in (memory_benchmark(n=500, m=20, rounds=2), scale_memory(n=500, m=20, rounds=2)):
+        assert res["status"] == "ok", res
+        assert 0 < res["peak_rss_gb"] < 2 and res["n"] == 500 and res["rounds"] == 2

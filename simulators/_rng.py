@@ -46,7 +46,7 @@ _INV_2_53 = 1.0 / 9007199254740992.0
 # -- constants of the polynomials (derived, see the module docstring) -------------------------
 
 LOG_TERMS = 10  # R(z) = sum_{k=1..LOG_TERMS} 2 z^k / (2k + 1): remainder < 2^-60 relative
-SINCOS_TERMS = 9  # Taylor terms of sin and cos of (pi/2) r, |r| <= 1/2: remainder < 2^-60
+SINCOS_TERMS = 9  # Taylor terms of sin, cos of (pi/2) r, |r| <= 1/2: remainder < 2^-58 (cos)
 
 
 def _derive():

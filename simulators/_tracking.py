@@ -4,7 +4,10 @@
 - ``"incremental"``: the reduction tree of ``simulators._incremental``, updated along the paths
   of the sampled devices; only where it is exact (``exact_kind``), an error elsewhere;
 - ``"verify"``: incremental, and at every recorded round a tree rebuilt from scratch as well;
-  ``check_verified`` raises unless every node and every metric agree bit for bit;
+  ``check_verified`` raises unless every node and every metric agree bit for bit. When
+  ``m * eval_every >= n`` the kernel itself rebuilds the tree at each recorded round instead of
+  updating it, so there ``verify`` compares two rebuilds and checks nothing (the update path is
+  verified only with ``m * eval_every < n``);
 - ``"auto"`` (the default): incremental where it is exact, full elsewhere.
 """
 

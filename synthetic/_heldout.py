@@ -15,7 +15,7 @@ import numpy as np
 
 from partialfed._constraints import Array, Interval, validate
 
-__all__ = ["HeldOut", "accuracy"]
+__all__ = ["HeldOut", "accuracy", "check_heldout"]
 
 #: Rows scored at once (bounds the temporary arrays of :func:`accuracy`).
 _ROWS = 1 << 18
@@ -35,6 +35,34 @@ class HeldOut(NamedTuple):
     bayes: float = float("nan")
     teacher_U: np.ndarray | None = None
     teacher_V: np.ndarray | None = None
+
+
+def check_heldout(test: HeldOut, n: int, d_u: int, d_v: int, owner: str) -> HeldOut:
+    """``test`` if its arrays fit ``n`` devices of dimensions ``d_u``, ``d_v``; else ValueError.
+
+    A wrong layout would not fail later: rows past ``start[-1]`` would be scored for the last
+    device (an accuracy above 1 is possible), and labels outside ``{-1, +1}`` never match.
+    """
+    y = np.asarray(test.y)
+    rows = y.shape[0] if y.ndim == 1 else -1
+    start = np.asarray(test.start)
+    problems = []
+    if rows < 0:
+        problems.append(f"y must be one-dimensional (shape {y.shape})")
+    elif not np.isin(y, (-1.0, 1.0)).all():
+        problems.append("y must hold labels in {-1, +1}")
+    for name, arr, d in (("A", test.A, d_u), ("C", test.C, d_v)):
+        if np.shape(arr) != (rows, d):
+            problems.append(f"{name} must have shape ({rows}, {d}), got {np.shape(arr)}")
+    if start.shape != (n + 1,) or start.dtype.kind not in "iu":
+        problems.append(f"start must be {n + 1} integers (got shape {start.shape})")
+    elif start[0] != 0 or start[-1] != rows or np.any(np.diff(start) < 1):
+        problems.append(f"start must rise from 0 to {rows} with at least one row per device")
+    if problems:
+        raise ValueError(
+            f"The 'test' parameter of {owner} is not a valid HeldOut: " + "; ".join(problems) + "."
+        )
+    return test
 
 
 def per_device_accuracy(data, U, V) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from partialfed._codegen import specialise
 from partialfed._constraints import Array, Interval, Options, validate, validate_params
 from partialfed.synthetic import _kernels as _metric_kernels
-from partialfed.synthetic._heldout import HeldOut
+from partialfed.synthetic._heldout import HeldOut, check_heldout
 from partialfed.synthetic._objective import dispatches
 
 __all__ = [
@@ -323,6 +323,8 @@ class Problem:
         self.witnesses = MappingProxyType(dict(witnesses or {}))
         if test is not None and not isinstance(test, HeldOut):
             raise TypeError(f"The 'test' parameter of {owner} must be a HeldOut or None.")
+        if test is not None:
+            check_heldout(test, self.n, self.d_u, self.d_v, owner)
         self.test = test
         self._no_idx = np.empty(0, dtype=np.int64)
         self._fingerprint = self._arrays_fingerprint()

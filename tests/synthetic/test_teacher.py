@@ -83,3 +83,39 @@ def test_too_many_features_names_both_sample_knobs():
     with pytest.raises(ValueError) as info:
         synthetic.make("teacher", n=10**4, d_u=100, d_v=100, samples=100, test_samples=200)
     assert "samples" in str(info.value) and "test_samples" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "field, bad, words",
+    [
+        ("y", lambda t: (t.y + 1) / 2, "labels in {-1, +1}"),  # 0/1 labels
+        ("start", lambda t: np.append(t.start[:-1], t.start[-1] - 1), "rise from 0"),
+        ("start", lambda t: t.start[:-1], "integers"),
+        ("A", lambda t: t.A[:, :-1], "A must have shape"),
+        ("C", lambda t: t.C[:-1], "C must have shape"),
+    ],
+)
+def test_a_held_out_set_that_does_not_fit_is_refused(field, bad, words):
+    """A test set with the wrong layout would be scored silently wrong (rows past start[-1]
+    counted for the last device, 0/1 labels never matching): Problem refuses it."""
+    from partialfed.synthetic import Problem
+
+    p = _make()
+    broken = p.test._replace(**{field: bad(p.test)})
+    with pytest.raises(ValueError, match="'test' parameter") as err:
+        Problem(
+            name="broken",
+            n=p.n,
+            d_u=p.d_u,
+            d_v=p.d_v,
+            data=p.data,
+            loss_fn=p.loss_fn,
+            grad_u_fn=p.grad_u_fn,
+            grad_v_fn=p.grad_v_fn,
+            constants=p.constants,
+            init=p.init,
+            sizes=p.sizes,
+            batch=p.batch,
+            test=broken,
+        )
+    assert words in str(err.value)

@@ -35,7 +35,7 @@ from scipy import optimize
 
 from partialfed import synthetic
 from partialfed._constraints import Interval, validate, validate_args
-from partialfed.synthetic._logcosh_objective import LogcoshData, _grad_u, _grad_v, _loss
+from partialfed.synthetic._logcosh_objective import LogcoshData, _grad_u, _grad_v, _loss, dphi
 from partialfed.synthetic._problem import SEED, Constants, Problem, check_size
 
 __all__ = ["PlantedFamily", "planted_family", "phi", "dphi"]
@@ -48,11 +48,6 @@ def phi(t, a: float) -> np.ndarray:
     """``a^2 log cosh(t/a)`` without overflow (the ``logcosh`` family's ``phi``)."""
     x = np.abs(np.asarray(t, dtype=float) / a)
     return a * a * (x + np.log1p(np.exp(-2.0 * x)) - _LOG2)
-
-
-def dphi(t, a: float) -> np.ndarray:
-    """``phi'(t) = a tanh(t/a)``: 1-Lipschitz (``phi'' = sech^2 <= 1``)."""
-    return a * np.tanh(np.asarray(t, dtype=float) / a)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,23 +1,34 @@
-"""Speed of the FedAlt and FedSim round kernels against NumPy references.
+"""Speed of the FedAlt and FedSim round kernels against NumPy (and PyTorch) references.
 
 Problem: ``synthetic.make("separable", n, d_u, d_v)`` (chi = 0, the benchmark family), full
 participation ``m = n``, ``tau_u = tau_v = tau``, deterministic and with additive gradient noise.
 Compared, per round:
 
-- **kernel**: ``simulators.run`` (the Numba ``prange`` kernel, compiled and warmed up first);
-  metrics recorded only at rounds 0 and T (``eval_every = rounds``), so rounds are timed (the
-  cost of metrics at every round is ``bench --scale``, ``experiments.bench_metrics``);
-- **vectorised**: NumPy over all clients at once, ``(m, d)`` arrays per local step;
-- **loop**: a Python loop over clients, NumPy over the coordinates of one client.
+- **kernel, thinned**: ``simulators.run`` (the Numba ``prange`` kernel, compiled and warmed up
+  first) with metrics at rounds 0 and T only (``eval_every = rounds``), so rounds are timed;
+- **kernel, every round**: the same with metrics at every round (``eval_every = 1``,
+  ``metrics="auto"``: the incremental metrics where exact, as here; the table names the mode);
+  its growth with n is ``bench --scale`` (``experiments.bench_metrics``);
+- **vectorised**: NumPy over all clients at once, ``(m, d)`` arrays per local step
+  (``experiments.bench_numpy``);
+- **loop**: a Python loop over clients, NumPy over the coordinates of one client;
+- **torch** (only when PyTorch is installed; it is not a dependency): the same loop over
+  clients with float64 tensors, ``torch.set_num_threads`` equal to numba's thread count
+  (``experiments.bench_torch``).
 
-The references use ``numpy.random.Generator.standard_normal`` for the noise (cheaper in NumPy
-than the kernels' counter-based generator, so the noisy ratios are conservative) and run fewer
-rounds (``ref_rounds``, ``loop_rounds``); every time is reported per round. Before timing, the
-deterministic references are checked against the kernel (same iterates to 1e-9 relative).
+The kernel's two variants and the vectorised reference take turns (interleaved, best of
+``repeats``); the loops run once. The references draw their noise from NumPy's (or PyTorch's)
+generator, not the kernels' counter-based one, and run fewer rounds (``ref_rounds``,
+``loop_rounds``); every time is reported per round. Before timing, the deterministic references
+are checked against the kernel (same iterates to 1e-9 relative, ``_check_references``).
 
-Targets (GitHub issue 2): kernel >= 20x the vectorised reference and >= 200x the per-client
-loop; <= 1 ms per deterministic round at n = 1000; n = 10^6 devices with d_v = 10, m = 1000 in
-<= 2 GB peak resident memory (measured with ``resource.getrusage`` in a fresh subprocess).
+Targets (GitHub issue 12): the kernel's speed >= 0.8 of a hand-written micro-kernel's
+(``bench --roofline``, ``experiments.bench_roofline``; printed after this table); <= 1 ms per
+deterministic round at n = 1000 (thinned metrics); n = 10^6 devices with d_v = 10, m = 1000 in
+<= 2 GB peak resident memory (``resource.getrusage`` in a fresh subprocess). The ratios to the
+references are still reported against issue 2's former targets (>= 20x vectorised, >= 200x
+loop), which issue 12 replaced by the roofline ratio: >= 20x vectorised is out of reach in exact
+float64 (issue 12's bound allows about 14x).
 
 Usage::
 
@@ -28,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -35,14 +47,31 @@ import textwrap
 import time
 from functools import partial
 
+import numba
 import numpy as np
 
 from partialfed import simulators, synthetic
+from partialfed.experiments.bench_numpy import SeparableNumpy, loop_rounds, vectorised_rounds
+from partialfed.experiments.bench_roofline import TARGET as ROOFLINE_TARGET
+from partialfed.experiments.bench_torch import load_torch, matched_threads, torch_loop_rounds
+from partialfed.simulators import _tracking
 
-TARGETS = {"vectorised": 20.0, "loop": 200.0, "ms_per_round": 1.0, "peak_rss_gb": 2.0}
+__all__ = [
+    "FORMER_TARGETS",
+    "TARGETS",
+    "SeparableNumpy",
+    "loop_rounds",
+    "memory_benchmark",
+    "references",
+    "report",
+    "run_benchmark",
+    "vectorised_rounds",
+]
 
-
-# -- the problem and its NumPy gradients ------------------------------------------------------
+#: Targets of GitHub issue 12 (``roofline``: the kernel's speed over the micro-kernel's).
+TARGETS = {"ms_per_round": 1.0, "peak_rss_gb": 2.0, "roofline": ROOFLINE_TARGET}
+#: Issue 2's ratio targets, superseded by the roofline ratio (issue 12); still reported.
+FORMER_TARGETS = {"vectorised": 20.0, "loop": 200.0}
 
 
 def make_problem(n, d_u, d_v, noisy, seed=0):
@@ -53,107 +82,12 @@ def make_problem(n, d_u, d_v, noisy, seed=0):
     )
 
 
-class SeparableNumpy:
-    """``grad_u``/``grad_v`` of the separable family for a batch of devices, in NumPy.
-
-    ``F_i(u, v) = sum_j phi(u_j - a_ij) + mu/2 ||u||^2 + 1/2 (v - b_i)^T R (v - b_i) + u^T Q v``
-    with ``phi(t) = t^2 / (1 + t^2)`` (see ``synthetic.separable``).
-    """
-
-    def __init__(self, p):
-        a, cl, r, b, Q, par = p.data
-        self.a, self.cl, self.r, self.b, self.mu = a, cl, r, b, float(par[0])
-        self.Q = Q if Q.size else None
-
-    def grad_u(self, rows, U, V):
-        t = U - self.a[self.cl[rows]]
-        q = 1.0 + t * t
-        g = 2.0 * t / (q * q) + self.mu * U
-        if self.Q is not None:
-            g += V @ self.Q.T
-        return g
-
-    def grad_v(self, rows, U, V):
-        g = self.r * (V - self.b[self.cl[rows]])
-        if self.Q is not None:
-            g += U @ self.Q
-        return g
-
-
-# -- references -------------------------------------------------------------------------------
-
-
-def vectorised_rounds(p, alg, rounds, tau, gamma, u, V, rng):
-    """``rounds`` full-participation rounds of ``alg`` vectorised over all clients."""
-    g = SeparableNumpy(p)
-    n = p.n
-    rows = np.arange(n)
-    su = p.noise_u / np.sqrt(p.d_u) if p.noise_u else 0.0
-    sv = p.noise_v / np.sqrt(p.d_v) if p.noise_v and p.d_v else 0.0
-    V = V.copy()
-    for _ in range(rounds):
-        U = np.broadcast_to(u, (n, p.d_u)).copy()
-        if alg == "fedalt":
-            for _ in range(tau):
-                G = g.grad_v(rows, U, V)
-                if sv:
-                    G += sv * rng.standard_normal(G.shape)
-                V -= gamma * G
-            for _ in range(tau):
-                G = g.grad_u(rows, U, V)
-                if su:
-                    G += su * rng.standard_normal(G.shape)
-                U -= gamma * G
-        else:
-            for _ in range(tau):
-                Gu = g.grad_u(rows, U, V)
-                Gv = g.grad_v(rows, U, V)
-                if su:
-                    Gu += su * rng.standard_normal(Gu.shape)
-                if sv:
-                    Gv += sv * rng.standard_normal(Gv.shape)
-                U -= gamma * Gu
-                V -= gamma * Gv
-        u = U.mean(axis=0)
-    return u, V
-
-
-def loop_rounds(p, alg, rounds, tau, gamma, u, V, rng):
-    """``rounds`` full-participation rounds of ``alg``: a Python loop over the clients."""
-    g = SeparableNumpy(p)
-    su = p.noise_u / np.sqrt(p.d_u) if p.noise_u else 0.0
-    sv = p.noise_v / np.sqrt(p.d_v) if p.noise_v and p.d_v else 0.0
-    V = V.copy()
-    for _ in range(rounds):
-        total = np.zeros(p.d_u)
-        for i in range(p.n):
-            row = np.array([i])
-            ui, vi = u[None, :].copy(), V[i][None, :].copy()
-            if alg == "fedalt":
-                for _ in range(tau):
-                    G = g.grad_v(row, ui, vi)
-                    if sv:
-                        G += sv * rng.standard_normal(G.shape)
-                    vi -= gamma * G
-                for _ in range(tau):
-                    G = g.grad_u(row, ui, vi)
-                    if su:
-                        G += su * rng.standard_normal(G.shape)
-                    ui -= gamma * G
-            else:
-                for _ in range(tau):
-                    Gu = g.grad_u(row, ui, vi)
-                    Gv = g.grad_v(row, ui, vi)
-                    if su:
-                        Gu += su * rng.standard_normal(Gu.shape)
-                    if sv:
-                        Gv += sv * rng.standard_normal(Gv.shape)
-                    ui -= gamma * Gu
-                    vi -= gamma * Gv
-            total += ui[0]
-            V[i] = vi[0]
-        u = total / p.n
-    return u, V
+def references(torch=None) -> dict:
+    """``name -> rounds function`` of the references (``torch`` too when the module is given)."""
+    refs = {"vectorised": vectorised_rounds, "loop": loop_rounds}
+    if torch is not None:
+        refs["torch"] = partial(torch_loop_rounds, torch=torch)
+    return refs
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -162,16 +96,22 @@ def loop_rounds(p, alg, rounds, tau, gamma, u, V, rng):
 def _best(fn, repeats, clock="wall"):
     """Best time of ``repeats`` calls: wall clock, or this process's CPU time (``"cpu"``, a fair
     measure on a shared machine when numba runs one thread)."""
+    return _best_of({"fn": fn}, repeats, clock)["fn"]
+
+
+def _best_of(calls, repeats, clock="wall"):
+    """Best time of each of ``calls`` (``name -> fn``) over ``repeats`` turns, taken in turn."""
     timer = time.process_time if clock == "cpu" else time.perf_counter
-    best = np.inf
+    best = dict.fromkeys(calls, np.inf)
     for _ in range(repeats):
-        t0 = timer()
-        fn()
-        best = min(best, timer() - t0)
+        for name, fn in calls.items():
+            t0 = timer()
+            fn()
+            best[name] = min(best[name], timer() - t0)
     return best
 
 
-def _kernel_config(alg, rounds, tau, gamma, n):
+def _kernel_config(alg, rounds, tau, gamma, n, eval_every=None):
     return simulators.RunConfig(
         alg,
         T=rounds,
@@ -181,21 +121,28 @@ def _kernel_config(alg, rounds, tau, gamma, n):
         gamma_u=gamma,
         gamma_v=gamma,
         seed=0,
-        eval_every=rounds,
+        eval_every=eval_every or rounds,
     )
 
 
-def _check_references(p, alg, tau, gamma):
-    """Deterministic references reproduce the kernel's iterates (a few rounds)."""
-    T = 3
+def metrics_mode(p, alg, metrics="auto") -> str:
+    """``metrics`` and the evaluation it resolves to for ``p`` under ``alg``, e.g.
+    ``"auto (incremental)"`` (``simulators._tracking.resolve``)."""
+    kind = _tracking.resolve(p, simulators.ALGORITHMS[alg], metrics)
+    return f"{metrics} ({'full' if kind == _tracking.Tree.FULL else 'incremental'})"
+
+
+def _check_references(p, alg, tau, gamma, refs=None, T=3):
+    """Each reference (``refs``, default :func:`references`) reproduces the kernel's iterates
+    after ``T`` deterministic rounds to 1e-9 relative; ``AssertionError`` naming it if not."""
     h = simulators.run(p, _kernel_config(alg, T, tau, gamma, p.n))
     u0, V0 = p.init(0)
     rng = np.random.default_rng(0)
-    for name, fn in (("vectorised", vectorised_rounds), ("loop", loop_rounds)):
+    for name, fn in (refs or references()).items():
         u, V = fn(p, alg, T, tau, gamma, u0, V0, rng)
         for x, y in ((u, h.u), (V, h.V)):
             err = np.max(np.abs(x - y)) / max(np.max(np.abs(y)), 1e-300)
-            if err > 1e-9:
+            if not err <= 1e-9:
                 raise AssertionError(f"{name} reference disagrees with the {alg} kernel: {err}")
 
 
@@ -210,8 +157,9 @@ def run_benchmark(
     loop_rounds_=2,
     check=True,
     clock="wall",
+    torch=True,
 ) -> dict:
-    """Time FedAlt and FedSim kernels and both NumPy references; return a result dict.
+    """Time FedAlt and FedSim kernels (thinned and every-round metrics) and the references.
 
     Parameters
     ----------
@@ -226,51 +174,73 @@ def run_benchmark(
     ref_rounds : int, optional
         Rounds of the vectorised reference (default ``max(1, rounds // 5)``).
     loop_rounds_ : int
-        Rounds of the per-client loop (slow; scaled per round).
+        Rounds of the per-client loops, NumPy and PyTorch (slow; scaled per round).
     check : bool
-        First verify (deterministic) that both references compute the kernel's iterates.
+        First verify (deterministic) that the references compute the kernel's iterates.
     clock : {"wall", "cpu"}
         Wall-clock time, or CPU time of this process (use with ``NUMBA_NUM_THREADS=1`` on a
         machine shared with other jobs).
+    torch : bool
+        Add the PyTorch loop when ``torch`` can be imported (``bench_torch.load_torch``).
 
     Returns
     -------
     dict
         ``{"setup": {...}, "results": [row, ...]}``; each row has ``algorithm``, ``noise``,
-        ``kernel_ms_per_round``, ``vectorised_ms_per_round``, ``loop_ms_per_round``,
-        ``speedup_vectorised``, ``speedup_loop``.
+        ``kernel_ms_per_round`` (thinned), ``kernel_every_ms_per_round`` (metrics every round,
+        mode ``metrics_every``), ``vectorised_ms_per_round``, ``loop_ms_per_round``,
+        ``torch_ms_per_round`` (``None`` without PyTorch), ``speedup_vectorised``,
+        ``speedup_loop``, ``speedup_torch`` (``None`` without PyTorch): reference time over the
+        thinned kernel's.
     """
     ref_rounds = ref_rounds or max(1, rounds // 5)
     gamma = 0.2
+    tm = load_torch() if torch else None
+    threads = numba.get_num_threads()
     rows = []
-    for noisy in (False, True):
-        p = make_problem(n, d_u, d_v, noisy)
-        u0, V0 = p.init(0)
-        for alg in ("fedalt", "fedsim"):
-            if check and not noisy:
-                _check_references(p, alg, tau, gamma)
-            cfg = _kernel_config(alg, rounds, tau, gamma, n)
-            rng = np.random.default_rng(1)
-            kernel = partial(simulators.run, p, cfg)
-            vec = partial(vectorised_rounds, p, alg, ref_rounds, tau, gamma, u0, V0, rng)
-            loop = partial(loop_rounds, p, alg, loop_rounds_, tau, gamma, u0, V0, rng)
-            kernel()  # compile (or load from the disk cache) and warm up
-            t_kernel = _best(kernel, repeats, clock) / rounds
-            t_vec = _best(vec, repeats, clock) / ref_rounds
-            t_loop = _best(loop, 1, clock) / loop_rounds_
-            rows.append(
-                {
-                    "algorithm": alg,
-                    "noise": noisy,
-                    "kernel_ms_per_round": 1e3 * t_kernel,
-                    "vectorised_ms_per_round": 1e3 * t_vec,
-                    "loop_ms_per_round": 1e3 * t_loop,
-                    "speedup_vectorised": t_vec / t_kernel,
-                    "speedup_loop": t_loop / t_kernel,
+    with matched_threads(tm, threads) if tm is not None else contextlib.nullcontext():
+        for noisy in (False, True):
+            p = make_problem(n, d_u, d_v, noisy)
+            u0, V0 = p.init(0)
+            for alg in ("fedalt", "fedsim"):
+                if check and not noisy:
+                    _check_references(p, alg, tau, gamma, references(tm))
+                rng = np.random.default_rng(1)
+                calls = {
+                    "kernel": partial(
+                        simulators.run, p, _kernel_config(alg, rounds, tau, gamma, n)
+                    ),
+                    "every": partial(
+                        simulators.run, p, _kernel_config(alg, rounds, tau, gamma, n, 1)
+                    ),
+                    "vec": partial(vectorised_rounds, p, alg, ref_rounds, tau, gamma, u0, V0, rng),
                 }
-            )
-    import numba
-
+                for fn in calls.values():
+                    fn()  # compile (or load from the disk cache) and warm up
+                t = _best_of(calls, repeats, clock)
+                t_kernel, t_vec = t["kernel"] / rounds, t["vec"] / ref_rounds
+                loops = {"loop": loop_rounds}
+                if tm is not None:
+                    loops["torch"] = references(tm)["torch"]
+                for name, fn in loops.items():
+                    once = partial(fn, p, alg, loop_rounds_, tau, gamma, u0, V0, rng)
+                    t[name] = _best(once, 1, clock) / loop_rounds_
+                t_torch = t.get("torch")
+                rows.append(
+                    {
+                        "algorithm": alg,
+                        "noise": noisy,
+                        "kernel_ms_per_round": 1e3 * t_kernel,
+                        "kernel_every_ms_per_round": 1e3 * t["every"] / rounds,
+                        "metrics_every": metrics_mode(p, alg),
+                        "vectorised_ms_per_round": 1e3 * t_vec,
+                        "loop_ms_per_round": 1e3 * t["loop"],
+                        "torch_ms_per_round": None if t_torch is None else 1e3 * t_torch,
+                        "speedup_vectorised": t_vec / t_kernel,
+                        "speedup_loop": t["loop"] / t_kernel,
+                        "speedup_torch": None if t_torch is None else t_torch / t_kernel,
+                    }
+                )
     setup = dict(
         family="separable",
         n=n,
@@ -283,8 +253,11 @@ def run_benchmark(
         ref_rounds=ref_rounds,
         loop_rounds=loop_rounds_,
         repeats=repeats,
-        threads=numba.get_num_threads(),
+        threads=threads,
         clock=clock,
+        torch=None if tm is None else str(tm.__version__),
+        torch_threads=None if tm is None else threads,
+        torch_note="used" if tm is not None else "not installed" if torch else "not requested",
     )
     return {"setup": setup, "results": rows}
 
@@ -327,39 +300,62 @@ def memory_benchmark(n=10**6, d_u=40, d_v=10, m=1000, rounds=10, every_round=Fal
 def report(result, memory=None) -> str:
     """A plain-text table of ``run_benchmark`` (and ``memory_benchmark``) results."""
     s = result["setup"]
+    rows = result["results"]
+    torch = s.get("torch") is not None
+    loops = f"{s['loop_rounds']} loop" + (" and torch" if torch else "")
     lines = [
         f"separable n={s['n']} d_u={s['d_u']} d_v={s['d_v']} tau_u=tau_v={s['tau_u']} m=n, "
-        f"{s['rounds']} kernel rounds ({s['ref_rounds']} vectorised, {s['loop_rounds']} loop), "
+        f"{s['rounds']} kernel rounds ({s['ref_rounds']} vectorised, {loops}), "
         f"best of {s['repeats']}, {s['threads']} numba threads, {s['clock']} clock",
-        f"{'algorithm':9} {'noise':5} {'kernel ms/rd':>12} {'vec ms/rd':>10} {'loop ms/rd':>11} "
-        f"{'x vec':>7} {'x loop':>8}",
+        f"kernel ms/round with metrics thinned (eval_every={s['rounds']}) and every round "
+        f"(eval_every=1, metrics {rows[0]['metrics_every'] if rows else '-'}); "
+        "x ref: reference time over the thinned kernel's",
+        (
+            f"torch {s['torch']} per-device loop, float64, torch.set_num_threads("
+            f"{s['torch_threads']}) = numba's"
+            if torch
+            else f"torch: {s.get('torch_note', 'not installed')}, no PyTorch reference "
+            "(optional, not a dependency)"
+        ),
+        f"{'algorithm':9} {'noise':5} {'thinned':>9} {'every rd':>9} {'vec ms':>8} "
+        f"{'loop ms':>8}" + (f" {'torch ms':>9}" if torch else "") + f" {'x vec':>6} "
+        f"{'x loop':>7}" + (f" {'x torch':>8}" if torch else ""),
     ]
-    for r in result["results"]:
-        lines.append(
+    for r in rows:
+        line = (
             f"{r['algorithm']:9} {'yes' if r['noise'] else 'no':5} "
-            f"{r['kernel_ms_per_round']:12.3f} {r['vectorised_ms_per_round']:10.2f} "
-            f"{r['loop_ms_per_round']:11.1f} {r['speedup_vectorised']:7.1f} "
-            f"{r['speedup_loop']:8.0f}"
+            f"{r['kernel_ms_per_round']:9.3f} {r['kernel_every_ms_per_round']:9.3f} "
+            f"{r['vectorised_ms_per_round']:8.2f} {r['loop_ms_per_round']:8.1f}"
         )
-    t = TARGETS
+        line += f" {r['torch_ms_per_round']:9.1f}" if torch else ""
+        line += f" {r['speedup_vectorised']:6.1f} {r['speedup_loop']:7.0f}"
+        line += f" {r['speedup_torch']:8.0f}" if torch else ""
+        lines.append(line)
+    t, f = TARGETS, FORMER_TARGETS
+    det = [r for r in rows if not r["noise"]]
+    ms = max(r["kernel_ms_per_round"] for r in det)
     lines.append(
-        f"targets: >= {t['vectorised']:g}x vectorised, >= {t['loop']:g}x loop, "
-        f"<= {t['ms_per_round']:g} ms per deterministic round"
+        f"targets (issue 12): <= {t['ms_per_round']:g} ms per deterministic round, thinned "
+        f"({ms:.3f}): {'met' if ms <= t['ms_per_round'] else 'NOT met'}; kernel >= "
+        f"{t['roofline']:g}x the roofline micro-kernel's speed: see the roofline table"
     )
-    det = [r for r in result["results"] if not r["noise"]]
-    verdict = {
-        "x vectorised": min(r["speedup_vectorised"] for r in result["results"]) >= t["vectorised"],
-        "x loop": min(r["speedup_loop"] for r in result["results"]) >= t["loop"],
-        "ms/round": max(r["kernel_ms_per_round"] for r in det) <= t["ms_per_round"],
+    former = {
+        "x vectorised": min(r["speedup_vectorised"] for r in rows) >= f["vectorised"],
+        "x loop": min(r["speedup_loop"] for r in rows) >= f["loop"],
     }
+    lines.append(
+        f"former targets (issue 2, superseded by the roofline ratio; >= {f['vectorised']:g}x "
+        "vectorised is out of reach in exact float64, issue 12's bound allows ~14x): "
+        f">= {f['vectorised']:g}x vectorised {'met' if former['x vectorised'] else 'not met'}, "
+        f">= {f['loop']:g}x loop {'met' if former['x loop'] else 'not met'}"
+    )
     if memory is not None:
-        verdict["memory"] = memory["peak_rss_gb"] <= t["peak_rss_gb"]
-    lines.append("met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in verdict.items()))
-    if memory is not None:
+        ok = memory["peak_rss_gb"] <= t["peak_rss_gb"]
         lines.append(
             f"memory: n={memory['n']} d_v={memory['d_v']} m={memory['m']} "
             f"{memory['rounds']} rounds: peak RSS {memory['peak_rss_gb']:.3f} GB "
-            f"(target <= {t['peak_rss_gb']:g} GB), {memory['seconds']:.2f} s"
+            f"(target <= {t['peak_rss_gb']:g} GB: {'met' if ok else 'NOT met'}), "
+            f"{memory['seconds']:.2f} s"
         )
     return "\n".join(lines)
 

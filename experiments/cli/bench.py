@@ -7,13 +7,17 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 ``scale_memory``, ``scale_report``), for ``--noise`` of
 :mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``) and, after the
 default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
-(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel).
+(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel),
+and for ``--threads`` of :mod:`partialfed.experiments.bench_threads` (``threads_benchmark``,
+``threads_report``: 2 numba threads against 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from partialfed.experiments.cli._common import UsageError
 
 __all__ = ["BENCH_EXAMPLE", "add_bench", "bench"]
 
@@ -23,7 +27,8 @@ BENCH_EXAMPLE = """examples:
   partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
   NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
-  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's"""
+  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's
+  partialfed bench --threads   # 2 numba threads against 1 at n = 10^4, 10^5 (wall clock)"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -59,6 +64,13 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="only the kernel's speed as a ratio of a hand-written micro-kernel's (same "
         "iterates), 1 and 2 threads (also part of the default output)",
     )
+    # --threads (experiments.bench_threads)
+    p.add_argument(
+        "--threads",
+        action="store_true",
+        help="FedAlt and FedSim with 1 and 2 numba threads, interleaved, at n = m = 10^4 and "
+        "n = 10^5, m = 10^4 (--quick: n = 2000, 10^4, m = 2000): the speedup (wall clock)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -78,6 +90,18 @@ def bench(args: argparse.Namespace) -> int:
         memory = None if args.quick or args.no_memory else scale_memory()
         text = json.dumps({**result, "memory": memory}, indent=2)
         print(text if args.json else scale_report(result, memory))
+        return 0
+    if args.threads:  # --threads (experiments.bench_threads)
+        from partialfed.experiments.bench_threads import threads_benchmark, threads_report
+
+        if args.clock == "cpu":
+            raise UsageError(
+                "The '--clock' option must be 'wall' with --threads: CPU time adds up the "
+                "threads, so it cannot show a speedup. Got 'cpu'."
+            )
+        sizes = dict(sizes=((2000, 2000), (10**4, 2000)), rounds=10) if args.quick else {}
+        result = threads_benchmark(**sizes)
+        print(json.dumps(result, indent=2) if args.json else threads_report(result))
         return 0
     if args.noise:
         from partialfed.experiments.bench_noise import noise_benchmark, noise_report

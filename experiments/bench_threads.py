@@ -63,6 +63,14 @@ def _config(alg, rounds, m, tau):
     )
 
 
+def _layer():
+    """numba's threading layer (known once a parallel region has run), or ``"unknown"``."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return "unknown"
+
+
 def _load():
     try:
         return os.getloadavg()[0]
@@ -161,6 +169,7 @@ def threads_benchmark(sizes=SIZES, d_u=40, d_v=10, tau=10, rounds=10, repeats=4)
         threads=counts,
         available_threads=available,
         cpu_count=os.cpu_count(),
+        threading_layer=_layer(),
         load_before=load_before,
         load_after=_load(),
         target=TARGET,
@@ -175,9 +184,10 @@ def threads_report(result) -> str:
     lines = [
         f"threads: separable (deterministic) d_u={s['d_u']} d_v={s['d_v']} "
         f"tau_u=tau_v={s['tau_u']}, thinned metrics, ms per round from runs of T and 2T rounds "
-        f"(T={s['rounds']}), 1 and 2 numba threads interleaved, best of {s['repeats']}, wall "
-        f"clock; {s['cpu_count']} cores, load average {s['load_before']:.2f} before, "
-        f"{s['load_after']:.2f} after (the target is for an idle machine)",
+        f"(T={s['rounds']}), 1 and 2 numba threads ({s.get('threading_layer', 'unknown')} "
+        f"layer) interleaved, best of {s['repeats']}, wall clock; {s['cpu_count']} cores, "
+        f"load average {s['load_before']:.2f} before, {s['load_after']:.2f} after (the target "
+        "is for an idle machine)",
         f"{'algorithm':9} {'n':>7} {'m':>6} {'1 thread':>9} {'2 threads':>9} {'speedup':>7} "
         f"{'whole run':>9}",
     ]

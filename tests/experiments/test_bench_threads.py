@@ -26,7 +26,8 @@ def test_threads_rows_time_one_and_two_threads_and_restore_the_count():
     assert _keys(result) == {(a, n, m) for a in ("fedalt", "fedsim") for n, m in TINY["sizes"]}
     s = result["setup"]
     assert s["threads"] == [1, 2] and s["clock"] == "wall" and s["target"] == bt.TARGET == 1.7
-    assert s["load_before"] >= 0 and s["available_threads"] == numba.config.NUMBA_NUM_THREADS
+    assert s["threading_layer"] in ("tbb", "omp", "workqueue") and s["load_before"] >= 0
+    assert s["available_threads"] == numba.config.NUMBA_NUM_THREADS
     for r in result["results"]:
         one, two = r["ms_per_round_1_thread"], r["ms_per_round_2_threads"]
         assert two is not None and r["speedup"] == pytest.approx(one / two)

@@ -64,6 +64,10 @@ def test_report_verdict_follows_the_speedup():
     assert "1.80x     1.70x  target >= 1.7x: met" in bt.threads_report(_fake(1.8))
     assert "1.50x     1.40x  target >= 1.7x: NO" in bt.threads_report(_fake(1.5))
     assert "load average 0.10 before, 0.20 after" in bt.threads_report(_fake(1.5))
+    assert "busy machine" not in bt.threads_report(_fake(1.5))
+    busy = _fake(0.4)
+    busy["setup"]["load_before"] = 4.5
+    assert "busy machine (load average 4.50 before the run, on 2 cores)" in bt.threads_report(busy)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,11 @@ from partialfed._constraints import Array, Interval, validate
 from partialfed.simulators import _incremental, _meta_kernels, _meta_rounds, _tracking
 from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._accuracy import personal_accuracy
-# META_FIELDS: read as ``simulators._api.META_FIELDS`` (tests).
-from partialfed.simulators._algorithms import ALGORITHMS, META_FIELDS, Algorithm  # noqa: F401
+from partialfed.simulators._algorithms import (  # META_FIELDS: read as _api.META_FIELDS
+    ALGORITHMS,
+    META_FIELDS,  # noqa: F401
+    Algorithm,
+)
 from partialfed.simulators._config import (
     _OWNER,
     METRICS,

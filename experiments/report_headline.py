@@ -333,8 +333,8 @@ def _claim_a_interval(c: dict) -> str:
     """Claim (a)'s point estimate with its paired bootstrap interval (level ``LEVEL``), in
     percent of the full-personalisation benefit, and the full-personalisation algorithm."""
     return (
-        f"(a) {100 * c['reached']:.1f}% of the benefit, {100 * LEVEL:g}% interval "
-        f"[{100 * c['low']:.1f}, {100 * c['high']:.1f}]; full personalisation: {c['full']}"
+        f"(a) {100 * c['reached']:.1f}% ({100 * LEVEL:g}% interval "
+        f"[{100 * c['low']:.1f}, {100 * c['high']:.1f}]); full personalisation: {c['full']}"
     )
 
 

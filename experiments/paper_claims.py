@@ -31,7 +31,9 @@ at round ``T`` (History column ``personal_accuracy``) at the step chosen on the 
 benefit over FedAvg is ``A_alg - A_FedAvg`` and the fraction reached ``(A_alg - A_FedAvg) /
 (A_full - A_FedAvg)`` with ``A_full`` the best (highest mean) of :data:`FULL` (``quantity=
 "accuracy"`` of :meth:`ClaimsResult.benefit` and :meth:`ClaimsResult.reached`; computed on the
-test error ``1 - A``, for which the loss formulas apply unchanged).
+test error ``1 - A``, for which the loss formulas apply unchanged). When a seed's accuracy is
+non-finite at a chosen step, no accuracy is reported and :meth:`ClaimsResult.accuracy_missing`
+says where and why (the report prints it).
 
 Adding an algorithm is one entry of :data:`ALGORITHMS` (and of :data:`FULL` if it personalises
 every parameter).
@@ -42,14 +44,23 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 from partialfed._constraints import Options, validate
-from partialfed.experiments.cell import Cell
 from partialfed.experiments.measure import simulate
+from partialfed.experiments.paper_claims_study import (
+    ACCURACY,
+    ALGORITHMS,
+    FULL,
+    JOINT,
+    QUANTITIES,
+    QUANTITY,
+    ClaimsStudy,
+    variants,
+)
 from partialfed.experiments.regime_stats import LEVEL, best_index, paired_ratio
 
 __all__ = [
@@ -64,139 +75,9 @@ __all__ = [
     "variants",
 ]
 
-#: Algorithm -> extra run fields (its own hyper-parameters). One line per algorithm; a tuple
-#: is a grid, searched with the steps (each algorithm at its best combination).
-ALGORITHMS: dict[str, dict] = {
-    "fedavg": {},
-    "local": {},
-    "fedalt": {},
-    "fedsim": {},
-    "perfedavg": {"alpha": (0.25, 0.5, 1.0), "variant": "maml"},
-    "ditto": {"ditto_lam": (0.1, 1.0)},
-}
-
-
-def variants(alg: str) -> list[dict]:
-    """The combinations of ``ALGORITHMS[alg]``'s grids (one dict of run fields each)."""
-    fields = ALGORITHMS[alg]
-    grids = [(k, v if isinstance(v, tuple) else (v,)) for k, v in fields.items()]
-    combos = itertools.product(*(vals for _, vals in grids))
-    return [dict(zip([k for k, _ in grids], c, strict=True)) for c in combos]
-
-
-#: Algorithms that personalise every parameter (the full-personalisation benefit).
-FULL = ("local", "perfedavg", "ditto")
-#: Algorithms whose runs need ``tau_v == tau_u`` (joint steps).
-JOINT = ("fedsim", "fedavg", "perfedavg", "ditto")
-#: The measured History column (final round).
-QUANTITY = "personal_loss"
-#: The test-accuracy column (final round; NaN for families without a test set).
-ACCURACY = "personal_accuracy"
-#: What :meth:`ClaimsResult.benefit` and :meth:`ClaimsResult.reached` measure.
-QUANTITIES = ("loss", "accuracy")
-
-
-@dataclass(frozen=True)
-class ClaimsStudy:
-    """The personal-fraction sweep of claim (a) (and claim (b) on the same runs).
-
-    Parameters
-    ----------
-    cell : Cell
-        The problem (its ``d_u + d_v`` is the fixed total) and run (``T, m, tau_u``); the
-        algorithm, split, steps and seed are replaced.
-    d_vs : tuple of int
-        Personal dimensions swept (each in ``[1, d_u + d_v - 1]``).
-    etas : tuple of float
-        Step grid: ``gamma_u = eta/L_u``, ``gamma_v = eta/L_v`` (one local step count for all).
-    seeds : tuple of int
-        Seeds of sampling and noise, shared by every algorithm (>= 2 for intervals).
-    at : float
-        The personal fraction of the headline number ("x% personal parameters").
-    noise : float
-        Total noise standard deviation on ``w``: ``noise_u = noise sqrt(d_u/d)``, ``noise_v =
-        noise sqrt(d_v/d)``, so every coordinate gets variance ``noise^2/d`` whatever the split.
-    algorithms : tuple of str
-        Keys of :data:`ALGORITHMS`.
-    label : str
-    """
-
-    cell: Cell
-    d_vs: tuple
-    etas: tuple
-    seeds: tuple
-    at: float = 0.2
-    noise: float = 0.0
-    algorithms: tuple = tuple(ALGORITHMS)
-    label: str = ""
-
-    def __post_init__(self):
-        d = self.total
-        bad = [x for x in self.d_vs if not 1 <= int(x) <= d - 1]
-        if bad:
-            raise ValueError(
-                f"The 'd_vs' parameter of ClaimsStudy must lie in [1, {d - 1}] (d_u + d_v = {d}). "
-                f"Got {bad}."
-            )
-        unknown = [a for a in self.algorithms if a not in ALGORITHMS]
-        if unknown:
-            raise ValueError(
-                f"The 'algorithms' parameter of ClaimsStudy must name keys of ALGORITHMS "
-                f"({', '.join(ALGORITHMS)}). Got {unknown}."
-            )
-        if not self.etas or any(not (e > 0 and math.isfinite(e)) for e in self.etas):
-            raise ValueError(
-                f"The 'etas' parameter of ClaimsStudy must be positive. Got {self.etas}."
-            )
-        if "fedavg" not in self.algorithms:
-            raise ValueError("The 'algorithms' parameter of ClaimsStudy must include 'fedavg'.")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(
-                "The 'seeds' parameter of ClaimsStudy must be a non-empty tuple of distinct "
-                f"seeds (>= 2 for intervals). Got {self.seeds!r}."
-            )
-        if not 0.0 < self.at < 1.0:
-            raise ValueError(
-                f"The 'at' parameter of ClaimsStudy must lie in (0, 1) (a personal fraction). "
-                f"Got {self.at!r}."
-            )
-
-    @property
-    def total(self) -> int:
-        k = dict(self.cell.knobs)
-        return int(k["d_u"]) + int(k["d_v"])
-
-    def split(self, d_v: int) -> Cell:
-        """The study's cell at personal dimension ``d_v`` (same total, per-coordinate noise)."""
-        d = self.total
-        d_u = d - d_v
-        return self.cell.with_knobs(
-            d_u=d_u,
-            d_v=d_v,
-            noise_u=self.noise * math.sqrt(d_u / d),
-            noise_v=self.noise * math.sqrt(d_v / d),
-        )
-
-    def cells(self, d_v: int, alg: str, eta: float, extra: dict | None = None) -> list[Cell]:
-        """One cell per seed, from ``problem.init(0)`` (``extra``: one of :func:`variants`,
-        default the first)."""
-        at = self.split(d_v)
-        c = at.problem().constants
-        tau = at.run.tau_u
-        run = dict(
-            algorithm=alg,
-            tau_v=tau if alg in JOINT else at.run.tau_v,
-            gamma_u=eta / (c.L_u * tau),
-            gamma_v=eta / (c.L_v * (tau if alg in JOINT else at.run.tau_v)),
-            **(variants(alg)[0] if extra is None else extra),
-        )
-        base = at.with_run(**run)
-        return [replace(base.with_run(seed=s), init_seed=0) for s in self.seeds]
-
-    @property
-    def runs(self) -> int:
-        per = sum(len(variants(a)) for a in self.algorithms)
-        return len(self.d_vs) * per * len(self.etas) * len(self.seeds)
+# The study definition (ALGORITHMS, FULL, JOINT, ClaimsStudy, variants) lives in
+# ``paper_claims_study``; it is re-exported here, where it has always been imported from.
+__all__ += ["ACCURACY", "QUANTITIES", "QUANTITY"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +108,8 @@ class BestStep:
         if self.accuracy and np.all(np.isfinite(self.accuracy)):
             m, lo, hi = _interval(self.accuracy)
             out.update(accuracy=m, accuracy_low=lo, accuracy_high=hi)
+        elif self.accuracy and np.any(np.isfinite(self.accuracy)):
+            out["accuracy_nonfinite"] = int(np.count_nonzero(~np.isfinite(self.accuracy)))
         return out
 
 
@@ -275,9 +158,39 @@ class ClaimsResult:
 
     @property
     def has_accuracy(self) -> bool:
-        """Whether every best step has a finite test accuracy per seed (a test set)."""
-        return bool(self.best) and all(
-            b.accuracy and np.all(np.isfinite(b.accuracy)) for b in self.best.values()
+        """Whether every best step has a finite test accuracy on every seed (see
+        :meth:`accuracy_missing` for why it does not)."""
+        return self.accuracy_missing() is None
+
+    def accuracy_missing(self) -> str | None:
+        """Why the test accuracy is not reported, or ``None`` when every best step has a finite
+        test accuracy on every seed.
+
+        Either the family has no held-out test set (no run recorded an accuracy), or some best
+        step has a non-finite accuracy on some seeds: the reason then names each such step and
+        on how many of its seeds. The accuracy over the remaining seeds is deliberately not
+        reported: a non-finite accuracy comes from a run that diverged or failed, so dropping
+        it selects seeds on their outcome (an upward bias) and breaks the pairing of the seeds
+        shared by every algorithm, on which the benefit and the fraction reached rest.
+        """
+        if not self.best:
+            return "no run was measured"
+        bad = []
+        for (d_v, alg), b in sorted(self.best.items()):
+            acc = np.asarray(b.accuracy, dtype=float)
+            k = int(acc.size - np.count_nonzero(np.isfinite(acc)))
+            if acc.size == 0 or k:
+                bad.append((d_v, alg, k, acc.size))
+        if not bad:
+            return None
+        if len(bad) == len(self.best) and all(k == n for _, _, k, n in bad):
+            return "the family has no held-out test set (no run recorded a test accuracy)"
+        where = ", ".join(f"{alg} at d_v={d_v} ({k} of {n} seeds)" for d_v, alg, k, n in bad)
+        return (
+            f"the test accuracy at the chosen step is non-finite for {where}; the accuracy "
+            "over the remaining seeds is not reported, since dropping a diverged or failed "
+            "seed selects seeds on their outcome and breaks the pairing of the seeds shared "
+            "by every algorithm"
         )
 
     def values(self, d_v: int, alg: str, quantity: str = "loss") -> np.ndarray:
@@ -341,6 +254,9 @@ class ClaimsResult:
             "reached": [],
             "claim_b": [],
         }
+        missing = self.accuracy_missing()
+        if missing is not None:
+            out["accuracy_missing"] = missing
         quantities = QUANTITIES if self.has_accuracy else ("loss",)
         for d_v in self.study.d_vs:
             for alg, q in itertools.product(("fedalt", "fedsim"), quantities):

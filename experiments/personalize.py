@@ -30,6 +30,13 @@ longest in log path time, among the sets that are neither empty nor all ``d`` co
 
     B_auto = argmax_{stretches with 0 < |B| < d}  log(t_b / t_a)    (ties: the earliest)     (R3)
 
+A censored stretch (only the path's last one can be) enters with its observed length, a lower
+bound of its true one: it wins only if that bound already exceeds every complete stretch's
+length (then it is the longest whatever its true end, and the choice is certain); a tie or a
+shorter bound leaves the longest complete stretch chosen, a choice a longer path could overturn
+(:attr:`Stretch.decided` is then false). It is not excluded: on a path stopped while the planted
+set is still voted (``recover``'s defaults) that set is the censored stretch, and it wins.
+
 Why log time: for a quadratic loss a coordinate enters Split LBI's path at ``t_j = (1 + h_j
 nu) / (h_j |c_j|)`` (the inverse scale space limit, eq. (K17) of
 docs/derivations/split_lbi_kl.md), inversely proportional to how far the device's optimum
@@ -176,10 +183,15 @@ class Stretch:
     censored : bool
         Whether the path ends inside the stretch (``end`` is then a lower bound).
     length : float
-        ``log(end / start)`` (``inf`` for a stretch from ``t = 0``).
+        ``log(end / start)`` (``inf`` for a stretch from ``t = 0``); a lower bound if censored.
     margin : float
         For :func:`stable_block`'s choice: ``length`` over the longest other candidate's (``inf``
-        if there is none); NaN otherwise.
+        if there is none); NaN otherwise. A lower bound when the chosen stretch is censored, an
+        upper bound when the other one is (censored lengths only grow with the path).
+    decided : bool
+        For :func:`stable_block`'s choice: whether a longer path could not change it, i.e. no
+        censored candidate other than the chosen one remains (eq. (R3)'s rule for censored
+        stretches). True otherwise.
     """
 
     block: np.ndarray
@@ -188,6 +200,7 @@ class Stretch:
     censored: bool
     length: float
     margin: float = math.nan
+    decided: bool = True
 
 
 def _runs(voted: np.ndarray, time: np.ndarray) -> list[Stretch]:
@@ -211,10 +224,19 @@ def stretches(recovery: Recovery) -> list[Stretch]:
 
 
 def _longest(candidates: list[Stretch]) -> int:
-    """Index of the longest candidate, the earliest among ties (eq. (R3)). A function of its own
-    so that tests can swap in wrong variants."""
-    lengths = np.array([c.length for c in candidates])
-    return int(np.flatnonzero(lengths == lengths.max())[0])
+    """Index of the chosen candidate (eq. (R3)): the longest complete stretch, the earliest
+    among ties, unless a censored one's observed length (a lower bound) strictly exceeds every
+    complete stretch's. A function of its own so that tests can swap in wrong variants."""
+    complete = [i for i, c in enumerate(candidates) if not c.censored]
+    censored = [i for i, c in enumerate(candidates) if c.censored]
+    best = None
+    for i in complete:  # earliest among ties
+        if best is None or candidates[i].length > candidates[best].length:
+            best = i
+    for i in censored:  # certainly the longest only if its lower bound beats them all
+        if best is None or candidates[i].length > candidates[best].length:
+            best = i
+    return best
 
 
 def stable_block(recovery: Recovery) -> Stretch:
@@ -227,7 +249,8 @@ def stable_block(recovery: Recovery) -> Stretch:
     Returns
     -------
     Stretch
-        The longest stretch in log path time, with its :attr:`Stretch.margin`.
+        The longest stretch in log path time (a censored one only if its observed length beats
+        every complete one), with its :attr:`Stretch.margin` and :attr:`Stretch.decided`.
     """
     if not isinstance(recovery, Recovery):
         raise TypeError(
@@ -246,7 +269,10 @@ def stable_block(recovery: Recovery) -> Stretch:
     rest = [c.length for i, c in enumerate(candidates) if i != best]
     chosen = candidates[best]
     margin = chosen.length / max(rest) if rest and max(rest) > 0 else math.inf
-    return Stretch(chosen.block, chosen.start, chosen.end, chosen.censored, chosen.length, margin)
+    decided = not any(c.censored for i, c in enumerate(candidates) if i != best)
+    return Stretch(
+        chosen.block, chosen.start, chosen.end, chosen.censored, chosen.length, margin, decided
+    )
 
 
 def recover(

@@ -37,13 +37,15 @@ def _pct(m) -> str:
 
 def headline(res: ClaimsResult) -> dict:
     """FedAlt's fraction of the full-personalisation benefit at ``study.at``, for accuracy and
-    loss, with the full-personalisation algorithm of each."""
+    loss, with the full-personalisation algorithm of each (accuracy NaN and its algorithm
+    ``None`` where ``res.accuracy_missing()`` says why it is not reported)."""
     hd = res.headline_d_v()
+    ok = res.accuracy_missing() is None
     return {
         "d_v": hd,
         "fraction": hd / res.study.total,
-        "accuracy": res.reached(hd, "fedalt", quantity="accuracy"),
-        "full_accuracy": res.full(hd, "accuracy"),
+        "accuracy": res.reached(hd, "fedalt", quantity="accuracy") if ok else (math.nan,) * 3,
+        "full_accuracy": res.full(hd, "accuracy") if ok else None,
         "loss": res.reached(hd, "fedalt"),
         "full_loss": res.full(hd),
     }
@@ -57,7 +59,7 @@ def accuracy_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
     knobs = dict(st.cell.knobs)
     bayes = 1.0 - float(knobs["flip"])
     h = headline(res)
-    best_acc = max(float(np.mean(b.accuracy)) for b in res.best.values())
+    missing = res.accuracy_missing()
     blocks = [
         heading(TITLE, "claims-accuracy"),
         text(
@@ -76,18 +78,7 @@ def accuracy_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
             + " at each d_v (highest accuracy, or lowest loss for the loss fraction). "
             + runs
         ),
-        bullets(
-            [
-                f"**At {100 * h['fraction']:.0f}% personal parameters FedAlt reaches "
-                f"{_pct(h['accuracy'])} of the full-personalisation accuracy benefit** "
-                f"({h['full_accuracy']} the best full personalisation) and {_pct(h['loss'])} of "
-                f"the loss benefit ({h['full_loss']}); 95% paired bootstrap. A fraction above "
-                "100% means FedAlt is more accurate than every fully personalised algorithm.",
-                f"Bayes bound: the highest mean accuracy measured is {best_acc:.4f}, against "
-                f"the Bayes accuracy {bayes:g} ({st.cell.problem().n * knobs['test_samples']} "
-                "test samples per run).",
-            ]
-        ),
+        bullets(_headline_bullets(res, h, bayes, missing)),
         table(
             ["d_v/d", "algorithm", "best eta", "test accuracy (95%)", "benefit over FedAvg (95%)"],
             [
@@ -97,10 +88,10 @@ def accuracy_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
                     f"{b.eta:g}"
                     + "".join(f", {n}={v:g}" for n, v in b.extra.items())
                     + (" (edge)" if b.edge else ""),
-                    _iv(
-                        tuple(b.as_dict()[x] for x in ("accuracy", "accuracy_low", "accuracy_high"))
-                    ),
-                    "-" if k[1] == "fedavg" else _iv(res.benefit(*k, quantity="accuracy")),
+                    _accuracy_cell(b),
+                    "-"
+                    if k[1] == "fedavg" or missing
+                    else _iv(res.benefit(*k, quantity="accuracy")),
                 ]
                 for k, b in sorted(res.best.items())
             ],
@@ -116,7 +107,9 @@ def accuracy_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
             [
                 [f"{d_v}/{d}"]
                 + [
-                    "{:.3f} [{:.3f}, {:.3f}]".format(*res.reached(d_v, a, quantity="accuracy"))
+                    "-"
+                    if missing
+                    else "{:.3f} [{:.3f}, {:.3f}]".format(*res.reached(d_v, a, quantity="accuracy"))
                     for a in ("fedalt", "fedsim")
                 ]
                 + ["{:.3f} [{:.3f}, {:.3f}]".format(*res.reached(d_v, "fedalt"))]
@@ -129,9 +122,48 @@ def accuracy_blocks(res: ClaimsResult, runs: str = "") -> list[dict]:
     return blocks
 
 
+def _accuracy_cell(b) -> str:
+    """A best step's mean test accuracy and interval, or on how many seeds it is non-finite."""
+    acc = np.asarray(b.accuracy, dtype=float)
+    bad = int(np.count_nonzero(~np.isfinite(acc)))
+    if acc.size == 0 or bad:
+        return f"not reported: non-finite on {bad} of {acc.size} seeds"
+    d = b.as_dict()
+    return _iv(tuple(d[x] for x in ("accuracy", "accuracy_low", "accuracy_high")))
+
+
+def _headline_bullets(res: ClaimsResult, h: dict, bayes: float, missing: str | None) -> list:
+    """The headline numbers, or why the accuracy is not reported (with the loss fraction)."""
+    if missing is not None:
+        return [
+            f"**Test accuracy not reported: {missing}.** At {100 * h['fraction']:.0f}% "
+            f"personal parameters FedAlt reaches {_pct(h['loss'])} of the loss benefit "
+            f"({h['full_loss']}); 95% paired bootstrap."
+        ]
+    best_acc = max(float(np.mean(b.accuracy)) for b in res.best.values())
+    knobs = dict(res.study.cell.knobs)
+    return [
+        f"**At {100 * h['fraction']:.0f}% personal parameters FedAlt reaches "
+        f"{_pct(h['accuracy'])} of the full-personalisation accuracy benefit** "
+        f"({h['full_accuracy']} the best full personalisation) and {_pct(h['loss'])} of "
+        f"the loss benefit ({h['full_loss']}); 95% paired bootstrap. A fraction above "
+        "100% means FedAlt is more accurate than every fully personalised algorithm.",
+        f"Bayes bound: the highest mean accuracy measured is {best_acc:.4f}, against "
+        f"the Bayes accuracy {bayes:g} ({res.study.cell.problem().n * knobs['test_samples']} "
+        "test samples per run).",
+    ]
+
+
 def accuracy_findings(res: ClaimsResult) -> list[str]:
-    """The headline sentence of the classification family."""
+    """The headline sentence of the classification family (or why its accuracy is missing)."""
     h = headline(res)
+    missing = res.accuracy_missing()
+    if missing is not None:
+        return [
+            f"Claim (a) with test accuracy (teacher): test accuracy not reported: {missing}. "
+            f"With {100 * h['fraction']:.0f}% personal parameters FedAlt reaches "
+            f"{_pct(h['loss'])} of the loss benefit ({h['full_loss']})."
+        ]
     return [
         f"Claim (a) with test accuracy (teacher, Bayes accuracy "
         f"{1 - float(dict(res.study.cell.knobs)['flip']):g}): with {100 * h['fraction']:.0f}% "

@@ -108,42 +108,107 @@ def test_cache_entries_are_saved_and_loaded_under_a_lock(tmp_path, monkeypatch):
     assert len(held) == 8  # folders of other locators keep numba's behaviour
 
 
-def _entry(code: bytes, reload_init: list) -> tuple:
-    """A cache entry laid out as ``CompileResult._reduce`` lays it out (fake contents)."""
-    lib = ("lib", "object", (code, b"bitcode"))
-    return (lib, "fndesc", None, "sig", False, (), "", reload_init, ())
-
-
 def _launches(entry) -> bool:
-    return any(getattr(fn, "__name__", "") == "_reload_parfors" for fn in entry[7])
+    return any(getattr(fn, "__name__", "") == "_reload_parfors" for fn in entry[_RELOAD_INIT])
+
+
+def _reload_init_index() -> int:
+    """Where ``reload_init`` sits in an entry: the order of ``CompileResult._rebuild``'s
+    arguments, which ``CompileResult._reduce`` makes the entry of (less ``target_context``)."""
+    import inspect
+
+    from numba.core.compiler import CompileResult
+
+    names = list(inspect.signature(CompileResult._rebuild).parameters)
+    return names.index("reload_init") - names.index("libdata")
+
+
+_RELOAD_INIT = _reload_init_index()
+
+PROBE = """from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def total(x):
+    s = 0.0
+    for i in prange(x.size):
+        s += x[i]
+    return s
+
+
+@njit(cache=True)
+def twice(x):
+    return 2.0 * x
+"""
+
+
+def _real_entries(tmp_path, monkeypatch) -> dict:
+    """The cache entries numba itself writes (``CompileResult._reduce``, through partialfed's
+    locator) for a ``parallel=True`` function and a thread-free one, compiled in this process."""
+    import importlib.util
+    import pickle
+
+    import numpy as np
+    from numba.core import config
+
+    from partialfed import _cache
+
+    monkeypatch.setattr(_cache, "_ROOT", tmp_path / "root")
+    monkeypatch.setattr(_cache, "_DIRS", set(_cache._DIRS))
+    monkeypatch.setattr(_cache, "_LOCKED", set(_cache._LOCKED))
+    path = _cache.kernel_dir() / "partialfed_kernels_probe_threads.py"
+    path.write_text(PROBE)
+    spec = importlib.util.spec_from_file_location("partialfed_kernels_probe_threads", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.total(np.ones(64)) == 64.0 and module.twice(1.5) == 3.0
+    root = Path(config.CACHE_DIR) if config.CACHE_DIR else tmp_path / "root" / "numba"
+    out = {}
+    for name in ("total", "twice"):
+        (data,) = root.rglob(f"*probe_threads.{name}-*.nbc")
+        out[name] = pickle.loads(data.read_bytes())
+    return out
 
 
 def test_entries_that_enter_the_threading_layer_launch_it(tmp_path, monkeypatch):
     """Numba issue #8578: an entry compiled after its parallel callee was loaded from the cache
     lacks the threading-layer launcher; loading it first in a fresh process was a SIGSEGV.
-    Saved entries get it, and entries saved without it (older caches) get it on load."""
+    Saved entries get it, and entries saved without it (older caches) get it on load.
+
+    The entries are numba's own (a ``parallel=True`` function and a thread-free one, compiled
+    and cached here). Only the entry *without* the launcher is made by hand, by emptying the
+    real entry's ``reload_init`` (its position read from numba's ``CompileResult._rebuild``):
+    getting numba to write one takes the three processes of the slow test below."""
     import pickle
 
     from numba.core import caching
 
     from partialfed import _cache
 
+    real = _real_entries(tmp_path, monkeypatch)
+    assert _launches(real["total"]), "the parallel entry was cached without the launcher"
+    assert not _launches(real["twice"])
+    stripped = list(real["total"])
+    stripped[_RELOAD_INIT] = [
+        f for f in stripped[_RELOAD_INIT] if getattr(f, "__name__", "") != "_reload_parfors"
+    ]
+    stripped = tuple(stripped)
     _cache._lock_cache_entries(caching)
-    folder = str(tmp_path)
+    folder = str(tmp_path / "entries")
+    os.makedirs(folder)
     files = caching.IndexDataCacheFile(folder, "f-1.py311", ("stamp",))
-    threaded = b"\x7fELF\0\0numba_parallel_for\0do_scheduling_signed\0"
-    plain = b"\x7fELF\0\0_ZN4someE\0"
     # Written as an unpatched numba writes them (the folder is not partialfed's yet).
-    files.save(("old",), _entry(threaded, []))
-    files.save(("plain",), _entry(plain, []))
+    files.save(("old",), stripped)
+    files.save(("plain",), real["twice"])
     monkeypatch.setattr(_cache, "_LOCKED", _cache._LOCKED | {folder})
     assert _launches(files.load(("old",))), "an old entry was loaded without the launcher"
     assert not _launches(files.load(("plain",))), "thread-free code got the launcher"
-    files.save(("new",), _entry(threaded, []))
+    files.save(("new",), stripped)
     with open(os.path.join(folder, files._load_index()[("new",)]), "rb") as fh:
         on_disk = pickle.loads(fh.read())
     assert _launches(on_disk), "a new entry was saved without the launcher"
-    assert len(files.load(("new",))[7]) == 1  # not added twice
+    launchers = [f for f in files.load(("new",))[_RELOAD_INIT] if f.__name__ == "_reload_parfors"]
+    assert len(launchers) == 1  # not added twice
     # Anything that is not such an entry passes through untouched.
     for other in (None, ("code", 1), (("a", "bitcode", b"x"),) * 9):
         assert _cache._with_parallel_reload(other) is other
@@ -188,7 +253,7 @@ def test_meta_kernel_cached_after_loading_its_parallel_callee_loads_in_a_new_pro
         entry = pickle.loads(path.read_bytes())
         assert _launches(entry), f"{path.name} was cached without the threading-layer launcher"
         # As a partialfed without the fix wrote it: the next process must still load it safely.
-        path.write_bytes(dumps((*entry[:7], [], *entry[8:])))
+        path.write_bytes(dumps((*entry[:_RELOAD_INIT], [], *entry[_RELOAD_INIT + 1 :])))
     step("perfedavg")
     step("ditto")
 

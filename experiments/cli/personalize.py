@@ -96,6 +96,7 @@ def personalize(args: argparse.Namespace) -> int:
             start=auto.start,
             end=auto.end,
             censored=auto.censored,
+            decided=auto.decided,
             log_length=auto.length,
             margin=_nan_to_none(auto.margin),
         )
@@ -139,6 +140,7 @@ def personalize(args: argparse.Namespace) -> int:
             else f"{auto.block.tolist()} (size {auto.block.size}), t = {auto.start:.4g} to "
             f"{auto.end:.4g}{' (path end)' if auto.censored else ''}, "
             f"margin {auto.margin:.3g} over the next longest"
+            + ("" if auto.decided else " (undecided: the censored last stretch may outlast it)")
         ),
         f"compared block (size {block.size}): {block.tolist()}",
         "voted set exactly S: "

@@ -163,3 +163,53 @@ def test_bad_input_is_named(recoveries):
             compare_blocks(family, rec, size=bad)
     with pytest.raises(ValueError, match="'recovered' parameter"):
         compare_blocks(family, [0, 1, 2], size=2)
+
+
+# -- the censored last stretch (eq. (R3)'s rule) ------------------------------------------------
+
+
+def _path(times, sets, d=4):
+    """A hand-made Recovery whose voted set at ``times[r]`` is ``sets[r]`` (only ``voted``,
+    ``time`` and ``truth`` are read by the stretches)."""
+    voted = np.zeros((len(times), d), dtype=bool)
+    for r, s in enumerate(sets):
+        voted[r, list(s)] = True
+    none = np.zeros(0)
+    return P.Recovery(
+        none, np.asarray(times, float), none, none, voted, none, none, none,
+        np.zeros(d, bool), None, none, 0.5,
+    )  # fmt: skip
+
+
+def test_a_censored_stretch_wins_when_its_observed_length_beats_every_complete_one():
+    # {0} from 1 to 2 (complete, log 2); {0, 1} from 2 to the path end 20 (censored, >= log 10)
+    rec = _path([0.5, 1, 2, 20], [(), (0,), (0, 1), (0, 1)])
+    st = P.stable_block(rec)
+    assert st.block.tolist() == [0, 1] and st.censored and st.decided
+    assert st.length == pytest.approx(math.log(10)) and st.margin == pytest.approx(
+        math.log(10) / math.log(2)
+    )
+
+
+@pytest.mark.parametrize("end", [4.0, 2.5], ids=["tie", "shorter"])
+def test_a_censored_stretch_not_beating_the_longest_complete_one_leaves_it_undecided(end):
+    # {0} from 1 to 2 (complete, log 2); {0, 1} from 2 to the path end (>= log(end / 2))
+    rec = _path([0.5, 1, 2, end], [(), (0,), (0, 1), (0, 1)])
+    st = P.stable_block(rec)
+    assert st.block.tolist() == [0] and not st.censored and not st.decided
+    assert st.length == pytest.approx(math.log(2))
+
+
+def test_the_censored_rule_against_its_wrong_variants(monkeypatch):
+    wins = _path([0.5, 1, 2, 20], [(), (0,), (0, 1), (0, 1)])
+    ties = _path([0.5, 1, 2, 4], [(), (0,), (0, 1), (0, 1)])
+
+    def chosen():
+        return [P.stable_block(r).block.tolist() for r in (wins, ties)]
+
+    assert chosen() == [[0, 1], [0]]
+    excluded = [i for i, c in enumerate(P.stretches(wins)) if not c.censored]
+    monkeypatch.setattr(P, "_longest", lambda cs: max(excluded, key=lambda i: cs[i].length))
+    assert chosen() != [[0, 1], [0]]  # censored stretches excluded: the first path's choice
+    monkeypatch.setattr(P, "_longest", lambda cs: max(range(len(cs)), key=lambda i: cs[i].censored))
+    assert chosen() != [[0, 1], [0]]  # a censored stretch always wins: the tie's choice

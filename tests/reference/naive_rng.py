@@ -3,20 +3,79 @@
 Written from the description in ``simulators._rng`` (SplitMix64 hashes of the counter, Box-Muller
 with polynomial ``log`` and ``sin``/``cos``), whole arrays at a time: the same IEEE-754 operations
 in the same order, so every normal equals the kernels' bit for bit (tests/reference/
-test_reference_rng.py). Only the polynomial coefficients are imported (``_rng.LOG_C`` ...), since
-they are data derived once; every operation is NumPy's.
+test_reference_rng.py). Nothing numeric is imported from ``_rng``: the polynomial coefficients
+are derived here on their own path (:func:`derive`: exact ``fractions.Fraction`` arithmetic, with
+``pi`` from Machin's formula and ``log 2`` from the ``atanh`` series, rounded once to doubles),
+where ``_rng`` derives them with ``mpmath``; the test compares the two derivations, so a wrong
+coefficient in ``_rng`` fails the bitwise comparison instead of being copied into the reference.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from fractions import Fraction
+from math import factorial
 
-from partialfed.simulators import _rng
+import numpy as np
 
 _U = np.uint64
 _GOLDEN = _U(0x9E3779B97F4A7C15)
 _M1 = _U(0xBF58476D1CE4E5B9)
 _M2 = _U(0x94D049BB133111EB)
+
+
+LOG_TERMS = 10  # R(z) = sum_{k=1..10} 2 z^k / (2k + 1), the truncation _rng describes
+SINCOS_TERMS = 9  # Taylor terms of sin and cos of (pi/2) r
+
+
+def _atan_inv(x: int, terms: int) -> Fraction:
+    """``atan(1/x) = sum_k (-1)^k / ((2k + 1) x^(2k + 1))``, exactly to ``terms`` terms."""
+    return sum(Fraction((-1) ** k, (2 * k + 1) * x ** (2 * k + 1)) for k in range(terms))
+
+
+def derive() -> dict:
+    """The constants of the polynomial ``log`` and ``sin``/``cos``, from their definitions.
+
+    ``pi = 16 atan(1/5) - 4 atan(1/239)`` (Machin) and ``log 2 = 2 atanh(1/3) = 2 sum_k
+    3^-(2k+1) / (2k+1)``, each truncated 60 terms in (error below 1e-55); every coefficient
+    is a ``Fraction`` rounded once to the nearest double (``float(Fraction)`` rounds
+    correctly). ``LN2_HI`` keeps 32 bits of ``log 2`` (so ``e * LN2_HI`` is exact for the
+    exponents of doubles), ``LN2_LO = fl(log 2 - LN2_HI)``; ``S0_TAIL = fl(pi/2 - fl(pi/2))``.
+    """
+    pi = 16 * _atan_inv(5, 60) - 4 * _atan_inv(239, 60)
+    ln2 = 2 * sum(Fraction(1, (2 * k + 1) * 3 ** (2 * k + 1)) for k in range(60))
+    ln2_hi = Fraction(int(ln2 * 2**32), 2**32)  # floor: ln2 > 0
+    h = pi / 2
+    sin_c = tuple(
+        float((-1) ** k * h ** (2 * k + 1) / factorial(2 * k + 1)) for k in range(SINCOS_TERMS)
+    )
+    cos_c = tuple(float((-1) ** k * h ** (2 * k) / factorial(2 * k)) for k in range(SINCOS_TERMS))
+    return {
+        "LN2_HI": float(ln2_hi),
+        "LN2_LO": float(ln2 - ln2_hi),
+        "LOG_C": tuple(float(Fraction(2, 2 * k + 1)) for k in range(1, LOG_TERMS + 1)),
+        "SIN_C": sin_c,
+        "COS_C": cos_c,
+        "SQRT_HALF_BITS": int(np.sqrt(np.float64(0.5)).view(_U)),  # IEEE sqrt: correctly rounded
+        "S0_TAIL": float(h - Fraction(sin_c[0])),
+    }
+
+
+_C = derive()
+LN2_HI, LN2_LO, LOG_C = _C["LN2_HI"], _C["LN2_LO"], _C["LOG_C"]
+SIN_C, COS_C, SQRT_HALF_BITS, S0_TAIL = (
+    _C["SIN_C"],
+    _C["COS_C"],
+    _C["SQRT_HALF_BITS"],
+    _C["S0_TAIL"],
+)
+
+
+def dekker_split(a):
+    """``(hi, lo)``, ``hi + lo == a`` exactly, 26 significant bits in ``hi`` (Veltkamp's split
+    with the constant ``2^27 + 1``)."""
+    c = 134217729.0 * a
+    hi = c - (c - a)
+    return hi, a - hi
 
 
 def mix(z):
@@ -50,8 +109,8 @@ def unit(z):
 
 def log(x, log_c=None):
     """``_rng._log`` on an array: ``x = 2^e y``, ``log y = f - (h - s (h + R(s^2)))``."""
-    log_c = _rng.LOG_C if log_c is None else log_c
-    sqrt_half = _U(_rng.SQRT_HALF_BITS)
+    log_c = LOG_C if log_c is None else log_c
+    sqrt_half = _U(SQRT_HALF_BITS)
     with np.errstate(over="ignore"):
         t = np.asarray(x, dtype=np.float64).view(_U) - sqrt_half
     e = (t.view(np.int64) >> np.int64(52)).astype(np.float64)
@@ -63,14 +122,16 @@ def log(x, log_c=None):
         r = c + z * r
     r = z * (log_c[0] + z * r)
     h = 0.5 * f * f
-    return e * _rng.LN2_HI - ((h - (s * (h + r) + e * _rng.LN2_LO)) - f)
+    return e * LN2_HI - ((h - (s * (h + r) + e * LN2_LO)) - f)
 
 
-def quarter_sincos(r):
+def quarter_sincos(r, sin_c=None, cos_c=None):
     """``(cos, sin)((pi/2) r)`` for ``|r| <= 1/2``: Horner in ``r^2`` for the tails, the leading
     term of ``sin`` in double-double (Dekker's product), ``1 + C1 r^2`` with its rounding error
-    (Fast2Sum) in ``cos``."""
-    S, C = _rng.SIN_C, _rng.COS_C
+    (Fast2Sum) in ``cos``. ``sin_c``, ``cos_c``: other coefficients (mutants); default
+    :func:`derive`'s."""
+    S = SIN_C if sin_c is None else sin_c
+    C = COS_C if cos_c is None else cos_c
     r = np.asarray(r, dtype=np.float64)
     r2 = r * r
     s = S[-2] + r2 * S[-1]
@@ -80,10 +141,10 @@ def quarter_sincos(r):
     for b in C[-3:1:-1]:  # C7 .. C2: Q = C2 + r2 (C3 + ...)
         c = b + r2 * c
     t = S[0] * r
-    s0_hi, s0_lo = _rng.dekker_split(S[0])
-    r_hi, r_lo = _rng.dekker_split(r)
+    s0_hi, s0_lo = dekker_split(S[0])
+    r_hi, r_lo = dekker_split(r)
     t_err = ((s0_hi * r_hi - t) + s0_hi * r_lo + s0_lo * r_hi) + s0_lo * r_lo
-    sin = t + ((t_err + _rng.S0_TAIL * r) + (r * r2) * s)
+    sin = t + ((t_err + S0_TAIL * r) + (r * r2) * s)
     x = C[1] * r2
     one = 1.0 + x
     cos = one + (((1.0 - one) + x) + (r2 * r2) * c)

@@ -1,10 +1,15 @@
-"""The NumPy generator of ``naive_rng`` reproduces the kernels' normals bit for bit."""
+"""The NumPy generator of ``naive_rng`` reproduces the kernels' normals bit for bit.
+
+The reference is independent of ``_rng``'s numbers: it derives the polynomial coefficients
+itself (``naive_rng.derive``, exact rationals; ``_rng`` uses ``mpmath``), so the bitwise
+comparison checks the kernels' coefficients too, not only their arithmetic."""
 
 from __future__ import annotations
 
+import naive_rng
 import numpy as np
 import pytest
-from naive_rng import key, normal_vector, normals
+from naive_rng import key, log, normal_vector, normals
 
 from partialfed.simulators import _rng
 
@@ -30,13 +35,24 @@ def test_step_vectors_are_bitwise_equal():
         assert np.array_equal(got, normal_vector(seed, stream, t, i, k, d))
 
 
-def test_reference_sees_a_wrong_coefficient():
-    """The bitwise comparison is sharp: one log coefficient off by one ulp changes normals."""
+def test_the_two_derivations_of_the_coefficients_agree():
+    """Derived apart (exact fractions here, mpmath in ``_rng``), rounded to the same doubles."""
+    assert not any(v is _rng for v in vars(naive_rng).values())  # the reference imports none
+    for name, value in naive_rng.derive().items():
+        assert value == getattr(_rng, name), name
+
+
+def test_a_coefficient_one_ulp_off_changes_the_normals():
+    """Sensitivity: the leading log coefficient one ulp off (as a wrong one in ``_rng`` would
+    be) changes some of 2^16 normals (a rounding of ``sqrt(-2 log U)`` absorbs most), so the
+    bitwise comparison would fail on it."""
     kk = np.uint64(_rng.key(1, 2, 3, 4, 0) % 2**64)
-    wrong = list(_rng.LOG_C)
+    wrong = list(naive_rng.LOG_C)
     wrong[0] = np.nextafter(wrong[0], 1.0)
     x = np.linspace(0.001, 0.999, 2001)
-    from naive_rng import log
-
     assert not np.array_equal(log(x), log(x, tuple(wrong)))
-    assert np.array_equal(normals(kk, 0, 64), _rng.normals(kk, 0, 64))
+    n = 2**16
+    kernel = _rng.normals(kk, 0, n)
+    off = normals(kk, 0, n, log_fn=lambda u: log(u, tuple(wrong)))
+    assert not np.array_equal(off, kernel)
+    assert np.array_equal(normals(kk, 0, n), kernel)

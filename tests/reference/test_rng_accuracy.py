@@ -11,8 +11,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
+from naive_rng import COS_C, LOG_C, SIN_C, quarter_sincos
 from naive_rng import log as numpy_log
-from naive_rng import quarter_sincos
 
 from partialfed.simulators import _rng
 
@@ -42,14 +42,14 @@ def test_log_within_one_ulp_of_libm():
 
 
 def _mutated(i, factor):
-    c = list(_rng.LOG_C)
+    c = list(LOG_C)
     c[i] = c[i] * factor
     return tuple(c)
 
 
 @pytest.mark.parametrize(
     "coeffs",
-    [_mutated(0, 1.001), _mutated(1, 0.99), _mutated(3, 0.5), _rng.LOG_C[:4] + (0.0,) * 6],
+    [_mutated(0, 1.001), _mutated(1, 0.99), _mutated(3, 0.5), LOG_C[:4] + (0.0,) * 6],
     ids=["L1*1.001", "L2*0.99", "L4/2", "truncated-after-4"],
 )
 def test_log_mutants_are_caught(coeffs):
@@ -98,13 +98,9 @@ def test_quarter_turn_mutants_are_caught():
     r = quarter_grid()
     wc, ws = _quarter_libm(r)
     nz = r != 0
-    saved = _rng.SIN_C, _rng.COS_C
-    try:
-        _rng.SIN_C = saved[0][:-2] + (0.0, 0.0)  # two terms short
-        _rng.COS_C = saved[1][:-1] + (saved[1][-1] * 4,)
-        c, s = quarter_sincos(r)
-    finally:
-        _rng.SIN_C, _rng.COS_C = saved
+    sin_c = SIN_C[:-2] + (0.0, 0.0)  # two terms short
+    cos_c = COS_C[:-1] + (COS_C[-1] * 4,)
+    c, s = quarter_sincos(r, sin_c, cos_c)
     assert ulp_error(s[nz], ws[nz]) > 4 * MAX_ULP
     assert ulp_error(c, wc) > 4 * MAX_ULP
 

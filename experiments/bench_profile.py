@@ -36,6 +36,8 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import contextlib
+import io
 import json
 import linecache
 import os
@@ -182,8 +184,9 @@ class Sampler:
     """Sample the stack of the thread that creates it every ``interval`` seconds.
 
     Use as a context manager; afterwards ``seconds`` maps each of :data:`CATEGORIES` to the
-    time charged to it and ``where`` maps ``(category, "file:function")`` of the innermost
-    frame that decided it to seconds.
+    time charged to it and ``where`` maps ``(category, "file:function <- file:function")``
+    to seconds: the innermost frame that decided the category, and the innermost frame of
+    partialfed's own code below it.
 
     Parameters
     ----------
@@ -257,12 +260,15 @@ class Sampler:
         chain = self._callees.chain(leaf.f_code, leaf.f_lasti)
         if chain is not None and isinstance(_Callees.resolve(chain, leaf), self._dispatchers()):
             return "kernels", f"{_where(leaf)}: {'.'.join(chain)}"
+        owner = next((s for s in stack if _package_of(s.f_code.co_filename) is None), None)
+        via = "" if owner is None else f" <- {_where(owner)}"
         for s in stack:
             package = _package_of(s.f_code.co_filename)
             if package == "<stdlib>":
                 continue
-            return _LIBRARIES.get(package, "python"), _where(s)
-        return "python", _where(leaf)
+            category = _LIBRARIES.get(package, "python")
+            return category, _where(s) + ("" if s is owner else via)
+        return "python", _where(leaf) + via
 
 
 def _where(frame) -> str:
@@ -302,7 +308,7 @@ def profile_reproduce(out: str | Path | None = None, interval: float = 0.002) ->
         )
     argv = ["reproduce", "--quick", "--out", str(folder), "--quiet"]
     try:
-        with Sampler(interval) as sampler:
+        with Sampler(interval) as sampler, contextlib.redirect_stdout(io.StringIO()):
             from partialfed.experiments.cli import main
 
             code = main(argv)
@@ -352,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m partialfed.experiments.bench_profile")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--interval", type=float, default=0.002, help="seconds between samples")
+    p.add_argument("--out", default=None, help="keep the report here (a new folder)")
     args = p.parse_args(argv)
-    result = profile_reproduce(interval=args.interval)
+    result = profile_reproduce(args.out, interval=args.interval)
     print(json.dumps(result, indent=2) if args.json else profile_report(result))
     return 0
 

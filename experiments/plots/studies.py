@@ -22,6 +22,7 @@ import numpy as np
 
 from partialfed.experiments.plots.lhs import horizon_curve, lhs_label
 from partialfed.experiments.plots.style import color_of, log_axis, style_context
+from partialfed.experiments.store_frame import by_round
 
 if TYPE_CHECKING:
     from partialfed.experiments.checks import CalibrationResult, StrictResult
@@ -149,7 +150,7 @@ def strict_figure(results: list[StrictResult]):
             bound = theory.get_bound(r.check.bound)
             curves, losses = [], []
             for f in r.frames:
-                f = f.sort_values("round")
+                f = by_round(f)
                 losses.append(f["loss"].to_numpy())
                 rounds, series = lhs_series(f, bound, r.cell.values(f))
                 t, agg = horizon_curve(rounds, series, bound.lhs.aggregate, T=r.cell.run.T)

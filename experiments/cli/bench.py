@@ -7,7 +7,8 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 ``scale_memory``, ``scale_report``), for ``--noise`` of
 :mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``) and, after the
 default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
-(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel).
+(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel);
+``--profile-quick`` runs :mod:`partialfed.experiments.bench_profile` in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ BENCH_EXAMPLE = """examples:
   partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
   NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
-  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's"""
+  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's
+  partialfed bench --profile-quick   # warm 'reproduce --quick': share of time in kernels"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -60,10 +62,25 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         "iterates), 1 and 2 threads (also part of the default output)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    # --profile-quick (experiments.bench_profile): where the warm report's time goes
+    p.add_argument(
+        "--profile-quick",
+        action="store_true",
+        help="run 'partialfed reproduce --quick' (fresh output folder, this kernel cache) in a "
+        "fresh interpreter under a sampling profiler: share of time in kernels, sympy, "
+        "matplotlib, Parquet, imports, other (target: kernels >= 50%% with a warm cache)",
+    )
 
 
 def bench(args: argparse.Namespace) -> int:
     """``partialfed bench``: time the kernels (``--quick``: n = 200, 20 rounds, no memory run)."""
+    if getattr(args, "profile_quick", False):
+        # A fresh interpreter, so that the report's imports are measured too.
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "partialfed.experiments.bench_profile"]
+        return subprocess.call(cmd + (["--json"] if args.json else []))
     if args.cli:
         from partialfed.experiments.bench_cli import cli_benchmark, cli_report
 

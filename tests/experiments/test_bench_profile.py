@@ -89,3 +89,18 @@ def test_by_round_keeps_an_ordered_frame_and_sorts_another():
     assert out["round"].tolist() == [0, 1, 5]
     assert out["loss"].tolist() == [3.0, 2.0, 1.0]
     pd.testing.assert_frame_equal(out, shuffled.sort_values("round"))
+
+
+def test_bench_profile_quick_runs_the_profiler_in_a_fresh_interpreter(monkeypatch):
+    import argparse
+    import subprocess
+    import sys
+
+    from partialfed.experiments.cli.bench import add_bench, bench
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    p = argparse.ArgumentParser()
+    add_bench(p)
+    assert bench(p.parse_args(["--profile-quick", "--json"])) == 0
+    assert calls == [[sys.executable, "-m", "partialfed.experiments.bench_profile", "--json"]]

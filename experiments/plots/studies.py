@@ -22,7 +22,6 @@ import numpy as np
 
 from partialfed.experiments.plots.lhs import horizon_curve, lhs_label
 from partialfed.experiments.plots.style import color_of, log_axis, style_context
-from partialfed.experiments.store_frame import by_round
 
 if TYPE_CHECKING:
     from partialfed.experiments.checks import CalibrationResult, StrictResult
@@ -142,6 +141,7 @@ def strict_figure(results: list[StrictResult]):
     """
     from partialfed import theory
     from partialfed.experiments.measure import lhs_series
+    from partialfed.experiments.store_frame import by_round
 
     with style_context():
         fig, axes = panels(len(results), height=3.9)

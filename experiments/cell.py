@@ -31,6 +31,7 @@ import numpy as np
 from partialfed import simulators
 from partialfed._constraints import Interval, check_names, validate
 from partialfed.experiments import store
+from partialfed.experiments.store_frame import by_round
 
 __all__ = ["Cell", "CellError", "SINGLE_BLOCK", "RUN_FIELDS", "execute", "problem_of"]
 
@@ -268,7 +269,7 @@ class Cell:
         run = self.run.as_dict()  # alpha only for the algorithm that reads it (perfedavg)
         values.update({k: run[k] for k in RUN_SYMBOLS if k in run})
         if frame is not None:
-            loss = frame.sort_values("round")["loss"].to_numpy()
+            loss = by_round(frame)["loss"].to_numpy()
             values["Delta_F0"] = max(float(loss[0]) - values["F_low"], 0.0)
             values["Delta_FT"] = float(loss[0]) - float(loss[-1])
         return single_block(values)

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from partialfed.experiments.cell import Cell, execute
+from partialfed.experiments.store_frame import by_round
 from partialfed.theory import At
 
 __all__ = [
@@ -67,7 +68,7 @@ def per_round(frame: pd.DataFrame, symbols: Mapping, T: int) -> dict[str, np.nda
     ``symbols`` maps a name to its ``(quantity, point)`` (``theory.derived.MEASURED_AT``);
     ``At.NEXT``, the next iterate, reads the ``At.ITERATE`` column one round later.
     """
-    frame = frame.sort_values("round")
+    frame = by_round(frame)
     if len(frame) != T + 1:
         raise ValueError("Lemma checks need every round recorded (eval_every = 1).")
     out = {}
@@ -81,7 +82,7 @@ def per_round(frame: pd.DataFrame, symbols: Mapping, T: int) -> dict[str, np.nda
 def lhs_series(frame: pd.DataFrame, bound, values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """``(rounds, sum_k w_k q_k(t))``: the bound's weighted per-round quantity on one run."""
     weights = bound.weights(values)
-    frame = frame.sort_values("round")
+    frame = by_round(frame)
     series = np.zeros(len(frame))
     for term in bound.lhs.terms:
         col = column(term.quantity, term.point)

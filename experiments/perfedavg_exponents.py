@@ -40,6 +40,7 @@ from scipy import stats
 from partialfed.experiments.cell import RUN_FIELDS, Cell
 from partialfed.experiments.checks import ExponentResult, Slope, fit_slope
 from partialfed.experiments.measure import simulate
+from partialfed.experiments.store_frame import by_round
 from partialfed.synthetic.logcosh import meta_exact
 from partialfed.theory import fallah2020
 from partialfed.theory import symbols as S
@@ -210,7 +211,7 @@ def measure(study: ThmStudy, runner: Callable | None = None) -> ThmMeasured:
     for x, cell in zip(study.xs, cells, strict=True):
         xv = study.x_value(cell, x)
         for _ in study.seeds:
-            f = next(results).frame.sort_values("round")
+            f = by_round(next(results).frame)
             T = cell.run.T
             k = f["round"].to_numpy()
             vals = f[COLUMN].to_numpy(dtype=float)[(k < T) & (k >= study.burn_in * T)]

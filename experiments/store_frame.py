@@ -14,7 +14,15 @@ import pandas as pd
 
 from partialfed.experiments.store import _SUFFIX, BadResult, _metrics, _result_columns, verify
 
-__all__ = ["flatten_spec", "load", "spec_columns", "swept_columns"]
+__all__ = ["by_round", "flatten_spec", "load", "spec_columns", "swept_columns"]
+
+
+def by_round(frame: pd.DataFrame) -> pd.DataFrame:
+    """One run's rows ordered by ``round``: the frame itself when they already are (a stored
+    run's are; ``sort_values`` would copy and sort it again on every read), else sorted."""
+    if frame["round"].is_monotonic_increasing:
+        return frame
+    return frame.sort_values("round")
 
 
 def flatten_spec(spec: Mapping) -> dict:

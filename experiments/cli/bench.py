@@ -9,7 +9,8 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
 (``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel),
 and for ``--threads`` of :mod:`partialfed.experiments.bench_threads` (``threads_benchmark``,
-``threads_report``: 2 numba threads against 1).
+``threads_report``: 2 numba threads against 1); ``--profile-quick`` runs
+:mod:`partialfed.experiments.bench_profile` in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ BENCH_EXAMPLE = """examples:
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
   NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
   partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's
-  partialfed bench --threads   # 2 numba threads against 1 at n = 10^4, 10^5 (wall clock)"""
+  partialfed bench --threads   # 2 numba threads against 1 at n = 10^4, 10^5 (wall clock)
+  partialfed bench --profile-quick   # warm 'reproduce --quick': share of time in kernels"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -72,10 +74,25 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         "n = 10^5, m = 10^4 (--quick: n = 2000, 10^4, m = 2000): the speedup (wall clock)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    # --profile-quick (experiments.bench_profile): where the warm report's time goes
+    p.add_argument(
+        "--profile-quick",
+        action="store_true",
+        help="run 'partialfed reproduce --quick' (fresh output folder, this kernel cache) in a "
+        "fresh interpreter under a sampling profiler: share of time in kernels, sympy, "
+        "matplotlib, Parquet, imports, other (target: kernels >= 50%% with a warm cache)",
+    )
 
 
 def bench(args: argparse.Namespace) -> int:
     """``partialfed bench``: time the kernels (``--quick``: n = 200, 20 rounds, no memory run)."""
+    if getattr(args, "profile_quick", False):
+        # A fresh interpreter, so that the report's imports are measured too.
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "partialfed.experiments.bench_profile"]
+        return subprocess.call(cmd + (["--json"] if args.json else []))
     if args.cli:
         from partialfed.experiments.bench_cli import cli_benchmark, cli_report
 

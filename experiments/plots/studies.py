@@ -141,6 +141,7 @@ def strict_figure(results: list[StrictResult]):
     """
     from partialfed import theory
     from partialfed.experiments.measure import lhs_series
+    from partialfed.experiments.store_frame import by_round
 
     with style_context():
         fig, axes = panels(len(results), height=3.9)
@@ -149,7 +150,7 @@ def strict_figure(results: list[StrictResult]):
             bound = theory.get_bound(r.check.bound)
             curves, losses = [], []
             for f in r.frames:
-                f = f.sort_values("round")
+                f = by_round(f)
                 losses.append(f["loss"].to_numpy())
                 rounds, series = lhs_series(f, bound, r.cell.values(f))
                 t, agg = horizon_curve(rounds, series, bound.lhs.aggregate, T=r.cell.run.T)

@@ -26,6 +26,8 @@ from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 # partialfed:template-body
 import numpy as np
 from numba import njit, prange
+from numba.core import errors, types
+from numba.extending import overload
 
 from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import (
@@ -76,17 +78,22 @@ def noise_rows(sigma, d, tau):
     return d * max(1, min(tau, NOISE_CHUNK // d))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, personal):
     """``tau`` local steps of one block, counters ``k0 .. k0 + tau - 1``: ``v`` (personal) or
     ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``, one phase of FedAlt's local update
     (docs/references.md#pillutla2022-fedalt). The noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn
     into ``nz`` for as many whole steps as it holds (``fill_normals``), then consumed step by
-    step: the numbers of ``_add_noise`` at each counter, drawn in blocks."""
+    step: the numbers of ``_add_noise`` at each counter, drawn in blocks. Without noise nothing
+    of it runs (no slice of ``nz``), and with a full batch (``idx`` empty) no ``_draw_batch``.
+
+    Inlined into ``_block`` (one call site, ``personal`` a run-time flag), so that each step
+    costs no function call and, in ``_clients_bare``, no reference count."""
     x = v if personal else u
     d = x.shape[0]
     gamma = steps.gamma_v if personal else steps.gamma_u
     on = sigma != 0.0 and d > 0
+    batch = idx.shape[0] > 0
     per = max(1, nz.shape[0] // max(d, 1))
     kk = noise_key(steps.seed, stream, t, i)
     scale = sigma / np.sqrt(max(d, 1))
@@ -94,27 +101,29 @@ def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, pe
         off = ((k - k0) % per) * d
         if on and off == 0:
             fill_normals(nz[: min(per, k0 + tau - k) * d], scale, kk, k * d)
-        _draw_batch(steps.seed, t, i, k, size, idx)
+        if batch:
+            _draw_batch(steps.seed, t, i, k, size, idx)
         if personal:
             grad_v(data, i, u, v, g, idx)
         else:
             grad_u(data, i, u, v, g, idx)
         if on:
-            for c in range(d):
-                g[c] += nz[off + c]
-        for c in range(d):
-            x[c] -= gamma * g[c]
+            for q in range(d):
+                g[q] += nz[off + q]
+        for q in range(d):
+            x[q] -= gamma * g[q]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv):
     """FedSim's local update (docs/references.md#pillutla2022-fedsim): tau joint steps, both
     partial gradients at the same point and from the same minibatch (noise drawn as in
-    ``_phase``)."""
+    ``_phase``; inlined into ``_block`` likewise)."""
     seed = steps.seed
     du, dv = ul.shape[0], vl.shape[0]
     on_u = noise.noise_u != 0.0 and du > 0
     on_v = noise.noise_v != 0.0 and dv > 0
+    batch = idx.shape[0] > 0
     per_u = max(1, nzu.shape[0] // max(du, 1))
     per_v = max(1, nzv.shape[0] // max(dv, 1))
     ku = noise_key(seed, STREAM_NOISE_U, t, i)
@@ -129,49 +138,358 @@ def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv)
             fill_normals(nzu[: min(per_u, tau - k) * du], su, ku, k * du)
         if on_v and off_v == 0:
             fill_normals(nzv[: min(per_v, tau - k) * dv], sv, kv, k * dv)
-        _draw_batch(seed, t, i, k, size, idx)
+        if batch:
+            _draw_batch(seed, t, i, k, size, idx)
         grad_u(data, i, ul, vl, gu, idx)
         grad_v(data, i, ul, vl, gv, idx)
         if on_u:
-            for c in range(du):
-                gu[c] += nzu[off_u + c]
+            for q in range(du):
+                gu[q] += nzu[off_u + q]
         if on_v:
-            for c in range(dv):
-                gv[c] += nzv[off_v + c]
-        for c in range(du):
-            ul[c] -= steps.gamma_u * gu[c]
-        for c in range(dv):
-            vl[c] -= steps.gamma_v * gv[c]
+            for q in range(dv):
+                gv[q] += nzv[off_v + q]
+        for q in range(du):
+            ul[q] -= steps.gamma_u * gu[q]
+        for q in range(dv):
+            vl[q] -= steps.gamma_v * gv[q]
 
 
 PHASE_V = 0  # FedAlt's v-phase only
 PHASE_U = 1  # FedAlt's u-phase only
-PHASE_ALT = 2  # both phases (local training)
+PHASE_ALT = 2  # both phases (local training; FedAlt on a round without a recording)
 PHASE_JOINT = 3  # FedSim/FedAvg joint steps
 
+# What ``_clients`` does for each device besides its local steps (bits of ``todo``).
+LOAD = 1  # before: ul[j] = U[i] (or U[0]), vl[j] = V_in[i]
+STORE_V = 2  # after: V[i] = vl[j]
+STORE_U = 4  # after: U[i] = ul[j] (one u per device)
+CHECK_V = 8  # after: fin[j] = vl[j] finite and below BLOWUP (and CHECK_U's)
+CHECK_U = 16  # after: fin[j] = ul[j] finite and below BLOWUP (and CHECK_V's)
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv):
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _block(
+    todo,
+    phase,
+    data,
+    S,
+    sizes,
+    c,
+    nc,
+    U,
+    V,
+    V_in,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    steps,
+    noise,
+    t,
+    nzu,
+    nzv,
+    fin,
+):
     """Local updates of block ``c`` of ``nc`` of the sampled devices ``S`` (rows ``j`` of the
-    scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other. A plain
-    function called once per block from ``prange``: the per-device work then compiles as
-    ordinary sequential code (measured ~2x faster per thread than the same loops written inside
-    the parallel region)."""
+    scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other, with
+    the copies in and out of ``(U, V)`` and the finiteness checks that ``todo`` asks for (done
+    here, in parallel, rather than in the serial part of the round)."""
     m = S.shape[0]
+    d_u, d_v = ul.shape[1], vl.shape[1]
+    per_device = U.shape[0] > 1
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
         size = sizes[i]
-        # Views once per device, not per step (each view costs reference-count updates).
         u, v, g_u, g_v, ix = ul[j], vl[j], gu[j], gv[j], idx[j]
-        nu, nv = nzu[c], nzv[c]
-        if phase == PHASE_V or phase == PHASE_ALT:
-            sv, tv = noise.noise_v, steps.tau_v
-            _phase(data, i, u, v, g_v, ix, steps, sv, STREAM_NOISE_V, t, 0, tv, size, nv, True)
-        if phase == PHASE_U or phase == PHASE_ALT:
-            su, tv, tu = noise.noise_u, steps.tau_v, steps.tau_u
-            _phase(data, i, u, v, g_u, ix, steps, su, STREAM_NOISE_U, t, tv, tu, size, nu, False)
+        if todo & LOAD:
+            ui = i if per_device else 0
+            for q in range(d_u):
+                u[q] = U[ui, q]
+            for q in range(d_v):
+                v[q] = V_in[i, q]
         if phase == PHASE_JOINT:
-            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
+            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nzu[c], nzv[c])
+        else:
+            # FedAlt's v-phase (p = 0), then its u-phase (p = 1): one call site of _phase.
+            for p in range(1 if phase == PHASE_U else 0, 1 if phase == PHASE_V else 2):
+                personal = p == 0
+                _phase(
+                    data,
+                    i,
+                    u,
+                    v,
+                    g_v if personal else g_u,
+                    ix,
+                    steps,
+                    noise.noise_v if personal else noise.noise_u,
+                    STREAM_NOISE_V if personal else STREAM_NOISE_U,
+                    t,
+                    0 if personal else steps.tau_v,
+                    steps.tau_v if personal else steps.tau_u,
+                    size,
+                    nzv[c] if personal else nzu[c],
+                    personal,
+                )
+        if todo & STORE_V:
+            for q in range(d_v):
+                V[i, q] = v[q]
+        if todo & STORE_U:
+            for q in range(d_u):
+                U[i, q] = u[q]
+        if todo & (CHECK_V | CHECK_U):
+            ok = True
+            if todo & CHECK_V:
+                for q in range(d_v):
+                    ok = ok and abs(v[q]) < BLOWUP
+            if todo & CHECK_U:
+                for q in range(d_u):
+                    ok = ok and abs(u[q]) < BLOWUP
+            fin[j] = ok
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _clients_bare(
+    todo,
+    phase,
+    data,
+    S,
+    sizes,
+    c,
+    nc,
+    U,
+    V,
+    V_in,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    steps,
+    noise,
+    t,
+    nzu,
+    nzv,
+    fin,
+):
+    """``_block`` compiled without reference counting (numba's ``_nrt=False``).
+
+    Safe because nothing in it owns memory: its arrays are the caller's, which hold them for
+    the whole call, and the rows and slices it takes of them are views that do not outlive it;
+    it allocates nothing (numba refuses to compile an allocation without NRT, so an objective
+    that allocates falls back to ``_clients_counted``, see ``_clients``). The counts it skips
+    (about 20 atomic updates per local step: views, the unpacking of the data NamedTuple in
+    every gradient call) took about half the time of a round."""
+    _block(
+        todo,
+        phase,
+        data,
+        S,
+        sizes,
+        c,
+        nc,
+        U,
+        V,
+        V_in,
+        ul,
+        vl,
+        gu,
+        gv,
+        idx,
+        steps,
+        noise,
+        t,
+        nzu,
+        nzv,
+        fin,
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _clients_counted(
+    todo,
+    phase,
+    data,
+    S,
+    sizes,
+    c,
+    nc,
+    U,
+    V,
+    V_in,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    steps,
+    noise,
+    t,
+    nzu,
+    nzv,
+    fin,
+):
+    """``_block`` with numba's reference counting: for objectives that allocate (e.g. a
+    temporary vector in the gradient), which ``_clients_bare`` cannot compile."""
+    _block(
+        todo,
+        phase,
+        data,
+        S,
+        sizes,
+        c,
+        nc,
+        U,
+        V,
+        V_in,
+        ul,
+        vl,
+        gu,
+        gv,
+        idx,
+        steps,
+        noise,
+        t,
+        nzu,
+        nzv,
+        fin,
+    )
+
+
+def _clients(
+    todo,
+    phase,
+    data,
+    S,
+    sizes,
+    c,
+    nc,
+    U,
+    V,
+    V_in,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    steps,
+    noise,
+    t,
+    nzu,
+    nzv,
+    fin,
+):
+    """The local updates of one block of devices (``_block``); resolved at compile time to
+    ``_clients_bare`` where the objective allows it, else ``_clients_counted``. Called once per
+    block from ``prange``: the per-device work then compiles as ordinary sequential code
+    (measured ~2x faster per thread than the same loops written inside the parallel region)."""
+    raise NotImplementedError("_clients is callable from jitted code only")
+
+
+@overload(_clients)
+def _clients_impl(
+    todo,
+    phase,
+    data,
+    S,
+    sizes,
+    c,
+    nc,
+    U,
+    V,
+    V_in,
+    ul,
+    vl,
+    gu,
+    gv,
+    idx,
+    steps,
+    noise,
+    t,
+    nzu,
+    nzv,
+    fin,
+):
+    args = (
+        todo,
+        phase,
+        data,
+        S,
+        sizes,
+        c,
+        nc,
+        U,
+        V,
+        V_in,
+        ul,
+        vl,
+        gu,
+        gv,
+        idx,
+        steps,
+        noise,
+        t,
+        nzu,
+        nzv,
+        fin,
+    )
+    sig = tuple(types.unliteral(a) for a in args)
+    try:
+        _clients_bare.compile(sig)
+        fn = _clients_bare
+    except errors.NumbaError:
+        # The objective allocates (or fails to compile at all: then the counted variant
+        # raises the same error, with its own message).
+        fn = _clients_counted
+
+    def impl(
+        todo,
+        phase,
+        data,
+        S,
+        sizes,
+        c,
+        nc,
+        U,
+        V,
+        V_in,
+        ul,
+        vl,
+        gu,
+        gv,
+        idx,
+        steps,
+        noise,
+        t,
+        nzu,
+        nzv,
+        fin,
+    ):
+        fn(
+            todo,
+            phase,
+            data,
+            S,
+            sizes,
+            c,
+            nc,
+            U,
+            V,
+            V_in,
+            ul,
+            vl,
+            gu,
+            gv,
+            idx,
+            steps,
+            noise,
+            t,
+            nzu,
+            nzv,
+            fin,
+        )
+
+    return impl
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -281,21 +599,23 @@ def run_rounds(
     gu = np.empty((m, d_u))
     gv = np.empty((m, d_v))
     idx = np.empty((m, batch), dtype=np.int64)
+    fin = np.empty(m, dtype=np.bool_)
+    work = np.empty(m, dtype=np.int64)
     buf = np.empty(3)
     nzu = np.empty((min(m, CLIENT_BLOCKS), noise_len[0]))
     nzv = np.empty((min(m, CLIENT_BLOCKS), noise_len[1]))
     u_now = U[0].copy()
+    V_in = V0 if alg == Alg.FEDRECON else V  # where the local v starts
     # Blocks of devices per parallel region (results do not depend on it).
     nc = min(m, CLIENT_BLOCKS)
-    # Phases of a round: FedAlt's v-phase, then its u-phase (so Delta_u can be measured at
-    # (u^t, V^{t+1}) in between), or one phase (local training, joint steps).
-    if alg == Alg.FEDALT or alg == Alg.FEDRECON:
-        first, last = PHASE_V, PHASE_U
-    elif alg == Alg.LOCAL:
-        first, last = PHASE_ALT, PHASE_ALT
-    else:
-        first, last = PHASE_JOINT, PHASE_JOINT
-    work = np.empty(m, dtype=np.int64)
+    two_phases = alg == Alg.FEDALT or alg == Alg.FEDRECON
+    # After the last phase: the local v go back to V (FedAvg: their mean, below) and the local
+    # u to U (one u per device; a shared u: their mean, below), each checked for blow-up.
+    final = 0
+    if alg != Alg.FEDAVG:
+        final |= STORE_V | CHECK_V
+    if per_device:
+        final |= STORE_U | CHECK_U
     # Incremental metrics: the tree's bits depend on its leaves only, so it may be updated after
     # every round (m leaves) or rebuilt at each recorded round (n leaves), whichever touches
     # fewer leaves between two recorded rounds.
@@ -303,7 +623,8 @@ def run_rounds(
     rebuilt = incremental and m * eval_every >= n
     if incremental and not rebuilt:
         rebuild(data, tracked.mode, U, V, tracked.tree)
-    r = 0
+    r = np.int64(0)  # not a literal: _record compiles once, not also for r = 0
+    no = np.bool_(False)  # likewise for its verify flag
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T
         if record:
@@ -319,50 +640,98 @@ def run_rounds(
         if t == T:
             break
         if m == n:
-            S = perm.copy()  # perm is the identity while m == n (never shuffled)
+            S = perm  # the identity while m == n (never shuffled); only read
         else:
             S = sample_round(seed, t, perm, m)
         for j in range(m):
             clients[t, j] = S[j]
-        for j in range(m):
-            i = S[j]
-            _copy(ul[j], U[i] if per_device else U[0])
-            _copy(vl[j], V0[i] if alg == Alg.FEDRECON else V[i])
+        # Phases of a round: FedAlt's v-phase, then its u-phase, where Delta_u is measured at
+        # (u^t, V^{t+1}) in between; else one phase (FedAlt's two phases device by device, local
+        # training, joint steps): the same steps per device, one parallel region.
+        if two_phases and record:
+            first, last = PHASE_V, PHASE_U
+        elif two_phases or alg == Alg.LOCAL:
+            first, last = PHASE_ALT, PHASE_ALT
+        else:
+            first, last = PHASE_JOINT, PHASE_JOINT
         for phase in range(first, last + 1):
+            todo = LOAD if phase == first else 0
+            if phase == PHASE_V:
+                todo |= STORE_V
+            if phase == last:
+                todo |= final
             if threads:
                 for c in prange(nc):
                     _clients(
-                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
+                        todo,
+                        phase,
+                        data,
+                        S,
+                        sizes,
+                        np.int64(c),
+                        nc,
+                        U,
+                        V,
+                        V_in,
+                        ul,
+                        vl,
+                        gu,
+                        gv,
+                        idx,
+                        steps,
+                        noise,
+                        t,
+                        nzu,
+                        nzv,
+                        fin,
                     )
             else:
                 for c in range(nc):
                     _clients(
-                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
+                        todo,
+                        phase,
+                        data,
+                        S,
+                        sizes,
+                        c,
+                        nc,
+                        U,
+                        V,
+                        V_in,
+                        ul,
+                        vl,
+                        gu,
+                        gv,
+                        idx,
+                        steps,
+                        noise,
+                        t,
+                        nzu,
+                        nzv,
+                        fin,
                     )
             if phase == PHASE_V:
-                for j in range(m):
-                    _copy(V[S[j]], vl[j])
-                if record:
-                    # The tree still holds V^t's leaves: only Delta_u is read, and for
-                    # Tree.SHARED it does not depend on V.
-                    _record(data, U, V, buf, threads, tracked, r, False)
-                    rec[r, 3] = buf[1]
+                # The tree still holds V^t's leaves: only Delta_u is read, and for
+                # Tree.SHARED it does not depend on V.
+                _record(data, U, V, buf, threads, tracked, r, no)
+                rec[r, 3] = buf[1]
         if record:
             r += 1
         # Server: plain mean of the sampled devices' u (slide 31), summed in device order.
         ok = True
-        if per_device:
+        if final != 0:
             for j in range(m):
-                _copy(U[S[j]], ul[j])
-                ok = ok and _finite(ul[j])
-        else:
+                ok = ok and fin[j]
+        if not per_device:
             for c in range(d_u):
-                s = 0.0
-                for j in range(m):
-                    s += ul[j, c]
-                u_now[c] = s / m
+                u_now[c] = 0.0
+            for j in range(m):
+                for c in range(d_u):
+                    u_now[c] += ul[j, c]
+            for c in range(d_u):
+                u_now[c] /= m
             _copy(U[0], u_now)
-            ok = _finite(u_now)
+            ok = ok and _finite(u_now)
         if alg == Alg.FEDAVG:
             vbar = zeros(d_v)
             for j in range(m):
@@ -372,11 +741,8 @@ def run_rounds(
                 vbar[c] /= m
             ok = ok and _finite(vbar)
             for i in range(n):
-                _copy(V[i], vbar)
-        else:
-            for j in range(m):
-                _copy(V[S[j]], vl[j])
-                ok = ok and _finite(vl[j])
+                for c in range(d_v):
+                    V[i, c] = vbar[c]
         if not ok:
             return t + 1
         if incremental and not rebuilt:

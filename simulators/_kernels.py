@@ -24,180 +24,77 @@ from partialfed.synthetic._kernels import population_metrics, population_region,
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
 # partialfed:template-body
+import warnings
+
 import numpy as np
 from numba import njit, prange
 from numba.core import errors, types
 from numba.extending import overload
 
+from partialfed.simulators._local import (  # noqa: F401
+    BARE_DATA,
+    BLOWUP,
+    CHECK_U,
+    CHECK_V,
+    CLIENT_BLOCKS,
+    LOAD,
+    NOISE_CHUNK,
+    PHASE_ALT,
+    PHASE_JOINT,
+    PHASE_U,
+    PHASE_V,
+    STORE_U,
+    STORE_V,
+    _add_noise,
+    _copy,
+    _draw_batch,
+    _finite,
+    _identity,
+    noise_rows,
+)
 from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import (
-    STREAM_BATCH,
     STREAM_NOISE_U,
     STREAM_NOISE_V,
-    add_normals,
     fill_normals,
-    key,
     noise_key,
     sample_round,
-    uniform,
 )
 
-BLOWUP = 1e100
-CLIENT_BLOCKS = 64  # sampled devices are updated in at most this many parallel blocks
-NOISE_CHUNK = 1024  # normals drawn at once per (device, phase): whole steps, at least one
 
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _draw_batch(seed, t, i, k, size, idx):
-    """Fill ``idx`` with minibatch indices of device i, step k (uniform, with replacement)."""
-    if idx.shape[0] == 0:
-        return
-    kk = key(seed, STREAM_BATCH, t, i, k)
-    for j in range(idx.shape[0]):
-        idx[j] = min(int(uniform(kk, j) * size), size - 1)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _add_noise(g, sigma, seed, stream, t, i, k):
-    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2): the
-    normals ``k d .. k d + d - 1`` of ``noise_key(seed, stream, t, i)`` (one step at a time;
-    the round kernels draw whole phases with ``_phase``, the same numbers).
-
-    A block of dimension 0 (``d_v = 0``) gets no noise (and no division by zero)."""
-    d = g.shape[0]
-    if sigma == 0.0 or d == 0:
-        return
-    add_normals(g, sigma / np.sqrt(d), noise_key(seed, stream, t, i), k * d)
-
-
-def noise_rows(sigma, d, tau):
-    """Length of a (device, phase) noise buffer: ``NOISE_CHUNK`` normals rounded down to whole
-    steps of dimension ``d``, at least one step, at most ``tau``; 0 without noise."""
-    if sigma == 0.0 or d == 0 or tau == 0:
-        return 0
-    return d * max(1, min(tau, NOISE_CHUNK // d))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, personal):
-    """``tau`` local steps of one block, counters ``k0 .. k0 + tau - 1``: ``v`` (personal) or
-    ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``, one phase of FedAlt's local update
-    (docs/references.md#pillutla2022-fedalt). The noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn
-    into ``nz`` for as many whole steps as it holds (``fill_normals``), then consumed step by
-    step: the numbers of ``_add_noise`` at each counter, drawn in blocks. Without noise nothing
-    of it runs (no slice of ``nz``), and with a full batch (``idx`` empty) no ``_draw_batch``.
-
-    Inlined into ``_block`` (one call site, ``personal`` a run-time flag), so that each step
-    costs no function call and, in ``_clients_bare``, no reference count."""
-    x = v if personal else u
-    d = x.shape[0]
-    gamma = steps.gamma_v if personal else steps.gamma_u
-    on = sigma != 0.0 and d > 0
-    batch = idx.shape[0] > 0
-    per = max(1, nz.shape[0] // max(d, 1))
-    kk = noise_key(steps.seed, stream, t, i)
-    scale = sigma / np.sqrt(max(d, 1))
-    for k in range(k0, k0 + tau):
-        off = ((k - k0) % per) * d
-        if on and off == 0:
-            fill_normals(nz[: min(per, k0 + tau - k) * d], scale, kk, k * d)
-        if batch:
-            _draw_batch(steps.seed, t, i, k, size, idx)
-        if personal:
-            grad_v(data, i, u, v, g, idx)
-        else:
-            grad_u(data, i, u, v, g, idx)
-        if on:
-            for q in range(d):
-                g[q] += nz[off + q]
-        for q in range(d):
-            x[q] -= gamma * g[q]
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv):
-    """FedSim's local update (docs/references.md#pillutla2022-fedsim): tau joint steps, both
-    partial gradients at the same point and from the same minibatch (noise drawn as in
-    ``_phase``; inlined into ``_block`` likewise)."""
-    seed = steps.seed
-    du, dv = ul.shape[0], vl.shape[0]
-    on_u = noise.noise_u != 0.0 and du > 0
-    on_v = noise.noise_v != 0.0 and dv > 0
-    batch = idx.shape[0] > 0
-    per_u = max(1, nzu.shape[0] // max(du, 1))
-    per_v = max(1, nzv.shape[0] // max(dv, 1))
-    ku = noise_key(seed, STREAM_NOISE_U, t, i)
-    kv = noise_key(seed, STREAM_NOISE_V, t, i)
-    su = noise.noise_u / np.sqrt(max(du, 1))
-    sv = noise.noise_v / np.sqrt(max(dv, 1))
-    tau = steps.tau_u
-    for k in range(tau):
-        off_u = (k % per_u) * du
-        off_v = (k % per_v) * dv
-        if on_u and off_u == 0:
-            fill_normals(nzu[: min(per_u, tau - k) * du], su, ku, k * du)
-        if on_v and off_v == 0:
-            fill_normals(nzv[: min(per_v, tau - k) * dv], sv, kv, k * dv)
-        if batch:
-            _draw_batch(seed, t, i, k, size, idx)
-        grad_u(data, i, ul, vl, gu, idx)
-        grad_v(data, i, ul, vl, gv, idx)
-        if on_u:
-            for q in range(du):
-                gu[q] += nzu[off_u + q]
-        if on_v:
-            for q in range(dv):
-                gv[q] += nzv[off_v + q]
-        for q in range(du):
-            ul[q] -= steps.gamma_u * gu[q]
-        for q in range(dv):
-            vl[q] -= steps.gamma_v * gv[q]
-
-
-PHASE_V = 0  # FedAlt's v-phase only
-PHASE_U = 1  # FedAlt's u-phase only
-PHASE_ALT = 2  # both phases (local training; FedAlt on a round without a recording)
-PHASE_JOINT = 3  # FedSim/FedAvg joint steps
-
-# What ``_clients`` does for each device besides its local steps (bits of ``todo``).
-LOAD = 1  # before: ul[j] = U[i] (or U[0]), vl[j] = V_in[i]
-STORE_V = 2  # after: V[i] = vl[j]
-STORE_U = 4  # after: U[i] = ul[j] (one u per device)
-CHECK_V = 8  # after: fin[j] = vl[j] finite and below BLOWUP (and CHECK_U's)
-CHECK_U = 16  # after: fin[j] = ul[j] finite and below BLOWUP (and CHECK_V's)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _block(
-    todo,
-    phase,
-    data,
-    S,
-    sizes,
-    c,
-    nc,
-    U,
-    V,
-    V_in,
-    ul,
-    vl,
-    gu,
-    gv,
-    idx,
-    steps,
-    noise,
-    t,
-    nzu,
-    nzv,
-    fin,
-):
+def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
     """Local updates of block ``c`` of ``nc`` of the sampled devices ``S`` (rows ``j`` of the
     scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other, with
-    the copies in and out of ``(U, V)`` and the finiteness checks that ``todo`` asks for (done
-    here, in parallel, rather than in the serial part of the round)."""
+    the copies in and out of ``(U, V)`` and the blow-up checks that the bits of ``todo`` ask for
+    (``simulators._local``: here, in parallel, rather than in the serial part of the round).
+
+    ``phase`` ``PHASE_V``/``PHASE_U``/``PHASE_ALT``: FedAlt's local update
+    (docs/references.md#pillutla2022-fedalt), ``tau_v`` steps of ``v`` (counters
+    ``0 .. tau_v - 1``) and/or ``tau_u`` steps of ``u`` (counters ``tau_v .. tau_v + tau_u - 1``)
+    along ``-gamma (grad f_i(u, v; z) + xi)``. ``PHASE_JOINT``: FedSim's
+    (docs/references.md#pillutla2022-fedsim), ``tau_u`` joint steps, both partial gradients at
+    the same point and from the same minibatch. The noise ``xi ~ N(0, noise^2/d I)`` (A2) is
+    drawn into ``nzu[c]``/``nzv[c]`` for as many whole steps as they hold (``fill_normals``),
+    then consumed step by step: the numbers of ``_add_noise`` at each counter, in blocks.
+
+    Without noise and with the full batch (``idx`` empty) the steps run in loops of their own
+    with no call in them (measured ~10% faster: a call, even one never taken, makes the loop
+    reload what it keeps in registers). The step code is written here, not in inlined helpers
+    (numba warns on an objective inlined into an inlined function)."""
+    U, V, V_in = iterates
+    ul, vl, gu, gv, idx, nzu, nzv, fin = scratch
     m = S.shape[0]
     d_u, d_v = ul.shape[1], vl.shape[1]
     per_device = U.shape[0] > 1
+    seed = steps.seed
+    batch = idx.shape[1] > 0
+    on_u = noise.noise_u != 0.0 and d_u > 0
+    on_v = noise.noise_v != 0.0 and d_v > 0
+    per_u = max(1, nzu.shape[1] // max(d_u, 1))
+    per_v = max(1, nzv.shape[1] // max(d_v, 1))
+    scale_u = noise.noise_u / np.sqrt(max(d_u, 1))
+    scale_v = noise.noise_v / np.sqrt(max(d_v, 1))
+    nu, nv = nzu[c], nzv[c]
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
         size = sizes[i]
@@ -209,28 +106,77 @@ def _block(
             for q in range(d_v):
                 v[q] = V_in[i, q]
         if phase == PHASE_JOINT:
-            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nzu[c], nzv[c])
+            tau = steps.tau_u
+            if on_u or on_v or batch:
+                ku = noise_key(seed, STREAM_NOISE_U, t, i)
+                kv = noise_key(seed, STREAM_NOISE_V, t, i)
+                for k in range(tau):
+                    off_u = (k % per_u) * d_u
+                    off_v = (k % per_v) * d_v
+                    if on_u and off_u == 0:
+                        fill_normals(nu[: min(per_u, tau - k) * d_u], scale_u, ku, k * d_u)
+                    if on_v and off_v == 0:
+                        fill_normals(nv[: min(per_v, tau - k) * d_v], scale_v, kv, k * d_v)
+                    _draw_batch(seed, t, i, k, size, ix)
+                    grad_u(data, i, u, v, g_u, ix)
+                    grad_v(data, i, u, v, g_v, ix)
+                    if on_u:
+                        for q in range(d_u):
+                            g_u[q] += nu[off_u + q]
+                    if on_v:
+                        for q in range(d_v):
+                            g_v[q] += nv[off_v + q]
+                    for q in range(d_u):
+                        u[q] -= steps.gamma_u * g_u[q]
+                    for q in range(d_v):
+                        v[q] -= steps.gamma_v * g_v[q]
+            else:
+                for _k in range(tau):
+                    grad_u(data, i, u, v, g_u, ix)
+                    grad_v(data, i, u, v, g_v, ix)
+                    for q in range(d_u):
+                        u[q] -= steps.gamma_u * g_u[q]
+                    for q in range(d_v):
+                        v[q] -= steps.gamma_v * g_v[q]
         else:
-            # FedAlt's v-phase (p = 0), then its u-phase (p = 1): one call site of _phase.
+            # FedAlt's v-phase (p = 0), then its u-phase (p = 1).
             for p in range(1 if phase == PHASE_U else 0, 1 if phase == PHASE_V else 2):
                 personal = p == 0
-                _phase(
-                    data,
-                    i,
-                    u,
-                    v,
-                    g_v if personal else g_u,
-                    ix,
-                    steps,
-                    noise.noise_v if personal else noise.noise_u,
-                    STREAM_NOISE_V if personal else STREAM_NOISE_U,
-                    t,
-                    0 if personal else steps.tau_v,
-                    steps.tau_v if personal else steps.tau_u,
-                    size,
-                    nzv[c] if personal else nzu[c],
-                    personal,
-                )
+                x = v if personal else u
+                g = g_v if personal else g_u
+                nz = nv if personal else nu
+                d = d_v if personal else d_u
+                gamma = steps.gamma_v if personal else steps.gamma_u
+                k0 = 0 if personal else steps.tau_v
+                k1 = steps.tau_v if personal else steps.tau_v + steps.tau_u
+                on = on_v if personal else on_u
+                if on or batch:
+                    stream = STREAM_NOISE_V if personal else STREAM_NOISE_U
+                    kk = noise_key(seed, stream, t, i)
+                    per = per_v if personal else per_u
+                    scale = scale_v if personal else scale_u
+                    for k in range(k0, k1):
+                        off = ((k - k0) % per) * d
+                        if on and off == 0:
+                            fill_normals(nz[: min(per, k1 - k) * d], scale, kk, k * d)
+                        _draw_batch(seed, t, i, k, size, ix)
+                        if personal:
+                            grad_v(data, i, u, v, g, ix)
+                        else:
+                            grad_u(data, i, u, v, g, ix)
+                        if on:
+                            for q in range(d):
+                                g[q] += nz[off + q]
+                        for q in range(d):
+                            x[q] -= gamma * g[q]
+                else:
+                    for _k in range(k0, k1):
+                        if personal:
+                            grad_v(data, i, u, v, g, ix)
+                        else:
+                            grad_u(data, i, u, v, g, ix)
+                        for q in range(d):
+                            x[q] -= gamma * g[q]
         if todo & STORE_V:
             for q in range(d_v):
                 V[i, q] = v[q]
@@ -241,253 +187,52 @@ def _block(
             ok = True
             if todo & CHECK_V:
                 for q in range(d_v):
-                    ok = ok and abs(v[q]) < BLOWUP
+                    if not (abs(v[q]) < BLOWUP):
+                        ok = False
             if todo & CHECK_U:
                 for q in range(d_u):
-                    ok = ok and abs(u[q]) < BLOWUP
+                    if not (abs(u[q]) < BLOWUP):
+                        ok = False
             fin[j] = ok
 
 
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _clients_bare(
-    todo,
-    phase,
-    data,
-    S,
-    sizes,
-    c,
-    nc,
-    U,
-    V,
-    V_in,
-    ul,
-    vl,
-    gu,
-    gv,
-    idx,
-    steps,
-    noise,
-    t,
-    nzu,
-    nzv,
-    fin,
-):
-    """``_block`` compiled without reference counting (numba's ``_nrt=False``).
-
-    Safe because nothing in it owns memory: its arrays are the caller's, which hold them for
-    the whole call, and the rows and slices it takes of them are views that do not outlive it;
-    it allocates nothing (numba refuses to compile an allocation without NRT, so an objective
-    that allocates falls back to ``_clients_counted``, see ``_clients``). The counts it skips
-    (about 20 atomic updates per local step: views, the unpacking of the data NamedTuple in
-    every gradient call) took about half the time of a round."""
-    _block(
-        todo,
-        phase,
-        data,
-        S,
-        sizes,
-        c,
-        nc,
-        U,
-        V,
-        V_in,
-        ul,
-        vl,
-        gu,
-        gv,
-        idx,
-        steps,
-        noise,
-        t,
-        nzu,
-        nzv,
-        fin,
-    )
+# Reference counting off (numba's ``_nrt=False``), for the families of ``BARE_DATA`` only:
+# safe because nothing in ``_block`` then owns memory. Its arrays are the caller's, which holds
+# them for the whole call; the rows and slices it takes of them are views that do not outlive
+# it; it allocates nothing (numba refuses to compile an allocation without NRT), and those
+# families' gradients call no function that could return a new array (its reference would be
+# lost). The counts it skips (about 20 atomic updates per local step: the views, the
+# unpacking of the data NamedTuple in every gradient call) took about half the time of a round.
+_clients_bare = njit(cache=True, nogil=True, error_model="numpy", _nrt=False)(_block)
+# ``_block`` with reference counting, for every other objective (user objectives included).
+# The two share ``_block``'s cache index, but never a signature (their data types differ).
+_clients_counted = njit(cache=True, nogil=True, error_model="numpy")(_block)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _clients_counted(
-    todo,
-    phase,
-    data,
-    S,
-    sizes,
-    c,
-    nc,
-    U,
-    V,
-    V_in,
-    ul,
-    vl,
-    gu,
-    gv,
-    idx,
-    steps,
-    noise,
-    t,
-    nzu,
-    nzv,
-    fin,
-):
-    """``_block`` with numba's reference counting: for objectives that allocate (e.g. a
-    temporary vector in the gradient), which ``_clients_bare`` cannot compile."""
-    _block(
-        todo,
-        phase,
-        data,
-        S,
-        sizes,
-        c,
-        nc,
-        U,
-        V,
-        V_in,
-        ul,
-        vl,
-        gu,
-        gv,
-        idx,
-        steps,
-        noise,
-        t,
-        nzu,
-        nzv,
-        fin,
-    )
-
-
-def _clients(
-    todo,
-    phase,
-    data,
-    S,
-    sizes,
-    c,
-    nc,
-    U,
-    V,
-    V_in,
-    ul,
-    vl,
-    gu,
-    gv,
-    idx,
-    steps,
-    noise,
-    t,
-    nzu,
-    nzv,
-    fin,
-):
-    """The local updates of one block of devices (``_block``); resolved at compile time to
-    ``_clients_bare`` where the objective allows it, else ``_clients_counted``. Called once per
+def _clients(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+    """The local updates of one block of devices (``_block``): ``_clients_bare`` for data of a
+    type in ``BARE_DATA``, else ``_clients_counted`` (chosen at compile time). Called once per
     block from ``prange``: the per-device work then compiles as ordinary sequential code
     (measured ~2x faster per thread than the same loops written inside the parallel region)."""
     raise NotImplementedError("_clients is callable from jitted code only")
 
 
 @overload(_clients)
-def _clients_impl(
-    todo,
-    phase,
-    data,
-    S,
-    sizes,
-    c,
-    nc,
-    U,
-    V,
-    V_in,
-    ul,
-    vl,
-    gu,
-    gv,
-    idx,
-    steps,
-    noise,
-    t,
-    nzu,
-    nzv,
-    fin,
-):
-    args = (
-        todo,
-        phase,
-        data,
-        S,
-        sizes,
-        c,
-        nc,
-        U,
-        V,
-        V_in,
-        ul,
-        vl,
-        gu,
-        gv,
-        idx,
-        steps,
-        noise,
-        t,
-        nzu,
-        nzv,
-        fin,
-    )
-    sig = tuple(types.unliteral(a) for a in args)
-    try:
-        _clients_bare.compile(sig)
-        fn = _clients_bare
-    except errors.NumbaError:
-        # The objective allocates (or fails to compile at all: then the counted variant
-        # raises the same error, with its own message).
-        fn = _clients_counted
+def _clients_impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+    args = (todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
+    bare = getattr(data, "instance_class", None) in BARE_DATA
+    fn = _clients_bare if bare else _clients_counted
+    # Compiled here, once per data type (literal arguments widened). Numba's SSA check warns
+    # when an objective is inlined at two call sites of one function (the plain and the drawn
+    # loops): the copies' temporaries share names, and it reports the never-read phi nodes
+    # that join them. Those warnings are silenced; the iterates are checked bit for bit
+    # against the NumPy reference (tests/reference).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", errors.NumbaIRAssumptionWarning)
+        fn.compile(tuple(types.unliteral(a) for a in args))
 
-    def impl(
-        todo,
-        phase,
-        data,
-        S,
-        sizes,
-        c,
-        nc,
-        U,
-        V,
-        V_in,
-        ul,
-        vl,
-        gu,
-        gv,
-        idx,
-        steps,
-        noise,
-        t,
-        nzu,
-        nzv,
-        fin,
-    ):
-        fn(
-            todo,
-            phase,
-            data,
-            S,
-            sizes,
-            c,
-            nc,
-            U,
-            V,
-            V_in,
-            ul,
-            vl,
-            gu,
-            gv,
-            idx,
-            steps,
-            noise,
-            t,
-            nzu,
-            nzv,
-            fin,
-        )
+    def impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+        fn(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
 
     return impl
 
@@ -517,29 +262,6 @@ def _record(data, U, V, buf, threads, tracked, r, verify):
         rebuild(data, t.mode, U, V, t.spare)
         tree_metrics(data, t.mode, U, V, t.reps, t.weights, t.spare, t.check[r, :3])
         t.check[r, 3] += differing_nodes(t.tree, t.spare)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _copy(dst, src):
-    """``dst[:] = src`` as a plain loop. (Inside a ``parallel=True`` function numba turns a slice
-    assignment into a parallel region of its own: one per device per round, which cost more
-    than the local steps themselves.)"""
-    for c in range(dst.shape[0]):
-        dst[c] = src[c]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _finite(x):
-    for c in range(x.shape[0]):
-        if not (abs(x[c]) < BLOWUP):
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _identity(n):
-    """``np.arange(n)`` without threads (see ``zeros``)."""
-    return np.arange(n)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -606,6 +328,8 @@ def run_rounds(
     nzv = np.empty((min(m, CLIENT_BLOCKS), noise_len[1]))
     u_now = U[0].copy()
     V_in = V0 if alg == Alg.FEDRECON else V  # where the local v starts
+    iterates = (U, V, V_in)
+    scratch = (ul, vl, gu, gv, idx, nzu, nzv, fin)
     # Blocks of devices per parallel region (results do not depend on it).
     nc = min(m, CLIENT_BLOCKS)
     two_phases = alg == Alg.FEDALT or alg == Alg.FEDRECON
@@ -670,46 +394,15 @@ def run_rounds(
                         sizes,
                         np.int64(c),
                         nc,
-                        U,
-                        V,
-                        V_in,
-                        ul,
-                        vl,
-                        gu,
-                        gv,
-                        idx,
+                        iterates,
+                        scratch,
                         steps,
                         noise,
                         t,
-                        nzu,
-                        nzv,
-                        fin,
                     )
             else:
                 for c in range(nc):
-                    _clients(
-                        todo,
-                        phase,
-                        data,
-                        S,
-                        sizes,
-                        c,
-                        nc,
-                        U,
-                        V,
-                        V_in,
-                        ul,
-                        vl,
-                        gu,
-                        gv,
-                        idx,
-                        steps,
-                        noise,
-                        t,
-                        nzu,
-                        nzv,
-                        fin,
-                    )
+                    _clients(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
             if phase == PHASE_V:
                 # The tree still holds V^t's leaves: only Delta_u is read, and for
                 # Tree.SHARED it does not depend on V.

@@ -24,11 +24,9 @@ from partialfed.synthetic._kernels import population_metrics, population_region,
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 
 # partialfed:template-body
-import warnings
-
 import numpy as np
 from numba import njit, prange
-from numba.core import errors, types
+from numba.core import types
 from numba.extending import overload
 
 from partialfed.simulators._local import (  # noqa: F401
@@ -62,6 +60,89 @@ from partialfed.simulators._rng import (
 )
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _phase_drawn(data, i, u, v, g, idx, steps, sigma, stream, t, k0, k1, size, nz, personal):
+    """Local steps ``k0 .. k1 - 1`` of one block of FedAlt (``v`` if ``personal``, else ``u``)
+    with noise or a minibatch: the noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn into ``nz``
+    for as many whole steps as it holds (``fill_normals``), then consumed step by step (the
+    numbers of ``_add_noise`` at each counter, in blocks); the minibatch of each step is drawn
+    into ``idx`` (``_draw_batch``).
+
+    Not inlined (one gradient call site per function; see ``_block``). It inherits numba's
+    reference counting from its caller: none from ``_clients_bare``."""
+    x = v if personal else u
+    d = x.shape[0]
+    gamma = steps.gamma_v if personal else steps.gamma_u
+    on = sigma != 0.0 and d > 0
+    per = max(1, nz.shape[0] // max(d, 1))
+    kk = noise_key(steps.seed, stream, t, i)
+    scale = sigma / np.sqrt(max(d, 1))
+    for k in range(k0, k1):
+        off = ((k - k0) % per) * d
+        if on and off == 0:
+            fill_normals(nz[: min(per, k1 - k) * d], scale, kk, k * d)
+        _draw_batch(steps.seed, t, i, k, size, idx)
+        if personal:
+            grad_v(data, i, u, v, g, idx)
+        else:
+            grad_u(data, i, u, v, g, idx)
+        if on:
+            for q in range(d):
+                g[q] += nz[off + q]
+        for q in range(d):
+            x[q] -= gamma * g[q]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _joint_plain(data, i, u, v, g_u, g_v, idx, steps):
+    """FedSim's ``tau_u`` joint steps without noise, full batch: both partial gradients at the
+    same point, then both blocks move (reference counting as ``_phase_drawn``)."""
+    for _k in range(steps.tau_u):
+        grad_u(data, i, u, v, g_u, idx)
+        grad_v(data, i, u, v, g_v, idx)
+        for q in range(u.shape[0]):
+            u[q] -= steps.gamma_u * g_u[q]
+        for q in range(v.shape[0]):
+            v[q] -= steps.gamma_v * g_v[q]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _joint_drawn(data, i, u, v, g_u, g_v, idx, steps, noise, t, size, nzu, nzv):
+    """FedSim's joint steps with noise or a minibatch: both partial gradients at the same point
+    and from the same minibatch, noise drawn as in ``_phase_drawn``."""
+    seed = steps.seed
+    du, dv = u.shape[0], v.shape[0]
+    on_u = noise.noise_u != 0.0 and du > 0
+    on_v = noise.noise_v != 0.0 and dv > 0
+    per_u = max(1, nzu.shape[0] // max(du, 1))
+    per_v = max(1, nzv.shape[0] // max(dv, 1))
+    ku = noise_key(seed, STREAM_NOISE_U, t, i)
+    kv = noise_key(seed, STREAM_NOISE_V, t, i)
+    su = noise.noise_u / np.sqrt(max(du, 1))
+    sv = noise.noise_v / np.sqrt(max(dv, 1))
+    tau = steps.tau_u
+    for k in range(tau):
+        off_u = (k % per_u) * du
+        off_v = (k % per_v) * dv
+        if on_u and off_u == 0:
+            fill_normals(nzu[: min(per_u, tau - k) * du], su, ku, k * du)
+        if on_v and off_v == 0:
+            fill_normals(nzv[: min(per_v, tau - k) * dv], sv, kv, k * dv)
+        _draw_batch(seed, t, i, k, size, idx)
+        grad_u(data, i, u, v, g_u, idx)
+        grad_v(data, i, u, v, g_v, idx)
+        if on_u:
+            for q in range(du):
+                g_u[q] += nzu[off_u + q]
+        if on_v:
+            for q in range(dv):
+                g_v[q] += nzv[off_v + q]
+        for q in range(du):
+            u[q] -= steps.gamma_u * g_u[q]
+        for q in range(dv):
+            v[q] -= steps.gamma_v * g_v[q]
+
+
 def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
     """Local updates of block ``c`` of ``nc`` of the sampled devices ``S`` (rows ``j`` of the
     scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other, with
@@ -77,23 +158,20 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
     drawn into ``nzu[c]``/``nzv[c]`` for as many whole steps as they hold (``fill_normals``),
     then consumed step by step: the numbers of ``_add_noise`` at each counter, in blocks.
 
-    Without noise and with the full batch (``idx`` empty) the steps run in loops of their own
-    with no call in them (measured ~10% faster: a call, even one never taken, makes the loop
-    reload what it keeps in registers). The step code is written here, not in inlined helpers
-    (numba warns on an objective inlined into an inlined function)."""
+    Without noise and with the full batch (``idx`` empty) FedAlt's steps run here in a loop
+    with no call in it (measured ~10% faster: a call, even one never taken, makes the loop
+    reload what it keeps in registers), FedSim's in ``_joint_plain``; with noise or a minibatch
+    in ``_phase_drawn``/``_joint_drawn``, called once per device. Each compiled function holds
+    at most one call site of ``grad_u`` and of ``grad_v``: numba's SSA check warns on two
+    inlined copies of an objective in one function."""
     U, V, V_in = iterates
     ul, vl, gu, gv, idx, nzu, nzv, fin = scratch
     m = S.shape[0]
     d_u, d_v = ul.shape[1], vl.shape[1]
     per_device = U.shape[0] > 1
-    seed = steps.seed
     batch = idx.shape[1] > 0
     on_u = noise.noise_u != 0.0 and d_u > 0
     on_v = noise.noise_v != 0.0 and d_v > 0
-    per_u = max(1, nzu.shape[1] // max(d_u, 1))
-    per_v = max(1, nzv.shape[1] // max(d_v, 1))
-    scale_u = noise.noise_u / np.sqrt(max(d_u, 1))
-    scale_v = noise.noise_v / np.sqrt(max(d_v, 1))
     nu, nv = nzu[c], nzv[c]
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
@@ -106,69 +184,27 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
             for q in range(d_v):
                 v[q] = V_in[i, q]
         if phase == PHASE_JOINT:
-            tau = steps.tau_u
             if on_u or on_v or batch:
-                ku = noise_key(seed, STREAM_NOISE_U, t, i)
-                kv = noise_key(seed, STREAM_NOISE_V, t, i)
-                for k in range(tau):
-                    off_u = (k % per_u) * d_u
-                    off_v = (k % per_v) * d_v
-                    if on_u and off_u == 0:
-                        fill_normals(nu[: min(per_u, tau - k) * d_u], scale_u, ku, k * d_u)
-                    if on_v and off_v == 0:
-                        fill_normals(nv[: min(per_v, tau - k) * d_v], scale_v, kv, k * d_v)
-                    _draw_batch(seed, t, i, k, size, ix)
-                    grad_u(data, i, u, v, g_u, ix)
-                    grad_v(data, i, u, v, g_v, ix)
-                    if on_u:
-                        for q in range(d_u):
-                            g_u[q] += nu[off_u + q]
-                    if on_v:
-                        for q in range(d_v):
-                            g_v[q] += nv[off_v + q]
-                    for q in range(d_u):
-                        u[q] -= steps.gamma_u * g_u[q]
-                    for q in range(d_v):
-                        v[q] -= steps.gamma_v * g_v[q]
+                _joint_drawn(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
             else:
-                for _k in range(tau):
-                    grad_u(data, i, u, v, g_u, ix)
-                    grad_v(data, i, u, v, g_v, ix)
-                    for q in range(d_u):
-                        u[q] -= steps.gamma_u * g_u[q]
-                    for q in range(d_v):
-                        v[q] -= steps.gamma_v * g_v[q]
+                _joint_plain(data, i, u, v, g_u, g_v, ix, steps)
         else:
             # FedAlt's v-phase (p = 0), then its u-phase (p = 1).
             for p in range(1 if phase == PHASE_U else 0, 1 if phase == PHASE_V else 2):
                 personal = p == 0
                 x = v if personal else u
                 g = g_v if personal else g_u
-                nz = nv if personal else nu
                 d = d_v if personal else d_u
                 gamma = steps.gamma_v if personal else steps.gamma_u
                 k0 = 0 if personal else steps.tau_v
                 k1 = steps.tau_v if personal else steps.tau_v + steps.tau_u
-                on = on_v if personal else on_u
-                if on or batch:
+                if (on_v if personal else on_u) or batch:
+                    sigma = noise.noise_v if personal else noise.noise_u
                     stream = STREAM_NOISE_V if personal else STREAM_NOISE_U
-                    kk = noise_key(seed, stream, t, i)
-                    per = per_v if personal else per_u
-                    scale = scale_v if personal else scale_u
-                    for k in range(k0, k1):
-                        off = ((k - k0) % per) * d
-                        if on and off == 0:
-                            fill_normals(nz[: min(per, k1 - k) * d], scale, kk, k * d)
-                        _draw_batch(seed, t, i, k, size, ix)
-                        if personal:
-                            grad_v(data, i, u, v, g, ix)
-                        else:
-                            grad_u(data, i, u, v, g, ix)
-                        if on:
-                            for q in range(d):
-                                g[q] += nz[off + q]
-                        for q in range(d):
-                            x[q] -= gamma * g[q]
+                    nz = nv if personal else nu
+                    _phase_drawn(
+                        data, i, u, v, g, ix, steps, sigma, stream, t, k0, k1, size, nz, personal
+                    )
                 else:
                     for _k in range(k0, k1):
                         if personal:
@@ -222,14 +258,8 @@ def _clients_impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, 
     args = (todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
     bare = getattr(data, "instance_class", None) in BARE_DATA
     fn = _clients_bare if bare else _clients_counted
-    # Compiled here, once per data type (literal arguments widened). Numba's SSA check warns
-    # when an objective is inlined at two call sites of one function (the plain and the drawn
-    # loops): the copies' temporaries share names, and it reports the never-read phi nodes
-    # that join them. Those warnings are silenced; the iterates are checked bit for bit
-    # against the NumPy reference (tests/reference).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", errors.NumbaIRAssumptionWarning)
-        fn.compile(tuple(types.unliteral(a) for a in args))
+    # Compiled here, once per data type (literal arguments widened).
+    fn.compile(tuple(types.unliteral(a) for a in args))
 
     def impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
         fn(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)

@@ -43,6 +43,7 @@ from partialfed.simulators._local import (  # noqa: F401
     PHASE_V,
     STORE_U,
     STORE_V,
+    V_OWN,
     _add_noise,
     _copy,
     _draw_batch,
@@ -172,47 +173,80 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
     batch = idx.shape[1] > 0
     on_u = noise.noise_u != 0.0 and d_u > 0
     on_v = noise.noise_v != 0.0 and d_v > 0
-    nu, nv = nzu[c], nzv[c]
+    # Scratch of the block, not of each device: the gradients and the minibatch are rewritten at
+    # every step, and rows per device made a round's working set overflow the L2 cache.
+    g_u, g_v, ix, nu, nv = gu[c], gv[c], idx[c], nzu[c], nzv[c]
+    # Not literals, so that _phase_drawn compiles once for both blocks.
+    yes, no = np.bool_(True), np.bool_(False)
+    stream_v, stream_u = np.int64(STREAM_NOISE_V), np.int64(STREAM_NOISE_U)
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
         size = sizes[i]
-        u, v, g_u, g_v, ix = ul[j], vl[j], gu[j], gv[j], idx[j]
+        u = ul[j]
+        v = V[i] if todo & V_OWN else vl[j]
         if todo & LOAD:
             ui = i if per_device else 0
             for q in range(d_u):
                 u[q] = U[ui, q]
-            for q in range(d_v):
-                v[q] = V_in[i, q]
+            if not todo & V_OWN:
+                for q in range(d_v):
+                    v[q] = V_in[i, q]
         if phase == PHASE_JOINT:
             if on_u or on_v or batch:
                 _joint_drawn(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
             else:
                 _joint_plain(data, i, u, v, g_u, g_v, ix, steps)
         else:
-            # FedAlt's v-phase (p = 0), then its u-phase (p = 1).
-            for p in range(1 if phase == PHASE_U else 0, 1 if phase == PHASE_V else 2):
-                personal = p == 0
-                x = v if personal else u
-                g = g_v if personal else g_u
-                d = d_v if personal else d_u
-                gamma = steps.gamma_v if personal else steps.gamma_u
-                k0 = 0 if personal else steps.tau_v
-                k1 = steps.tau_v if personal else steps.tau_v + steps.tau_u
-                if (on_v if personal else on_u) or batch:
-                    sigma = noise.noise_v if personal else noise.noise_u
-                    stream = STREAM_NOISE_V if personal else STREAM_NOISE_U
-                    nz = nv if personal else nu
+            # FedAlt's v-phase, then its u-phase (each unless phase is the other one).
+            if phase != PHASE_U:
+                if on_v or batch:
                     _phase_drawn(
-                        data, i, u, v, g, ix, steps, sigma, stream, t, k0, k1, size, nz, personal
+                        data,
+                        i,
+                        u,
+                        v,
+                        g_v,
+                        ix,
+                        steps,
+                        noise.noise_v,
+                        stream_v,
+                        t,
+                        0,
+                        steps.tau_v,
+                        size,
+                        nv,
+                        yes,
+                    )
+                else:
+                    for _k in range(steps.tau_v):
+                        grad_v(data, i, u, v, g_v, ix)
+                        for q in range(d_v):
+                            v[q] -= steps.gamma_v * g_v[q]
+            if phase != PHASE_V:
+                k0, k1 = steps.tau_v, steps.tau_v + steps.tau_u
+                if on_u or batch:
+                    _phase_drawn(
+                        data,
+                        i,
+                        u,
+                        v,
+                        g_u,
+                        ix,
+                        steps,
+                        noise.noise_u,
+                        stream_u,
+                        t,
+                        k0,
+                        k1,
+                        size,
+                        nu,
+                        no,
                     )
                 else:
                     for _k in range(k0, k1):
-                        if personal:
-                            grad_v(data, i, u, v, g, ix)
-                        else:
-                            grad_u(data, i, u, v, g, ix)
-                        for q in range(d):
-                            x[q] -= gamma * g[q]
+                        grad_u(data, i, u, v, g_u, ix)
+                        for q in range(d_u):
+                            u[q] -= steps.gamma_u * g_u[q]
         if todo & STORE_V:
             for q in range(d_v):
                 V[i, q] = v[q]
@@ -223,12 +257,10 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
             ok = True
             if todo & CHECK_V:
                 for q in range(d_v):
-                    if not (abs(v[q]) < BLOWUP):
-                        ok = False
+                    ok &= abs(v[q]) < BLOWUP  # False for NaN too
             if todo & CHECK_U:
                 for q in range(d_u):
-                    if not (abs(u[q]) < BLOWUP):
-                        ok = False
+                    ok &= abs(u[q]) < BLOWUP
             fin[j] = ok
 
 
@@ -348,9 +380,9 @@ def run_rounds(
     perm = _identity(n)
     ul = np.empty((m, d_u))
     vl = np.empty((m, d_v))
-    gu = np.empty((m, d_u))
-    gv = np.empty((m, d_v))
-    idx = np.empty((m, batch), dtype=np.int64)
+    gu = np.empty((min(m, CLIENT_BLOCKS), d_u))
+    gv = np.empty((min(m, CLIENT_BLOCKS), d_v))
+    idx = np.empty((min(m, CLIENT_BLOCKS), batch), dtype=np.int64)
     fin = np.empty(m, dtype=np.bool_)
     work = np.empty(m, dtype=np.int64)
     buf = np.empty(3)
@@ -365,9 +397,13 @@ def run_rounds(
     two_phases = alg == Alg.FEDALT or alg == Alg.FEDRECON
     # After the last phase: the local v go back to V (FedAvg: their mean, below) and the local
     # u to U (one u per device; a shared u: their mean, below), each checked for blow-up.
-    final = 0
+    # FedAvg's local v start from V (n copies of the global v) and go into their mean, and
+    # FedRecon's start from V0: both work on the scratch vl. Every other algorithm updates each
+    # sampled device's row of V in place (V_OWN: no copy in or out; the rows are distinct).
+    own = 0 if alg == Alg.FEDAVG or alg == Alg.FEDRECON else V_OWN
+    final = own
     if alg != Alg.FEDAVG:
-        final |= STORE_V | CHECK_V
+        final |= CHECK_V if own else STORE_V | CHECK_V
     if per_device:
         final |= STORE_U | CHECK_U
     # Incremental metrics: the tree's bits depend on its leaves only, so it may be updated after
@@ -409,8 +445,8 @@ def run_rounds(
         else:
             first, last = PHASE_JOINT, PHASE_JOINT
         for phase in range(first, last + 1):
-            todo = LOAD if phase == first else 0
-            if phase == PHASE_V:
+            todo = own | (LOAD if phase == first else 0)
+            if phase == PHASE_V and not own:
                 todo |= STORE_V
             if phase == last:
                 todo |= final
@@ -444,7 +480,7 @@ def run_rounds(
         ok = True
         if final != 0:
             for j in range(m):
-                ok = ok and fin[j]
+                ok &= fin[j]
         if not per_device:
             for c in range(d_u):
                 u_now[c] = 0.0

@@ -33,6 +33,7 @@ __all__ = [
     "STORE_U",
     "CHECK_V",
     "CHECK_U",
+    "V_OWN",
     "noise_rows",
 ]
 
@@ -58,6 +59,7 @@ STORE_V = 2  # after: V[i] = vl[j]
 STORE_U = 4  # after: U[i] = ul[j] (one u per device)
 CHECK_V = 8  # after: fin[j] = vl[j] finite and below BLOWUP (and CHECK_U's)
 CHECK_U = 16  # after: fin[j] = ul[j] finite and below BLOWUP (and CHECK_V's)
+V_OWN = 32  # the local v is the row V[i] itself (no copy of v in or out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -12,6 +12,12 @@ named as in ``RunConfig``. The objective is called through ``synthetic._objectiv
 the family's data type); for a user's objective ``partialfed._codegen`` generates a copy of the
 code after the ``# partialfed:template-body`` line with its functions bound to ``loss``,
 ``grad_u``, ``grad_v`` (and synthetic's kernels joined before it).
+
+The per-device work of a round is ``_block`` (one call per block of devices from ``prange``):
+compiled without numba's reference counting (``_clients_bare``) for the families of
+``simulators._local.BARE_DATA``, whose gradients allocate nothing, else with it
+(``_clients_counted``). The objective-free pieces (constants, minibatch and noise draws,
+copies) are in ``simulators._local``.
 """
 
 from partialfed.simulators._incremental import (  # noqa: F401

@@ -12,6 +12,12 @@ named as in ``RunConfig``. The objective is called through ``synthetic._objectiv
 the family's data type); for a user's objective ``partialfed._codegen`` generates a copy of the
 code after the ``# partialfed:template-body`` line with its functions bound to ``loss``,
 ``grad_u``, ``grad_v`` (and synthetic's kernels joined before it).
+
+The per-device work of a round is ``_block`` (one call per block of devices from ``prange``):
+compiled without numba's reference counting (``_clients_bare``) for the families of
+``simulators._local.BARE_DATA``, whose gradients allocate nothing, else with it
+(``_clients_counted``). The objective-free pieces (constants, minibatch and noise draws,
+copies) are in ``simulators._local``.
 """
 
 from partialfed.simulators._incremental import (  # noqa: F401
@@ -26,63 +32,51 @@ from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 # partialfed:template-body
 import numpy as np
 from numba import njit, prange
+from numba.core import types
+from numba.extending import overload
 
+from partialfed.simulators._local import (  # noqa: F401
+    BARE_DATA,
+    BLOWUP,
+    CHECK_U,
+    CHECK_V,
+    CLIENT_BLOCKS,
+    LOAD,
+    NOISE_CHUNK,
+    PHASE_ALT,
+    PHASE_JOINT,
+    PHASE_U,
+    PHASE_V,
+    STORE_U,
+    STORE_V,
+    V_OWN,
+    _add_noise,
+    _copy,
+    _draw_batch,
+    _finite,
+    _identity,
+    noise_rows,
+)
 from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import (
-    STREAM_BATCH,
     STREAM_NOISE_U,
     STREAM_NOISE_V,
-    add_normals,
     fill_normals,
-    key,
     noise_key,
     sample_round,
-    uniform,
 )
 
-BLOWUP = 1e100
-CLIENT_BLOCKS = 64  # sampled devices are updated in at most this many parallel blocks
-NOISE_CHUNK = 1024  # normals drawn at once per (device, phase): whole steps, at least one
-
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _draw_batch(seed, t, i, k, size, idx):
-    """Fill ``idx`` with minibatch indices of device i, step k (uniform, with replacement)."""
-    if idx.shape[0] == 0:
-        return
-    kk = key(seed, STREAM_BATCH, t, i, k)
-    for j in range(idx.shape[0]):
-        idx[j] = min(int(uniform(kk, j) * size), size - 1)
+def _phase_drawn(data, i, u, v, g, idx, steps, sigma, stream, t, k0, k1, size, nz, personal):
+    """Local steps ``k0 .. k1 - 1`` of one block of FedAlt (``v`` if ``personal``, else ``u``)
+    with noise or a minibatch: the noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn into ``nz``
+    for as many whole steps as it holds (``fill_normals``), then consumed step by step (the
+    numbers of ``_add_noise`` at each counter, in blocks); the minibatch of each step is drawn
+    into ``idx`` (``_draw_batch``).
 
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _add_noise(g, sigma, seed, stream, t, i, k):
-    """``g += xi`` with ``xi ~ N(0, sigma^2/d I)``, so ``E||xi||^2 = sigma^2`` (A2): the
-    normals ``k d .. k d + d - 1`` of ``noise_key(seed, stream, t, i)`` (one step at a time;
-    the round kernels draw whole phases with ``_phase``, the same numbers).
-
-    A block of dimension 0 (``d_v = 0``) gets no noise (and no division by zero)."""
-    d = g.shape[0]
-    if sigma == 0.0 or d == 0:
-        return
-    add_normals(g, sigma / np.sqrt(d), noise_key(seed, stream, t, i), k * d)
-
-
-def noise_rows(sigma, d, tau):
-    """Length of a (device, phase) noise buffer: ``NOISE_CHUNK`` normals rounded down to whole
-    steps of dimension ``d``, at least one step, at most ``tau``; 0 without noise."""
-    if sigma == 0.0 or d == 0 or tau == 0:
-        return 0
-    return d * max(1, min(tau, NOISE_CHUNK // d))
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, personal):
-    """``tau`` local steps of one block, counters ``k0 .. k0 + tau - 1``: ``v`` (personal) or
-    ``u`` moves along ``-gamma (grad f_i(u, v; z) + xi)``, one phase of FedAlt's local update
-    (docs/references.md#pillutla2022-fedalt). The noise ``xi ~ N(0, sigma^2/d I)`` (A2) is drawn
-    into ``nz`` for as many whole steps as it holds (``fill_normals``), then consumed step by
-    step: the numbers of ``_add_noise`` at each counter, drawn in blocks."""
+    Not inlined (one gradient call site per function; see ``_block``). It inherits numba's
+    reference counting from its caller: none from ``_clients_bare``."""
     x = v if personal else u
     d = x.shape[0]
     gamma = steps.gamma_v if personal else steps.gamma_u
@@ -90,29 +84,41 @@ def _phase(data, i, u, v, g, idx, steps, sigma, stream, t, k0, tau, size, nz, pe
     per = max(1, nz.shape[0] // max(d, 1))
     kk = noise_key(steps.seed, stream, t, i)
     scale = sigma / np.sqrt(max(d, 1))
-    for k in range(k0, k0 + tau):
+    for k in range(k0, k1):
         off = ((k - k0) % per) * d
         if on and off == 0:
-            fill_normals(nz[: min(per, k0 + tau - k) * d], scale, kk, k * d)
+            fill_normals(nz[: min(per, k1 - k) * d], scale, kk, k * d)
         _draw_batch(steps.seed, t, i, k, size, idx)
         if personal:
             grad_v(data, i, u, v, g, idx)
         else:
             grad_u(data, i, u, v, g, idx)
         if on:
-            for c in range(d):
-                g[c] += nz[off + c]
-        for c in range(d):
-            x[c] -= gamma * g[c]
+            for q in range(d):
+                g[q] += nz[off + q]
+        for q in range(d):
+            x[q] -= gamma * g[q]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv):
-    """FedSim's local update (docs/references.md#pillutla2022-fedsim): tau joint steps, both
-    partial gradients at the same point and from the same minibatch (noise drawn as in
-    ``_phase``)."""
+def _joint_plain(data, i, u, v, g_u, g_v, idx, steps):
+    """FedSim's ``tau_u`` joint steps without noise, full batch: both partial gradients at the
+    same point, then both blocks move (reference counting as ``_phase_drawn``)."""
+    for _k in range(steps.tau_u):
+        grad_u(data, i, u, v, g_u, idx)
+        grad_v(data, i, u, v, g_v, idx)
+        for q in range(u.shape[0]):
+            u[q] -= steps.gamma_u * g_u[q]
+        for q in range(v.shape[0]):
+            v[q] -= steps.gamma_v * g_v[q]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _joint_drawn(data, i, u, v, g_u, g_v, idx, steps, noise, t, size, nzu, nzv):
+    """FedSim's joint steps with noise or a minibatch: both partial gradients at the same point
+    and from the same minibatch, noise drawn as in ``_phase_drawn``."""
     seed = steps.seed
-    du, dv = ul.shape[0], vl.shape[0]
+    du, dv = u.shape[0], v.shape[0]
     on_u = noise.noise_u != 0.0 and du > 0
     on_v = noise.noise_v != 0.0 and dv > 0
     per_u = max(1, nzu.shape[0] // max(du, 1))
@@ -130,48 +136,173 @@ def _simultaneous(data, i, ul, vl, gu, gv, idx, steps, noise, t, size, nzu, nzv)
         if on_v and off_v == 0:
             fill_normals(nzv[: min(per_v, tau - k) * dv], sv, kv, k * dv)
         _draw_batch(seed, t, i, k, size, idx)
-        grad_u(data, i, ul, vl, gu, idx)
-        grad_v(data, i, ul, vl, gv, idx)
+        grad_u(data, i, u, v, g_u, idx)
+        grad_v(data, i, u, v, g_v, idx)
         if on_u:
-            for c in range(du):
-                gu[c] += nzu[off_u + c]
+            for q in range(du):
+                g_u[q] += nzu[off_u + q]
         if on_v:
-            for c in range(dv):
-                gv[c] += nzv[off_v + c]
-        for c in range(du):
-            ul[c] -= steps.gamma_u * gu[c]
-        for c in range(dv):
-            vl[c] -= steps.gamma_v * gv[c]
+            for q in range(dv):
+                g_v[q] += nzv[off_v + q]
+        for q in range(du):
+            u[q] -= steps.gamma_u * g_u[q]
+        for q in range(dv):
+            v[q] -= steps.gamma_v * g_v[q]
 
 
-PHASE_V = 0  # FedAlt's v-phase only
-PHASE_U = 1  # FedAlt's u-phase only
-PHASE_ALT = 2  # both phases (local training)
-PHASE_JOINT = 3  # FedSim/FedAvg joint steps
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _clients(phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv):
+def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
     """Local updates of block ``c`` of ``nc`` of the sampled devices ``S`` (rows ``j`` of the
-    scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other. A plain
-    function called once per block from ``prange``: the per-device work then compiles as
-    ordinary sequential code (measured ~2x faster per thread than the same loops written inside
-    the parallel region)."""
+    scratch arrays for ``j`` in ``c m / nc .. (c + 1) m / nc - 1``), one after the other, with
+    the copies in and out of ``(U, V)`` and the blow-up checks that the bits of ``todo`` ask for
+    (``simulators._local``: here, in parallel, rather than in the serial part of the round).
+
+    ``phase`` ``PHASE_V``/``PHASE_U``/``PHASE_ALT``: FedAlt's local update
+    (docs/references.md#pillutla2022-fedalt), ``tau_v`` steps of ``v`` (counters
+    ``0 .. tau_v - 1``) and/or ``tau_u`` steps of ``u`` (counters ``tau_v .. tau_v + tau_u - 1``)
+    along ``-gamma (grad f_i(u, v; z) + xi)``. ``PHASE_JOINT``: FedSim's
+    (docs/references.md#pillutla2022-fedsim), ``tau_u`` joint steps, both partial gradients at
+    the same point and from the same minibatch. The noise ``xi ~ N(0, noise^2/d I)`` (A2) is
+    drawn into ``nzu[c]``/``nzv[c]`` for as many whole steps as they hold (``fill_normals``),
+    then consumed step by step: the numbers of ``_add_noise`` at each counter, in blocks.
+
+    Without noise and with the full batch (``idx`` empty) FedAlt's steps run here in a loop
+    with no call in it (measured ~10% faster: a call, even one never taken, makes the loop
+    reload what it keeps in registers), FedSim's in ``_joint_plain``; with noise or a minibatch
+    in ``_phase_drawn``/``_joint_drawn``, called once per device. Each compiled function holds
+    at most one call site of ``grad_u`` and of ``grad_v``: numba's SSA check warns on two
+    inlined copies of an objective in one function."""
+    U, V, V_in = iterates
+    ul, vl, gu, gv, idx, nzu, nzv, fin = scratch
     m = S.shape[0]
+    d_u, d_v = ul.shape[1], vl.shape[1]
+    per_device = U.shape[0] > 1
+    batch = idx.shape[1] > 0
+    on_u = noise.noise_u != 0.0 and d_u > 0
+    on_v = noise.noise_v != 0.0 and d_v > 0
+    # Scratch of the block, not of each device: the gradients and the minibatch are rewritten at
+    # every step, and rows per device made a round's working set overflow the L2 cache.
+    g_u, g_v, ix, nu, nv = gu[c], gv[c], idx[c], nzu[c], nzv[c]
+    # Not literals, so that _phase_drawn compiles once for both blocks.
+    yes, no = np.bool_(True), np.bool_(False)
+    stream_v, stream_u = np.int64(STREAM_NOISE_V), np.int64(STREAM_NOISE_U)
     for j in range((c * m) // nc, ((c + 1) * m) // nc):
         i = S[j]
         size = sizes[i]
-        # Views once per device, not per step (each view costs reference-count updates).
-        u, v, g_u, g_v, ix = ul[j], vl[j], gu[j], gv[j], idx[j]
-        nu, nv = nzu[c], nzv[c]
-        if phase == PHASE_V or phase == PHASE_ALT:
-            sv, tv = noise.noise_v, steps.tau_v
-            _phase(data, i, u, v, g_v, ix, steps, sv, STREAM_NOISE_V, t, 0, tv, size, nv, True)
-        if phase == PHASE_U or phase == PHASE_ALT:
-            su, tv, tu = noise.noise_u, steps.tau_v, steps.tau_u
-            _phase(data, i, u, v, g_u, ix, steps, su, STREAM_NOISE_U, t, tv, tu, size, nu, False)
+        u = ul[j]
+        v = V[i] if todo & V_OWN else vl[j]
+        if todo & LOAD:
+            ui = i if per_device else 0
+            for q in range(d_u):
+                u[q] = U[ui, q]
+            if not todo & V_OWN:
+                for q in range(d_v):
+                    v[q] = V_in[i, q]
         if phase == PHASE_JOINT:
-            _simultaneous(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
+            if on_u or on_v or batch:
+                _joint_drawn(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
+            else:
+                _joint_plain(data, i, u, v, g_u, g_v, ix, steps)
+        else:
+            # FedAlt's v-phase, then its u-phase (each unless phase is the other one).
+            if phase != PHASE_U:
+                if on_v or batch:
+                    _phase_drawn(
+                        data,
+                        i,
+                        u,
+                        v,
+                        g_v,
+                        ix,
+                        steps,
+                        noise.noise_v,
+                        stream_v,
+                        t,
+                        0,
+                        steps.tau_v,
+                        size,
+                        nv,
+                        yes,
+                    )
+                else:
+                    for _k in range(steps.tau_v):
+                        grad_v(data, i, u, v, g_v, ix)
+                        for q in range(d_v):
+                            v[q] -= steps.gamma_v * g_v[q]
+            if phase != PHASE_V:
+                k0, k1 = steps.tau_v, steps.tau_v + steps.tau_u
+                if on_u or batch:
+                    _phase_drawn(
+                        data,
+                        i,
+                        u,
+                        v,
+                        g_u,
+                        ix,
+                        steps,
+                        noise.noise_u,
+                        stream_u,
+                        t,
+                        k0,
+                        k1,
+                        size,
+                        nu,
+                        no,
+                    )
+                else:
+                    for _k in range(k0, k1):
+                        grad_u(data, i, u, v, g_u, ix)
+                        for q in range(d_u):
+                            u[q] -= steps.gamma_u * g_u[q]
+        if todo & STORE_V:
+            for q in range(d_v):
+                V[i, q] = v[q]
+        if todo & STORE_U:
+            for q in range(d_u):
+                U[i, q] = u[q]
+        if todo & (CHECK_V | CHECK_U):
+            ok = True
+            if todo & CHECK_V:
+                for q in range(d_v):
+                    ok &= abs(v[q]) < BLOWUP  # False for NaN too
+            if todo & CHECK_U:
+                for q in range(d_u):
+                    ok &= abs(u[q]) < BLOWUP
+            fin[j] = ok
+
+
+# Reference counting off (numba's ``_nrt=False``), for the families of ``BARE_DATA`` only:
+# safe because nothing in ``_block`` then owns memory. Its arrays are the caller's, which holds
+# them for the whole call; the rows and slices it takes of them are views that do not outlive
+# it; it allocates nothing (numba refuses to compile an allocation without NRT), and those
+# families' gradients call no function that could return a new array (its reference would be
+# lost). The counts it skips (about 20 atomic updates per local step: the views, the
+# unpacking of the data NamedTuple in every gradient call) took about half the time of a round.
+_clients_bare = njit(cache=True, nogil=True, error_model="numpy", _nrt=False)(_block)
+# ``_block`` with reference counting, for every other objective (user objectives included).
+# The two share ``_block``'s cache index, but never a signature (their data types differ).
+_clients_counted = njit(cache=True, nogil=True, error_model="numpy")(_block)
+
+
+def _clients(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+    """The local updates of one block of devices (``_block``): ``_clients_bare`` for data of a
+    type in ``BARE_DATA``, else ``_clients_counted`` (chosen at compile time). Called once per
+    block from ``prange``: the per-device work then compiles as ordinary sequential code
+    (measured ~2x faster per thread than the same loops written inside the parallel region)."""
+    raise NotImplementedError("_clients is callable from jitted code only")
+
+
+@overload(_clients)
+def _clients_impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+    args = (todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
+    bare = getattr(data, "instance_class", None) in BARE_DATA
+    fn = _clients_bare if bare else _clients_counted
+    # Compiled here, once per data type (literal arguments widened).
+    fn.compile(tuple(types.unliteral(a) for a in args))
+
+    def impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+        fn(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
+
+    return impl
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -199,29 +330,6 @@ def _record(data, U, V, buf, threads, tracked, r, verify):
         rebuild(data, t.mode, U, V, t.spare)
         tree_metrics(data, t.mode, U, V, t.reps, t.weights, t.spare, t.check[r, :3])
         t.check[r, 3] += differing_nodes(t.tree, t.spare)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _copy(dst, src):
-    """``dst[:] = src`` as a plain loop. (Inside a ``parallel=True`` function numba turns a slice
-    assignment into a parallel region of its own: one per device per round, which cost more
-    than the local steps themselves.)"""
-    for c in range(dst.shape[0]):
-        dst[c] = src[c]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _finite(x):
-    for c in range(x.shape[0]):
-        if not (abs(x[c]) < BLOWUP):
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _identity(n):
-    """``np.arange(n)`` without threads (see ``zeros``)."""
-    return np.arange(n)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -278,24 +386,32 @@ def run_rounds(
     perm = _identity(n)
     ul = np.empty((m, d_u))
     vl = np.empty((m, d_v))
-    gu = np.empty((m, d_u))
-    gv = np.empty((m, d_v))
-    idx = np.empty((m, batch), dtype=np.int64)
+    gu = np.empty((min(m, CLIENT_BLOCKS), d_u))
+    gv = np.empty((min(m, CLIENT_BLOCKS), d_v))
+    idx = np.empty((min(m, CLIENT_BLOCKS), batch), dtype=np.int64)
+    fin = np.empty(m, dtype=np.bool_)
+    work = np.empty(m, dtype=np.int64)
     buf = np.empty(3)
     nzu = np.empty((min(m, CLIENT_BLOCKS), noise_len[0]))
     nzv = np.empty((min(m, CLIENT_BLOCKS), noise_len[1]))
     u_now = U[0].copy()
+    V_in = V0 if alg == Alg.FEDRECON else V  # where the local v starts
+    iterates = (U, V, V_in)
+    scratch = (ul, vl, gu, gv, idx, nzu, nzv, fin)
     # Blocks of devices per parallel region (results do not depend on it).
     nc = min(m, CLIENT_BLOCKS)
-    # Phases of a round: FedAlt's v-phase, then its u-phase (so Delta_u can be measured at
-    # (u^t, V^{t+1}) in between), or one phase (local training, joint steps).
-    if alg == Alg.FEDALT or alg == Alg.FEDRECON:
-        first, last = PHASE_V, PHASE_U
-    elif alg == Alg.LOCAL:
-        first, last = PHASE_ALT, PHASE_ALT
-    else:
-        first, last = PHASE_JOINT, PHASE_JOINT
-    work = np.empty(m, dtype=np.int64)
+    two_phases = alg == Alg.FEDALT or alg == Alg.FEDRECON
+    # After the last phase: the local v go back to V (FedAvg: their mean, below) and the local
+    # u to U (one u per device; a shared u: their mean, below), each checked for blow-up.
+    # FedAvg's local v start from V (n copies of the global v) and go into their mean, and
+    # FedRecon's start from V0: both work on the scratch vl. Every other algorithm updates each
+    # sampled device's row of V in place (V_OWN: no copy in or out; the rows are distinct).
+    own = 0 if alg == Alg.FEDAVG or alg == Alg.FEDRECON else V_OWN
+    final = own
+    if alg != Alg.FEDAVG:
+        final |= CHECK_V if own else STORE_V | CHECK_V
+    if per_device:
+        final |= STORE_U | CHECK_U
     # Incremental metrics: the tree's bits depend on its leaves only, so it may be updated after
     # every round (m leaves) or rebuilt at each recorded round (n leaves), whichever touches
     # fewer leaves between two recorded rounds.
@@ -303,7 +419,8 @@ def run_rounds(
     rebuilt = incremental and m * eval_every >= n
     if incremental and not rebuilt:
         rebuild(data, tracked.mode, U, V, tracked.tree)
-    r = 0
+    r = np.int64(0)  # not a literal: _record compiles once, not also for r = 0
+    no = np.bool_(False)  # likewise for its verify flag
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T
         if record:
@@ -319,50 +436,67 @@ def run_rounds(
         if t == T:
             break
         if m == n:
-            S = perm.copy()  # perm is the identity while m == n (never shuffled)
+            S = perm  # the identity while m == n (never shuffled); only read
         else:
             S = sample_round(seed, t, perm, m)
         for j in range(m):
             clients[t, j] = S[j]
-        for j in range(m):
-            i = S[j]
-            _copy(ul[j], U[i] if per_device else U[0])
-            _copy(vl[j], V0[i] if alg == Alg.FEDRECON else V[i])
+        # Phases of a round: FedAlt's v-phase, then its u-phase, where Delta_u is measured at
+        # (u^t, V^{t+1}) in between; else one phase (FedAlt's two phases device by device, local
+        # training, joint steps): the same steps per device, one parallel region.
+        if two_phases and record:
+            first, last = PHASE_V, PHASE_U
+        elif two_phases or alg == Alg.LOCAL:
+            first, last = PHASE_ALT, PHASE_ALT
+        else:
+            first, last = PHASE_JOINT, PHASE_JOINT
         for phase in range(first, last + 1):
+            todo = own | (LOAD if phase == first else 0)
+            if phase == PHASE_V and not own:
+                todo |= STORE_V
+            if phase == last:
+                todo |= final
             if threads:
                 for c in prange(nc):
                     _clients(
-                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
+                        todo,
+                        phase,
+                        data,
+                        S,
+                        sizes,
+                        np.int64(c),
+                        nc,
+                        iterates,
+                        scratch,
+                        steps,
+                        noise,
+                        t,
                     )
             else:
                 for c in range(nc):
-                    _clients(
-                        phase, data, S, sizes, c, nc, ul, vl, gu, gv, idx, steps, noise, t, nzu, nzv
-                    )
+                    _clients(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
             if phase == PHASE_V:
-                for j in range(m):
-                    _copy(V[S[j]], vl[j])
-                if record:
-                    # The tree still holds V^t's leaves: only Delta_u is read, and for
-                    # Tree.SHARED it does not depend on V.
-                    _record(data, U, V, buf, threads, tracked, r, False)
-                    rec[r, 3] = buf[1]
+                # The tree still holds V^t's leaves: only Delta_u is read, and for
+                # Tree.SHARED it does not depend on V.
+                _record(data, U, V, buf, threads, tracked, r, no)
+                rec[r, 3] = buf[1]
         if record:
             r += 1
         # Server: plain mean of the sampled devices' u (slide 31), summed in device order.
         ok = True
-        if per_device:
+        if final != 0:
             for j in range(m):
-                _copy(U[S[j]], ul[j])
-                ok = ok and _finite(ul[j])
-        else:
+                ok &= fin[j]
+        if not per_device:
             for c in range(d_u):
-                s = 0.0
-                for j in range(m):
-                    s += ul[j, c]
-                u_now[c] = s / m
+                u_now[c] = 0.0
+            for j in range(m):
+                for c in range(d_u):
+                    u_now[c] += ul[j, c]
+            for c in range(d_u):
+                u_now[c] /= m
             _copy(U[0], u_now)
-            ok = _finite(u_now)
+            ok = ok and _finite(u_now)
         if alg == Alg.FEDAVG:
             vbar = zeros(d_v)
             for j in range(m):
@@ -372,11 +506,8 @@ def run_rounds(
                 vbar[c] /= m
             ok = ok and _finite(vbar)
             for i in range(n):
-                _copy(V[i], vbar)
-        else:
-            for j in range(m):
-                _copy(V[S[j]], vl[j])
-                ok = ok and _finite(vl[j])
+                for c in range(d_v):
+                    V[i, c] = vbar[c]
         if not ok:
             return t + 1
         if incremental and not rebuilt:

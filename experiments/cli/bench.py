@@ -7,7 +7,9 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 ``scale_memory``, ``scale_report``), for ``--noise`` of
 :mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``) and, after the
 default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
-(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel).
+(``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel), and
+for ``--compile`` of :mod:`partialfed.experiments.bench_compile` (``compile_benchmark``,
+``compile_report``: cold compilation of what ``reproduce --quick`` compiles, per function).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ BENCH_EXAMPLE = """examples:
   partialfed bench --scale    # metrics every round at n = 10^4..10^6: incremental vs full
   NUMBA_NUM_THREADS=1 partialfed bench --clock cpu --no-memory   # fair on a shared machine
   NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
-  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's"""
+  partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's
+  partialfed bench --compile  # cold compile seconds per kernel, fresh interpreter and cache"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -59,11 +62,24 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="only the kernel's speed as a ratio of a hand-written micro-kernel's (same "
         "iterates), 1 and 2 threads (also part of the default output)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="seconds of cold compilation per kernel of 'reproduce --quick' (a fresh interpreter "
+        "with an empty PARTIALFED_CACHE_DIR, then a warm one on the same cache), against the "
+        "target of 20 s",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def bench(args: argparse.Namespace) -> int:
     """``partialfed bench``: time the kernels (``--quick``: n = 200, 20 rounds, no memory run)."""
+    if args.compile:
+        from partialfed.experiments.bench_compile import compile_benchmark, compile_report
+
+        result = compile_benchmark()
+        print(json.dumps(result, indent=2) if args.json else compile_report(result))
+        return 0
     if args.cli:
         from partialfed.experiments.bench_cli import cli_benchmark, cli_report
 

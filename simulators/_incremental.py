@@ -28,6 +28,7 @@ and keeps the full evaluation.
 # The objective's three functions, imported under these names by generated kernels (a user
 # objective) too; loss_u/loss_v below are dispatched on the data type for any objective.
 from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401, I001
+from partialfed.synthetic._kernels import device_terms  # noqa: F401
 
 # partialfed:template-body
 import numpy as np
@@ -42,18 +43,18 @@ def _leaf(data, mode, U, V, i, row, gu, gv, idx):
     """Write device i's terms into ``row`` (3 numbers, see the module docstring)."""
     u = U[i] if mode == Tree.PER_DEVICE else U[0]
     v = V[i]
-    grad_v(data, i, u, v, gv, idx)
-    vsq = 0.0
-    for c in range(gv.shape[0]):
-        vsq += gv[c] * gv[c]
     usq = 0.0
     if mode == Tree.PER_DEVICE:
-        row[0] = loss(data, i, u, v)
-        grad_u(data, i, u, v, gu, idx)
+        # The shared compiled copy of loss, grad_u, grad_v (not inlined here once more).
+        row[0] = device_terms(data, i, u, v, gu, gv, idx)
         for c in range(gu.shape[0]):
             usq += gu[c] * gu[c]
     else:
+        grad_v(data, i, u, v, gv, idx)
         row[0] = loss_v(data, i, v)
+    vsq = 0.0
+    for c in range(gv.shape[0]):
+        vsq += gv[c] * gv[c]
     row[1] = usq
     row[2] = vsq
 

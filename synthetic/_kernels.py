@@ -32,6 +32,22 @@ def zeros(shape):
 
 
 @njit(cache=True, nogil=True)
+def device_terms(data, i, u, v, gu, gv, idx):
+    """Return ``F_i(u, v)`` and set ``gu, gv = grad_u F_i(u, v), grad_v F_i(u, v)`` (exact for an
+    empty ``idx``, else on the minibatch ``idx``).
+
+    An ordinary call, not inlined: the metric kernels (``chunk_metrics``, ``_gradients_chunk``,
+    ``simulators._incremental``) share one compiled copy of the objective per data type instead
+    of inlining it (and compiling it again) into each (``partialfed bench --compile``). Same
+    operations, same bits.
+    """
+    f = loss(data, i, u, v)
+    grad_u(data, i, u, v, gu, idx)
+    grad_v(data, i, u, v, gv, idx)
+    return f
+
+
+@njit(cache=True, nogil=True)
 def chunk_metrics(data, U, V, lo, hi, gsum, gu, gv, idx):
     """Accumulate the metrics of devices ``lo..hi-1`` (sequential, in index order).
 
@@ -45,9 +61,7 @@ def chunk_metrics(data, U, V, lo, hi, gsum, gu, gv, idx):
     vsq = 0.0
     for i in range(lo, hi):
         u = U[0] if shared else U[i]
-        lsum += loss(data, i, u, V[i])
-        grad_u(data, i, u, V[i], gu, idx)
-        grad_v(data, i, u, V[i], gv, idx)
+        lsum += device_terms(data, i, u, V[i], gu, gv, idx)
         for c in range(gu.shape[0]):
             gsum[c] += gu[c]
             usq += gu[c] * gu[c]
@@ -84,7 +98,9 @@ def population_metrics(data, U, V, threads):
     parts = zeros((nc, 3))
     if threads:
         for c in prange(nc):
-            _metrics_chunk(data, U, V, c, nc, gsums, parts)
+            # int64 as in the range loop below (a prange index is unsigned): one compiled
+            # _metrics_chunk serves both branches.
+            _metrics_chunk(data, U, V, np.int64(c), nc, gsums, parts)
     else:
         for c in range(nc):
             _metrics_chunk(data, U, V, c, nc, gsums, parts)
@@ -131,7 +147,7 @@ def point_gradients(data, I, U, V, IDX, GU, GV, threads):
     """
     if threads:
         for r in prange(I.shape[0]):
-            _point_gradients(data, I, U, V, IDX, GU, GV, r)
+            _point_gradients(data, I, U, V, IDX, GU, GV, np.int64(r))  # as the range loop
     else:
         for r in range(I.shape[0]):
             _point_gradients(data, I, U, V, IDX, GU, GV, r)
@@ -156,9 +172,7 @@ def _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums):
     idx = np.empty(0, dtype=np.int64)
     s = 0.0
     for i in range((c * n) // nc, ((c + 1) * n) // nc):
-        s += loss(data, i, u, V[i])
-        grad_u(data, i, u, V[i], gu, idx)
-        grad_v(data, i, u, V[i], GV[i], idx)
+        s += device_terms(data, i, u, V[i], gu, GV[i], idx)
         for j in range(d_u):
             gsums[c, j] += gu[j]
     lsums[c] = s
@@ -175,7 +189,7 @@ def population_gradients(data, u, V, g, GV, threads):
     lsums = zeros(nc)
     if threads:
         for c in prange(nc):
-            _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums)
+            _gradients_chunk(data, u, V, GV, np.int64(c), nc, gsums, lsums)  # as the range loop
     else:
         for c in range(nc):
             _gradients_chunk(data, u, V, GV, c, nc, gsums, lsums)

@@ -8,8 +8,10 @@ The work is done by the library functions of :mod:`partialfed.experiments.bench`
 :mod:`partialfed.experiments.bench_noise` (``noise_benchmark``, ``noise_report``) and, after the
 default table or alone with ``--roofline``, of :mod:`partialfed.experiments.bench_roofline`
 (``roofline_benchmark``, ``roofline_report``: the kernel against a hand-written micro-kernel),
-and for ``--threads`` of :mod:`partialfed.experiments.bench_threads` (``threads_benchmark``,
-``threads_report``: 2 numba threads against 1); ``--profile-quick`` runs
+for ``--threads`` of :mod:`partialfed.experiments.bench_threads` (``threads_benchmark``,
+``threads_report``: 2 numba threads against 1) and for ``--compile`` of
+:mod:`partialfed.experiments.bench_compile` (``compile_benchmark``, ``compile_report``: cold
+compilation of what ``reproduce --quick`` compiles, per function); ``--profile-quick`` runs
 :mod:`partialfed.experiments.bench_profile` in a fresh interpreter.
 """
 
@@ -30,7 +32,8 @@ BENCH_EXAMPLE = """examples:
   NUMBA_NUM_THREADS=1 partialfed bench --noise --clock cpu   # normals/s, noisy steps/s
   partialfed bench --roofline --clock cpu   # kernel speed / hand-written micro-kernel's
   partialfed bench --threads   # 2 numba threads against 1 at n = 10^4, 10^5 (wall clock)
-  partialfed bench --profile-quick   # warm 'reproduce --quick': share of time in kernels"""
+  partialfed bench --profile-quick   # warm 'reproduce --quick': share of time in kernels
+  partialfed bench --compile  # cold compile seconds per kernel, fresh interpreter and cache"""
 
 
 def add_bench(p: argparse.ArgumentParser) -> None:
@@ -73,6 +76,13 @@ def add_bench(p: argparse.ArgumentParser) -> None:
         help="FedAlt and FedSim with 1 and 2 numba threads, interleaved, at n = m = 10^4 and "
         "n = 10^5, m = 10^4 (--quick: n = 2000, 10^4, m = 2000): the speedup (wall clock)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="seconds of cold compilation per kernel of 'reproduce --quick' (a fresh interpreter "
+        "with an empty PARTIALFED_CACHE_DIR, then a warm one on the same cache), against the "
+        "target of 20 s",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     # --profile-quick (experiments.bench_profile): where the warm report's time goes
     p.add_argument(
@@ -93,6 +103,12 @@ def bench(args: argparse.Namespace) -> int:
 
         cmd = [sys.executable, "-m", "partialfed.experiments.bench_profile"]
         return subprocess.call(cmd + (["--json"] if args.json else []))
+    if args.compile:
+        from partialfed.experiments.bench_compile import compile_benchmark, compile_report
+
+        result = compile_benchmark()
+        print(json.dumps(result, indent=2) if args.json else compile_report(result))
+        return 0
     if args.cli:
         from partialfed.experiments.bench_cli import cli_benchmark, cli_report
 

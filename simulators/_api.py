@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from partialfed._constraints import Array, Interval, validate
-from partialfed.simulators import _incremental, _meta_kernels, _meta_rounds, _tracking
+from partialfed.simulators import _block, _incremental, _meta_kernels, _meta_rounds, _tracking
 from partialfed.simulators import _kernels as _round_kernels
 from partialfed.simulators._accuracy import personal_accuracy
 from partialfed.simulators._algorithms import (  # META_FIELDS: read as _api.META_FIELDS
@@ -59,10 +59,17 @@ def _recorded_rounds(T: int, every: int) -> np.ndarray:
 
 #: The kernel modules of a run: synthetic's population metrics, then the rounds (in this order
 #: because the second calls the first; ``Problem.kernels`` joins them for a user objective).
-KERNEL_MODULES = (_metric_kernels, _incremental, _round_kernels)
+KERNEL_MODULES = (_metric_kernels, _incremental, _block, _round_kernels)
 
 #: The kernel modules of Per-FedAvg and Ditto (the last calls the earlier ones).
-META_KERNEL_MODULES = (_metric_kernels, _incremental, _round_kernels, _meta_kernels, _meta_rounds)
+META_KERNEL_MODULES = (
+    _metric_kernels,
+    _incremental,
+    _block,
+    _round_kernels,
+    _meta_kernels,
+    _meta_rounds,
+)
 
 #: Work per round (coordinate updates plus metric evaluations) above which ``run`` uses threads.
 PARALLEL_WORK = 200_000

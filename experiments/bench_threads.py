@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from partialfed import simulators
-from partialfed.experiments.bench import make_problem
+from partialfed.experiments.bench import _kernel_config, make_problem
 
 __all__ = ["BUSY", "SIZES", "TARGET", "available_threads", "threads_benchmark", "threads_report"]
 
@@ -52,17 +52,8 @@ def available_threads() -> int:
 
 
 def _config(alg, rounds, m, tau):
-    return simulators.RunConfig(
-        alg,
-        T=rounds,
-        m=m,
-        tau_u=tau,
-        tau_v=tau,
-        gamma_u=0.2,
-        gamma_v=0.2,
-        seed=0,
-        eval_every=rounds,
-    )
+    """The bench's run configuration (``bench._kernel_config``) with ``m`` devices per round."""
+    return _kernel_config(alg, rounds, tau, 0.2, m)
 
 
 def _layer():

@@ -32,6 +32,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,9 @@ from partialfed.experiments._atomic import (
     sync_directory,
     write_bytes,
 )
+
+if TYPE_CHECKING:  # re-exported at run time by ``__getattr__`` below
+    from partialfed.experiments.store_frame import flatten_spec, load, spec_columns, swept_columns
 
 __all__ = [
     "RESULT_FORMAT_VERSION",
@@ -105,10 +109,19 @@ def _result_columns() -> tuple:
     )
 
 
+# The tidy DataFrame view of a folder lives in ``store_frame``, which imports this module; its
+# names are re-exported lazily (PEP 562), so that either module can be imported first.
+_FRAME_NAMES = frozenset({"flatten_spec", "load", "spec_columns", "swept_columns"})
+
+
 def __getattr__(name: str):
     # METRICS: the per-round metric columns, as simulators.History names them.
     if name == "METRICS":
         return _metrics()
+    if name in _FRAME_NAMES:
+        from partialfed.experiments import store_frame
+
+        return getattr(store_frame, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -384,12 +397,3 @@ def _quarantine(path: Path) -> None:
         os.replace(path, target)
     except OSError:
         pass  # a read-only folder: the run is still left out and computed again
-
-
-# The tidy DataFrame view of a folder (load, and the helpers that read its columns).
-from partialfed.experiments.store_frame import (  # noqa: E402
-    flatten_spec,
-    load,
-    spec_columns,
-    swept_columns,
-)

@@ -297,3 +297,23 @@ def test_a_sweep_recomputes_a_tampered_run(tmp_path):
     assert (again.computed, again.skipped) == (1, 1)
     assert [Path(n).name for n, _ in again.quarantined] == [victim.name]
     pd.testing.assert_frame_equal(store.verify(victim).frame, reference)
+
+
+@pytest.mark.parametrize("first", ["store_frame", "store"])
+def test_either_store_module_can_be_imported_first(first):
+    # store re-exports store_frame's names, and store_frame imports store: a fresh interpreter
+    # that imports store_frame first used to fail with a circular ImportError.
+    code = (
+        f"import partialfed.experiments.{first}\n"
+        "from partialfed.experiments.store import load, flatten_spec, spec_columns, swept_columns\n"
+        "from partialfed.experiments import store, store_frame\n"
+        "assert store.load is store_frame.load\n"
+        "try:\n"
+        "    store.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_name' in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from partialfed import simulators, synthetic
-from partialfed.experiments.bench import memory_benchmark
+from partialfed.experiments.bench import _kernel_config, memory_benchmark
 
 __all__ = ["MODES", "TARGETS", "metrics_scale", "scale_memory", "scale_report"]
 
@@ -44,17 +44,9 @@ TARGETS = {"ms_per_round": 10.0, "peak_rss_gb": 2.0}
 
 
 def _config(rounds, m, tau, every_round):
-    return simulators.RunConfig(
-        "fedalt",
-        T=rounds,
-        m=m,
-        tau_u=tau,
-        tau_v=tau,
-        gamma_u=0.2,
-        gamma_v=0.2,
-        seed=0,
-        eval_every=1 if every_round else rounds,
-    )
+    """The bench's FedAlt run (``bench._kernel_config``) with ``m`` devices per round, metrics at
+    every round or thinned to the last."""
+    return _kernel_config("fedalt", rounds, tau, 0.2, m, eval_every=1 if every_round else None)
 
 
 def _timer(clock):

@@ -194,9 +194,9 @@ def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=200, repeats=15, c
     rounds 0 and T, and its set-up included); the micro-kernel's includes copying the initial
     iterates. A measurement of 100 rounds (~25 ms) varied by up to 30% from one to the next on
     a shared machine, the micro-kernel's as much as the kernel's, so the defaults take 200
-    rounds, 15 times each (6 s of timed runs at 0.25 ms per round): the ratio is that of the best times, and each row
-    also gives the quartiles of the 15 paired ratios (each kernel run over the micro-kernel
-    run next to it) and how far each side's median lies above its best.
+    rounds, 15 times each (6 s of timed runs at 0.25 ms per round): the ratio is that of the
+    best times, and each row also gives the quartiles of the 15 paired ratios (each kernel run
+    over the micro-kernel run next to it) and how far each side's median lies above its best.
 
     Parameters
     ----------

@@ -180,14 +180,23 @@ def check_roofline(problem, algorithm, tau, gamma, T=3):
         )
 
 
-def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=100, repeats=3, clock="wall"):
+def _quartiles(x):
+    q1, q2, q3 = np.percentile(np.asarray(x, dtype=float), [25, 50, 75])
+    return float(q1), float(q2), float(q3)
+
+
+def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=200, repeats=15, clock="wall"):
     """Shipped kernel (``simulators.run``) against the micro-kernel, per round.
 
-    The two take turns (interleaved A/B, ``repeats`` times, best of each) in this process, with
+    The two take turns (interleaved A/B, ``repeats`` times) in this process, with
     ``numba.set_num_threads(1)`` and, when ``NUMBA_NUM_THREADS >= 2``, with 2 threads. The shipped
     time is that of ``simulators.run`` as ``bench`` times it (its two metric evaluations, at
     rounds 0 and T, and its set-up included); the micro-kernel's includes copying the initial
-    iterates.
+    iterates. A measurement of 100 rounds (~25 ms) varied by up to 30% from one to the next on
+    a shared machine, the micro-kernel's as much as the kernel's, so the defaults take 200
+    rounds, 15 times each (6 s of timed runs at 0.25 ms per round): the ratio is that of the
+    best times, and each row also gives the quartiles of the 15 paired ratios (each kernel run
+    over the micro-kernel run next to it) and how far each side's median lies above its best.
 
     Parameters
     ----------
@@ -200,8 +209,10 @@ def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=100, repeats=3, cl
     -------
     dict
         ``{"setup": {...}, "results": [row, ...]}``; each row has ``algorithm``, ``threads``,
-        ``kernel_ms_per_round``, ``roofline_ms_per_round``, ``ratio`` (roofline time over
-        kernel time: the kernel's speed as a fraction of the micro-kernel's) and ``met``.
+        ``kernel_ms_per_round``, ``roofline_ms_per_round`` (best of ``repeats``), ``ratio``
+        (roofline time over kernel time: the kernel's speed as a fraction of the
+        micro-kernel's), ``met``, ``paired_ratio`` (the quartiles ``[q1, median, q3]`` of the
+        paired ratios) and ``kernel_spread``, ``roofline_spread`` (median over best, minus 1).
     """
     p = synthetic.make("separable", n=n, d_u=d_u, d_v=d_v, seed=0)
     u0, V0 = p.init(0)
@@ -226,12 +237,17 @@ def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=100, repeats=3, cl
                 }
                 for fn in calls.values():
                     fn()  # compile (or load from the disk cache) and warm up
-                best = dict.fromkeys(calls, np.inf)
+                times = {name: [] for name in calls}
                 for _ in range(repeats):
                     for name, fn in calls.items():
                         t0 = timer()
                         fn()
-                        best[name] = min(best[name], timer() - t0)
+                        times[name].append(timer() - t0)
+                best = {name: min(ts) for name, ts in times.items()}
+                spread = {
+                    name: float(np.median(ts)) / best[name] - 1.0 for name, ts in times.items()
+                }
+                paired = [m / k for m, k in zip(times["roofline"], times["kernel"], strict=True)]
                 ratio = best["roofline"] / best["kernel"]
                 rows.append(
                     {
@@ -241,6 +257,9 @@ def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=100, repeats=3, cl
                         "roofline_ms_per_round": 1e3 * best["roofline"] / rounds,
                         "ratio": ratio,
                         "met": bool(ratio >= TARGET),
+                        "paired_ratio": list(_quartiles(paired)),
+                        "kernel_spread": spread["kernel"],
+                        "roofline_spread": spread["roofline"],
                     }
                 )
     finally:
@@ -255,13 +274,17 @@ def roofline_report(result) -> str:
     lines = [
         f"roofline (hand-written micro-kernel, same iterates): separable n={s['n']} "
         f"d_u={s['d_u']} d_v={s['d_v']} tau={s['tau']}, {s['rounds']} rounds, interleaved, "
-        f"best of {s['repeats']}, {s['clock']} clock",
+        f"best of {s['repeats']}, {s['clock']} clock; paired: quartiles of the {s['repeats']} "
+        "run-by-run ratios; spread: median over best - 1 (kernel, micro)",
         f"{'algorithm':9} {'threads':>7} {'kernel ms/rd':>12} {'micro ms/rd':>11} {'ratio':>6}",
     ]
     for r in result["results"]:
+        q1, q2, q3 = r["paired_ratio"]
         lines.append(
             f"{r['algorithm']:9} {r['threads']:7d} {r['kernel_ms_per_round']:12.3f} "
             f"{r['roofline_ms_per_round']:11.3f} {r['ratio']:6.2f}  "
-            f"target >= {s['target']:g}x: {'met' if r['met'] else 'NO'}"
+            f"target >= {s['target']:g}x: {'met' if r['met'] else 'NO '}  "
+            f"paired {q2:.2f} [{q1:.2f}, {q3:.2f}]  "
+            f"spread {100 * r['kernel_spread']:.0f}%, {100 * r['roofline_spread']:.0f}%"
         )
     return "\n".join(lines)

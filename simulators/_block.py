@@ -39,6 +39,57 @@ from partialfed.simulators._rng import (
     fill_normals,
     noise_key,
 )
+from partialfed.synthetic._objective import descent
+
+
+def _descend_u(data, i, u, v, g, idx, gamma):
+    """``u -= gamma grad_u F_i(u, v)``, full batch: the family's fused step where one is
+    registered (``synthetic._objective.register_descent``: the same bits in one pass), else
+    ``grad_u`` into the buffer ``g`` and a second pass (jitted code only)."""
+    raise NotImplementedError("_descend_u is callable from jitted code only")
+
+
+def _descend_v(data, i, u, v, g, idx, gamma):
+    """``v -= gamma grad_v F_i(u, v)``, full batch, as ``_descend_u``."""
+    raise NotImplementedError("_descend_v is callable from jitted code only")
+
+
+@overload(_descend_u, inline="always")
+def _descend_u_impl(data, i, u, v, g, idx, gamma):
+    fused = descent(data)
+    if fused is not None:
+        step = fused[0]
+
+        def impl(data, i, u, v, g, idx, gamma):
+            step(data, i, u, v, gamma)
+
+        return impl
+
+    def two_passes(data, i, u, v, g, idx, gamma):
+        grad_u(data, i, u, v, g, idx)
+        for q in range(u.shape[0]):
+            u[q] -= gamma * g[q]
+
+    return two_passes
+
+
+@overload(_descend_v, inline="always")
+def _descend_v_impl(data, i, u, v, g, idx, gamma):
+    fused = descent(data)
+    if fused is not None:
+        step = fused[1]
+
+        def impl(data, i, u, v, g, idx, gamma):
+            step(data, i, u, v, gamma)
+
+        return impl
+
+    def two_passes(data, i, u, v, g, idx, gamma):
+        grad_v(data, i, u, v, g, idx)
+        for q in range(v.shape[0]):
+            v[q] -= gamma * g[q]
+
+    return two_passes
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -85,6 +136,31 @@ def _joint_plain(data, i, u, v, g_u, g_v, idx, steps):
             u[q] -= steps.gamma_u * g_u[q]
         for q in range(v.shape[0]):
             v[q] -= steps.gamma_v * g_v[q]
+
+
+def _joint_steps(data, i, u, v, g_u, g_v, idx, steps):
+    """FedSim's ``tau_u`` joint steps without noise, full batch: the family's fused
+    ``descend_joint`` in a loop (inlined: no call in it) where one is registered, else
+    ``_joint_plain`` (jitted code only)."""
+    raise NotImplementedError("_joint_steps is callable from jitted code only")
+
+
+@overload(_joint_steps, inline="always")
+def _joint_steps_impl(data, i, u, v, g_u, g_v, idx, steps):
+    fused = descent(data)
+    if fused is None:
+
+        def plain(data, i, u, v, g_u, g_v, idx, steps):
+            _joint_plain(data, i, u, v, g_u, g_v, idx, steps)
+
+        return plain
+    step = fused[2]
+
+    def impl(data, i, u, v, g_u, g_v, idx, steps):
+        for _k in range(steps.tau_u):
+            step(data, i, u, v, steps.gamma_u, steps.gamma_v, g_v)
+
+    return impl
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -141,7 +217,11 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
 
     Without noise and with the full batch (``idx`` empty) FedAlt's steps run here in a loop
     with no call in it (measured ~10% faster: a call, even one never taken, makes the loop
-    reload what it keeps in registers), FedSim's in ``_joint_plain``; with noise or a minibatch
+    reload what it keeps in registers): ``_descend_u``/``_descend_v``, inlined, the family's
+    fused step where it registers one (``register_descent``: FedAlt's round ~25% faster for
+    ``separable``, ``partialfed bench --roofline``), else the gradient into ``g_u``/``g_v`` and a
+    second pass; FedSim's likewise in ``_joint_steps`` (the family's fused joint step in a loop
+    here, else ``_joint_plain``); with noise or a minibatch
     in ``_phase_drawn``/``_joint_drawn``, called once per device. Each compiled function holds
     at most one call site of ``grad_u`` and of ``grad_v``: numba's SSA check warns on two
     inlined copies of an objective in one function."""
@@ -175,7 +255,7 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
             if on_u or on_v or batch:
                 _joint_drawn(data, i, u, v, g_u, g_v, ix, steps, noise, t, size, nu, nv)
             else:
-                _joint_plain(data, i, u, v, g_u, g_v, ix, steps)
+                _joint_steps(data, i, u, v, g_u, g_v, ix, steps)
         else:
             # FedAlt's v-phase, then its u-phase (each unless phase is the other one).
             if phase != PHASE_U:
@@ -199,9 +279,7 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
                     )
                 else:
                     for _k in range(steps.tau_v):
-                        grad_v(data, i, u, v, g_v, ix)
-                        for q in range(d_v):
-                            v[q] -= steps.gamma_v * g_v[q]
+                        _descend_v(data, i, u, v, g_v, ix, steps.gamma_v)
             if phase != PHASE_V:
                 k0, k1 = steps.tau_v, steps.tau_v + steps.tau_u
                 if on_u or batch:
@@ -224,9 +302,7 @@ def _block(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, 
                     )
                 else:
                     for _k in range(k0, k1):
-                        grad_u(data, i, u, v, g_u, ix)
-                        for q in range(d_u):
-                            u[q] -= steps.gamma_u * g_u[q]
+                        _descend_u(data, i, u, v, g_u, ix, steps.gamma_u)
         if todo & STORE_V:
             for q in range(d_v):
                 V[i, q] = v[q]

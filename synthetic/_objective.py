@@ -45,6 +45,23 @@ and promises that, wherever ``classes`` is not ``None``, ``grad_u(data, i, u, v)
 (bit for bit) for every ``v`` and every device of a class, and ``grad_v(data, i, u, v)`` the same
 for every ``u``. ``simulators.run`` then maintains the population metrics incrementally
 (``simulators._incremental``).
+
+A family whose partial gradients are coordinate-wise in the block they move (coordinate ``j`` of
+``grad_u F_i(u, v)`` reads ``u_j`` and ``v`` only, and coordinate ``m`` of ``grad_v`` reads
+``v_m`` and ``u`` only) may register fused full-batch descent steps with
+``register_descent(TheData, descend_u, descend_v, descend_joint)``::
+
+    descend_u(data, i, u, v, gamma) -> None   # u[:] -= gamma * grad_u F_i(u, v), in place
+    descend_v(data, i, u, v, gamma) -> None   # v[:] -= gamma * grad_v F_i(u, v), in place
+    descend_joint(data, i, u, v, gamma_u, gamma_v, g_v) -> None
+        # both at once, both gradients at the same (u, v); g_v (d_v,) is scratch
+
+and promises the bits of ``grad_u(data, i, u, v, out, idx)`` (``idx`` empty) followed by
+``u[j] -= gamma * out[j]`` for ``j = 0, 1, ...`` (likewise for v; for the joint step both
+gradients first, then both updates): the same operations in the same order, one pass over a
+block instead of two. The round kernel
+(``simulators._block``) then takes its noise-free full-batch local steps with them; the pass
+through a gradient buffer cost a third of FedAlt's round (``partialfed bench --roofline``).
 """
 
 from __future__ import annotations
@@ -55,6 +72,8 @@ from numba.extending import overload
 __all__ = [
     "register",
     "register_hvp",
+    "register_descent",
+    "descent",
     "dispatches",
     "has_region",
     "has_exact_hvp",
@@ -73,6 +92,7 @@ _REGISTRY: dict[type, tuple] = {}
 _REGIONS: dict[type, object] = {}
 _HVPS: dict[type, object] = {}
 _SPLITS: dict[type, tuple] = {}
+_DESCENTS: dict[type, tuple] = {}
 
 
 def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) -> None:
@@ -102,6 +122,24 @@ def register_hvp(data_class: type, hvp_fn) -> None:
             f"Got {data_class!r}."
         )
     _HVPS[data_class] = hvp_fn
+
+
+def register_descent(data_class: type, descend_u_fn, descend_v_fn, descend_joint_fn) -> None:
+    """Make the kernels take noise-free full-batch local steps on ``data_class`` data with the
+    fused ``descend_u_fn``/``descend_v_fn``/``descend_joint_fn`` (calling convention and promise
+    in the module docstring). The data class must already be registered with ``register``."""
+    if data_class not in _REGISTRY:
+        raise TypeError(
+            f"The 'data_class' parameter of register_descent must be registered with register "
+            f"first. Got {data_class!r}."
+        )
+    _DESCENTS[data_class] = (descend_u_fn, descend_v_fn, descend_joint_fn)
+
+
+def descent(data_type):
+    """The fused ``(descend_u, descend_v, descend_joint)`` registered for a numba type
+    (``data_type.instance_class``), else ``None`` (for overloads: called at compile time)."""
+    return _DESCENTS.get(getattr(data_type, "instance_class", None))
 
 
 def register_split(data_class: type, classes_fn, loss_u_fn, loss_v_fn) -> None:

@@ -12,7 +12,12 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from partialfed.synthetic._objective import register, register_hvp, register_split
+from partialfed.synthetic._objective import (
+    register,
+    register_descent,
+    register_hvp,
+    register_split,
+)
 
 __all__ = ["SeparableData"]
 
@@ -83,6 +88,75 @@ def _grad_v(data, i, u, v, out, idx):
 
 
 register(SeparableData, _loss, _grad_u, _grad_v)
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _descend_u(data, i, u, v, gamma):
+    """``u -= gamma grad_u F_i(u, v)`` in one pass: coordinate j of ``_grad_u`` reads ``u_j``
+    and ``v`` only, so it is computed, in ``_grad_u``'s operations and order, just before
+    ``u_j`` moves (``register_descent``)."""
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    mu = par[0]
+    if Q.shape[0] == 0:
+        for j in range(u.shape[0]):
+            t = u[j] - a[k, j]
+            q = 1.0 + t * t
+            u[j] -= gamma * (2.0 * t / (q * q) + mu * u[j])
+        return
+    for j in range(u.shape[0]):
+        t = u[j] - a[k, j]
+        q = 1.0 + t * t
+        g = 2.0 * t / (q * q) + mu * u[j]
+        qv = 0.0
+        for m in range(v.shape[0]):
+            qv += Q[j, m] * v[m]
+        g += qv
+        u[j] -= gamma * g
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _descend_v(data, i, u, v, gamma):
+    """``v -= gamma grad_v F_i(u, v)`` in one pass (coordinate m of ``_grad_v`` reads ``v_m``
+    and ``u`` only; its terms ``Q[j, m] u_j`` added in increasing j, as ``_grad_v`` adds
+    them)."""
+    a, cl, r, b, Q, par = data
+    k = cl[i]
+    if Q.shape[0] == 0:
+        for m in range(v.shape[0]):
+            v[m] -= gamma * (r[m] * (v[m] - b[k, m]))
+        return
+    for m in range(v.shape[0]):
+        g = r[m] * (v[m] - b[k, m])
+        for j in range(u.shape[0]):
+            g += Q[j, m] * u[j]
+        v[m] -= gamma * g
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _descend_joint(data, i, u, v, gamma_u, gamma_v, g_v):
+    """A joint step: ``(u, v) -= (gamma_u grad_u, gamma_v grad_v) F_i(u, v)``. Without coupling
+    (``chi = 0``) each block's gradient reads that block only: ``_descend_u``, then
+    ``_descend_v``. With it, ``g_v = grad_v`` (``_grad_v``'s operations and order: ``Q[j, m] u_j``
+    added in increasing j) before u moves, then ``_descend_u`` (v has not moved), then v."""
+    a, cl, r, b, Q, par = data
+    if Q.shape[0] == 0:
+        _descend_u(data, i, u, v, gamma_u)
+        _descend_v(data, i, u, v, gamma_v)
+        return
+    k = cl[i]
+    for m in range(v.shape[0]):
+        g_v[m] = r[m] * (v[m] - b[k, m])
+    for j in range(u.shape[0]):
+        uj = u[j]
+        for m in range(v.shape[0]):
+            g_v[m] += Q[j, m] * uj
+    _descend_u(data, i, u, v, gamma_u)
+    for m in range(v.shape[0]):
+        v[m] -= gamma_v * g_v[m]
+
+
+register_descent(SeparableData, _descend_u, _descend_v, _descend_joint)
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")

@@ -91,7 +91,7 @@ def test_micro_kernel_refuses_problems_it_does_not_compute(problem):
 
 
 def test_benchmark_rows_and_report_state_the_target(problem):
-    res = br.roofline_benchmark(n=20, d_u=4, d_v=2, tau=2, rounds=3, repeats=1, clock="cpu")
+    res = br.roofline_benchmark(n=20, d_u=4, d_v=2, tau=2, rounds=3, repeats=3, clock="cpu")
     rows = res["results"]
     assert [(r["algorithm"], r["threads"]) for r in rows] == [
         (a, t) for t in THREADS for a in ("fedalt", "fedsim")
@@ -99,12 +99,17 @@ def test_benchmark_rows_and_report_state_the_target(problem):
     for r in rows:
         assert r["ratio"] == pytest.approx(r["roofline_ms_per_round"] / r["kernel_ms_per_round"])
         assert r["met"] == (r["ratio"] >= br.TARGET)
+        q1, q2, q3 = r["paired_ratio"]
+        assert 0.0 < q1 <= q2 <= q3
+        assert r["kernel_spread"] >= 0.0 and r["roofline_spread"] >= 0.0
     text = br.roofline_report(res)
     assert text.count("target >= 0.8x:") == len(rows)
     rows[0].update(ratio=0.5, met=False)
     rows[1].update(ratio=0.9, met=True)
     text = br.roofline_report(res)
     assert "0.50  target >= 0.8x: NO" in text and "0.90  target >= 0.8x: met" in text
+    rows[0].update(paired_ratio=[0.7, 0.75, 0.8], kernel_spread=0.04, roofline_spread=0.12)
+    assert "paired 0.75 [0.70, 0.80]  spread 4%, 12%" in br.roofline_report(res)
 
 
 def test_cli_roofline_prints_json_rows(capsys, monkeypatch):

@@ -263,6 +263,34 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
         u_init = validate(u0, "u0", _OWNER, Array((problem.d_u,)))
     if V0 is not None:
         V_init = validate(V0, "V0", _OWNER, Array((problem.n, problem.d_v)))
+    with _blas_threads(1):
+        return _recursion(problem, config, alg, u_init, V_init)
+
+
+#: The BLAS thread pools, found once (``threadpoolctl``), or None before the first run.
+_BLAS = None
+
+
+def _blas_threads(k: int):
+    """A context in which NumPy's BLAS uses ``k`` threads.
+
+    The recursion multiplies matrices of a few hundred rows one round after another; BLAS
+    threads that spin between those products made ``expected`` 7x slower on a loaded 2-core
+    machine (``n=10, d_u=400, d_v=1, T=25`` FedAlt: 7.6 s with the default 2 threads, 1.1 s with
+    1; load average 10). A product's rounding can depend on BLAS's thread count (that case
+    differs from the 2-thread result by 2e-16 relative), so with one thread the expected
+    metrics are also the same bits on any machine, whatever its BLAS threads.
+    """
+    global _BLAS
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=k, user_api="blas")
+
+
+def _recursion(problem, config, alg, u_init, V_init) -> ExactHistory:
+    """The loop of :func:`expected` over rounds (eq. (X7)) from the validated start."""
     dev = _device(problem)
     full, mid = _maps(dev, problem, config, alg)
     Vs = V_init.mean(axis=0, keepdims=True) if alg.global_v else V_init

@@ -169,12 +169,24 @@ class RoundMap:
         return X[:du], X[du:-1].reshape(self.n_v, dv, X.shape[1]), X[-1:]
 
     def index(self) -> np.ndarray:
-        """(n, k) state indices of ``x_i = (u, v_{v(i)}, 1)``."""
+        """(n, k) state indices of ``x_i = (u, v_{v(i)}, 1)`` (computed once, read-only)."""
+        return self._index
+
+    @cached_property
+    def _index(self) -> np.ndarray:
         du, dv, n = self.d_u, self.d_v, self.n
         blocks = np.zeros(n, dtype=np.int64) if self.global_v else np.arange(n)
         v = du + blocks[:, None] * dv + np.arange(dv)[None, :]
         u = np.broadcast_to(np.arange(du), (n, du))
-        return np.concatenate([u, v, np.full((n, 1), self.D - 1)], axis=1)
+        idx = np.concatenate([u, v, np.full((n, 1), self.D - 1)], axis=1)
+        idx.flags.writeable = False
+        return idx
+
+    @cached_property
+    def _v_flat(self) -> np.ndarray:
+        """Flat indices into a (D, D) array of the blocks ``(v_{v(i)}, v_{v(i)})``, (n, dv, dv)."""
+        iv = self._index[:, self.d_u : -1]
+        return iv[:, :, None] * self.D + iv[:, None, :]
 
     @cached_property
     def _sums(self):
@@ -194,27 +206,39 @@ class RoundMap:
             m[self.d_u : -1] = 1.0
         return m
 
+    @cached_property
+    def _blocks(self):
+        """The views of ``R`` and of its device sums that :meth:`apply_sum` multiplies by."""
+        du, dv, n = self.d_u, self.d_v, self.n
+        Su, Sv, _ = self._sums
+        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
+        return (
+            (Su[:, :du], Su[:, du:-1], Su[:, -1:]),
+            (Sv[:, :du], Sv[:, du:-1], Sv[:, -1:]),
+            Ru[:, :, du:-1],
+            (Rv[:, :, :du].reshape(n * dv, du), Rv[:, :, du:-1], Rv[:, :, -1:]),
+        )
+
     def apply_sum(self, X):
         """``(sum_i A_i) X`` for ``X`` of shape (D, K) (u rows skipped when they are zero)."""
-        du, dv = self.d_u, self.d_v
+        dv = self.d_v
         X = np.ascontiguousarray(X)
         Xu, XV, X1 = self.split(X)
-        Su, Sv, u_rows = self._sums
+        u_rows = self._sums[2]
+        (Suu, SuV, Su1), (Svu, SvV, Sv1), RuV, (Rvu, RvV, Rv1) = self._blocks
         out = np.zeros(X.shape)
         ou, oV, _ = self.split(out)
         if self.global_v:
-            ou += Su[:, :du] @ Xu + Su[:, du:-1] @ XV[0] + Su[:, -1:] * X1
-            oV[0] += Sv[:, :du] @ Xu + Sv[:, du:-1] @ XV[0] + Sv[:, -1:] * X1
+            ou += Suu @ Xu + SuV @ XV[0] + Su1 * X1
+            oV[0] += Svu @ Xu + SvV @ XV[0] + Sv1 * X1
             return out
-        Ru, Rv = self.R[:, :du, :], self.R[:, du:, :]
         if u_rows:
-            ou += Su[:, :du] @ Xu + Su[:, -1:] * X1
+            ou += Suu @ Xu + Su1 * X1
             if dv:
-                ou += np.einsum("iab,ibK->aK", Ru[:, :, du:-1], XV)
+                ou += np.einsum("iab,ibK->aK", RuV, XV)
         if dv:
-            n = self.n
-            oV += (Rv[:, :, :du].reshape(n * dv, du) @ Xu).reshape(n, dv, -1)
-            oV += Rv[:, :, du:-1] @ XV + Rv[:, :, -1:] * X1[None]
+            oV += (Rvu @ Xu).reshape(self.n, dv, -1)
+            oV += RvV @ XV + Rv1 * X1[None]
         return out
 
     def apply_mean(self, X):
@@ -233,8 +257,15 @@ class RoundMap:
         uv = M[:, :du, du:].transpose(1, 0, 2).reshape(du, n * dv)
         out[:du, du:-1] += uv
         out[du:-1, :du] += uv.T
-        iv = self.index()[:, du:-1]
-        out[iv[:, :, None], iv[:, None, :]] += M[:, du:, du:]  # distinct devices: no repeats
+        self._add_vv(out, M[:, du:, du:])
+
+    def _add_vv(self, out, M):
+        """``out[(v_i, v_i) blocks] += M_i`` (distinct devices: no repeated index)."""
+        if out.flags.c_contiguous:
+            out.reshape(-1)[self._v_flat] += M
+        else:
+            iv = self._index[:, self.d_u : -1]
+            out[iv[:, :, None], iv[:, None, :]] += M
 
     @cached_property
     def noise(self) -> np.ndarray:
@@ -271,7 +302,7 @@ class RoundMap:
 
     def per_device(self, P):
         """The blocks ``A_i P A_i^T`` on rows ``(u, v_{v(i)})``, shape (n, d, d)."""
-        idx = self.index()
+        idx = self._index
         Pii = P[idx[:, :, None], idx[:, None, :]]
         return self.R @ Pii @ np.swapaxes(self.R, 1, 2)
 
@@ -286,12 +317,7 @@ class RoundMap:
         """
         du, dv, n = self.d_u, self.d_v, self.n
         d = du + dv
-        lo = 0 if self._sums[2] else du  # first live row
-        Rl, r = self.R[0, lo:, :-1], self.R[:, lo:, -1]
-        Rcu, Rcv = Rl[:, :du], Rl[:, du:]
-        idx = self.index()
-        iw = idx[:, du:]  # (n, dv + 1): (v_i, 1)
-        F = np.concatenate([np.broadcast_to(Rcv, (n, d - lo, dv)), r[:, :, None]], axis=2)
+        lo, Rcu, iw, F, FvT, Fu, pair_F = self._shared_plan
         Q = P[:du][:, iw.ravel()].reshape(du, n, dv + 1)
         G = (Rcu @ Q.reshape(du, -1)).reshape(d - lo, n, dv + 1).transpose(1, 0, 2)
         W = P[iw[:, :, None], iw[:, None, :]]
@@ -302,27 +328,19 @@ class RoundMap:
         u_part = slice(0, nu)
         v_part = slice(nu, d - lo)
 
-        def pair(X, Y):  # sum of X_i Y_i^T restricted to (u rows, u rows), over devices
-            return X[:, u_part].transpose(1, 0, 2).reshape(nu, -1) @ (
-                Y[:, u_part].transpose(1, 0, 2).reshape(nu, -1).T
-            )
+        def rows(X):  # X_i restricted to the u rows, devices side by side: (nu, n * (dv + 1))
+            return X[:, u_part].transpose(1, 0, 2).reshape(nu, -1)
 
         if nu:
-            GF = pair(G, F)
-            out[:du, :du] += coef * (n * K[u_part, u_part] + GF + GF.T + pair(FW, F))
+            GF = rows(G) @ pair_F
+            out[:du, :du] += coef * (n * K[u_part, u_part] + GF + GF.T + rows(FW) @ pair_F)
         # per device: the (u, v_i) and (v_i, v_i) blocks
-        Fv, Gv, FWv = F[:, v_part], G[:, v_part], FW[:, v_part]
-        VV = K[v_part, v_part][None] + Gv @ np.swapaxes(Fv, 1, 2)
-        VV = VV + np.swapaxes(VV - K[v_part, v_part][None], 1, 2) + FWv @ np.swapaxes(Fv, 1, 2)
-        iv = idx[:, du:-1]
+        Gv, FWv = G[:, v_part], FW[:, v_part]
+        VV = K[v_part, v_part][None] + Gv @ FvT
+        VV = VV + np.swapaxes(VV - K[v_part, v_part][None], 1, 2) + FWv @ FvT
         if nu:
-            Fu, Gu, FWu = F[:, u_part], G[:, u_part], FW[:, u_part]
-            UV = (
-                K[u_part, v_part][None]
-                + Gu @ np.swapaxes(Fv, 1, 2)
-                + Fu @ np.swapaxes(Gv, 1, 2)
-                + FWu @ np.swapaxes(Fv, 1, 2)
-            )
+            Gu, FWu = G[:, u_part], FW[:, u_part]
+            UV = K[u_part, v_part][None] + Gu @ FvT + Fu @ np.swapaxes(Gv, 1, 2) + FWu @ FvT
             if self.global_v:
                 out[:du, du:-1] += coef * UV.sum(axis=0)
                 out[du:-1, :du] += coef * UV.sum(axis=0).T
@@ -333,4 +351,22 @@ class RoundMap:
         if self.global_v:
             out[du:-1, du:-1] += coef * VV.sum(axis=0)
         else:
-            out[iv[:, :, None], iv[:, None, :]] += coef * VV
+            self._add_vv(out, coef * VV)
+
+    @cached_property
+    def _shared_plan(self):
+        """What :meth:`_shared_blocks` needs of ``R`` alone, built once per map: the first live
+        row ``lo``, ``Rc_u``, the indices of ``(v_i, 1)``, ``F_i = [Rc_v, r_i]`` and the
+        transposes and u-row layout of ``F`` that its products use."""
+        du, dv, n = self.d_u, self.d_v, self.n
+        d = du + dv
+        lo = 0 if self._sums[2] else du  # first live row
+        Rl, r = self.R[0, lo:, :-1], self.R[:, lo:, -1]
+        Rcu, Rcv = Rl[:, :du], Rl[:, du:]
+        iw = self._index[:, du:]  # (n, dv + 1): (v_i, 1)
+        F = np.concatenate([np.broadcast_to(Rcv, (n, d - lo, dv)), r[:, :, None]], axis=2)
+        nu = du - lo
+        v_part = slice(nu, d - lo)
+        Fv = F[:, v_part]
+        pair_F = F[:, :nu].transpose(1, 0, 2).reshape(nu, -1).T if nu else None
+        return lo, Rcu, iw, F, np.swapaxes(Fv, 1, 2), F[:, :nu], pair_F

@@ -199,16 +199,24 @@ class _Forms:
         np.add.at(L.T, ix.ravel(), (np.swapaxes(dev.H[:, :du, :], 1, 2) / n).reshape(-1, du))
         self.Qu = L.T @ L
 
+    def _at_mean(self, mu):
+        X = mu[self.idx][:, :-1]  # (n, d): x_i = (u, v_i) at the mean
+        Hx = np.einsum("iab,ib->ia", self.dev.H, X)
+        return X, Hx, Hx - self.dev.b  # grad F_i at the mean
+
     def __call__(self, mu, Sigma):
         """``(E F, E ||grad_u F||^2, E Delta_v)`` at mean ``mu`` and covariance ``Sigma``."""
         dev, du = self.dev, self.dev.d_u
-        X = mu[self.idx][:, :-1]  # (n, d): x_i = (u, v_i) at the mean
-        Hx = np.einsum("iab,ib->ia", dev.H, X)
-        g = Hx - dev.b  # grad F_i at the mean
+        X, Hx, g = self._at_mean(mu)
         loss = np.mean(np.sum(X * (0.5 * Hx - dev.b), axis=1)) + np.sum(self.QF * Sigma)
         du_sq = np.sum(g[:, :du].mean(axis=0) ** 2) + np.sum(self.Qu * Sigma)
         dv_sq = np.mean(np.sum(g[:, du:] ** 2, axis=1)) + np.sum(self.Qv * Sigma)
         return float(loss), float(du_sq), float(dv_sq)
+
+    def grad_u_sq(self, mu, Sigma) -> float:
+        """``E ||grad_u F||^2`` alone (the second value of ``self(mu, Sigma)``)."""
+        g = self._at_mean(mu)[2]
+        return float(np.sum(g[:, : self.dev.d_u].mean(axis=0) ** 2) + np.sum(self.Qu * Sigma))
 
 
 def _finite(mu, Sigma) -> bool:
@@ -255,6 +263,34 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
         u_init = validate(u0, "u0", _OWNER, Array((problem.d_u,)))
     if V0 is not None:
         V_init = validate(V0, "V0", _OWNER, Array((problem.n, problem.d_v)))
+    with _blas_threads(1):
+        return _recursion(problem, config, alg, u_init, V_init)
+
+
+#: The BLAS thread pools, found once (``threadpoolctl``), or None before the first run.
+_BLAS = None
+
+
+def _blas_threads(k: int):
+    """A context in which NumPy's BLAS uses ``k`` threads.
+
+    The recursion multiplies matrices of a few hundred rows one round after another; BLAS
+    threads that spin between those products made ``expected`` 7x slower on a loaded 2-core
+    machine (``n=10, d_u=400, d_v=1, T=25`` FedAlt: 7.6 s with the default 2 threads, 1.1 s with
+    1; load average 10). A product's rounding can depend on BLAS's thread count (that case
+    differs from the 2-thread result by 2e-16 relative), so with one thread the expected
+    metrics are also the same bits on any machine, whatever its BLAS threads.
+    """
+    global _BLAS
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=k, user_api="blas")
+
+
+def _recursion(problem, config, alg, u_init, V_init) -> ExactHistory:
+    """The loop of :func:`expected` over rounds (eq. (X7)) from the validated start."""
     dev = _device(problem)
     full, mid = _maps(dev, problem, config, alg)
     Vs = V_init.mean(axis=0, keepdims=True) if alg.global_v else V_init
@@ -271,7 +307,7 @@ def expected(problem: Problem, config: RunConfig, u0=None, V0=None) -> ExactHist
         if r < rounds.size and rounds[r] == t:
             rec[r, :3] = forms(mu, Sigma)
             if mid is not None and t < config.T:
-                rec[r, 3] = forms(*mid.step(mu, Sigma))[1]
+                rec[r, 3] = forms.grad_u_sq(*mid.step(mu, Sigma))
             r += 1
         if t < config.T:
             mu, Sigma = full.step(mu, Sigma)

@@ -25,6 +25,7 @@ from partialfed.synthetic._problem import (
     check_size,
     personal_optima,
 )
+from partialfed.synthetic._quadratic_geometry import geometry
 from partialfed.synthetic._quadratic_objective import (
     QuadraticData,
     SpreadQuadraticData,
@@ -37,17 +38,6 @@ from partialfed.synthetic._quadratic_objective import (
 )
 
 OWNER = "synthetic.make('quadratic')"
-
-
-def _orthogonal(rng, d):
-    if d == 0:
-        return np.zeros((0, 0))
-    q, r = np.linalg.qr(rng.standard_normal((d, d)))
-    return q * np.sign(np.diag(r))
-
-
-def _spectrum(lo, hi, d):
-    return np.array([hi]) if d == 1 else np.linspace(hi, lo, d)
 
 
 def _centred_with_spread(rng, n, d, target):
@@ -143,15 +133,6 @@ _parameter_constraints = {
 
 #: ``start`` values: where ``Problem.init`` puts the initial point.
 STARTS = ("random", "optimum", "top")
-
-
-def _top_direction(A, C, B):
-    """Unit top eigenvector ``(a, b)`` of the device Hessian ``[[A, C], [C^T, B]]``."""
-    d_u = A.shape[0]
-    H = np.block([[A, C], [C.T, B]]) if B.shape[0] else A
-    _, vecs = np.linalg.eigh(0.5 * (H + H.T))
-    top = vecs[:, -1] * (1.0 if vecs[np.argmax(np.abs(vecs[:, -1])), -1] >= 0 else -1.0)
-    return top[:d_u], top[d_u:]
 
 
 @validate_args(_parameter_constraints, OWNER)
@@ -262,28 +243,14 @@ def quadratic(
     if hessian_spread > 0 and chi != 0:
         validate(chi, "chi", OWNER + " with hessian_spread > 0", Interval(float, 0.0, 0.0))
     spread = hessian_spread
-    rng = np.random.default_rng([seed, 0x9A7])
-
-    Qu, Qv = _orthogonal(rng, d_u), _orthogonal(rng, d_v)
-    su, sv = _spectrum(mu_u, L_u, d_u), _spectrum(mu_v, L_v, d_v)
-    A = (Qu * su) @ Qu.T
-    B = (Qv * sv) @ Qv.T
-    # W: e_1 -> e_1 (top eigenvectors), a random partial isometry on the complements.
-    W = np.zeros((d_u, d_v))
-    if d_v > 0:
-        W[0, 0] = 1.0
-    k = min(d_u, d_v) - 1
-    if k > 0:
-        X = rng.standard_normal((d_u - 1, d_v - 1))
-        Uw, _, Vwt = np.linalg.svd(X, full_matrices=False)
-        W[1:, 1:] = Uw @ Vwt
-    C = chi * (Qu * np.sqrt(su)) @ W @ (Qv * np.sqrt(sv)).T
-    A = 0.5 * (A + A.T)
-    B = 0.5 * (B + B.T)
+    # The factorisations (rotations, W, B^{-1}, norms): cached per knob set, bit for bit.
+    geo = geometry(seed, d_u, d_v, L_u, mu_u, L_v, mu_v, chi)
+    rng = geo.rng(seed)
+    Qu, su, Binv = geo.Qu, geo.su, geo.Binv
+    A, B, C = np.array(geo.A), np.array(geo.B), np.array(geo.C)  # writable: the kernels' data
 
     bv = _centred_with_spread(rng, n, d_v, personal) + rng.standard_normal(d_v)
     e = _centred_with_spread(rng, n, d_u, delta)
-    Binv = np.linalg.inv(B) if d_v > 0 else np.zeros((0, 0))
     bu = (bv - bv.mean(axis=0)) @ (C @ Binv).T + e + rng.standard_normal(d_u)
     bu, bv = np.ascontiguousarray(bu), np.ascontiguousarray(bv)
 
@@ -292,7 +259,7 @@ def quadratic(
         # A_i = Q_u diag(su * (1 + s D_i)) Q_u^T (eq. in the docstring); mean_i A_i = A.
         Dm = _spread_directions(rng, n, d_u)
         lam = su[None, :] * (1.0 + spread * Dm)
-        data = SpreadQuadraticData(Qu, np.ascontiguousarray(lam), B, bu, bv)
+        data = SpreadQuadraticData(np.array(Qu), np.ascontiguousarray(lam), B, bu, bv)
         fns = (_loss_h, _grad_u_h, _grad_v_h)
         L_u_value = float(lam.max())
         i_top = int(np.argmax(lam.max(axis=1)))
@@ -326,7 +293,7 @@ def quadratic(
     )
     witnesses["F_low"] = (u_star, V_star)
 
-    L_uv = float(np.linalg.norm(C, 2)) if d_v > 0 else 0.0
+    L_uv = geo.L_uv
     u0w, V0w = np.zeros(d_u), np.zeros(d_v)
     for name in ("L_u", "L_v", "L_uv", "L_vu"):
         witnesses[name] = (i_top, u0w, V0w)
@@ -346,8 +313,7 @@ def quadratic(
         )
     # A3' (docs/derivations/diversity_global.md, §2): K = C B^{-1}, kappa = sqrt(2) ||K||_2 and
     # the smallest delta' for it (exact); with no coupling A3 itself holds globally (kappa = 0).
-    K = C @ Binv if d_v > 0 else np.zeros((d_u, 0))
-    norm_K = float(np.linalg.norm(K, 2)) if d_v > 0 and chi > 0 else 0.0
+    K, norm_K = geo.K, geo.norm_K
     if norm_K > 0:
         kappa = math.sqrt(2.0) * norm_K
         E = (bu - bu.mean(axis=0)) - (bv - bv.mean(axis=0)) @ K.T  # the e_i, eq. (D3)
@@ -414,7 +380,7 @@ def quadratic(
     else:
         u_init, V_init = np.array(u_star, dtype=float), np.array(V_star, dtype=float)
         if start == "top":
-            a, b = _top_direction(A, C, B)  # A = mean_i A_i also when spread > 0
+            a, b = geo.top_direction()  # A = mean_i A_i also when spread > 0
             r0 = start_radius * np.sqrt(d_u + d_v)
             u_init, V_init = u_init + r0 * a, V_init + r0 * b[None, :]
         u_init, V_init = np.ascontiguousarray(u_init), np.ascontiguousarray(V_init)

@@ -13,6 +13,7 @@ not linear in the run (the minimum of the expected series is not the expected mi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from partialfed.experiments.cell import Cell
 from partialfed.experiments.checks.setting import cell_setting_reasons
@@ -84,16 +85,36 @@ def exact_reason(cell: Cell, bound=None) -> str:
     return ""
 
 
+#: Exact histories kept per process (:func:`exact_frame`): a mutant of a strict check and the
+#: check itself often share a cell, and the recursion costs ``T`` rounds of ``O(D^2 d)``.
+EXACT_CACHE = 256
+
+
 def exact_frame(cell: Cell):
     """The expected per-round frame of ``cell`` (columns of ``execute(cell).frame``), from the
-    initial point of ``cell.init_seed`` (or of the run's seed, as ``execute``)."""
+    initial point of ``cell.init_seed`` (or of the run's seed, as ``execute``).
+
+    Computed once per process for each cell (cells are frozen and compare by value; the
+    recursion is deterministic), so the returned ``ExactHistory`` is shared: its arrays are
+    read-only."""
+    return _exact_history(cell)
+
+
+@lru_cache(maxsize=EXACT_CACHE)
+def _exact_history(cell: Cell):
+    import numpy as np
+
     from partialfed.simulators.exact import expected
 
     problem = cell.problem()
     u0 = V0 = None
     if cell.init_seed is not None:
         u0, V0 = problem.init(cell.init_seed)
-    return expected(problem, cell.run, u0=u0, V0=V0)
+    history = expected(problem, cell.run, u0=u0, V0=V0)
+    for value in vars(history).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return history
 
 
 def exact_lhs(cell: Cell, bound, *, scale: float = 1.0, reasons=()) -> ExactLHS | None:

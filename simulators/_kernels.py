@@ -60,7 +60,7 @@ from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import sample_round
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def metrics(data, U, V, out, threads):
     """``out = (F, ||grad_u F||^2 (mean_i ||grad_u F_i(u_i, v_i)||^2 if U has n rows),
     (1/n) sum_i ||grad_v F_i||^2)``: synthetic's ``population_metrics``, reduced over its fixed
@@ -71,7 +71,7 @@ def metrics(data, U, V, out, threads):
     out[2] = vsq
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _record(data, U, V, buf, threads, tracked, r, verify):
     """``buf = (F, Delta_u, Delta_v)``: evaluated over all devices (``Tree.FULL``) or read from
     the incremental tree (``simulators._incremental``); with ``verify``, also from a

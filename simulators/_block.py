@@ -17,7 +17,7 @@ from partialfed.synthetic._objective import grad_u, grad_v, loss  # noqa: F401
 import numpy as np
 from numba import njit
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import overload
 
 from partialfed.simulators._local import (
     BARE_DATA,
@@ -257,28 +257,23 @@ _clients_bare = njit(cache=True, nogil=True, error_model="numpy", _nrt=False)(_b
 _clients_counted = njit(cache=True, nogil=True, error_model="numpy")(_block)
 
 
-@intrinsic
-def _clients(typingctx, todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+def _clients(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
     """The local updates of one block of devices (``_block``): ``_clients_bare`` for data of a
     type in ``BARE_DATA``, else ``_clients_counted`` (chosen at compile time). Called once per
     block from ``prange``: the per-device work then compiles as ordinary sequential code
-    (measured ~2x faster per thread than the same loops written inside the parallel region).
+    (measured ~2x faster per thread than the same loops written inside the parallel region)."""
+    raise NotImplementedError("_clients is callable from jitted code only")
 
-    An intrinsic, not an ``@overload`` wrapper: its code is a direct call of the chosen
-    dispatcher's compiled ``_block`` (as numba lowers any call of a jitted function), so no
-    function of its own is compiled. An overload's implementation is a jitted function, and
-    numba keys it by the caller's compile flags too: the ``prange`` body (compiled with
-    ``noalias``) and the serial loop of ``run_rounds`` each compiled a copy (``partialfed bench
-    --compile``: two per data type, each re-optimising ``_block``'s code linked into it)."""
+
+@overload(_clients)
+def _clients_impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
     args = (todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
     bare = getattr(data, "instance_class", None) in BARE_DATA
     fn = _clients_bare if bare else _clients_counted
     # Compiled here, once per data type (literal arguments widened).
-    sig = types.none(*(types.unliteral(a) for a in args))
-    fn.compile(sig.args)
+    fn.compile(tuple(types.unliteral(a) for a in args))
 
-    def codegen(context, builder, signature, llargs):
-        call = context.get_function(types.Dispatcher(fn), sig)
-        return call(builder, llargs)
+    def impl(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t):
+        fn(todo, phase, data, S, sizes, c, nc, iterates, scratch, steps, noise, t)
 
-    return sig, codegen
+    return impl

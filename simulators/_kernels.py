@@ -60,7 +60,7 @@ from partialfed.simulators._records import Alg, Tree
 from partialfed.simulators._rng import sample_round
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def metrics(data, U, V, out, threads):
     """``out = (F, ||grad_u F||^2 (mean_i ||grad_u F_i(u_i, v_i)||^2 if U has n rows),
     (1/n) sum_i ||grad_v F_i||^2)``: synthetic's ``population_metrics``, reduced over its fixed
@@ -71,11 +71,14 @@ def metrics(data, U, V, out, threads):
     out[2] = vsq
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _record(data, U, V, buf, threads, tracked, r, verify):
     """``buf = (F, Delta_u, Delta_v)``: evaluated over all devices (``Tree.FULL``) or read from
     the incremental tree (``simulators._incremental``); with ``verify``, also from a
-    tree rebuilt from scratch, into ``tracked.check[r]`` with its count of differing nodes."""
+    tree rebuilt from scratch, into ``tracked.check[r]`` with its count of differing nodes.
+
+    Inlined into ``run_rounds`` (as ``metrics`` into it): wrappers this thin compiled as functions
+    of their own cost a compilation each per data type (``partialfed bench --compile``)."""
     if tracked.mode == Tree.FULL:
         metrics(data, U, V, buf, threads)
         return
@@ -174,8 +177,8 @@ def run_rounds(
     rebuilt = incremental and m * eval_every >= n
     if incremental and not rebuilt:
         rebuild(data, tracked.mode, U, V, tracked.tree)
-    r = np.int64(0)  # not a literal: _record compiles once, not also for r = 0
-    no = np.bool_(False)  # likewise for its verify flag
+    r = np.int64(0)  # an int64 from the start, not a literal (incremented below)
+    no = np.bool_(False)  # a boolean like tracked.verify: both inlined _record copies alike
     for t in range(T + 1):
         record = t % eval_every == 0 or t == T
         if record:

@@ -124,7 +124,7 @@ def _mix(z):
     return z ^ (z >> uint64(31))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def key(seed, stream, t, i, k):
     """Return the 64-bit key of the counter ``(seed, stream, t, i, k)``.
 
@@ -326,7 +326,7 @@ def normals(kk, start, count):
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def noise_key(seed, stream, t, i):
     """Key of the additive noise of device ``i`` in round ``t`` on ``stream``: local step ``k``
     of a block of dimension ``d`` uses its normals ``k d .. k d + d - 1``."""

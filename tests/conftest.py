@@ -82,6 +82,8 @@ def pytest_sessionstart(session):
 LONGEST_FIRST = (
     "tests/checks/test_cli_verify.py",
     "tests/reliability",
+    "tests/notebooks/test_notebooks.py",
+    "tests/test_install.py",
 )
 
 

@@ -17,13 +17,74 @@ from pathlib import Path
 import pytest
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _cache_base() -> Path:
+    """The same default as partialfed._cache._default_root, read before partialfed is imported."""
+    base = os.environ.get("PARTIALFED_CACHE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = str((Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "partialfed")
+    return Path(base)
+
+
 if _WORKER and not os.environ.get("NUMBA_CACHE_DIR"):
-    # The same default as partialfed._cache._default_root, read before partialfed is imported.
-    _base = os.environ.get("PARTIALFED_CACHE_DIR")
-    if not _base:
-        _xdg = os.environ.get("XDG_CACHE_HOME")
-        _base = str((Path(_xdg).expanduser() if _xdg else Path.home() / ".cache") / "partialfed")
-    os.environ["PARTIALFED_CACHE_DIR"] = str(Path(_base) / f"xdist-{_WORKER}")
+    os.environ["PARTIALFED_CACHE_DIR"] = str(_cache_base() / f"xdist-{_WORKER}")
+
+
+def pytest_sessionstart(session):
+    """On a cold cache, compile the kernels every worker needs once, before the workers start.
+
+    Runs in the pytest-xdist controller only (before its own ``pytest_sessionstart`` starts the
+    workers), when none of the workers' folders exists yet (a fresh clone, as in CI): one
+    ``tests/_prewarm.py`` process per worker compiles its share of the round kernels into
+    ``<cache root>/xdist-warm``, and that folder is copied into each ``xdist-gwN``. Each worker
+    still has a folder of its own, and every worker starts from the same entries, whichever
+    finishes first. On a cold cache the two workers otherwise compiled the same round kernels
+    side by side (each about a minute per data type on 2 busy cores). ``PARTIALFED_NO_PREWARM=1``
+    turns it off."""
+    import shutil
+    import subprocess
+    import sys
+
+    config = session.config
+    workers = getattr(config.option, "numprocesses", None) or 0
+    if _WORKER or not isinstance(workers, int) or workers < 1 or config.option.collectonly:
+        return
+    if os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("PARTIALFED_NO_PREWARM") == "1":
+        return
+    base = _cache_base()
+    targets = [base / f"xdist-gw{i}" for i in range(workers)]
+    if any(t.exists() for t in targets):
+        return
+    warm = base / "xdist-warm"
+    shutil.rmtree(warm, ignore_errors=True)
+    env = {**os.environ, "PARTIALFED_CACHE_DIR": str(warm)}
+    script = str(Path(__file__).with_name("_prewarm.py"))
+    parts = min(workers, os.cpu_count() or 1)
+    procs = [
+        subprocess.Popen([sys.executable, script, str(i), str(parts)], env=env)
+        for i in range(parts)
+    ]
+    codes = [p.wait() for p in procs]
+    if any(codes):  # the tests then compile for themselves, and report what fails
+        shutil.rmtree(warm, ignore_errors=True)
+        return
+    for t in targets:
+        shutil.copytree(warm, t, symlinks=True)
+    shutil.rmtree(warm, ignore_errors=True)
+
+
+#: Work units (files, and ``tests/reliability``) that take longest, handed out first so that
+#: no long one starts last while the other worker idles (longest-first scheduling); the other
+#: units follow in pytest-xdist's order (most tests first). Measured with ``--durations`` on a
+#: cold cache, 2026-12-04 (see the commit message); only the order of the units changes.
+LONGEST_FIRST = (
+    "tests/checks/test_cli_verify.py",
+    "tests/reliability",
+    "tests/notebooks/test_notebooks.py",
+    "tests/test_install.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent without it
@@ -32,15 +93,27 @@ def pytest_xdist_make_scheduler(config, log):
     file (its module fixtures are computed once), and the reliability folder whole, because its
     last module checks the bad-input counts of all the others. (``--dist loadgroup`` with
     ``xdist_group`` marks would say the same, but with pytest 9 and pytest-xdist 3.8 its
-    groups were split across workers, measured 2026-12-03.)"""
+    groups were split across workers, measured 2026-12-03.) The units are handed out in the
+    order of ``LONGEST_FIRST``, then the rest."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
     class FilesAndReliability(LoadFileScheduling):
+        _ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith("tests/reliability/"):
                 return "tests/reliability"
             return super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if not self._ordered:  # the first assignment: the queue is complete
+                self._ordered = True
+                rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+                units = sorted(self.workqueue.items(), key=lambda u: rank.get(u[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
 
     return FilesAndReliability(config, log)

@@ -243,6 +243,8 @@ def roofline_benchmark(n=1000, d_u=40, d_v=10, tau=10, rounds=200, repeats=15, c
                         t0 = timer()
                         fn()
                         times[name].append(timer() - t0)
+                # a coarse clock can read 0 for a tiny run: floor every time at 1 ns
+                times = {name: [max(t, 1e-9) for t in ts] for name, ts in times.items()}
                 best = {name: min(ts) for name, ts in times.items()}
                 spread = {
                     name: float(np.median(ts)) / best[name] - 1.0 for name, ts in times.items()

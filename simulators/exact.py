@@ -279,7 +279,8 @@ def _blas_threads(k: int):
     machine (``n=10, d_u=400, d_v=1, T=25`` FedAlt: 7.6 s with the default 2 threads, 1.1 s with
     1; load average 10). A product's rounding can depend on BLAS's thread count (that case
     differs from the 2-thread result by 2e-16 relative), so with one thread the expected
-    metrics are also the same bits on any machine, whatever its BLAS threads.
+    metrics no longer depend on BLAS's thread count (they may still on the BLAS build and the
+    CPU's vector width). The limit is process-wide while the recursion runs.
     """
     global _BLAS
     from threadpoolctl import ThreadpoolController

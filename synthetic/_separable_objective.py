@@ -140,20 +140,21 @@ def _descend_joint(data, i, u, v, gamma_u, gamma_v, g_v):
     ``_descend_v``. With it, ``g_v = grad_v`` (``_grad_v``'s operations and order: ``Q[j, m] u_j``
     added in increasing j) before u moves, then ``_descend_u`` (v has not moved), then v."""
     a, cl, r, b, Q, par = data
-    if Q.shape[0] == 0:
-        _descend_u(data, i, u, v, gamma_u)
-        _descend_v(data, i, u, v, gamma_v)
-        return
-    k = cl[i]
-    for m in range(v.shape[0]):
-        g_v[m] = r[m] * (v[m] - b[k, m])
-    for j in range(u.shape[0]):
-        uj = u[j]
+    coupled = Q.shape[0] != 0
+    if coupled:
+        k = cl[i]
         for m in range(v.shape[0]):
-            g_v[m] += Q[j, m] * uj
-    _descend_u(data, i, u, v, gamma_u)
-    for m in range(v.shape[0]):
-        v[m] -= gamma_v * g_v[m]
+            g_v[m] = r[m] * (v[m] - b[k, m])
+        for j in range(u.shape[0]):
+            uj = u[j]
+            for m in range(v.shape[0]):
+                g_v[m] += Q[j, m] * uj
+    _descend_u(data, i, u, v, gamma_u)  # one inlined copy of each step (no duplicate SSA names)
+    if coupled:
+        for m in range(v.shape[0]):
+            v[m] -= gamma_v * g_v[m]
+    else:
+        _descend_v(data, i, u, v, gamma_v)
 
 
 register_descent(SeparableData, _descend_u, _descend_v, _descend_joint)

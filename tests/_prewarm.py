@@ -1,6 +1,6 @@
 """Compile the kernels that both pytest-xdist workers need, once, before they start.
 
-``python tests/_prewarm.py PART PARTS`` compiles share ``PART`` (0-based) of ``JOBS`` into the
+``python tests/_prewarm.py PART PARTS`` compiles share ``PART`` (0-based) of ``_jobs()`` into the
 kernel cache of ``PARTIALFED_CACHE_DIR``; ``tests/conftest.py`` starts ``PARTS`` of them at once
 (one per core) into one folder, then copies it into each worker's folder. Without it, on a cold
 cache each worker compiled the round kernels of every data type its files ran, and the two
@@ -25,12 +25,13 @@ def _jobs() -> list[list]:
     from partialfed.simulators import _kernels, _meta_rounds, _warm
 
     groups = []
-    for p in bench_compile._problems():
+    problems = bench_compile._problems()
+    for p in problems:
         group = [(_kernels.run_rounds, _warm._arguments(p))]
         if type(p.data).__name__ in META_DATA:
             group.append((_meta_rounds.run_meta_rounds, _warm._meta_arguments(p)))
         groups.append(group)
-    args = list(_warm._arguments(bench_compile._problems()[0]))
+    args = list(_warm._arguments(problems[0]))
     args[3] = bench_compile._interpolant_data()
     groups.append([(_kernels.run_rounds, tuple(args))])
     return groups
@@ -53,7 +54,7 @@ def _share(groups: list[list], parts: int) -> list[list]:
     loads = [[0, []] for _ in range(parts)]
     for group in sorted(groups, key=len, reverse=True):
         least = min(loads, key=lambda x: x[0])
-        least[0] += 3 + len(group)  # run_rounds weighs about 3 meta kernels
+        least[0] += 2 + len(group)  # run_rounds (the first job) weighs about 3 meta kernels
         least[1].extend(group)
     return [jobs for _, jobs in loads]
 

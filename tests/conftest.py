@@ -12,6 +12,8 @@ first. (With one shared folder, a child process of
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -37,14 +39,14 @@ def pytest_sessionstart(session):
 
     Runs in the pytest-xdist controller only (before its own ``pytest_sessionstart`` starts the
     workers), when none of the workers' folders exists yet (a fresh clone, as in CI): one
-    ``tests/_prewarm.py`` process per worker compiles its share of the round kernels into
-    ``<cache root>/xdist-warm``, and that folder is copied into each ``xdist-gwN``. Each worker
+    ``tests/_prewarm.py`` process per worker compiles its share of the round kernels into a
+    fresh ``<cache root>/xdist-warm-*`` folder of this session's own, which is copied into each
+    ``xdist-gwN``. Any failure (an unwritable folder, a child that fails or takes more than
+    ``PREWARM_TIMEOUT``) is one line on stderr and the workers compile for themselves. Each worker
     still has a folder of its own, and every worker starts from the same entries, whichever
     finishes first. On a cold cache the two workers otherwise compiled the same round kernels
     side by side (each about a minute per data type on 2 busy cores). ``PARTIALFED_NO_PREWARM=1``
     turns it off."""
-    import shutil
-    import subprocess
     import sys
 
     config = session.config
@@ -53,26 +55,59 @@ def pytest_sessionstart(session):
         return
     if os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("PARTIALFED_NO_PREWARM") == "1":
         return
-    base = _cache_base()
-    targets = [base / f"xdist-gw{i}" for i in range(workers)]
+    targets = [_cache_base() / f"xdist-gw{i}" for i in range(workers)]
     if any(t.exists() for t in targets):
         return
-    warm = base / "xdist-warm"
-    shutil.rmtree(warm, ignore_errors=True)
+    print(
+        "pre-compiling the round kernels for the workers (PARTIALFED_NO_PREWARM=1 skips this)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        _prewarm(targets, min(workers, os.cpu_count() or 1))
+    except (OSError, subprocess.SubprocessError) as exc:  # the workers compile for themselves
+        print(f"pre-compiling skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+#: Seconds the pre-compilation may take before it is given up (the workers then compile).
+PREWARM_TIMEOUT = 1800
+
+
+def _prewarm(targets: list[Path], parts: int) -> None:
+    """Compile into a fresh folder of this session's own, then copy it into each target that
+    does not exist yet (copy, then rename: a target is either absent or complete)."""
+    import shutil
+    import sys
+    import tempfile
+
+    base = _cache_base()
+    base.mkdir(parents=True, exist_ok=True)
+    warm = Path(tempfile.mkdtemp(dir=base, prefix="xdist-warm-"))
     env = {**os.environ, "PARTIALFED_CACHE_DIR": str(warm)}
     script = str(Path(__file__).with_name("_prewarm.py"))
-    parts = min(workers, os.cpu_count() or 1)
     procs = [
         subprocess.Popen([sys.executable, script, str(i), str(parts)], env=env)
         for i in range(parts)
     ]
-    codes = [p.wait() for p in procs]
-    if any(codes):  # the tests then compile for themselves, and report what fails
+    try:
+        deadline = time.monotonic() + PREWARM_TIMEOUT
+        codes = [p.wait(timeout=max(deadline - time.monotonic(), 1)) for p in procs]
+        if any(codes) or not (warm / "numba").is_dir():
+            print(f"pre-compiling failed (exit codes {codes})", file=sys.stderr)
+            return
+        for t in targets:
+            staging = t.with_name(f"{t.name}.{os.getpid()}.tmp")
+            shutil.copytree(warm, staging, symlinks=True)
+            try:
+                os.rename(staging, t)
+            except OSError:  # another session made it meanwhile: keep theirs
+                shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(warm, ignore_errors=True)
-        return
-    for t in targets:
-        shutil.copytree(warm, t, symlinks=True)
-    shutil.rmtree(warm, ignore_errors=True)
 
 
 #: Work units (files, and ``tests/reliability``) that take longest, handed out first so that

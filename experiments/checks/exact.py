@@ -12,7 +12,7 @@ not linear in the run (the minimum of the expected series is not the expected mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from partialfed.experiments.cell import Cell
@@ -94,14 +94,16 @@ def exact_frame(cell: Cell):
     """The expected per-round frame of ``cell`` (columns of ``execute(cell).frame``), from the
     initial point of ``cell.init_seed`` (or of the run's seed, as ``execute``).
 
-    Computed once per process for each cell (cells are frozen and compare by value; the
-    recursion is deterministic), so the returned ``ExactHistory`` is shared: its arrays are
-    read-only."""
-    return _exact_history(cell)
+    Computed once per process for each cell (cells are frozen and compare by value, and the
+    key adds each knob's type, as ``cell.problem_of`` does: ``2.0 == 2``; the recursion is
+    deterministic). Each call returns its own ``ExactHistory`` (a shallow copy) whose arrays,
+    shared between calls, are read-only."""
+    typed = tuple((k, type(v), v) for k, v in cell.knobs)
+    return replace(_exact_history(cell, typed))
 
 
 @lru_cache(maxsize=EXACT_CACHE)
-def _exact_history(cell: Cell):
+def _exact_history(cell: Cell, typed: tuple):
     import numpy as np
 
     from partialfed.simulators.exact import expected

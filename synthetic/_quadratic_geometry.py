@@ -13,15 +13,19 @@ the problem built without it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["CACHE_SIZE", "Geometry", "geometry"]
+__all__ = ["CACHE_BYTES", "CACHE_SIZE", "Geometry", "geometry"]
 
 #: Geometries kept (per process; least recently used dropped first).
 CACHE_SIZE = 32
+
+#: The most bytes of arrays the kept geometries hold together (per process).
+CACHE_BYTES = 128 * 2**20
 
 #: Above this many Hessian entries ``(d_u + d_v)^2`` a geometry is not kept (memory).
 MAX_CACHED = 1_000_000
@@ -131,23 +135,34 @@ def _build(seed, d_u, d_v, L_u, mu_u, L_v, mu_v, chi) -> Geometry:
 
 
 _CACHE: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _nbytes(g: Geometry) -> int:
+    return sum(
+        getattr(g, f.name).nbytes for f in fields(g) if isinstance(getattr(g, f.name), np.ndarray)
+    )
 
 
 def geometry(seed, d_u, d_v, L_u, mu_u, L_v, mu_v, chi) -> Geometry:
     """The :class:`Geometry` of these knobs (validated by ``quadratic``), cached per process.
 
     The key holds each value's type as well (``chi = 0`` and ``0.0`` are kept apart), so a
-    cached geometry is exactly what :func:`_build` would compute for the same arguments.
+    cached geometry is exactly what :func:`_build` would compute for the same arguments. At
+    most ``CACHE_SIZE`` geometries and ``CACHE_BYTES`` bytes of arrays are kept.
     """
     args = (seed, d_u, d_v, L_u, mu_u, L_v, mu_v, chi)
     key = tuple((type(v), v) for v in args)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
     g = _build(*args)
     if (d_u + d_v) ** 2 <= MAX_CACHED:
-        _CACHE[key] = g
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        with _LOCK:
+            _CACHE[key] = g
+            total = sum(_nbytes(x) for x in _CACHE.values())
+            while len(_CACHE) > CACHE_SIZE or (total > CACHE_BYTES and len(_CACHE) > 1):
+                total -= _nbytes(_CACHE.popitem(last=False)[1])
     return g

@@ -51,3 +51,16 @@ def test_one_entry_per_geometry_and_the_cache_is_bounded():
     for s in range(geo.CACHE_SIZE + 3):
         synthetic.make("quadratic", n=3, d_u=2, d_v=1, seed=s)
     assert len(geo._CACHE) == geo.CACHE_SIZE
+
+
+def test_the_cache_is_bounded_in_bytes(monkeypatch):
+    geo._CACHE.clear()
+    synthetic.make("quadratic", n=2, d_u=30, d_v=10, seed=0)
+    one = geo._nbytes(next(iter(geo._CACHE.values())))
+    assert one >= 2 * (30 * 30 + 10 * 10) * 8  # rotations and Hessian blocks, at least
+    monkeypatch.setattr(geo, "CACHE_BYTES", int(2.5 * one))
+    for s in range(1, 6):
+        synthetic.make("quadratic", n=2, d_u=30, d_v=10, seed=s)
+    assert len(geo._CACHE) == 2  # the two most recent
+    assert sum(geo._nbytes(g) for g in geo._CACHE.values()) <= geo.CACHE_BYTES
+    geo._CACHE.clear()

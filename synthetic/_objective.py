@@ -113,15 +113,20 @@ def register(data_class: type, loss_fn, grad_u_fn, grad_v_fn, region_fn=None) ->
         _REGIONS[data_class] = region_fn
 
 
+def _require_registered(data_class: type, caller: str) -> None:
+    """``TypeError`` naming ``caller``'s parameter unless ``register`` has seen ``data_class``."""
+    if data_class not in _REGISTRY:
+        raise TypeError(
+            f"The 'data_class' parameter of {caller} must be registered with register first. "
+            f"Got {data_class!r}."
+        )
+
+
 def register_hvp(data_class: type, hvp_fn) -> None:
     """Make the kernels use ``hvp_fn`` as the exact Hessian-vector product on ``data_class``
     data (calling convention in the module docstring). The data class must already be
     registered with ``register``."""
-    if data_class not in _REGISTRY:
-        raise TypeError(
-            f"The 'data_class' parameter of register_hvp must be registered with register first. "
-            f"Got {data_class!r}."
-        )
+    _require_registered(data_class, "register_hvp")
     _HVPS[data_class] = hvp_fn
 
 
@@ -129,11 +134,7 @@ def register_descent(data_class: type, descend_u_fn, descend_v_fn, descend_joint
     """Make the kernels take noise-free full-batch local steps on ``data_class`` data with the
     fused ``descend_u_fn``/``descend_v_fn``/``descend_joint_fn`` (calling convention and promise
     in the module docstring). The data class must already be registered with ``register``."""
-    if data_class not in _REGISTRY:
-        raise TypeError(
-            f"The 'data_class' parameter of register_descent must be registered with register "
-            f"first. Got {data_class!r}."
-        )
+    _require_registered(data_class, "register_descent")
     _DESCENTS[data_class] = (descend_u_fn, descend_v_fn, descend_joint_fn)
 
 
@@ -147,11 +148,7 @@ def register_split(data_class: type, classes_fn, loss_u_fn, loss_v_fn) -> None:
     """Declare that ``data_class``'s objective splits into a class-wise u-part and a per-device
     v-part (calling convention and promise in the module docstring). The data class must
     already be registered with ``register``."""
-    if data_class not in _REGISTRY:
-        raise TypeError(
-            f"The 'data_class' parameter of register_split must be registered with register "
-            f"first. Got {data_class!r}."
-        )
+    _require_registered(data_class, "register_split")
     _SPLITS[data_class] = (classes_fn, loss_u_fn, loss_v_fn)
 
 

@@ -110,3 +110,16 @@ def test_coupled_separable_runs_match_the_reference_steps(alg):
             u += ul[i]
         u /= p.n
     assert np.array_equal(h.u, u) and np.array_equal(h.V, V)
+
+
+@pytest.mark.parametrize("name", ["register_hvp", "register_descent", "register_split"])
+def test_registering_for_an_unregistered_data_class_names_the_function(name):
+    from partialfed.synthetic import _objective
+
+    class Unregistered:
+        pass
+
+    fn = getattr(_objective, name)
+    args = {"register_hvp": 1, "register_descent": 3, "register_split": 3}[name]
+    with pytest.raises(TypeError, match=rf"'data_class' parameter of {name} must be registered"):
+        fn(Unregistered, *([None] * args))

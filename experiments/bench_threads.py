@@ -88,7 +88,7 @@ def _time_counts(p, alg, m, tau, rounds, repeats, counts):
     return best
 
 
-def threads_benchmark(sizes=SIZES, d_u=40, d_v=10, tau=10, rounds=10, repeats=4) -> dict:
+def threads_benchmark(sizes=SIZES, d_u=40, d_v=10, tau=10, rounds=40, repeats=5) -> dict:
     """Milliseconds per round with 1 and 2 numba threads, and the speedup (module docstring).
 
     Parameters

@@ -33,7 +33,15 @@ from partialfed._constraints import Interval, check_names, validate
 from partialfed.experiments import store
 from partialfed.experiments.store_frame import by_round
 
-__all__ = ["Cell", "CellError", "SINGLE_BLOCK", "RUN_FIELDS", "execute", "problem_of"]
+__all__ = [
+    "Cell",
+    "CellError",
+    "SINGLE_BLOCK",
+    "RUN_FIELDS",
+    "constants_of",
+    "execute",
+    "problem_of",
+]
 
 #: The fields of ``simulators.RunConfig``, with their defaults.
 RUN_FIELDS = {f.name: f.default for f in dataclasses.fields(simulators.RunConfig)}
@@ -94,18 +102,42 @@ def _problem(family: str, factory, key: tuple):
     return synthetic.make(family, **{k: v for k, _, v in key})
 
 
-def problem_of(family: str, knobs: Mapping | tuple):
-    """The problem of ``family`` with ``knobs``, built once per process (the one problem cache).
-
-    The key holds the family's factory (a name registered again is another family) and each
-    value's type: ``d_v = 2.0`` must not be served the problem of ``d_v = 2`` (``2.0 == 2``),
-    since ``synthetic.make`` rejects the one and accepts the other.
-    """
+def _key(family: str, knobs: Mapping | tuple) -> tuple:
+    """The cache key of a problem: the family's factory (a name registered again is another
+    family) and each knob with its value's type (``d_v = 2.0`` must not be served the problem
+    of ``d_v = 2``, since ``synthetic.make`` rejects the one and accepts the other)."""
     from partialfed import synthetic
 
     items = knobs.items() if isinstance(knobs, Mapping) else knobs
     key = tuple((k, type(v), v) for k, v in sorted(items, key=lambda kv: kv[0]))
-    return _problem(family, synthetic.factory_of(family), key)
+    return family, synthetic.factory_of(family), key
+
+
+def problem_of(family: str, knobs: Mapping | tuple):
+    """The problem of ``family`` with ``knobs``, built once per process (the one problem cache,
+    :data:`CACHE_SIZE` problems)."""
+    return _problem(*_key(family, knobs))
+
+
+#: Constants kept by :func:`constants_of` (a few numbers each, so many more than problems).
+CONSTANTS_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=CONSTANTS_CACHE_SIZE)
+def _constants(family: str, factory, key: tuple) -> tuple:
+    problem = _problem(family, factory, key)
+    return tuple(problem.constants.as_dict().items()), problem.n
+
+
+def constants_of(family: str, knobs: Mapping | tuple) -> dict:
+    """The problem's constants (``Constants.as_dict()``) and ``n``, as a new dict.
+
+    Cached apart from the problems themselves: a report reads the constants of a cell long after
+    its problem has left the problem cache (the strict figure reads 24 problems' constants at
+    the end), and building a problem again costs a factorisation.
+    """
+    items, n = _constants(*_key(family, knobs))
+    return dict(items, n=n)
 
 
 @dataclass(frozen=True)
@@ -264,8 +296,7 @@ class Cell:
         :data:`SINGLE_BLOCK`, and with a run's ``frame`` (rows ordered by ``round``)
         ``Delta_F0 = max(F(u^0, V^0) - F_low, 0)`` and ``Delta_FT = F(u^0, V^0) - F(u^T, V^T)``.
         """
-        problem = self.problem()
-        values = dict(problem.constants.as_dict(), n=problem.n)
+        values = constants_of(self.family, self.knobs)
         run = self.run.as_dict()  # alpha only for the algorithm that reads it (perfedavg)
         values.update({k: run[k] for k in RUN_SYMBOLS if k in run})
         if frame is not None:

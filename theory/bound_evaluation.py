@@ -19,7 +19,7 @@ from partialfed._constraints import Array, Interval, check_names, suggest, valid
 from partialfed.theory.bound_parts import _names
 from partialfed.theory.symbols import NONNEGATIVE, POSITIVE, SYMBOLS
 
-__all__ = ["BoundEvaluation", "constraint_of", "validate_values"]
+__all__ = ["BoundEvaluation", "compiled", "constraint_of", "validate_values"]
 
 _RTOL = 1e-12
 
@@ -72,8 +72,8 @@ class BoundEvaluation:
 
     @cached_property
     def _compiled(self):
-        args = [SYMBOLS[name] for name in self.required]
-        rhs = sp.lambdify(args, self.rhs, modules="numpy")
+        args = tuple(SYMBOLS[name] for name in self.required)
+        rhs = compiled(self.rhs, args)
         conds = []
         for c in self.conditions:
             if not c.checkable:
@@ -84,8 +84,7 @@ class BoundEvaluation:
             if rel is sp.false:
                 conds.append((c, None, None, None))
                 continue
-            lhs_f = sp.lambdify(args, rel.lhs, modules="numpy")
-            rhs_f = sp.lambdify(args, rel.rhs, modules="numpy")
+            lhs_f, rhs_f = compiled(rel.lhs, args), compiled(rel.rhs, args)
             conds.append((c, type(rel), lhs_f, rhs_f))
         return args, rhs, conds
 
@@ -257,10 +256,21 @@ class BoundEvaluation:
         return out
 
 
-@lru_cache(maxsize=256)
 def _weight_function(w: sp.Expr, names: tuple):
     """``w`` compiled for numpy, arguments ``names`` (cached: a strict check weighs every run)."""
-    return sp.lambdify([SYMBOLS[k] for k in names], w, modules="numpy")
+    return compiled(w, tuple(SYMBOLS[k] for k in names))
+
+
+@lru_cache(maxsize=2048)
+def compiled(expr: sp.Expr, args: tuple, modules: str = "numpy"):
+    """``sympy.lambdify(args, expr, modules)``, cached on the expression and its arguments.
+
+    Printing an expression to Python is most of what evaluating a bound costs: the report
+    evaluates the same right-hand sides and conditions for every seed of every check, and a
+    mutant shares all but one of its bound's expressions. Sympy expressions and symbols are
+    immutable and hashable, so an equal key always compiles to the same function.
+    """
+    return sp.lambdify(list(args), expr, modules=modules)
 
 
 def _fmt_side(e: sp.Expr) -> str:

@@ -57,6 +57,7 @@ import sympy as sp
 
 from partialfed._constraints import Array, Interval, check_names, validate
 from partialfed.theory.bound import At, Bound, Condition, Measured, Term, validate_values
+from partialfed.theory.bound_evaluation import compiled
 from partialfed.theory.derived_uses import USES
 from partialfed.theory.settings import declare
 from partialfed.theory.symbols import (
@@ -298,8 +299,9 @@ def _check_relation(c: Condition, args, arrays, owner: str) -> None:
         return
     if rel is sp.false:
         raise ValueError(f"{owner}: condition {c.label} is violated.")
-    a = np.asarray(sp.lambdify(args, rel.lhs, modules="numpy")(*arrays), dtype=float)
-    b = np.asarray(sp.lambdify(args, rel.rhs, modules="numpy")(*arrays), dtype=float)
+    # compiled once per (expression, arguments): a lemma check runs every seed of every check
+    a = np.asarray(compiled(rel.lhs, tuple(args))(*arrays), dtype=float)
+    b = np.asarray(compiled(rel.rhs, tuple(args))(*arrays), dtype=float)
     tol = 1e-12 * np.maximum(np.abs(a), np.abs(b))
     ok = {
         sp.LessThan: lambda: a <= b + tol,
@@ -381,9 +383,9 @@ class Lemma:
 
     @cached_property
     def _compiled(self):
-        args = [PER_ROUND.get(k) or SYMBOLS[k] for k in self.required]
+        args = tuple(PER_ROUND.get(k) or SYMBOLS[k] for k in self.required)
         expr = self.relation.lhs - self.relation.rhs
-        return args, sp.lambdify(args, expr, modules="numpy")
+        return args, compiled(expr, args)
 
     def lhs_minus_rhs(
         self, values: Mapping[str, Any] | None = None, /, *, check: bool = True, **kwargs: Any

@@ -74,6 +74,24 @@ def test_one_problem_cache_serves_every_cell_of_an_instance():
     assert a.with_knobs(delta=0.5).problem() is not p
 
 
+def test_constants_outlive_the_problem_cache():
+    cell_module._problem.cache_clear()
+    cell_module._constants.cache_clear()
+    cells = [Cell.of("quadratic", {"n": 4, "delta": d}) for d in (0.05, 0.1, 0.15)]
+    first = cells[0].values()
+    assert first["n"] == 4 and first["delta"] == 0.05
+    assert {k: first[k] for k in cells[0].problem().constants.as_dict()} == (
+        cells[0].problem().constants.as_dict()
+    )
+    for c in cells[1:]:
+        c.values()
+    cell_module._problem.cache_clear()  # as when the problem cache has evicted them
+    assert cells[0].values() == first and cells[2].values()["delta"] == 0.15
+    assert cell_module._problem.cache_info().misses == 0  # no problem was built again
+    first["n"] = -1  # a caller's copy: the cache is not changed through it
+    assert cells[0].values()["n"] == 4
+
+
 def test_values_use_the_config_names_and_the_single_block_table():
     c = Cell.of("quadratic", KNOBS, RUN)
     result = execute(c)

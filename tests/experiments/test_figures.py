@@ -380,3 +380,33 @@ def test_calibration_axes_name_the_left_hand_side_in_mathtext_with_log_ticks():
     assert ax.get_xscale() == ax.get_yscale() == "log" and ax.get_xlim() == ax.get_ylim()
     _all_log_ticks_mathtext(ax)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_strict_layout_equals_tight_layout_inside_the_header_rect(k):
+    from partialfed.experiments.plots import studies
+
+    def figure():
+        fig, axes = studies.panels(k, height=3.9)
+        for i, ax in enumerate(axes):
+            ax.plot([1, 10, 100], [1e-3, 1e-1 * (i + 1), 2.0])
+            plots.log_axis(ax, "x")
+            plots.log_axis(ax, "y")
+            ax.set_title(f"panel {i}\nsecond line of the title", fontsize=9)
+            ax.set_xlabel("horizon $T$ (rounds)")
+            ax.set_ylabel(r"$\frac{1}{T}\sum_t \Delta_u$" if i % 2 else "y")
+        return fig
+
+    top = 1.0 - 1.05 / figure().get_size_inches()[1]
+    a, b = figure(), figure()
+    a.tight_layout(rect=(0, 0, 1, top))
+    studies._tight_below(b, top)
+    for name in ("left", "right", "bottom", "top", "wspace", "hspace"):
+        assert getattr(b.subplotpars, name) == pytest.approx(
+            getattr(a.subplotpars, name), rel=1e-12, abs=1e-15
+        ), name
+    # the top edge did move: the one-pass layout is not a plain tight_layout
+    c = figure()
+    c.tight_layout()
+    assert c.subplotpars.top - b.subplotpars.top == pytest.approx(1.05 / c.get_size_inches()[1])
+    plt.close("all")

@@ -292,8 +292,10 @@ def profile_reproduce(out: str | Path | None = None, interval: float = 0.002) ->
     -------
     dict
         ``wall_s``, ``samples``, ``seconds`` and ``share`` per category, ``top`` (the 25
-        places, outside kernels, that took longest: ``[category, where, seconds]``), the
-        ``command``, ``kernel_cache`` and the ``target`` share of kernels.
+        places, outside kernels, that took longest: ``[category, where, seconds]``),
+        ``phases`` (the report's own wall-clock seconds per phase, from its
+        ``results.json``), the ``command``, ``kernel_cache`` and the ``target`` share of
+        kernels.
     """
     import shutil
 
@@ -307,11 +309,14 @@ def profile_reproduce(out: str | Path | None = None, interval: float = 0.002) ->
             f"yet (so that every run is computed). Got {str(folder)!r}."
         )
     argv = ["reproduce", "--quick", "--out", str(folder), "--quiet"]
+    phases = {}
     try:
         with Sampler(interval) as sampler, contextlib.redirect_stdout(io.StringIO()):
             from partialfed.experiments.cli import main
 
             code = main(argv)
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            phases = json.loads((Path(folder) / "results.json").read_text())["run"]["phases"]
     finally:
         if temporary:
             shutil.rmtree(Path(folder).parent, ignore_errors=True)
@@ -330,6 +335,7 @@ def profile_reproduce(out: str | Path | None = None, interval: float = 0.002) ->
         "seconds": sampler.seconds,
         "share": {k: v / total for k, v in sampler.seconds.items()},
         "top": [[c, w, s] for c, w, s in top],
+        "phases": phases,
         "target": TARGET_KERNEL_SHARE,
         "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
@@ -348,6 +354,11 @@ def profile_report(result: dict) -> str:
     lines.append(f"kernels {share['kernels']:.1%} (target >= {result['target']:.0%}: {met})")
     lines.append("slowest places outside the kernels:")
     lines += [f"  {s:>7.2f} s  {c:<10} {w}" for c, w, s in result["top"][:15]]
+    if result.get("phases"):
+        lines.append(
+            "the report's phases (wall s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in result["phases"].items())
+        )
     if result.get("load"):
         lines.append("load average at the end: " + ", ".join(f"{x:.2f}" for x in result["load"]))
     return "\n".join(lines)

@@ -57,6 +57,7 @@ __all__ = [
     "canonical_json",
     "path_for",
     "encode",
+    "encode_stored",
     "write_bytes",
     "sync_directory",
     "remove_temporaries",
@@ -186,6 +187,17 @@ class RunResult:
 
 def encode(result: RunResult) -> bytes:
     """The Parquet bytes of one run (what ``write_bytes`` stores)."""
+    return encode_stored(result)[0]
+
+
+def encode_stored(result: RunResult, stored: bool = True) -> tuple[bytes, RunResult | None]:
+    """The Parquet bytes of one run and the ``RunResult`` that ``verify`` returns for them.
+
+    A sweep that keeps its results in memory (``run_sweep(keep=...)``) hands out the second
+    instead of reading the file back: the same frame (built from the table that was encoded;
+    Parquet stores int64 and float64 exactly) and the metadata as the file's JSON gives them
+    back. ``stored=False`` skips building it (``None``).
+    """
     if result.status not in STATUSES:
         raise ValueError(
             f"The 'status' parameter of RunResult must be one of {', '.join(STATUSES)}. "
@@ -216,10 +228,24 @@ def encode(result: RunResult) -> bytes:
         "elapsed_s": float(result.elapsed_s),
     }
     text = json.dumps(meta, sort_keys=True, default=_json_number)
-    table = table.replace_schema_metadata({_META_KEY: text.encode()})
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", write_statistics=False)
-    return sink.getvalue()
+    pq.write_table(
+        table.replace_schema_metadata({_META_KEY: text.encode()}),
+        sink,
+        compression="zstd",
+        write_statistics=False,
+    )
+    if not stored:
+        return sink.getvalue(), None
+    back = json.loads(text)  # the spec and numbers exactly as a read of the file has them
+    return sink.getvalue(), RunResult(
+        spec=back["spec"],
+        frame=table.to_pandas(),
+        status=back["status"],
+        message=back["message"],
+        constants=back["constants"],
+        elapsed_s=float(back["elapsed_s"]),
+    )
 
 
 def _checksum(table: pa.Table) -> str:
@@ -349,6 +375,7 @@ def completed(
     hashes: Iterable[str] | None = None,
     problems: list | None = None,
     quarantine: bool = True,
+    keep: dict | None = None,
 ) -> dict[str, str]:
     """The runs validly stored in ``directory``: hash -> status.
 
@@ -365,18 +392,25 @@ def completed(
         ``(name, reason)`` of each bad file is appended here.
     quarantine : bool
         Move bad files aside (default) or leave them.
+    keep : dict, optional
+        Hash -> the ``RunResult`` that ``verify`` read, for each valid run (so that a caller
+        who needs the runs does not read them twice).
     """
     directory = Path(directory)
     out: dict[str, str] = {}
     if not directory.is_dir():
         return out
     remove_stale_temporaries(directory)
-    wanted = None if hashes is None else set(hashes)
-    for path in sorted(directory.glob(f"*{_SUFFIX}")):
-        if wanted is not None and path.stem not in wanted:
-            continue
+    if hashes is None:
+        paths = sorted(directory.glob(f"*{_SUFFIX}"))
+    else:  # only these names: no listing of a folder of thousands of runs
+        paths = [p for h in sorted(set(hashes)) if (p := directory / f"{h}{_SUFFIX}").exists()]
+    for path in paths:
         try:
-            out[path.stem] = verify(path).status
+            result = verify(path)
+            out[path.stem] = result.status
+            if keep is not None:
+                keep[path.stem] = result
         except BadResult as exc:
             if problems is not None:
                 problems.append((path.name, str(exc)))

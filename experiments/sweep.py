@@ -81,8 +81,11 @@ Runner = Callable[[Cell], store.RunResult]
 
 
 def run_chunk(
-    cells: Sequence[Cell], runner: Runner | None = None, threads: int | None = None
-) -> list[tuple[str, str, bytes]]:
+    cells: Sequence[Cell],
+    runner: Runner | None = None,
+    threads: int | None = None,
+    keep: bool = False,
+) -> list[tuple]:
     """The task every executor runs: execute ``cells`` and encode each result.
 
     Parameters
@@ -93,10 +96,13 @@ def run_chunk(
         (a module-level function) for process-based executors.
     threads : int, optional
         Numba threads to use in this worker (``None``: leave as is).
+    keep : bool
+        Also return each run as a read of its file would give it (``store.encode_stored``):
+        a sweep in this process keeps them instead of reading the files back.
 
     Returns
     -------
-    list of (hash, status, parquet bytes)
+    list of (hash, status, parquet bytes, RunResult or None)
     """
     if threads is not None:
         import numba
@@ -107,7 +113,7 @@ def run_chunk(
     for cell in cells:
         try:
             result = runner(cell)
-            payload = store.encode(result)
+            payload, stored = store.encode_stored(result, keep)
         except Exception as exc:  # noqa: BLE001 - a runner or encoder bug fails this run only
             result = store.RunResult(
                 spec=cell.spec(),
@@ -115,8 +121,8 @@ def run_chunk(
                 status="error",
                 message=one_line(exc),
             )
-            payload = store.encode(result)
-        out.append((cell.hash, result.status, payload))
+            payload, stored = store.encode_stored(result, keep)
+        out.append((cell.hash, result.status, payload, stored))
     return out
 
 
@@ -134,6 +140,7 @@ def run_sweep(
     executor=None,
     on_todo: Callable[[list], None] | None = None,
     on_run: Callable[[int], None] | None = None,
+    keep: dict | None = None,
 ) -> SweepReport:
     """Compute every cell not yet stored in ``directory`` and store it.
 
@@ -167,6 +174,10 @@ def run_sweep(
     on_run : callable, optional
         ``on_run(k)`` each time ``k`` more runs are done: those already stored at the start,
         then each run as it is stored (a progress bar of the caller's).
+    keep : dict, optional
+        Hash -> ``RunResult`` of the runs this sweep read (verifying what was stored) or
+        computed in this process (serial), each as a read of its file gives it; runs computed
+        by worker processes or stored by another sweep are not in it (read them).
 
     Returns
     -------
@@ -193,7 +204,7 @@ def run_sweep(
     # sweep (experiments.claims), even one that replaced a file (force).
     seen = {h: _signature(directory / f"{h}.parquet") for h in unique}
     bad: list = []
-    done = {} if force else store.completed(directory, hashes=unique, problems=bad)
+    done = {} if force else store.completed(directory, hashes=unique, problems=bad, keep=keep)
     todo = [c for h, c in unique.items() if h not in done or (retry_errors and done[h] == "error")]
     # Runs of one problem go to the same chunk, so a worker builds each problem once.
     todo.sort(key=lambda c: store.canonical_json({"f": c.family, "p": dict(c.knobs)}))
@@ -224,17 +235,21 @@ def run_sweep(
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress, leave=False)
     claims = Claims(directory)
     pending, away = todo, {}
+    # runs computed in this process are kept as they are; a worker's would travel back twice
+    in_process = keep is not None and executor.name == "serial"
     try:
         while pending:
             busy: list = []
             tasks = _claimed_tasks(pending, size, claims, seen, report, tick, busy, away)
-            tasks = ((chunk, runner, executor.threads) for chunk in tasks)
+            tasks = ((chunk, runner, executor.threads, in_process) for chunk in tasks)
             for exc, outcome in executor.map_unordered(run_chunk, tasks):
                 if exc is not None:  # a crashed task loses its chunk only
                     report.lost_messages.append(one_line(exc))
                     continue
-                for h, status, payload in outcome:
+                for h, status, payload, stored in outcome:
                     store.write_bytes(directory, f"{h}.parquet", payload, sync_dir=False)
+                    if stored is not None:
+                        keep[h] = stored
                     claims.release(h)
                     report.computed += 1
                     report.statuses[status] += 1
@@ -335,7 +350,9 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
 
     For the checks (``experiments.checks``), which take one result per cell, in order: each
     call runs ``run_sweep(cells, directory, **kwargs)`` (so runs already stored are not
-    recomputed and any executor can be used) and reads the results back.
+    recomputed and any executor can be used). The results are those the sweep verified or
+    computed in this process (``keep``), the others read back from their files: the same
+    ``RunResult`` either way.
 
     The runner also takes ``on_todo`` and ``on_run`` (passed to ``run_sweep``, for a progress
     bar) and says so with the attribute ``reports_runs = True``.
@@ -349,7 +366,10 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
     directory = Path(directory)
 
     def runner(cells: Sequence[Cell], *, on_todo=None, on_run=None) -> list:
-        report = run_sweep(list(cells), directory, on_todo=on_todo, on_run=on_run, **kwargs)
+        kept: dict = {}
+        report = run_sweep(
+            list(cells), directory, on_todo=on_todo, on_run=on_run, keep=kept, **kwargs
+        )
         missing = [h for h in report.hashes if not (directory / f"{h}.parquet").is_file()]
         if missing:
             why = list(report.lost_messages)
@@ -358,7 +378,7 @@ def cached_runner(directory: str | Path, **kwargs) -> Callable[[Sequence[Cell]],
             raise RuntimeError(
                 f"{len(missing)} run(s) were not computed ({'; '.join(why)}); call again to retry."
             )
-        return [store.read(directory / f"{h}.parquet") for h in report.hashes]
+        return [kept.get(h) or store.read(directory / f"{h}.parquet") for h in report.hashes]
 
     runner.reports_runs = True
     return runner

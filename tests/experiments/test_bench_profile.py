@@ -77,6 +77,9 @@ def test_profile_report_says_whether_the_target_is_met():
     }
     text = profile_report(result)
     assert "kernels 52.9% (target >= 50%: met)" in text
+    assert "phases" not in text
+    result["phases"] = {"strict": 12.25, "figures": 3.0}
+    assert "the report's phases (wall s): strict 12.2, figures 3.0" in profile_report(result)
     result["share"]["kernels"] = 0.4
     assert "not met" in profile_report(result)
 

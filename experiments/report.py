@@ -11,6 +11,7 @@ references it cites. Laying it out and rendering it are ``experiments.report_vie
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -254,6 +255,19 @@ def reproduce(
     progress : bool
         A tqdm bar per study on stderr, counting its runs (``experiments.progress``).
     """
+    # What exists now (the imported libraries: sympy's, numba's, matplotlib's objects) lives
+    # until the end: out of the collector's sight, a full collection does not walk it again.
+    # Objects a caller froze before stay frozen.
+    ours = gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        return _reproduce(out, quick, runner, log, command, studies, progress)
+    finally:
+        if ours:
+            gc.unfreeze()
+
+
+def _reproduce(out, quick, runner, log, command, studies, progress) -> Report:
     clock = Clock()
     # Each study's runner: the bar's (per run) inside the clock's (notes the cells of each
     # phase, report_configs).
@@ -342,7 +356,8 @@ def reproduce(
                 {g: [m for _, m in cells] for g, cells in groups.items()},
             )
         for key, fig in figures.items():
-            plots.save(fig, out / "figures" / key, formats=("png",))
+            # the strict figure is laid out to fit its canvas: cropping would lay it out again
+            plots.save(fig, out / "figures" / key, formats=("png",), crop=key != "strict")
             plt.close(fig)
             rep.figures[key] = f"figures/{key}.png"
             st.tick()

@@ -240,6 +240,9 @@ def _tight_below(fig, top: float) -> None:
     new_top = top - (1.0 - pars.top)
     new_panel = (new_top - pars.bottom - (rows - 1) * gap) / rows
     fig.subplots_adjust(top=new_top, hspace=gap / new_panel if rows > 1 else pars.hspace)
+    # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure
+    # once more before drawing it; the layout is final, so there is no engine to run
+    fig.set_layout_engine(None)
 
 
 def _frames():

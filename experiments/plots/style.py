@@ -300,12 +300,18 @@ def inside(folder: str | Path, name: str) -> Path:
     return target
 
 
-def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def save(
+    fig, path: str | Path, formats: Sequence[str] = ("png", "svg"), crop: bool = True
+) -> list[Path]:
     """Save ``fig`` as ``path.<fmt>`` for each format; returns the paths written.
 
     Each figure is rendered in memory and written atomically (``experiments._atomic``): a full
     disk or a crash leaves the previous file or none, never a truncated one. Every file goes
     directly inside ``path``'s folder (``inside``).
+
+    ``crop`` (default): the image is cropped to what is drawn (the style's ``savefig.bbox:
+    tight``), which costs one more layout pass of every artist; ``False`` saves the canvas as
+    it is, for a figure already laid out to fit it (``strict_figure``, 72 panels).
     """
     path = Path(path)
     for fmt in formats:
@@ -318,7 +324,8 @@ def save(fig, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list
     for fmt in formats:
         target = inside(path.parent, f"{path.name}.{fmt}")
         sink = io.BytesIO()
-        with style_context():
+        # "standard": the whole canvas (an explicit None would mean the style's "tight")
+        with style_context(), plt.rc_context({} if crop else {"savefig.bbox": "standard"}):
             fig.savefig(sink, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
         out.append(write_bytes(target.parent, target.name, sink.getvalue()))
     return out

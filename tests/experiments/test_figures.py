@@ -410,3 +410,19 @@ def test_strict_layout_equals_tight_layout_inside_the_header_rect(k):
     c.tight_layout()
     assert c.subplotpars.top - b.subplotpars.top == pytest.approx(1.05 / c.get_size_inches()[1])
     plt.close("all")
+
+
+def test_save_crops_to_the_drawing_unless_told_to_keep_the_canvas(tmp_path):
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4.0, 3.0))
+    ax.plot([0, 1], [0, 1])
+    fig.subplots_adjust(left=0.3, right=0.7, bottom=0.3, top=0.7)  # wide empty margins
+    (cropped,) = plots.save(fig, tmp_path / "a", formats=("png",))
+    (canvas,) = plots.save(fig, tmp_path / "b", formats=("png",), crop=False)
+    plt.close(fig)
+    with plots.style_context():
+        dpi = float(plt.rcParams["savefig.dpi"])
+    assert Image.open(canvas).size == (round(4.0 * dpi), round(3.0 * dpi))
+    w, h = Image.open(cropped).size
+    assert w < 0.75 * 4.0 * dpi and h < 0.75 * 3.0 * dpi

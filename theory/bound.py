@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -160,9 +161,9 @@ class Bound(BoundEvaluation):
             )
 
     # --- symbols -----------------------------------------------------------------------------
-    @property
+    @cached_property
     def free_symbols(self) -> frozenset[sp.Symbol]:
-        """All symbols of the right-hand side and of the checkable conditions."""
+        """All symbols of the right-hand side and of the checkable conditions (computed once)."""
         out = set(self.rhs.free_symbols)
         for c in self.conditions:
             out |= c.free_symbols

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import sympy as sp
@@ -198,9 +199,9 @@ class Condition:
         """Whether the condition can be checked numerically."""
         return self.relation is not None
 
-    @property
+    @cached_property
     def free_symbols(self) -> frozenset[sp.Symbol]:
-        """Symbols of the relation (empty if not checkable)."""
+        """Symbols of the relation (empty if not checkable); computed once."""
         return frozenset(self.relation.free_symbols) if self.checkable else frozenset()
 
     def substitute(self, subs: Mapping[sp.Symbol, Any]) -> Condition:

@@ -359,9 +359,10 @@ class Lemma:
         """Per-round measured symbols the lemma uses, sorted."""
         return tuple(sorted(s.name for s in self.relation.free_symbols if s.name in PER_ROUND))
 
-    @property
+    @cached_property
     def required(self) -> tuple[str, ...]:
-        """Every name :meth:`lhs_minus_rhs` needs (measured and constants), sorted."""
+        """Every name :meth:`lhs_minus_rhs` needs (measured and constants), sorted (computed
+        once: a lemma check asks for it at every round of every seed)."""
         syms = set(self.relation.free_symbols)
         for c in self.conditions:
             syms |= c.free_symbols

@@ -206,6 +206,8 @@ def run_sweep(
     bad: list = []
     done = {} if force else store.completed(directory, hashes=unique, problems=bad, keep=keep)
     todo = [c for h, c in unique.items() if h not in done or (retry_errors and done[h] == "error")]
+    for c in todo if keep is not None else ():  # an error run computed again is not kept as read
+        keep.pop(c.hash, None)
     # Runs of one problem go to the same chunk, so a worker builds each problem once.
     todo.sort(key=lambda c: store.canonical_json({"f": c.family, "p": dict(c.knobs)}))
     report = SweepReport(

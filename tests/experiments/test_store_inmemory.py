@@ -88,3 +88,13 @@ def test_kept_runs_match_the_store_after_force(tmp_path, tiny_sweep, force):
     assert sorted(kept) == sorted(c.hash for c in cells)
     for h, r in kept.items():
         _same(r, store.read(tmp_path / f"{h}.parquet"))
+
+
+def test_an_error_run_computed_again_on_workers_is_not_kept_as_it_was_read(tmp_path, tiny_sweep):
+    bad = tiny_sweep.cells[0].with_run(m=99)  # m > n: an error run
+    sweep.run_sweep([bad], tmp_path, scheduler="serial", progress=False)
+    kept: dict = {}
+    report = sweep.run_sweep(
+        [bad], tmp_path, scheduler="local", workers=1, retry_errors=True, keep=kept
+    )
+    assert report.computed == 1 and kept == {}  # the stale read is gone; the new run is on disk

@@ -135,6 +135,17 @@ def constants_of(family: str, knobs: Mapping | tuple) -> dict:
     Cached apart from the problems themselves: a report reads the constants of a cell long after
     its problem has left the problem cache (the strict figure reads 24 problems' constants at
     the end), and building a problem again costs a factorisation.
+
+    Parameters
+    ----------
+    family : str
+        A key of ``synthetic.FAMILIES``.
+    knobs : mapping or tuple of (name, value)
+
+    Returns
+    -------
+    dict
+        The constants and ``n``; the caller's to change.
     """
     items, n = _constants(*_key(family, knobs))
     return dict(items, n=n)

@@ -257,14 +257,14 @@ def reproduce(
     """
     # What exists now (the imported libraries: sympy's, numba's, matplotlib's objects) lives
     # until the end: out of the collector's sight, a full collection does not walk it again.
-    # Objects a caller froze before stay frozen.
-    ours = gc.get_freeze_count() == 0
+    # Where a caller has frozen objects already, the freezing is left to it.
+    if gc.get_freeze_count():
+        return _reproduce(out, quick, runner, log, command, studies, progress)
     gc.freeze()
     try:
         return _reproduce(out, quick, runner, log, command, studies, progress)
     finally:
-        if ours:
-            gc.unfreeze()
+        gc.unfreeze()
 
 
 def _reproduce(out, quick, runner, log, command, studies, progress) -> Report:
@@ -356,8 +356,10 @@ def _reproduce(out, quick, runner, log, command, studies, progress) -> Report:
                 {g: [m for _, m in cells] for g, cells in groups.items()},
             )
         for key, fig in figures.items():
-            # the strict figure is laid out to fit its canvas: cropping would lay it out again
-            plots.save(fig, out / "figures" / key, formats=("png",), crop=key != "strict")
+            # the strict figure is laid out to fit its canvas (three panels wide: its header is
+            # wider than one or two), so cropping would only lay it out again
+            fits = key == "strict" and len(rep.strict) >= 3
+            plots.save(fig, out / "figures" / key, formats=("png",), crop=not fits)
             plt.close(fig)
             rep.figures[key] = f"figures/{key}.png"
             st.tick()

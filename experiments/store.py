@@ -187,7 +187,7 @@ class RunResult:
 
 def encode(result: RunResult) -> bytes:
     """The Parquet bytes of one run (what ``write_bytes`` stores)."""
-    return encode_stored(result)[0]
+    return encode_stored(result, stored=False)[0]
 
 
 def encode_stored(result: RunResult, stored: bool = True) -> tuple[bytes, RunResult | None]:
@@ -196,7 +196,22 @@ def encode_stored(result: RunResult, stored: bool = True) -> tuple[bytes, RunRes
     A sweep that keeps its results in memory (``run_sweep(keep=...)``) hands out the second
     instead of reading the file back: the same frame (built from the table that was encoded;
     Parquet stores int64 and float64 exactly) and the metadata as the file's JSON gives them
-    back. ``stored=False`` skips building it (``None``).
+    back.
+
+    Parameters
+    ----------
+    result : RunResult
+    stored : bool
+        Build the second item (default); ``False`` gives ``None`` instead.
+
+    Returns
+    -------
+    tuple of (bytes, RunResult or None)
+
+    Raises
+    ------
+    ValueError
+        When ``result.status`` is not one of ``STATUSES``.
     """
     if result.status not in STATUSES:
         raise ValueError(

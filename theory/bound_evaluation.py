@@ -271,6 +271,18 @@ def compiled(expr: sp.Expr, args: tuple, modules: str = "numpy"):
     immutable and hashable, so an equal key always compiles to the same function. No
     docstring is made (``docstring_limit=0``): printing the expression for it cost a third of
     the time.
+
+    Parameters
+    ----------
+    expr : sympy expression
+    args : tuple of sympy.Symbol
+        The function's arguments, in order.
+    modules : str
+        Lambdify's ``modules`` (``"numpy"``, or ``"math"`` for scalars).
+
+    Returns
+    -------
+    callable
     """
     return sp.lambdify(list(args), expr, modules=modules, docstring_limit=0)
 

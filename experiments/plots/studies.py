@@ -17,6 +17,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -241,8 +242,10 @@ def _tight_below(fig, top: float) -> None:
     new_panel = (new_top - pars.bottom - (rows - 1) * gap) / rows
     fig.subplots_adjust(top=new_top, hspace=gap / new_panel if rows > 1 else pars.hspace)
     # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure
-    # once more before drawing it; the layout is final, so there is no engine to run
-    fig.set_layout_engine(None)
+    # once more before drawing it; the layout is final, so there is no engine to run (and none
+    # that a user's rc settings would attach instead)
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
 
 
 def _frames():

@@ -312,6 +312,18 @@ def save(
     ``crop`` (default): the image is cropped to what is drawn (the style's ``savefig.bbox:
     tight``), which costs one more layout pass of every artist; ``False`` saves the canvas as
     it is, for a figure already laid out to fit it (``strict_figure``, 72 panels).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    path : str or Path
+        The file path without its suffix.
+    formats : sequence of {"png", "svg", "pdf"}
+    crop : bool
+
+    Returns
+    -------
+    list of Path
     """
     path = Path(path)
     for fmt in formats:

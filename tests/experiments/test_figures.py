@@ -426,3 +426,15 @@ def test_save_crops_to_the_drawing_unless_told_to_keep_the_canvas(tmp_path):
     assert Image.open(canvas).size == (round(4.0 * dpi), round(3.0 * dpi))
     w, h = Image.open(cropped).size
     assert w < 0.75 * 4.0 * dpi and h < 0.75 * 3.0 * dpi
+
+
+def test_strict_layout_leaves_no_layout_engine_even_with_autolayout_on():
+    from partialfed.experiments.plots import studies
+
+    with plt.rc_context({"figure.autolayout": True}):
+        fig, axes = studies.panels(4, height=3.9)
+        for ax in axes:
+            ax.plot([1, 10], [1, 2])
+        studies._tight_below(fig, 0.9)
+        assert fig.get_layout_engine() is None  # savefig then draws once, as laid out
+    plt.close(fig)

@@ -411,6 +411,10 @@ def completed(
         Hash -> the ``RunResult`` that ``verify`` read, for each valid run (so that a caller
         who needs the runs does not read them twice).
     """
+    if keep is not None and not isinstance(keep, dict):
+        raise TypeError(
+            f"The 'keep' parameter of completed must be a dict or None. Got {type(keep).__name__}."
+        )
     directory = Path(directory)
     out: dict[str, str] = {}
     if not directory.is_dir():

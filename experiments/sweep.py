@@ -198,6 +198,10 @@ def run_sweep(
         raise ValueError(
             f"The 'chunksize' parameter of run_sweep must be an int >= 1. Got {chunksize!r}."
         )
+    if keep is not None and not isinstance(keep, dict):
+        raise TypeError(
+            f"The 'keep' parameter of run_sweep must be a dict or None. Got {type(keep).__name__}."
+        )
     hashes = [c.hash for c in cells]
     unique = dict(zip(hashes, cells, strict=True))
     # The files as they are before this sweep looks: a run stored later was stored by another

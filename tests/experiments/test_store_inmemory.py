@@ -96,3 +96,10 @@ def test_an_error_run_computed_again_on_workers_is_not_kept_as_it_was_read(tmp_p
         [bad], tmp_path, scheduler="local", workers=1, retry_errors=True, keep=kept
     )
     assert report.computed == 1 and kept == {}  # the stale read is gone; the new run is on disk
+
+
+def test_keep_must_be_a_dict(tmp_path, tiny_sweep):
+    with pytest.raises(TypeError, match="'keep' parameter of run_sweep must be a dict or None"):
+        sweep.run_sweep(tiny_sweep.cells[:1], tmp_path, scheduler="serial", keep=[])
+    with pytest.raises(TypeError, match="'keep' parameter of completed must be a dict or None"):
+        store.completed(tmp_path, keep="x")
